@@ -1,0 +1,11 @@
+//! Crypto adapters of the auth service: JWTs with josekit, bcrypt over a keyed pre-hash,
+//! personal-data encryption and blind indexes, OS randomness, the system clock.
+#![forbid(unsafe_code)]
+
+mod jwt;
+mod keys;
+mod password;
+
+pub use jwt::{Asymmetric, JwtCodec, KeyError};
+pub use keys::{Key32, KeyMaterial, OsRandom, SecretKeyring, SystemClock, hmac_sha256};
+pub use password::BcryptHasher;

@@ -1,0 +1,107 @@
+//! The business outcomes a use case can end in, other than success.
+
+use std::collections::BTreeMap;
+
+use crate::policy::RateDecision;
+use crate::ports::{PortError, StoreError, Taken};
+use crate::types::Invalid;
+
+/// Field name → messages, for `validation_failed`.
+pub type FieldErrors = BTreeMap<String, Vec<String>>;
+
+/// Collects per-field validation messages.
+#[derive(Debug, Default)]
+pub struct Validation(FieldErrors);
+
+impl Validation {
+    /// Parses a required field, recording the message on failure.
+    pub fn field<T>(&mut self, name: &str, parsed: Result<T, Invalid>) -> Option<T> {
+        match parsed {
+            Ok(value) => Some(value),
+            Err(Invalid(msg)) => {
+                self.add(name, msg);
+                None
+            }
+        }
+    }
+
+    /// Records a message for a field.
+    pub fn add(&mut self, name: &str, msg: &str) {
+        self.0.entry(name.to_owned()).or_default().push(msg.to_owned());
+    }
+
+    /// `Ok` when nothing was recorded.
+    pub fn finish(self) -> Result<(), AuthError> {
+        if self.0.is_empty() { Ok(()) } else { Err(AuthError::Validation(self.0)) }
+    }
+}
+
+/// Every way a use case can fail. The HTTP layer maps each variant to one status and code.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Input refused, per field.
+    #[error("validation failed")]
+    Validation(FieldErrors),
+    /// Wrong identifier or password (indistinguishable on purpose).
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// Re-authentication (change password, delete account) with a wrong password.
+    #[error("wrong password")]
+    WrongPassword,
+    /// Correct password, but the email is not verified yet.
+    #[error("email not verified")]
+    EmailNotVerified,
+    /// The identifier is locked after failed logins.
+    #[error("account locked")]
+    AccountLocked {
+        /// Seconds until the lock ends.
+        retry_after_secs: u64,
+    },
+    /// Too many requests.
+    #[error("rate limited")]
+    RateLimited(RateDecision),
+    /// A token past its expiry.
+    #[error("token expired")]
+    TokenExpired,
+    /// A token that was revoked (logout, password change, account deletion…).
+    #[error("token revoked")]
+    TokenRevoked,
+    /// A rotated refresh token presented after the reuse interval: the family is revoked.
+    #[error("refresh token reused")]
+    TokenReused,
+    /// A token that is not one of ours, or used already.
+    #[error("invalid token")]
+    InvalidToken,
+    /// The username (or, on an email change, the email) is taken.
+    #[error("{0} is already taken")]
+    Conflict(&'static str),
+    /// No such resource for this user.
+    #[error("not found")]
+    NotFound,
+    /// A dependency is down; retry later.
+    #[error("service unavailable")]
+    Unavailable(#[source] PortError),
+    /// A bug or broken invariant; the cause is for the log only.
+    #[error("unexpected failure")]
+    Unexpected(#[source] PortError),
+}
+
+impl From<PortError> for AuthError {
+    fn from(err: PortError) -> Self {
+        match err {
+            PortError::Unavailable(_) => Self::Unavailable(err),
+            PortError::Unexpected(_) => Self::Unexpected(err),
+        }
+    }
+}
+
+impl From<StoreError> for AuthError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Taken(Taken::Username) => Self::Conflict("username"),
+            StoreError::Taken(Taken::Email) => Self::Conflict("email"),
+            StoreError::NotFound => Self::NotFound,
+            StoreError::Port(port) => port.into(),
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! Entities as storage keeps them, and the values the use cases return.
+
+use secrecy::SecretString;
+use uuid::Uuid;
+
+use crate::types::{
+    BlindIndex, Email, PasswordHash, Sealed, SessionId, Timestamp, TokenHash, UserId,
+};
+
+/// An account as stored. Personal values are sealed; email and phone also have a blind
+/// index for look-ups and uniqueness.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// Id (UUID v7).
+    pub id: UserId,
+    /// Username as typed.
+    pub username: String,
+    /// Lower-cased username; unique.
+    pub username_normalized: String,
+    /// Blind index of the normalized email; unique.
+    pub email_index: BlindIndex,
+    /// Sealed normalized email.
+    pub email_sealed: Sealed,
+    /// Blind index of the normalized phone number.
+    pub phone_index: Option<BlindIndex>,
+    /// Sealed phone number.
+    pub phone_sealed: Option<Sealed>,
+    /// Sealed first name.
+    pub name_sealed: Sealed,
+    /// Sealed surname.
+    pub surname_sealed: Sealed,
+    /// bcrypt over the keyed pre-hash.
+    pub password_hash: PasswordHash,
+    /// When the email was verified.
+    pub email_verified_at: Option<Timestamp>,
+    /// A new email waiting for verification, sealed.
+    pub pending_email_sealed: Option<Sealed>,
+    /// Created.
+    pub created_at: Timestamp,
+    /// Last changed.
+    pub updated_at: Timestamp,
+    /// Last successful login.
+    pub last_login_at: Option<Timestamp>,
+}
+
+/// Changes to a profile; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProfileChanges {
+    /// New username (as typed, normalized).
+    pub username: Option<(String, String)>,
+    /// New sealed first name.
+    pub name_sealed: Option<Sealed>,
+    /// New sealed surname.
+    pub surname_sealed: Option<Sealed>,
+    /// New phone (index, sealed), or `Some(None)` to remove it.
+    pub phone: Option<Option<(BlindIndex, Sealed)>>,
+    /// A new email to verify before it takes effect.
+    pub pending_email_sealed: Option<Sealed>,
+}
+
+/// A session: one refresh-token family on one device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// Id (UUID v7), the `sid` claim of its access tokens.
+    pub id: SessionId,
+    /// Owner.
+    pub user_id: UserId,
+    /// Started.
+    pub created_at: Timestamp,
+    /// Last login or refresh.
+    pub last_used_at: Timestamp,
+    /// Absolute end; refresh does not extend it.
+    pub expires_at: Timestamp,
+    /// User-Agent of the login, truncated.
+    pub user_agent: Option<String>,
+    /// Client IP of the login, sealed.
+    pub ip_sealed: Option<Sealed>,
+    /// When it was revoked (logout, theft, password change…).
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// The result of presenting a refresh token to [`crate::ports::SessionStore::rotate_refresh`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// This call won: the presented token is now rotated and the successor stored.
+    Rotated(SessionRecord),
+    /// The token had been rotated before (by another call or earlier).
+    AlreadyRotated {
+        /// Its session, as it is now.
+        session: SessionRecord,
+        /// When it was rotated.
+        rotated_at: Timestamp,
+    },
+    /// No such token.
+    Unknown,
+}
+
+/// Kinds of single-use tokens sent by mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OneTimeKind {
+    /// Verifies the email given at registration.
+    VerifyEmail,
+    /// Verifies a new email given in the profile.
+    ChangeEmail,
+    /// Resets a forgotten password.
+    ResetPassword,
+}
+
+impl OneTimeKind {
+    /// Stable name for storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::VerifyEmail => "verify_email",
+            Self::ChangeEmail => "change_email",
+            Self::ResetPassword => "reset_password",
+        }
+    }
+
+    /// Inverse of [`Self::as_str`].
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "verify_email" => Some(Self::VerifyEmail),
+            "change_email" => Some(Self::ChangeEmail),
+            "reset_password" => Some(Self::ResetPassword),
+            _ => None,
+        }
+    }
+}
+
+/// A single-use token as stored (by hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OneTimeTokenRecord {
+    /// SHA-256 of the token.
+    pub hash: TokenHash,
+    /// What it is for.
+    pub kind: OneTimeKind,
+    /// Whose it is.
+    pub user_id: UserId,
+    /// Issued.
+    pub created_at: Timestamp,
+    /// Dead after this.
+    pub expires_at: Timestamp,
+    /// When it was used, if it was.
+    pub used_at: Option<Timestamp>,
+}
+
+/// Kinds of mail the service sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MailKind {
+    /// Link to verify the address given at registration.
+    VerifyEmail,
+    /// Link to verify a new address given in the profile.
+    ChangeEmail,
+    /// Link to reset the password.
+    ResetPassword,
+    /// Someone tried to register with this address.
+    RegistrationAttempt,
+    /// The password was changed or reset.
+    PasswordChanged,
+    /// The email was changed (sent to the old address).
+    EmailChanged,
+    /// The account was locked after failed logins.
+    AccountLocked,
+    /// The account was deleted.
+    AccountDeleted,
+}
+
+impl MailKind {
+    /// Stable name for storage, logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::VerifyEmail => "verify_email",
+            Self::ChangeEmail => "change_email",
+            Self::ResetPassword => "reset_password",
+            Self::RegistrationAttempt => "registration_attempt",
+            Self::PasswordChanged => "password_changed",
+            Self::EmailChanged => "email_changed",
+            Self::AccountLocked => "account_locked",
+            Self::AccountDeleted => "account_deleted",
+        }
+    }
+
+    /// Default subject line.
+    pub fn subject(self) -> &'static str {
+        match self {
+            Self::VerifyEmail => "Verify your email",
+            Self::ChangeEmail => "Confirm your new email address",
+            Self::ResetPassword => "Reset your password",
+            Self::RegistrationAttempt => "Someone tried to register with your email",
+            Self::PasswordChanged => "Your password was changed",
+            Self::EmailChanged => "Your email address was changed",
+            Self::AccountLocked => "Your account was locked",
+            Self::AccountDeleted => "Your account was deleted",
+        }
+    }
+}
+
+/// A mail to send. Holds a token in its link: never log it outside a development mailer.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    /// Recipient.
+    pub to: Email,
+    /// Recipient's first name, when known.
+    pub name: Option<String>,
+    /// What it says.
+    pub kind: MailKind,
+    /// The action link, if the kind has one.
+    pub link: Option<SecretString>,
+}
+
+/// Claims of an access token that the service issues and checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessClaims {
+    /// `sub`.
+    pub user_id: UserId,
+    /// `sid`.
+    pub session_id: SessionId,
+    /// `jti`.
+    pub jti: Uuid,
+    /// `username` (as at issue time).
+    pub username: String,
+    /// `iat` (whole seconds).
+    pub issued_at: Timestamp,
+    /// `exp` (whole seconds).
+    pub expires_at: Timestamp,
+}
+
+/// Claims of a device token: proof that this device logged in as this user before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceClaims {
+    /// Whose device.
+    pub user_id: UserId,
+    /// Random id of the device.
+    pub device_id: Uuid,
+    /// End of validity.
+    pub expires_at: Timestamp,
+}
+
+/// What the cache knows of the revocation of one access token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RevocationState {
+    /// Its `jti` is denylisted.
+    pub token_revoked: bool,
+    /// Its session is revoked.
+    pub session_revoked: bool,
+    /// Tokens of its user issued before this are revoked.
+    pub user_not_before: Option<Timestamp>,
+}
+
+/// A user's profile, decrypted for its owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    /// Id.
+    pub id: UserId,
+    /// Username as typed.
+    pub username: String,
+    /// Email.
+    pub email: String,
+    /// First name.
+    pub name: String,
+    /// Surname.
+    pub surname: String,
+    /// Phone, if given.
+    pub phone_number: Option<String>,
+    /// Whether the email is verified.
+    pub email_verified: bool,
+    /// Created.
+    pub created_at: Timestamp,
+    /// Last changed.
+    pub updated_at: Timestamp,
+    /// Last successful login.
+    pub last_login_at: Option<Timestamp>,
+    /// A new email waiting for verification.
+    pub pending_email: Option<String>,
+}
+
+/// A session as its owner sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionView {
+    /// Id.
+    pub id: SessionId,
+    /// Started.
+    pub created_at: Timestamp,
+    /// Last login or refresh.
+    pub last_used_at: Timestamp,
+    /// Absolute end.
+    pub expires_at: Timestamp,
+    /// User-Agent of the login.
+    pub user_agent: Option<String>,
+    /// IP of the login.
+    pub ip: Option<String>,
+    /// Whether it is the session of the token that asked.
+    pub current: bool,
+}
+
+/// A fresh access and refresh token.
+#[derive(Debug, Clone)]
+pub struct TokenPair {
+    /// The signed access token.
+    pub access_token: SecretString,
+    /// The opaque refresh token.
+    pub refresh_token: SecretString,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// The session they belong to.
+    pub session_id: SessionId,
+}

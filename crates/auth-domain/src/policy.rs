@@ -1,0 +1,365 @@
+//! Policies as values, and the pure arithmetic behind them. Adapters that must apply a
+//! policy atomically (a cache under a lock, a Lua script) reproduce these functions exactly.
+
+use chrono::TimeDelta;
+use serde::{Deserialize, Serialize};
+
+use crate::types::{Invalid, Password, Timestamp};
+
+/// Every policy of the service, with the defaults of API.md.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Lifetime of an access token (default 15 min).
+    pub access_ttl: TimeDelta,
+    /// Absolute lifetime of a session and its refresh tokens (default 30 days).
+    pub refresh_ttl: TimeDelta,
+    /// How long a rotated refresh token still yields the same successor (default 10 s).
+    pub reuse_interval: TimeDelta,
+    /// Lifetime of an email-verification token (default 24 h).
+    pub verify_email_ttl: TimeDelta,
+    /// Lifetime of a password-reset token (default 1 h).
+    pub reset_ttl: TimeDelta,
+    /// Lifetime of a device token (default 90 days).
+    pub device_ttl: TimeDelta,
+    /// Lockout after consecutive failures.
+    pub lockout: LockoutPolicy,
+    /// Rate limits on `/auth/*` POSTs.
+    pub rate: RateLimits,
+    /// Password strength.
+    pub password: PasswordPolicy,
+    /// Base of the links in mails (`{app_url}/verify-email?token=…`).
+    pub app_url: String,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            access_ttl: TimeDelta::minutes(15),
+            refresh_ttl: TimeDelta::days(30),
+            reuse_interval: TimeDelta::seconds(10),
+            verify_email_ttl: TimeDelta::hours(24),
+            reset_ttl: TimeDelta::hours(1),
+            device_ttl: TimeDelta::days(90),
+            lockout: LockoutPolicy::default(),
+            rate: RateLimits::default(),
+            password: PasswordPolicy::default(),
+            app_url: "http://localhost:3000".to_owned(),
+        }
+    }
+}
+
+/// Password strength: zxcvbn score, with the user's own inputs as a dictionary.
+#[derive(Debug, Clone, Copy)]
+pub struct PasswordPolicy {
+    /// Minimum zxcvbn score, 0–4 (default 3).
+    pub min_score: u8,
+}
+
+impl Default for PasswordPolicy {
+    fn default() -> Self {
+        Self { min_score: 3 }
+    }
+}
+
+impl PasswordPolicy {
+    /// Refuses a password that zxcvbn scores below the minimum, counting the user's
+    /// username, email and names as words an attacker would try first.
+    pub fn check(&self, password: &Password, user_inputs: &[&str]) -> Result<(), Invalid> {
+        let inputs: Vec<&str> = user_inputs.iter().copied().filter(|s| !s.is_empty()).collect();
+        let score = u8::from(zxcvbn::zxcvbn(password.expose(), &inputs).score());
+        if score < self.min_score {
+            return Err(Invalid(
+                "is too weak: use a longer phrase, avoid your name, username, email and common words",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Lockout: after `threshold` consecutive failures for one identifier, it is locked for
+/// `base_lock`; each further lock within `memory` doubles the time, up to `max_lock`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockoutPolicy {
+    /// Failures that lock (default 5).
+    pub threshold: u32,
+    /// First lock (default 15 min).
+    pub base_lock: TimeDelta,
+    /// Longest lock (default 24 h).
+    pub max_lock: TimeDelta,
+    /// Failures older than this, with none since, are forgotten (default 1 h).
+    pub failure_window: TimeDelta,
+    /// How long a past lock still counts towards escalation (default 24 h).
+    pub memory: TimeDelta,
+}
+
+impl Default for LockoutPolicy {
+    fn default() -> Self {
+        Self {
+            threshold: 5,
+            base_lock: TimeDelta::minutes(15),
+            max_lock: TimeDelta::hours(24),
+            failure_window: TimeDelta::hours(1),
+            memory: TimeDelta::hours(24),
+        }
+    }
+}
+
+/// What an attempt counter keeps for one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AttemptState {
+    /// Consecutive failures since the last success or lock.
+    pub failures: u32,
+    /// When the last failure happened.
+    pub last_failure: Option<Timestamp>,
+    /// How many times the key was locked recently (escalation level).
+    pub level: u32,
+    /// Locked until then, if in the future.
+    pub locked_until: Option<Timestamp>,
+}
+
+impl AttemptState {
+    /// The end of the lock, if the key is locked at `now`.
+    pub fn locked_at(&self, now: Timestamp) -> Option<Timestamp> {
+        self.locked_until.filter(|until| *until > now)
+    }
+}
+
+impl LockoutPolicy {
+    /// The state after one more failure at `now`.
+    pub fn after_failure(&self, state: AttemptState, now: Timestamp) -> AttemptState {
+        let mut next = state;
+        let stale = state
+            .last_failure
+            .is_none_or(|last| now - last > self.failure_window);
+        if stale {
+            next.failures = 0;
+        }
+        let forgotten = state
+            .locked_until
+            .is_none_or(|until| now - until > self.memory);
+        if forgotten {
+            next.level = 0;
+        }
+        next.failures += 1;
+        next.last_failure = Some(now);
+        if next.failures >= self.threshold {
+            next.level = next.level.saturating_add(1);
+            next.locked_until = Some(now + self.lock_duration(next.level));
+            next.failures = 0;
+        }
+        next
+    }
+
+    /// The state after a success: failures forgotten. The escalation level is kept, so that
+    /// bursts of attack keep escalating even when the owner logs in between them.
+    pub fn after_success(&self, state: AttemptState) -> AttemptState {
+        AttemptState {
+            failures: 0,
+            last_failure: None,
+            ..state
+        }
+    }
+
+    /// Lock time at an escalation level (1 = first lock).
+    pub fn lock_duration(&self, level: u32) -> TimeDelta {
+        let factor = 1i32 << level.saturating_sub(1).min(16);
+        (self.base_lock * factor).min(self.max_lock)
+    }
+
+    /// How long a counter must keep a state so that nothing above is lost.
+    pub fn retention(&self, state: &AttemptState, now: Timestamp) -> TimeDelta {
+        let lock_left = state
+            .locked_until
+            .map(|until| until - now + self.memory)
+            .unwrap_or_default();
+        lock_left.max(self.failure_window).max(TimeDelta::seconds(1))
+    }
+}
+
+/// One limit: at most `limit` requests per `window`, smoothed (GCRA).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Name used in the `RateLimit-Policy` header.
+    pub name: &'static str,
+    /// Requests per window.
+    pub limit: u32,
+    /// Window.
+    pub window: TimeDelta,
+}
+
+/// The limits on `/auth/*` POSTs.
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimits {
+    /// Per client IP and endpoint (default 30 per minute).
+    pub per_ip: RateLimit,
+    /// Per identifier (email or username) and endpoint (default 10 per minute).
+    pub per_identifier: RateLimit,
+    /// Mails of one kind to one address (1 per minute, per API.md).
+    pub mail: RateLimit,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            per_ip: RateLimit {
+                name: "ip",
+                limit: 30,
+                window: TimeDelta::minutes(1),
+            },
+            per_identifier: RateLimit {
+                name: "identifier",
+                limit: 10,
+                window: TimeDelta::minutes(1),
+            },
+            mail: RateLimit {
+                name: "mail",
+                limit: 1,
+                window: TimeDelta::minutes(1),
+            },
+        }
+    }
+}
+
+/// The outcome of one rate-limited request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateDecision {
+    /// The limit that decided.
+    pub policy: RateLimit,
+    /// Whether the request may proceed.
+    pub allowed: bool,
+    /// Requests left in the current window.
+    pub remaining: u32,
+    /// Seconds until the quota is whole again.
+    pub reset_after_secs: u64,
+    /// Seconds until the next request would be allowed (0 when allowed).
+    pub retry_after_secs: u64,
+}
+
+/// GCRA (generic cell rate algorithm): the whole state is one "theoretical arrival time"
+/// per key, so an adapter needs one value and one atomic update. It allows bursts of
+/// `limit` and then one request every `window / limit`.
+///
+/// Given the stored TAT (or `None`), returns the TAT to store (or the old one when the
+/// request is refused) and the decision.
+pub fn gcra(
+    policy: RateLimit,
+    tat: Option<Timestamp>,
+    now: Timestamp,
+) -> (Timestamp, RateDecision) {
+    let limit = i64::from(policy.limit.max(1));
+    let window_ms = policy.window.num_milliseconds().max(1);
+    let interval_ms = (window_ms / limit).max(1);
+    let tat = tat.filter(|t| *t > now).unwrap_or(now);
+    let new_tat = tat + TimeDelta::milliseconds(interval_ms);
+    let allow_at = new_tat - TimeDelta::milliseconds(window_ms);
+    let ceil_secs = |d: TimeDelta| -> u64 {
+        let ms = d.num_milliseconds().max(0);
+        u64::try_from((ms + 999) / 1000).unwrap_or(0)
+    };
+    if allow_at > now {
+        let decision = RateDecision {
+            policy,
+            allowed: false,
+            remaining: 0,
+            reset_after_secs: ceil_secs(tat - now),
+            retry_after_secs: ceil_secs(allow_at - now).max(1),
+        };
+        return (tat, decision);
+    }
+    let used_ms = (new_tat - now).num_milliseconds();
+    let remaining = (window_ms - used_ms) / interval_ms;
+    let decision = RateDecision {
+        policy,
+        allowed: true,
+        remaining: u32::try_from(remaining.max(0)).unwrap_or(0),
+        reset_after_secs: ceil_secs(new_tat - now),
+        retry_after_secs: 0,
+    };
+    (new_tat, decision)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+
+    fn t0() -> Timestamp {
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().unwrap_or_default()
+    }
+
+    #[test]
+    fn gcra_allows_a_burst_of_the_limit_then_refuses_until_a_slot_frees() {
+        let policy = RateLimit { name: "ip", limit: 3, window: TimeDelta::seconds(60) };
+        let mut tat = None;
+        let mut remaining = Vec::new();
+        for _ in 0..3 {
+            let (next, d) = gcra(policy, tat, t0());
+            assert!(d.allowed);
+            remaining.push(d.remaining);
+            tat = Some(next);
+        }
+        assert_eq!(remaining, vec![2, 1, 0], "remaining counts down");
+        let (_, refused) = gcra(policy, tat, t0());
+        assert!(!refused.allowed);
+        assert_eq!(refused.retry_after_secs, 20, "one slot every 60/3 s");
+        let (_, later) = gcra(policy, tat, t0() + TimeDelta::seconds(20));
+        assert!(later.allowed, "a slot is free after the interval");
+    }
+
+    #[test]
+    fn lockout_locks_at_the_threshold_and_escalates() {
+        let policy = LockoutPolicy::default();
+        let mut state = AttemptState::default();
+        for _ in 0..4 {
+            state = policy.after_failure(state, t0());
+            assert_eq!(state.locked_at(t0()), None);
+        }
+        state = policy.after_failure(state, t0());
+        assert_eq!(state.locked_at(t0()), Some(t0() + TimeDelta::minutes(15)), "5th failure locks 15 min");
+
+        let later = t0() + TimeDelta::minutes(16);
+        assert_eq!(state.locked_at(later), None, "the lock ends");
+        for _ in 0..5 {
+            state = policy.after_failure(state, later);
+        }
+        assert_eq!(state.locked_at(later), Some(later + TimeDelta::minutes(30)), "a repeat offence locks longer");
+        assert_eq!(policy.lock_duration(20), policy.max_lock, "capped");
+    }
+
+    #[test]
+    fn lockout_forgets_stale_failures_and_old_locks() {
+        let policy = LockoutPolicy::default();
+        let mut state = AttemptState::default();
+        for _ in 0..4 {
+            state = policy.after_failure(state, t0());
+        }
+        state = policy.after_failure(state, t0() + TimeDelta::hours(2));
+        assert_eq!(state.failures, 1, "failures older than the window are forgotten");
+
+        let locked = (0..5).fold(AttemptState::default(), |s, _| policy.after_failure(s, t0()));
+        let much_later = t0() + TimeDelta::days(3);
+        let relocked = (0..5).fold(locked, |s, _| policy.after_failure(s, much_later));
+        assert_eq!(relocked.level, 1, "a lock older than the memory no longer escalates");
+    }
+
+    #[test]
+    fn success_clears_failures_but_not_the_level() {
+        let policy = LockoutPolicy::default();
+        let locked = (0..5).fold(AttemptState::default(), |s, _| policy.after_failure(s, t0()));
+        let failed_once = policy.after_failure(locked, t0() + TimeDelta::minutes(20));
+        let cleared = policy.after_success(failed_once);
+        assert_eq!(cleared.failures, 0);
+        assert_eq!(cleared.level, 1);
+    }
+
+    #[test]
+    fn password_strength_counts_the_users_own_words() {
+        let policy = PasswordPolicy::default();
+        let pass = Password::parse("SecurePass123!").unwrap_or_else(|_| unreachable!());
+        assert!(policy.check(&pass, &["testuser", "test@example.com"]).is_ok(), "the seed's example passes");
+        let weak = Password::parse("password1").unwrap_or_else(|_| unreachable!());
+        assert!(policy.check(&weak, &[]).is_err());
+        let own = Password::parse("johnsmith1990").unwrap_or_else(|_| unreachable!());
+        assert!(policy.check(&own, &["johnsmith1990"]).is_err(), "the username is a known word");
+    }
+}

@@ -1,0 +1,270 @@
+//! The ports: what the domain needs from the outside world, with the contract every
+//! adapter MUST keep. Adapters turn library errors into [`PortError`] (or a business
+//! variant where the contract names one); they never panic on I/O.
+//!
+//! Async methods return `impl Future + Send` so a service generic over its ports runs on a
+//! multi-threaded runtime; adapters implement them with plain `async fn`.
+
+use std::error::Error as StdError;
+use std::future::Future;
+
+use uuid::Uuid;
+
+use crate::model::{
+    AccessClaims, DeviceClaims, Mail, OneTimeKind, OneTimeTokenRecord, ProfileChanges,
+    RevocationState, Rotation, SessionRecord, UserRecord,
+};
+use crate::policy::{AttemptState, LockoutPolicy, RateDecision, RateLimit};
+use crate::types::{
+    BlindIndex, Password, PasswordHash, PlainToken, Sealed, SessionId, Timestamp, TokenHash,
+    UserId,
+};
+
+type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// A failure of an adapter that is not a business outcome.
+#[derive(Debug, thiserror::Error)]
+pub enum PortError {
+    /// The backing service cannot be reached or is overloaded: retrying later may work.
+    #[error("dependency unavailable")]
+    Unavailable(#[source] BoxError),
+    /// Anything else: a bug, corrupt data, a broken invariant.
+    #[error("unexpected adapter failure")]
+    Unexpected(#[source] BoxError),
+}
+
+impl PortError {
+    /// Wraps an error as [`PortError::Unexpected`].
+    pub fn unexpected(err: impl Into<BoxError>) -> Self {
+        Self::Unexpected(err.into())
+    }
+
+    /// Wraps an error as [`PortError::Unavailable`].
+    pub fn unavailable(err: impl Into<BoxError>) -> Self {
+        Self::Unavailable(err.into())
+    }
+}
+
+/// Which unique value a new or changed account collided on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    /// The normalized username.
+    Username,
+    /// The email blind index.
+    Email,
+}
+
+/// Storage failures that the use cases handle.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique value is already used by another account.
+    #[error("{0:?} already taken")]
+    Taken(Taken),
+    /// The row to change does not exist (any more).
+    #[error("not found")]
+    NotFound,
+    /// Any other failure.
+    #[error(transparent)]
+    Port(#[from] PortError),
+}
+
+/// Accounts.
+pub trait UserStore: Send + Sync + 'static {
+    /// Inserts a new account. MUST return `Taken(Username)` / `Taken(Email)` when the
+    /// normalized username / email index is used by another account, also when two inserts
+    /// race (decided by a unique index, never by a read before the write).
+    fn insert_user(&self, user: &UserRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The account with this id.
+    fn user_by_id(&self, id: UserId) -> impl Future<Output = Result<Option<UserRecord>, PortError>> + Send;
+    /// The account whose email has this blind index.
+    fn user_by_email(&self, index: &BlindIndex) -> impl Future<Output = Result<Option<UserRecord>, PortError>> + Send;
+    /// The account with this normalized username.
+    fn user_by_username(&self, normalized: &str) -> impl Future<Output = Result<Option<UserRecord>, PortError>> + Send;
+    /// Applies profile changes and returns the account as stored. MUST return
+    /// `Taken(Username)` on a username collision and `NotFound` if the account is gone.
+    fn update_profile(&self, id: UserId, changes: &ProfileChanges, now: Timestamp) -> impl Future<Output = Result<UserRecord, StoreError>> + Send;
+    /// Replaces the password hash. `NotFound` if the account is gone.
+    fn set_password(&self, id: UserId, hash: &PasswordHash, now: Timestamp) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Marks the email verified (idempotent). `NotFound` if the account is gone.
+    fn mark_email_verified(&self, id: UserId, now: Timestamp) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Makes the pending email the email, verified, and clears the pending one. MUST return
+    /// `Taken(Email)` if another account has that index by now.
+    fn apply_email_change(&self, id: UserId, index: &BlindIndex, sealed: &Sealed, now: Timestamp) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Records a successful login.
+    fn record_login(&self, id: UserId, now: Timestamp) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Deletes the account and, in the same transaction, its sessions, refresh tokens and
+    /// one-time tokens. Returns whether it existed.
+    fn delete_user(&self, id: UserId) -> impl Future<Output = Result<bool, PortError>> + Send;
+}
+
+/// Sessions and their refresh tokens (stored by hash only).
+pub trait SessionStore: Send + Sync + 'static {
+    /// Stores a new session with its first refresh token.
+    fn create_session(&self, session: &SessionRecord, refresh: &TokenHash) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Presents a refresh token. Atomically: if `presented` is live (never rotated), marks it
+    /// rotated at `now`, stores `successor` in its session (idempotently: storing the same
+    /// successor twice is not an error), sets the session's `last_used_at`, and returns
+    /// `Rotated`. Of any number of concurrent calls with one token, exactly one MUST get
+    /// `Rotated` (a conditional update whose row count decides, never read-then-write).
+    /// A token rotated before gives `AlreadyRotated` with its rotation time. The session is
+    /// returned as stored: revocation and expiry are for the caller to judge.
+    fn rotate_refresh(&self, presented: &TokenHash, successor: &TokenHash, now: Timestamp) -> impl Future<Output = Result<Rotation, PortError>> + Send;
+    /// The session with this id.
+    fn session(&self, id: SessionId) -> impl Future<Output = Result<Option<SessionRecord>, PortError>> + Send;
+    /// The user's sessions that are neither revoked nor expired at `now`, newest first.
+    fn active_sessions(&self, user: UserId, now: Timestamp) -> impl Future<Output = Result<Vec<SessionRecord>, PortError>> + Send;
+    /// Revokes one session (idempotent). Returns whether it was live.
+    fn revoke_session(&self, id: SessionId, now: Timestamp) -> impl Future<Output = Result<bool, PortError>> + Send;
+    /// Revokes every live session of the user but `except`; returns the ids revoked.
+    fn revoke_user_sessions(&self, user: UserId, except: Option<SessionId>, now: Timestamp) -> impl Future<Output = Result<Vec<SessionId>, PortError>> + Send;
+    /// Sessions revoked at or after `since`, with their owner: lets a fresh in-process
+    /// cache learn revocations that happened before a restart.
+    fn revoked_since(&self, since: Timestamp) -> impl Future<Output = Result<Vec<(SessionId, Timestamp)>, PortError>> + Send;
+}
+
+/// Single-use tokens sent by mail (stored by hash only).
+pub trait OneTimeTokenStore: Send + Sync + 'static {
+    /// Stores a new token.
+    fn insert_one_time(&self, token: &OneTimeTokenRecord) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// The token with this hash and kind, used or not, expired or not.
+    fn find_one_time(&self, hash: &TokenHash, kind: OneTimeKind) -> impl Future<Output = Result<Option<OneTimeTokenRecord>, PortError>> + Send;
+    /// Atomically marks the token used if it is unused and unexpired at `now`, and returns
+    /// it; of concurrent calls, at most one gets `Some`.
+    fn consume_one_time(&self, hash: &TokenHash, kind: OneTimeKind, now: Timestamp) -> impl Future<Output = Result<Option<OneTimeTokenRecord>, PortError>> + Send;
+}
+
+/// Everything the domain stores durably.
+pub trait Store: UserStore + SessionStore + OneTimeTokenStore {
+    /// Cheap round trip for readiness checks.
+    fn ping(&self) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// The access-token denylist and "not before" marks. Entries MUST live until `until` (the
+/// latest expiry of a token they can concern) and MAY be dropped after.
+pub trait RevocationList: Send + Sync + 'static {
+    /// Denylists one token by `jti`.
+    fn revoke_token(&self, jti: Uuid, until: Timestamp) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Refuses every token of the session.
+    fn revoke_session(&self, id: SessionId, until: Timestamp) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Refuses the user's tokens issued before `not_before`; a later call with an earlier
+    /// time MUST NOT move the mark back.
+    fn revoke_user_before(&self, user: UserId, not_before: Timestamp, until: Timestamp) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Everything known about one token, in one round trip.
+    fn revocation_state(&self, jti: Uuid, session: SessionId, user: UserId) -> impl Future<Output = Result<RevocationState, PortError>> + Send;
+}
+
+/// Rate limiting.
+pub trait RateLimiter: Send + Sync + 'static {
+    /// Counts one request under `key` and decides, atomically, by [`crate::policy::gcra`].
+    fn hit(&self, key: &str, policy: RateLimit, now: Timestamp) -> impl Future<Output = Result<RateDecision, PortError>> + Send;
+}
+
+/// Consecutive-failure counters for lockout.
+pub trait AttemptCounter: Send + Sync + 'static {
+    /// The state of `key` (default when unknown).
+    fn attempts(&self, key: &str) -> impl Future<Output = Result<AttemptState, PortError>> + Send;
+    /// Atomically applies [`LockoutPolicy::after_failure`] to `key` and returns the new state.
+    fn record_failure(&self, key: &str, policy: &LockoutPolicy, now: Timestamp) -> impl Future<Output = Result<AttemptState, PortError>> + Send;
+    /// Atomically applies [`LockoutPolicy::after_success`] to `key`.
+    fn record_success(&self, key: &str, policy: &LockoutPolicy, now: Timestamp) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// Everything the domain keeps in a cache shared by instances.
+pub trait Cache: RevocationList + RateLimiter + AttemptCounter {
+    /// Cheap round trip for readiness checks.
+    fn ping(&self) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// Outgoing mail. `enqueue` MUST NOT wait for delivery; a later retry is the adapter's job.
+pub trait MailQueue: Send + Sync + 'static {
+    /// Queues a mail.
+    fn enqueue(&self, mail: Mail) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// The time.
+pub trait Clock: Send + Sync + 'static {
+    /// Now.
+    fn now(&self) -> Timestamp;
+}
+
+/// Cryptographic randomness.
+pub trait Randomness: Send + Sync + 'static {
+    /// Fills `buf` with unpredictable bytes; fails only if the system source fails.
+    fn fill(&self, buf: &mut [u8]) -> Result<(), PortError>;
+}
+
+/// Password hashing. Implementations MUST run the work off the async workers with bounded
+/// concurrency, and MUST take the same time for an unknown user (`hash` = `None`) as for a
+/// wrong password.
+pub trait PasswordHasher: Send + Sync + 'static {
+    /// Hashes a new password.
+    fn hash(&self, password: Password) -> impl Future<Output = Result<PasswordHash, PortError>> + Send;
+    /// Whether the password matches; `None` compares against a fallback hash and is false.
+    fn verify(&self, password: Password, hash: Option<PasswordHash>) -> impl Future<Output = Result<bool, PortError>> + Send;
+    /// Whether a stored hash should be replaced (its cost differs from the configured one).
+    fn needs_rehash(&self, hash: &PasswordHash) -> bool;
+}
+
+/// Why a presented JWT was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenRejection {
+    /// Well-formed and correctly signed, but past `exp`.
+    #[error("token expired")]
+    Expired,
+    /// Anything else: bad signature, algorithm, issuer, audience, type, `nbf`, shape.
+    #[error("invalid token")]
+    Invalid,
+}
+
+/// Signs and verifies the service's JWTs. Verification MUST allow only the configured
+/// algorithms and keys (by `kid`), and check `exp`, `nbf`, `iss`, `aud` and the type.
+pub trait TokenCodec: Send + Sync + 'static {
+    /// Signs an access token.
+    fn issue_access(&self, claims: &AccessClaims) -> Result<String, PortError>;
+    /// Verifies an access token at `now`.
+    fn verify_access(&self, token: &str, now: Timestamp) -> Result<AccessClaims, TokenRejection>;
+    /// Signs a device token.
+    fn issue_device(&self, claims: &DeviceClaims) -> Result<String, PortError>;
+    /// Verifies a device token at `now`.
+    fn verify_device(&self, token: &str, now: Timestamp) -> Result<DeviceClaims, TokenRejection>;
+}
+
+/// Purposes of blind indexes: the same value indexed for two purposes gives unrelated
+/// indexes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexPurpose {
+    /// Email look-up and uniqueness.
+    Email,
+    /// Phone look-up.
+    Phone,
+    /// Rate-limit and lockout keys for a login identifier.
+    Identifier,
+}
+
+/// Fields that are sealed; each is authenticated with its own associated data, so a
+/// ciphertext moved to another column does not open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealedField {
+    /// Email (current or pending).
+    Email,
+    /// Phone.
+    Phone,
+    /// First name or surname.
+    Name,
+    /// Client IP of a session.
+    Ip,
+}
+
+/// Keyed operations on personal data and tokens, with keys the domain never sees.
+pub trait Keyring: Send + Sync + 'static {
+    /// Keyed hash of a normalized value (deterministic).
+    fn blind_index(&self, purpose: IndexPurpose, normalized: &str) -> BlindIndex;
+    /// Authenticated encryption with a fresh nonce.
+    fn seal(&self, field: SealedField, plaintext: &str) -> Result<Sealed, PortError>;
+    /// Decrypts and authenticates.
+    fn open(&self, field: SealedField, sealed: &Sealed) -> Result<String, PortError>;
+    /// The successor of a refresh token: a keyed, deterministic function of it, so that
+    /// every request presenting the same token within the reuse interval gets the same
+    /// successor without the service storing any token in a recoverable form.
+    fn successor(&self, presented: &PlainToken) -> PlainToken;
+}

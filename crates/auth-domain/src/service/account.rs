@@ -1,0 +1,189 @@
+//! The signed-in user's own account: profile, password, sessions, deletion.
+
+use crate::error::{AuthError, Validation};
+use crate::model::{AccessClaims, MailKind, OneTimeKind, Profile, ProfileChanges, SessionView};
+use crate::ports::{
+    Keyring, PasswordHasher, RevocationList, SealedField, SessionStore, UserStore,
+};
+use crate::types::{Email, Password, PersonName, PhoneNumber, SessionId, UserId, Username};
+
+use super::register::SecretPassword;
+use super::{Adapters, AuthService};
+
+/// Changes asked for in `PUT /users/profile`. `None` leaves a field alone; for the phone,
+/// `Some(None)` removes it.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileUpdate {
+    /// New username.
+    pub username: Option<String>,
+    /// New first name.
+    pub name: Option<String>,
+    /// New surname.
+    pub surname: Option<String>,
+    /// New phone, or removal.
+    pub phone_number: Option<Option<String>>,
+    /// New email: takes effect once verified.
+    pub email: Option<String>,
+}
+
+impl<A: Adapters> AuthService<A> {
+    /// The caller's profile.
+    pub async fn profile(&self, claims: &AccessClaims) -> Result<Profile, AuthError> {
+        let user = self.current_user(claims.user_id).await?;
+        self.profile_of(&user)
+    }
+
+    async fn current_user(&self, id: UserId) -> Result<crate::model::UserRecord, AuthError> {
+        // A valid token whose account is gone was revoked by the deletion.
+        self.ports.store.user_by_id(id).await?.ok_or(AuthError::TokenRevoked)
+    }
+
+    /// Updates the profile. A new email is mailed a verification link and only replaces the
+    /// current one when verified; the answer does not say whether it is used by another
+    /// account. Returns the profile and whether an email change is pending.
+    pub async fn update_profile(&self, claims: &AccessClaims, update: ProfileUpdate) -> Result<(Profile, bool), AuthError> {
+        let user = self.current_user(claims.user_id).await?;
+        let mut v = Validation::default();
+        let username = update.username.as_deref().and_then(|raw| v.field("username", Username::parse(raw)));
+        let name = update.name.as_deref().and_then(|raw| v.field("name", PersonName::parse(raw)));
+        let surname = update.surname.as_deref().and_then(|raw| v.field("surname", PersonName::parse(raw)));
+        let phone = match &update.phone_number {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(raw)) if raw.trim().is_empty() => Some(None),
+            Some(Some(raw)) => v.field("phone_number", PhoneNumber::parse(raw)).map(Some),
+        };
+        let email = update.email.as_deref().and_then(|raw| v.field("email", Email::parse(raw)));
+        v.finish()?;
+
+        let current_email = self.open(SealedField::Email, &user.email_sealed)?;
+        let new_email = email.filter(|e| e.as_str() != current_email);
+        let keys = &self.ports.keys;
+        let changes = ProfileChanges {
+            username: username
+                .filter(|u| u.as_str() != user.username)
+                .map(|u| (u.as_str().to_owned(), u.normalized())),
+            name_sealed: name.map(|n| self.seal(SealedField::Name, n.as_str())).transpose()?,
+            surname_sealed: surname.map(|n| self.seal(SealedField::Name, n.as_str())).transpose()?,
+            phone: phone
+                .map(|p| {
+                    p.map(|p| {
+                        self.seal(SealedField::Phone, p.as_str())
+                            .map(|sealed| (keys.blind_index(crate::ports::IndexPurpose::Phone, p.as_str()), sealed))
+                    })
+                    .transpose()
+                })
+                .transpose()?,
+            pending_email_sealed: new_email
+                .as_ref()
+                .map(|e| self.seal(SealedField::Email, e.as_str()))
+                .transpose()?,
+        };
+        let updated = self
+            .ports
+            .store
+            .update_profile(user.id, &changes, self.now())
+            .await
+            .map_err(|err| match AuthError::from(err) {
+                AuthError::NotFound => AuthError::TokenRevoked,
+                other => other,
+            })?;
+        let profile = self.profile_of(&updated)?;
+        if let Some(new_email) = &new_email {
+            let token = self
+                .issue_one_time(OneTimeKind::ChangeEmail, user.id, self.policy.verify_email_ttl)
+                .await?;
+            let link = self.link("verify-email", &token);
+            self.send_mail(MailKind::ChangeEmail, new_email, Some(profile.name.clone()), Some(link))
+                .await?;
+        }
+        Ok((profile, new_email.is_some()))
+    }
+
+    /// Re-authenticates the caller with their password (`WrongPassword` if it is wrong).
+    async fn reauthenticate(&self, user: &crate::model::UserRecord, raw: &SecretPassword) -> Result<(), AuthError> {
+        let mut v = Validation::default();
+        let presented = v.field("password", Password::presented(&raw.0));
+        v.finish()?;
+        let Some(presented) = presented else { return Err(AuthError::WrongPassword) };
+        if self.ports.hasher.verify(presented, Some(user.password_hash.clone())).await? {
+            Ok(())
+        } else {
+            Err(AuthError::WrongPassword)
+        }
+    }
+
+    /// Changes the password after checking the current one; ends the user's other sessions.
+    pub async fn change_password(&self, claims: &AccessClaims, current: SecretPassword, new: SecretPassword) -> Result<(), AuthError> {
+        let user = self.current_user(claims.user_id).await?;
+        let mut v = Validation::default();
+        if current.0.is_empty() {
+            v.add("current_password", "is required");
+        }
+        let new_password = v.field("new_password", Password::parse(&new.0));
+        v.finish()?;
+        self.reauthenticate(&user, &current).await.map_err(|err| match err {
+            AuthError::Validation(_) => AuthError::WrongPassword,
+            other => other,
+        })?;
+        let Some(new_password) = new_password else { return Err(AuthError::WrongPassword) };
+        let profile = self.profile_of(&user)?;
+        let mut v = Validation::default();
+        let inputs = [user.username.as_str(), &profile.email, &profile.name, &profile.surname];
+        v.field("new_password", self.policy.password.check(&new_password, &inputs));
+        v.finish()?;
+
+        let hash = self.ports.hasher.hash(new_password).await?;
+        self.ports.store.set_password(user.id, &hash, self.now()).await?;
+        self.revoke_other_sessions(user.id, Some(claims.session_id)).await?;
+        if let Ok(email) = Email::parse(&profile.email) {
+            self.send_mail(MailKind::PasswordChanged, &email, Some(profile.name), None).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the account after re-authentication: personal data erased, every session and
+    /// token revoked, email and username free again.
+    pub async fn delete_account(&self, claims: &AccessClaims, password: SecretPassword) -> Result<(), AuthError> {
+        let user = self.current_user(claims.user_id).await?;
+        self.reauthenticate(&user, &password).await?;
+        let profile = self.profile_of(&user)?;
+        self.revoke_everything(user.id).await?;
+        self.ports.cache.revoke_token(claims.jti, claims.expires_at.max(self.now())).await?;
+        self.ports.store.delete_user(user.id).await?;
+        if let Ok(email) = Email::parse(&profile.email) {
+            self.send_mail(MailKind::AccountDeleted, &email, Some(profile.name), None).await?;
+        }
+        Ok(())
+    }
+
+    /// The caller's live sessions, newest first.
+    pub async fn sessions(&self, claims: &AccessClaims) -> Result<Vec<SessionView>, AuthError> {
+        let sessions = self.ports.store.active_sessions(claims.user_id, self.now()).await?;
+        sessions
+            .into_iter()
+            .map(|s| {
+                Ok(SessionView {
+                    current: s.id == claims.session_id,
+                    ip: s.ip_sealed.as_ref().map(|ip| self.open(SealedField::Ip, ip)).transpose()?,
+                    id: s.id,
+                    created_at: s.created_at,
+                    last_used_at: s.last_used_at,
+                    expires_at: s.expires_at,
+                    user_agent: s.user_agent,
+                })
+            })
+            .collect()
+    }
+
+    /// Revokes one of the caller's sessions; another user's (or an unknown) id is `NotFound`.
+    pub async fn revoke_session(&self, claims: &AccessClaims, id: SessionId) -> Result<(), AuthError> {
+        let session = self.ports.store.session(id).await?;
+        match session {
+            Some(s) if s.user_id == claims.user_id && s.revoked_at.is_none() => {
+                self.revoke_sessions(&[id]).await
+            }
+            _ => Err(AuthError::NotFound),
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! Login, with lockout and device tokens.
+
+use crate::error::{AuthError, Validation};
+use crate::model::{DeviceClaims, MailKind, Profile, SessionRecord, TokenPair, UserRecord};
+use crate::ports::{
+    AttemptCounter, IndexPurpose, Keyring, PasswordHasher, SealedField, SessionStore,
+    TokenCodec, UserStore,
+};
+use crate::types::{Email, Password, SessionId};
+
+use super::register::SecretPassword;
+use super::{Adapters, AuthService, ClientContext};
+
+/// How the user names themself at login.
+#[derive(Debug, Clone)]
+pub enum LoginIdentifier {
+    /// By email.
+    Email(String),
+    /// By username (an `@` in it makes it an email).
+    Username(String),
+}
+
+impl LoginIdentifier {
+    /// The identifier as typed, trimmed and lower-cased: the key for limits and lockout.
+    pub fn normalized(&self) -> String {
+        match self {
+            Self::Email(s) | Self::Username(s) => s.trim().to_lowercase(),
+        }
+    }
+}
+
+/// A login as received.
+#[derive(Debug, Clone)]
+pub struct LoginRequest {
+    /// Who.
+    pub identifier: LoginIdentifier,
+    /// Password as typed.
+    pub password: SecretPassword,
+    /// A device token from an earlier login, if the client kept one.
+    pub device_token: Option<String>,
+}
+
+/// A successful login.
+#[derive(Debug, Clone)]
+pub struct LoggedIn {
+    /// Access and refresh token.
+    pub tokens: TokenPair,
+    /// Device token to present at later logins.
+    pub device_token: String,
+    /// The user's profile.
+    pub profile: Profile,
+}
+
+impl<A: Adapters> AuthService<A> {
+    /// Logs in. Unknown user and wrong password give the same `InvalidCredentials` after the
+    /// same work. A locked identifier gives `AccountLocked` before any hashing, unless a
+    /// valid device token of this user is presented: failures elsewhere do not lock it.
+    pub async fn login(&self, input: LoginRequest, ctx: &ClientContext) -> Result<LoggedIn, AuthError> {
+        let mut v = Validation::default();
+        let password = v.field("password", Password::presented(&input.password.0));
+        let normalized = input.identifier.normalized();
+        let field = match input.identifier {
+            LoginIdentifier::Email(_) => "email",
+            LoginIdentifier::Username(_) => "username",
+        };
+        if normalized.is_empty() {
+            v.add(field, "is required");
+        }
+        v.finish()?;
+        let Some(password) = password else { return Err(AuthError::InvalidCredentials) };
+
+        let user = self.find_login_user(&normalized).await?;
+        let now = self.now();
+        let device = input
+            .device_token
+            .as_deref()
+            .and_then(|t| self.ports.tokens.verify_device(t, now).ok())
+            .filter(|d| user.as_ref().is_some_and(|u| u.id == d.user_id));
+        let id_key = self.ports.keys.blind_index(IndexPurpose::Identifier, &normalized).to_hex();
+        let lock_key = match &device {
+            Some(d) => format!("lock:{id_key}:dev:{}", d.device_id),
+            None => format!("lock:{id_key}"),
+        };
+        let cache = &self.ports.cache;
+        let state = cache.attempts(&lock_key).await?;
+        if let Some(until) = state.locked_at(now) {
+            return Err(locked(until - now));
+        }
+
+        let hash = user.as_ref().map(|u| u.password_hash.clone());
+        let matches = self.ports.hasher.verify(password.clone(), hash).await?;
+        let policy = &self.policy.lockout;
+        let user = match (user, matches) {
+            (Some(user), true) => user,
+            (user, _) => {
+                let after = cache.record_failure(&lock_key, policy, self.now()).await?;
+                if let (Some(user), Some(_)) = (user, after.locked_at(self.now())) {
+                    self.mail_locked(&user).await?;
+                }
+                return Err(AuthError::InvalidCredentials);
+            }
+        };
+        cache.record_success(&lock_key, policy, self.now()).await?;
+        if user.email_verified_at.is_none() {
+            return Err(AuthError::EmailNotVerified);
+        }
+        if self.ports.hasher.needs_rehash(&user.password_hash) {
+            let new_hash = self.ports.hasher.hash(password).await?;
+            self.ports.store.set_password(user.id, &new_hash, self.now()).await?;
+        }
+
+        let tokens = self.start_session(&user, ctx).await?;
+        let device = DeviceClaims {
+            user_id: user.id,
+            device_id: match device {
+                Some(d) => d.device_id,
+                None => self.new_uuid()?,
+            },
+            expires_at: self.now() + self.policy.device_ttl,
+        };
+        let device_token = self.ports.tokens.issue_device(&device)?;
+        let now = self.now();
+        self.ports.store.record_login(user.id, now).await?;
+        let mut profile = self.profile_of(&user)?;
+        profile.last_login_at = Some(now);
+        Ok(LoggedIn { tokens, device_token, profile })
+    }
+
+    async fn find_login_user(&self, normalized: &str) -> Result<Option<UserRecord>, AuthError> {
+        let store = &self.ports.store;
+        if normalized.contains('@') {
+            match Email::parse(normalized) {
+                Ok(email) => Ok(store.user_by_email(&self.email_index(&email)).await?),
+                Err(_) => Ok(None),
+            }
+        } else {
+            Ok(store.user_by_username(normalized).await?)
+        }
+    }
+
+    async fn mail_locked(&self, user: &UserRecord) -> Result<(), AuthError> {
+        let email = Email::parse(&self.open(SealedField::Email, &user.email_sealed)?);
+        if let Ok(email) = email {
+            let name = self.open(SealedField::Name, &user.name_sealed).ok();
+            self.send_mail(MailKind::AccountLocked, &email, name, None).await?;
+        }
+        Ok(())
+    }
+
+    /// Starts a session for `user` and issues its first token pair.
+    async fn start_session(&self, user: &UserRecord, ctx: &ClientContext) -> Result<TokenPair, AuthError> {
+        let now = self.now();
+        let session = SessionRecord {
+            id: SessionId(self.new_uuid()?),
+            user_id: user.id,
+            created_at: now,
+            last_used_at: now,
+            expires_at: now + self.policy.refresh_ttl,
+            user_agent: ctx
+                .user_agent
+                .as_deref()
+                .map(|ua| ua.chars().take(256).collect()),
+            ip_sealed: ctx
+                .ip
+                .map(|ip| self.seal(SealedField::Ip, &ip.to_string()))
+                .transpose()?,
+            revoked_at: None,
+        };
+        let refresh = self.new_token()?;
+        self.ports.store.create_session(&session, &refresh.hash()).await?;
+        self.token_pair(user.id, &user.username, session.id, refresh)
+    }
+}
+
+fn locked(left: chrono::TimeDelta) -> AuthError {
+    let secs = u64::try_from(left.num_seconds().max(1)).unwrap_or(1);
+    AuthError::AccountLocked { retry_after_secs: secs }
+}

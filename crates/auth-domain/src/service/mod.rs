@@ -1,0 +1,288 @@
+//! The use cases, as one service generic over its ports.
+
+mod account;
+mod login;
+mod recovery;
+mod register;
+mod tokens;
+
+use std::fmt;
+use std::net::IpAddr;
+
+use chrono::{TimeDelta, Timelike};
+use secrecy::SecretString;
+
+pub use account::ProfileUpdate;
+pub use login::{LoggedIn, LoginIdentifier, LoginRequest};
+pub use register::{Registered, Registration, SecretPassword};
+
+use crate::error::AuthError;
+use crate::model::{Mail, MailKind, OneTimeKind, OneTimeTokenRecord, Profile, UserRecord};
+use crate::policy::{Policy, RateDecision};
+use crate::ports::{
+    Cache, Clock, IndexPurpose, Keyring, MailQueue, OneTimeTokenStore, PasswordHasher,
+    Randomness, RateLimiter, SealedField, Store, TokenCodec,
+};
+use crate::types::{Email, PlainToken, Timestamp, UserId};
+
+/// The adapters one service runs on, as associated types, so the service has one type
+/// parameter however many ports it has.
+pub trait Adapters: Send + Sync + 'static {
+    /// Durable storage.
+    type Store: Store;
+    /// Revocation list, rate limiter, attempt counters.
+    type Cache: Cache;
+    /// Outgoing mail.
+    type Mail: MailQueue;
+    /// Time.
+    type Clock: Clock;
+    /// Randomness.
+    type Random: Randomness;
+    /// Password hashing.
+    type Hasher: PasswordHasher;
+    /// JWT signing and verification.
+    type Tokens: TokenCodec;
+    /// Keyed operations on personal data.
+    type Keys: Keyring;
+}
+
+/// The adapters themselves.
+pub struct Ports<A: Adapters> {
+    /// Durable storage.
+    pub store: A::Store,
+    /// Revocation list, rate limiter, attempt counters.
+    pub cache: A::Cache,
+    /// Outgoing mail.
+    pub mail: A::Mail,
+    /// Time.
+    pub clock: A::Clock,
+    /// Randomness.
+    pub random: A::Random,
+    /// Password hashing.
+    pub hasher: A::Hasher,
+    /// JWT signing and verification.
+    pub tokens: A::Tokens,
+    /// Keyed operations on personal data.
+    pub keys: A::Keys,
+}
+
+/// Where a request comes from.
+#[derive(Debug, Clone, Default)]
+pub struct ClientContext {
+    /// Client IP (after trusted proxies).
+    pub ip: Option<IpAddr>,
+    /// User-Agent header.
+    pub user_agent: Option<String>,
+}
+
+/// Actions that are rate limited, named in keys and headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// POST /auth/register
+    Register,
+    /// POST /auth/login
+    Login,
+    /// POST /auth/verify-email
+    VerifyEmail,
+    /// POST /auth/resend-verification
+    ResendVerification,
+    /// POST /auth/refresh-token
+    Refresh,
+    /// POST /auth/logout
+    Logout,
+    /// POST /auth/forgot-password
+    ForgotPassword,
+    /// POST /auth/reset-password
+    ResetPassword,
+}
+
+impl Action {
+    /// Stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Register => "register",
+            Self::Login => "login",
+            Self::VerifyEmail => "verify_email",
+            Self::ResendVerification => "resend_verification",
+            Self::Refresh => "refresh",
+            Self::Logout => "logout",
+            Self::ForgotPassword => "forgot_password",
+            Self::ResetPassword => "reset_password",
+        }
+    }
+}
+
+/// The auth service: every use case of the API.
+pub struct AuthService<A: Adapters> {
+    ports: Ports<A>,
+    policy: Policy,
+}
+
+impl<A: Adapters> fmt::Debug for AuthService<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthService").field("policy", &self.policy).finish_non_exhaustive()
+    }
+}
+
+impl<A: Adapters> AuthService<A> {
+    /// A service over these adapters and policies.
+    pub fn new(ports: Ports<A>, policy: Policy) -> Self {
+        Self { ports, policy }
+    }
+
+    /// The policies in force.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The adapters (for health checks and wiring).
+    pub fn ports(&self) -> &Ports<A> {
+        &self.ports
+    }
+
+    /// Counts a request to `action` against the per-IP and per-identifier limits. Returns
+    /// the tighter decision (for `RateLimit` headers), or `RateLimited`.
+    pub async fn throttle(
+        &self,
+        action: Action,
+        ip: Option<IpAddr>,
+        identifier: Option<&str>,
+    ) -> Result<RateDecision, AuthError> {
+        let now = self.now();
+        let mut tightest: Option<RateDecision> = None;
+        let mut keys = Vec::with_capacity(2);
+        if let Some(ip) = ip {
+            keys.push((format!("rl:{}:ip:{ip}", action.as_str()), self.policy.rate.per_ip));
+        }
+        if let Some(id) = identifier.map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty()) {
+            let index = self.ports.keys.blind_index(IndexPurpose::Identifier, &id);
+            keys.push((
+                format!("rl:{}:id:{}", action.as_str(), index.to_hex()),
+                self.policy.rate.per_identifier,
+            ));
+        }
+        for (key, limit) in keys {
+            let decision = self.ports.cache.hit(&key, limit, now).await?;
+            if !decision.allowed {
+                return Err(AuthError::RateLimited(decision));
+            }
+            if tightest.is_none_or(|t| decision.remaining < t.remaining) {
+                tightest = Some(decision);
+            }
+        }
+        Ok(tightest.unwrap_or(crate::policy::gcra(self.policy.rate.per_ip, None, now).1))
+    }
+
+    pub(crate) fn now(&self) -> Timestamp {
+        self.ports.clock.now()
+    }
+
+    /// Now, rounded down to the second: "not before" marks compare with `iat`, which has
+    /// whole seconds, so a token issued later in the same second must not fall before it.
+    pub(crate) fn now_floor_secs(&self) -> Timestamp {
+        let now = self.now();
+        now.with_nanosecond(0).unwrap_or(now)
+    }
+
+    /// A UUID v7 from the clock and randomness ports (ids sort by creation time).
+    pub(crate) fn new_uuid(&self) -> Result<uuid::Uuid, AuthError> {
+        let mut random = [0u8; 10];
+        self.ports.random.fill(&mut random)?;
+        let millis = u64::try_from(self.now().timestamp_millis()).unwrap_or(0);
+        Ok(uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid())
+    }
+
+    pub(crate) fn new_token(&self) -> Result<PlainToken, AuthError> {
+        let mut bytes = [0u8; PlainToken::BYTES];
+        self.ports.random.fill(&mut bytes)?;
+        Ok(PlainToken::from_bytes(&bytes))
+    }
+
+    pub(crate) fn seal(&self, field: SealedField, value: &str) -> Result<crate::types::Sealed, AuthError> {
+        Ok(self.ports.keys.seal(field, value)?)
+    }
+
+    pub(crate) fn open(&self, field: SealedField, sealed: &crate::types::Sealed) -> Result<String, AuthError> {
+        Ok(self.ports.keys.open(field, sealed)?)
+    }
+
+    pub(crate) fn email_index(&self, email: &Email) -> crate::types::BlindIndex {
+        self.ports.keys.blind_index(IndexPurpose::Email, email.as_str())
+    }
+
+    /// Decrypts a stored account for its owner.
+    pub(crate) fn profile_of(&self, user: &UserRecord) -> Result<Profile, AuthError> {
+        let phone_number = match &user.phone_sealed {
+            Some(sealed) => Some(self.open(SealedField::Phone, sealed)?),
+            None => None,
+        };
+        let pending_email = match &user.pending_email_sealed {
+            Some(sealed) => Some(self.open(SealedField::Email, sealed)?),
+            None => None,
+        };
+        Ok(Profile {
+            id: user.id,
+            username: user.username.clone(),
+            email: self.open(SealedField::Email, &user.email_sealed)?,
+            name: self.open(SealedField::Name, &user.name_sealed)?,
+            surname: self.open(SealedField::Name, &user.surname_sealed)?,
+            phone_number,
+            email_verified: user.email_verified_at.is_some(),
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+            last_login_at: user.last_login_at,
+            pending_email,
+        })
+    }
+
+    /// Issues a single-use token of `kind` for `user`, valid for `ttl`.
+    pub(crate) async fn issue_one_time(
+        &self,
+        kind: OneTimeKind,
+        user: UserId,
+        ttl: TimeDelta,
+    ) -> Result<PlainToken, AuthError> {
+        let token = self.new_token()?;
+        let now = self.now();
+        self.ports
+            .store
+            .insert_one_time(&OneTimeTokenRecord {
+                hash: token.hash(),
+                kind,
+                user_id: user,
+                created_at: now,
+                expires_at: now + ttl,
+                used_at: None,
+            })
+            .await?;
+        Ok(token)
+    }
+
+    /// Sends a mail unless one of the same kind went to the same address in the last
+    /// minute (silently: the caller's answer must not change). Returns whether it was sent.
+    pub(crate) async fn send_mail(
+        &self,
+        kind: MailKind,
+        to: &Email,
+        name: Option<String>,
+        link: Option<SecretString>,
+    ) -> Result<bool, AuthError> {
+        let index = self.email_index(to);
+        let key = format!("mail:{}:{}", kind.as_str(), index.to_hex());
+        let decision = self.ports.cache.hit(&key, self.policy.rate.mail, self.now()).await?;
+        if !decision.allowed {
+            return Ok(false);
+        }
+        self.ports
+            .mail
+            .enqueue(Mail { to: to.clone(), name, kind, link })
+            .await?;
+        Ok(true)
+    }
+
+    /// `{APP_URL}/{path}?token={token}`.
+    pub(crate) fn link(&self, path: &str, token: &PlainToken) -> SecretString {
+        let base = self.policy.app_url.trim_end_matches('/');
+        SecretString::from(format!("{base}/{path}?token={}", token.expose()))
+    }
+}

@@ -1,0 +1,74 @@
+//! Forgotten passwords.
+
+use crate::error::{AuthError, Validation};
+use crate::model::{MailKind, OneTimeKind};
+use crate::ports::{PasswordHasher, SealedField, UserStore};
+use crate::types::{Email, Password, PlainToken};
+
+use super::register::SecretPassword;
+use super::{Adapters, AuthService};
+
+impl<A: Adapters> AuthService<A> {
+    /// Mails a reset link if the address belongs to an account. Answers the same whether or
+    /// not it does.
+    pub async fn forgot_password(&self, raw_email: &str) -> Result<(), AuthError> {
+        let mut v = Validation::default();
+        let email = v.field("email", Email::parse(raw_email));
+        v.finish()?;
+        let Some(email) = email else { return Ok(()) };
+        let Some(user) = self.ports.store.user_by_email(&self.email_index(&email)).await? else {
+            return Ok(());
+        };
+        let token = self
+            .issue_one_time(OneTimeKind::ResetPassword, user.id, self.policy.reset_ttl)
+            .await?;
+        let name = self.open(SealedField::Name, &user.name_sealed).ok();
+        let link = self.link("reset-password", &token);
+        self.send_mail(MailKind::ResetPassword, &email, name, Some(link)).await?;
+        Ok(())
+    }
+
+    /// Sets a new password with a reset token (single use) and ends every session. The
+    /// token proves control of the mailbox, so it also verifies the email.
+    pub async fn reset_password(&self, raw_token: &str, new_password: SecretPassword) -> Result<(), AuthError> {
+        let mut v = Validation::default();
+        let token = match PlainToken::presented(raw_token) {
+            Ok(token) => Some(token),
+            Err(_) if raw_token.trim().is_empty() => {
+                v.add("token", "is required");
+                None
+            }
+            Err(_) => None,
+        };
+        let password = v.field("new_password", Password::parse(&new_password.0));
+        v.finish()?;
+        let (Some(token), Some(password)) = (token, password) else {
+            return Err(AuthError::InvalidToken);
+        };
+        let record = self.peek_one_time(&token, OneTimeKind::ResetPassword).await?;
+        let user = self
+            .ports
+            .store
+            .user_by_id(record.user_id)
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
+        let profile = self.profile_of(&user)?;
+        let mut v = Validation::default();
+        let inputs = [user.username.as_str(), &profile.email, &profile.name, &profile.surname];
+        v.field("new_password", self.policy.password.check(&password, &inputs));
+        v.finish()?;
+
+        self.consume_one_time(&token, OneTimeKind::ResetPassword).await?;
+        let hash = self.ports.hasher.hash(password).await?;
+        let store = &self.ports.store;
+        store.set_password(user.id, &hash, self.now()).await?;
+        if user.email_verified_at.is_none() {
+            store.mark_email_verified(user.id, self.now()).await?;
+        }
+        self.revoke_everything(user.id).await?;
+        if let Ok(email) = Email::parse(&profile.email) {
+            self.send_mail(MailKind::PasswordChanged, &email, Some(profile.name), None).await?;
+        }
+        Ok(())
+    }
+}

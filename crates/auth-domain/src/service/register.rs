@@ -1,0 +1,242 @@
+//! Registration and email verification.
+
+use crate::error::{AuthError, Validation};
+use crate::model::{MailKind, OneTimeKind, UserRecord};
+use crate::ports::{
+    IndexPurpose, Keyring, OneTimeTokenStore, PasswordHasher, SealedField, StoreError, Taken,
+    UserStore,
+};
+use crate::types::{Email, Password, PersonName, PhoneNumber, PlainToken, UserId, Username};
+
+use super::{Adapters, AuthService};
+
+/// A registration as received.
+#[derive(Debug, Clone, Default)]
+pub struct Registration {
+    /// Email.
+    pub email: String,
+    /// Username.
+    pub username: String,
+    /// Password (clear; parsed here).
+    pub password: SecretPassword,
+    /// First name.
+    pub name: String,
+    /// Surname.
+    pub surname: String,
+    /// Optional phone.
+    pub phone_number: Option<String>,
+}
+
+/// A password field as received, before parsing; its Debug form hides it.
+#[derive(Clone, Default)]
+pub struct SecretPassword(pub String);
+
+impl std::fmt::Debug for SecretPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// The answer to a registration. For an email that is already registered it has the same
+/// shape with an id that matches no account (the owner is mailed instead).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registered {
+    /// Id.
+    pub id: UserId,
+    /// Username as typed.
+    pub username: String,
+    /// Normalized email.
+    pub email: String,
+    /// First name.
+    pub name: String,
+    /// Surname.
+    pub surname: String,
+}
+
+impl<A: Adapters> AuthService<A> {
+    /// Registers an account and mails a verification link. A taken username is
+    /// `Conflict("username")`; a taken email looks like success (see [`Registered`]).
+    pub async fn register(&self, input: Registration) -> Result<Registered, AuthError> {
+        let mut v = Validation::default();
+        let email = v.field("email", Email::parse(&input.email));
+        let username = v.field("username", Username::parse(&input.username));
+        let password = v.field("password", Password::parse(&input.password.0));
+        let name = v.field("name", PersonName::parse(&input.name));
+        let surname = v.field("surname", PersonName::parse(&input.surname));
+        let phone = match input.phone_number.as_deref().map(str::trim) {
+            Some(raw) if !raw.is_empty() => v.field("phone_number", PhoneNumber::parse(raw)),
+            _ => None,
+        };
+        if let (Some(pass), Some(user), Some(mail)) = (&password, &username, &email) {
+            let inputs = [user.as_str(), mail.as_str(), &input.name, &input.surname];
+            v.field("password", self.policy.password.check(pass, &inputs));
+        }
+        v.finish()?;
+        let (Some(email), Some(username), Some(password), Some(name), Some(surname)) =
+            (email, username, password, name, surname)
+        else {
+            return Err(AuthError::Validation(Default::default()));
+        };
+
+        let store = &self.ports.store;
+        if store.user_by_username(&username.normalized()).await?.is_some() {
+            return Err(AuthError::Conflict("username"));
+        }
+        let email_index = self.email_index(&email);
+        // Hash before looking at the email, so a taken email costs the same time.
+        let password_hash = self.ports.hasher.hash(password).await?;
+        let answer = Registered {
+            id: UserId(self.new_uuid()?),
+            username: username.as_str().to_owned(),
+            email: email.as_str().to_owned(),
+            name: name.as_str().to_owned(),
+            surname: surname.as_str().to_owned(),
+        };
+        if store.user_by_email(&email_index).await?.is_some() {
+            self.mail_registration_attempt(&email).await?;
+            return Ok(answer);
+        }
+
+        let now = self.now();
+        let keys = &self.ports.keys;
+        let record = UserRecord {
+            id: answer.id,
+            username: username.as_str().to_owned(),
+            username_normalized: username.normalized(),
+            email_index,
+            email_sealed: self.seal(SealedField::Email, email.as_str())?,
+            phone_index: phone
+                .as_ref()
+                .map(|p| keys.blind_index(IndexPurpose::Phone, p.as_str())),
+            phone_sealed: phone
+                .as_ref()
+                .map(|p| self.seal(SealedField::Phone, p.as_str()))
+                .transpose()?,
+            name_sealed: self.seal(SealedField::Name, name.as_str())?,
+            surname_sealed: self.seal(SealedField::Name, surname.as_str())?,
+            password_hash,
+            email_verified_at: None,
+            pending_email_sealed: None,
+            created_at: now,
+            updated_at: now,
+            last_login_at: None,
+        };
+        match store.insert_user(&record).await {
+            Ok(()) => {}
+            Err(StoreError::Taken(Taken::Email)) => {
+                self.mail_registration_attempt(&email).await?;
+                return Ok(answer);
+            }
+            Err(err) => return Err(err.into()),
+        }
+        let token = self
+            .issue_one_time(OneTimeKind::VerifyEmail, record.id, self.policy.verify_email_ttl)
+            .await?;
+        let link = self.link("verify-email", &token);
+        self.send_mail(MailKind::VerifyEmail, &email, Some(answer.name.clone()), Some(link))
+            .await?;
+        Ok(answer)
+    }
+
+    async fn mail_registration_attempt(&self, email: &Email) -> Result<(), AuthError> {
+        self.send_mail(MailKind::RegistrationAttempt, email, None, None).await?;
+        Ok(())
+    }
+
+    /// Consumes an email-verification token (from registration or from an email change).
+    pub async fn verify_email(&self, raw_token: &str) -> Result<(), AuthError> {
+        let token = PlainToken::presented(raw_token).map_err(|_| AuthError::InvalidToken)?;
+        let hash = token.hash();
+        let store = &self.ports.store;
+        let kind = if store.find_one_time(&hash, OneTimeKind::VerifyEmail).await?.is_some() {
+            OneTimeKind::VerifyEmail
+        } else {
+            OneTimeKind::ChangeEmail
+        };
+        let record = self.consume_one_time(&token, kind).await?;
+        match kind {
+            OneTimeKind::ChangeEmail => self.apply_email_change(record.user_id).await,
+            _ => store
+                .mark_email_verified(record.user_id, self.now())
+                .await
+                .map_err(|err| match err {
+                    StoreError::NotFound => AuthError::InvalidToken,
+                    other => other.into(),
+                }),
+        }
+    }
+
+    async fn apply_email_change(&self, user_id: UserId) -> Result<(), AuthError> {
+        let store = &self.ports.store;
+        let user = store.user_by_id(user_id).await?.ok_or(AuthError::InvalidToken)?;
+        let pending = user.pending_email_sealed.as_ref().ok_or(AuthError::InvalidToken)?;
+        let new_email = Email::parse(&self.open(SealedField::Email, pending)?)
+            .map_err(|_| AuthError::InvalidToken)?;
+        let old_email = Email::parse(&self.open(SealedField::Email, &user.email_sealed)?).ok();
+        let index = self.email_index(&new_email);
+        let sealed = self.seal(SealedField::Email, new_email.as_str())?;
+        store.apply_email_change(user_id, &index, &sealed, self.now()).await?;
+        if let Some(old) = old_email {
+            let name = self.open(SealedField::Name, &user.name_sealed).ok();
+            self.send_mail(MailKind::EmailChanged, &old, name, None).await?;
+        }
+        Ok(())
+    }
+
+    /// Mails a new verification link if the address belongs to an unverified account.
+    /// Answers the same whether or not it does.
+    pub async fn resend_verification(&self, raw_email: &str) -> Result<(), AuthError> {
+        let mut v = Validation::default();
+        let email = v.field("email", Email::parse(raw_email));
+        v.finish()?;
+        let Some(email) = email else { return Ok(()) };
+        let Some(user) = self.ports.store.user_by_email(&self.email_index(&email)).await? else {
+            return Ok(());
+        };
+        if user.email_verified_at.is_some() {
+            return Ok(());
+        }
+        let token = self
+            .issue_one_time(OneTimeKind::VerifyEmail, user.id, self.policy.verify_email_ttl)
+            .await?;
+        let name = self.open(SealedField::Name, &user.name_sealed).ok();
+        let link = self.link("verify-email", &token);
+        self.send_mail(MailKind::VerifyEmail, &email, name, Some(link)).await?;
+        Ok(())
+    }
+
+    /// Checks and consumes a single-use token: unknown or used → `InvalidToken`, expired →
+    /// `TokenExpired`, a lost race → `InvalidToken`.
+    pub(crate) async fn consume_one_time(
+        &self,
+        token: &PlainToken,
+        kind: OneTimeKind,
+    ) -> Result<crate::model::OneTimeTokenRecord, AuthError> {
+        let record = self.peek_one_time(token, kind).await?;
+        let consumed = self
+            .ports
+            .store
+            .consume_one_time(&record.hash, kind, self.now())
+            .await?;
+        consumed.ok_or(AuthError::InvalidToken)
+    }
+
+    /// Checks a single-use token without consuming it.
+    pub(crate) async fn peek_one_time(
+        &self,
+        token: &PlainToken,
+        kind: OneTimeKind,
+    ) -> Result<crate::model::OneTimeTokenRecord, AuthError> {
+        let record = self
+            .ports
+            .store
+            .find_one_time(&token.hash(), kind)
+            .await?
+            .filter(|r| r.used_at.is_none())
+            .ok_or(AuthError::InvalidToken)?;
+        if record.expires_at <= self.now() {
+            return Err(AuthError::TokenExpired);
+        }
+        Ok(record)
+    }
+}

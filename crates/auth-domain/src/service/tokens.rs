@@ -1,0 +1,182 @@
+//! Access tokens, refresh rotation, revocation.
+
+use chrono::TimeDelta;
+use secrecy::SecretString;
+
+use crate::error::AuthError;
+use crate::model::{AccessClaims, Rotation, SessionRecord, TokenPair};
+use crate::ports::{
+    Keyring, RevocationList, SessionStore, TokenCodec, TokenRejection, UserStore,
+};
+use crate::types::{PlainToken, SessionId, Timestamp, UserId};
+
+use super::{Adapters, AuthService};
+
+impl<A: Adapters> AuthService<A> {
+    /// Signs a fresh access token for the session and pairs it with `refresh`.
+    pub(crate) fn token_pair(
+        &self,
+        user: UserId,
+        username: &str,
+        session: SessionId,
+        refresh: PlainToken,
+    ) -> Result<TokenPair, AuthError> {
+        let now = self.now_floor_secs();
+        let claims = AccessClaims {
+            user_id: user,
+            session_id: session,
+            jti: self.new_uuid()?,
+            username: username.to_owned(),
+            issued_at: now,
+            expires_at: now + self.policy.access_ttl,
+        };
+        let access = self.ports.tokens.issue_access(&claims)?;
+        Ok(TokenPair {
+            access_token: SecretString::from(access),
+            refresh_token: SecretString::from(refresh.expose().to_owned()),
+            expires_in: self.policy.access_ttl.num_seconds(),
+            session_id: session,
+        })
+    }
+
+    /// Rotates a refresh token. Within the reuse interval after a rotation, the same token
+    /// yields the same successor (two tabs refreshing at once stay logged in); after it,
+    /// presenting a rotated token revokes the whole session (`TokenReused`).
+    pub async fn refresh(&self, raw_token: &str) -> Result<TokenPair, AuthError> {
+        let presented = PlainToken::presented(raw_token).map_err(|_| AuthError::InvalidToken)?;
+        let successor = self.ports.keys.successor(&presented);
+        let now = self.now();
+        let rotation = self
+            .ports
+            .store
+            .rotate_refresh(&presented.hash(), &successor.hash(), now)
+            .await?;
+        let session = match rotation {
+            Rotation::Unknown => return Err(AuthError::InvalidToken),
+            Rotation::Rotated(session) => live(session, now)?,
+            Rotation::AlreadyRotated { session, rotated_at } => {
+                let session = live(session, now)?;
+                if now - rotated_at > self.policy.reuse_interval {
+                    self.revoke_sessions(&[session.id]).await?;
+                    return Err(AuthError::TokenReused);
+                }
+                session
+            }
+        };
+        let user = self
+            .ports
+            .store
+            .user_by_id(session.user_id)
+            .await?
+            .ok_or(AuthError::TokenRevoked)?;
+        self.token_pair(user.id, &user.username, session.id, successor)
+    }
+
+    /// Verifies an access token: signature, algorithm, claims, then the revocation list
+    /// (one cache round trip, no storage query).
+    pub async fn authenticate(&self, access_token: &str) -> Result<AccessClaims, AuthError> {
+        let claims = self
+            .ports
+            .tokens
+            .verify_access(access_token, self.now())
+            .map_err(|rejection| match rejection {
+                TokenRejection::Expired => AuthError::TokenExpired,
+                TokenRejection::Invalid => AuthError::InvalidToken,
+            })?;
+        let state = self
+            .ports
+            .cache
+            .revocation_state(claims.jti, claims.session_id, claims.user_id)
+            .await?;
+        let before_user_mark = state
+            .user_not_before
+            .is_some_and(|not_before| claims.issued_at < not_before);
+        if state.token_revoked || state.session_revoked || before_user_mark {
+            return Err(AuthError::TokenRevoked);
+        }
+        Ok(claims)
+    }
+
+    /// Ends the token's session (or, with `all`, every session of its user) and denylists
+    /// the token itself until it expires.
+    pub async fn logout(&self, claims: &AccessClaims, all: bool) -> Result<(), AuthError> {
+        let now = self.now();
+        if all {
+            self.revoke_everything(claims.user_id).await?;
+        } else {
+            self.ports.store.revoke_session(claims.session_id, now).await?;
+            self.revoke_sessions_in_cache(&[claims.session_id]).await?;
+        }
+        self.ports
+            .cache
+            .revoke_token(claims.jti, claims.expires_at.max(now))
+            .await?;
+        Ok(())
+    }
+
+    /// How long a revocation must be remembered: as long as a token issued just before it
+    /// may live.
+    fn revocation_horizon(&self) -> Timestamp {
+        self.now() + self.policy.access_ttl + TimeDelta::seconds(1)
+    }
+
+    /// Revokes sessions in storage and in the revocation list.
+    pub(crate) async fn revoke_sessions(&self, ids: &[SessionId]) -> Result<(), AuthError> {
+        let now = self.now();
+        for id in ids {
+            self.ports.store.revoke_session(*id, now).await?;
+        }
+        self.revoke_sessions_in_cache(ids).await
+    }
+
+    pub(crate) async fn revoke_sessions_in_cache(&self, ids: &[SessionId]) -> Result<(), AuthError> {
+        let until = self.revocation_horizon();
+        for id in ids {
+            self.ports.cache.revoke_session(*id, until).await?;
+        }
+        Ok(())
+    }
+
+    /// Revokes every session of the user but `except`, everywhere.
+    pub(crate) async fn revoke_other_sessions(&self, user: UserId, except: Option<SessionId>) -> Result<(), AuthError> {
+        let ids = self
+            .ports
+            .store
+            .revoke_user_sessions(user, except, self.now())
+            .await?;
+        self.revoke_sessions_in_cache(&ids).await
+    }
+
+    /// Revokes every session and every access token of the user.
+    pub(crate) async fn revoke_everything(&self, user: UserId) -> Result<(), AuthError> {
+        self.revoke_other_sessions(user, None).await?;
+        self.ports
+            .cache
+            .revoke_user_before(user, self.now_floor_secs(), self.revocation_horizon())
+            .await?;
+        Ok(())
+    }
+
+    /// Teaches a fresh cache the revocations that storage remembers (sessions revoked within
+    /// one access-token lifetime), so a restart does not revive a revoked access token.
+    pub async fn warm_revocations(&self) -> Result<usize, AuthError> {
+        let since = self.now() - self.policy.access_ttl - TimeDelta::seconds(1);
+        let revoked = self.ports.store.revoked_since(since).await?;
+        for (id, revoked_at) in &revoked {
+            let until = *revoked_at + self.policy.access_ttl + TimeDelta::seconds(1);
+            self.ports.cache.revoke_session(*id, until).await?;
+        }
+        Ok(revoked.len())
+    }
+}
+
+/// The session if it may still be used at `now`.
+fn live(session: SessionRecord, now: Timestamp) -> Result<SessionRecord, AuthError> {
+    if session.revoked_at.is_some() {
+        return Err(AuthError::TokenRevoked);
+    }
+    if session.expires_at <= now {
+        return Err(AuthError::TokenExpired);
+    }
+    Ok(session)
+}

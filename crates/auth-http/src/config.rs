@@ -1,0 +1,323 @@
+//! Configuration from environment variables (names kept from the original service; see the
+//! README's table). Parsed once into typed values; every problem is reported at once.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use chrono::TimeDelta;
+use ipnet::IpNet;
+use secrecy::SecretString;
+
+/// Where the service runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppEnv {
+    /// Refuses to start on development defaults.
+    Production,
+    /// Anything else.
+    Development,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable.
+    Text,
+}
+
+/// Signing algorithm of access tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JwtAlgorithm {
+    /// HMAC-SHA-256 with `JWT_SECRET_KEY`.
+    Hs256,
+    /// RSA PKCS#1 v1.5 SHA-256.
+    Rs256,
+    /// ECDSA P-256 SHA-256.
+    Es256,
+    /// Ed25519.
+    EdDsa,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `APP_ENV` (`production` or anything else).
+    pub app_env: AppEnv,
+    /// `HOST` (default 0.0.0.0).
+    pub host: IpAddr,
+    /// `PORT` (default 5000).
+    pub port: u16,
+    /// `DATABASE_URL`; none means the embedded SQLite file.
+    pub database_url: Option<String>,
+    /// `AUTH_DATA_DIR` (default `./data`): SQLite file and generated secrets.
+    pub data_dir: PathBuf,
+    /// `SECRET_KEY`: root of the personal-data keys and the pepper.
+    pub secret_key: Option<SecretString>,
+    /// `JWT_SECRET_KEY` for HS256.
+    pub jwt_secret_key: Option<SecretString>,
+    /// `JWT_PRIVATE_KEY` (PEM) for RS256/ES256/EdDSA.
+    pub jwt_private_key: Option<SecretString>,
+    /// `JWT_PUBLIC_KEY` (PEM); several keys may be concatenated (rotation).
+    pub jwt_public_key: Option<String>,
+    /// `JWT_ALGORITHM` for asymmetric keys (default RS256).
+    pub jwt_algorithm: JwtAlgorithm,
+    /// `JWT_ISSUER` (default `auth-service`).
+    pub jwt_issuer: String,
+    /// `JWT_AUDIENCE` (default `auth-service`).
+    pub jwt_audience: String,
+    /// `JWT_ACCESS_TOKEN_EXPIRES` seconds (default 900).
+    pub access_ttl: TimeDelta,
+    /// `JWT_REFRESH_TOKEN_EXPIRES` seconds (default 30 days).
+    pub refresh_ttl: TimeDelta,
+    /// `REFRESH_REUSE_INTERVAL` seconds (default 10).
+    pub reuse_interval: TimeDelta,
+    /// `BCRYPT_COST` (default 12).
+    pub bcrypt_cost: u32,
+    /// `HASH_CONCURRENCY`: hashes at once (default: the number of cores).
+    pub hash_concurrency: usize,
+    /// `APP_URL`: base of mailed links (default `http://localhost:3000`).
+    pub app_url: String,
+    /// `CORS_ORIGINS`, comma-separated.
+    pub cors_origins: Vec<String>,
+    /// `TRUSTED_PROXIES`, comma-separated CIDRs.
+    pub trusted_proxies: Vec<IpNet>,
+    /// `MAIL_SERVER`: none means the log mailer.
+    pub mail_server: Option<String>,
+    /// `MAIL_DEFAULT_SENDER`.
+    pub mail_default_sender: Option<String>,
+    /// `REDIS_URL` (used by the Redis adapter; not in this build).
+    pub redis_url: Option<String>,
+    /// `RATE_LIMIT_IP`: requests per minute per client IP and endpoint (default 30).
+    pub rate_limit_ip: u32,
+    /// `RATE_LIMIT_IDENTIFIER`: per identifier and endpoint (default 10).
+    pub rate_limit_identifier: u32,
+    /// `LOCKOUT_THRESHOLD` (default 5).
+    pub lockout_threshold: u32,
+    /// `LOCKOUT_DURATION` seconds of the first lock (default 900).
+    pub lockout_duration: TimeDelta,
+    /// `MAX_BODY_BYTES` (default 65536).
+    pub max_body_bytes: usize,
+    /// `WORKERS`: HTTP worker threads (default: the number of cores).
+    pub workers: usize,
+    /// `LOG_FORMAT` (`json` or `text`; default json in production, text otherwise).
+    pub log_format: LogFormat,
+    /// `DEBUG`: more logging.
+    pub debug: bool,
+}
+
+/// Every problem found in the environment, one line each.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+pub struct ConfigError(pub Vec<String>);
+
+struct Vars<'a> {
+    map: &'a HashMap<String, String>,
+    problems: Vec<String>,
+}
+
+impl Vars<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.map.get(name).map(|s| s.trim()).filter(|s| !s.is_empty())
+    }
+
+    fn parse<T: std::str::FromStr>(&mut self, name: &str, default: T, check: impl Fn(&T) -> bool, expected: &str) -> T {
+        match self.get(name) {
+            None => default,
+            Some(raw) => match raw.parse::<T>() {
+                Ok(v) if check(&v) => v,
+                _ => {
+                    self.problems.push(format!("{name}={raw:?} is not valid: expected {expected}"));
+                    default
+                }
+            },
+        }
+    }
+
+    fn seconds(&mut self, name: &str, default: i64, min: i64) -> TimeDelta {
+        let secs = self.parse(name, default, |v| *v >= min, &format!("whole seconds >= {min}"));
+        TimeDelta::seconds(secs)
+    }
+
+    fn secret(&self, name: &str) -> Option<SecretString> {
+        self.get(name).map(|s| SecretString::from(s.to_owned()))
+    }
+
+    fn flag(&mut self, name: &str) -> bool {
+        match self.get(name).map(str::to_ascii_lowercase).as_deref() {
+            None | Some("0" | "false" | "no" | "off") => false,
+            Some("1" | "true" | "yes" | "on") => true,
+            Some(other) => {
+                self.problems.push(format!("{name}={other:?} is not valid: expected true or false"));
+                false
+            }
+        }
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
+}
+
+impl Config {
+    /// From the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(std::env::vars().collect())
+    }
+
+    /// From a map of variables (tests build one without touching the environment).
+    pub fn from_vars(map: HashMap<String, String>) -> Result<Self, ConfigError> {
+        let mut v = Vars { map: &map, problems: Vec::new() };
+        let app_env = match v.get("APP_ENV").map(str::to_ascii_lowercase).as_deref() {
+            Some("production" | "prod") => AppEnv::Production,
+            _ => AppEnv::Development,
+        };
+        let jwt_algorithm = match v.get("JWT_ALGORITHM").map(str::to_ascii_uppercase).as_deref() {
+            None | Some("RS256") => JwtAlgorithm::Rs256,
+            Some("ES256") => JwtAlgorithm::Es256,
+            Some("EDDSA") => JwtAlgorithm::EdDsa,
+            Some("HS256") => JwtAlgorithm::Hs256,
+            Some(other) => {
+                v.problems.push(format!("JWT_ALGORITHM={other:?} is not valid: expected RS256, ES256, EdDSA or HS256"));
+                JwtAlgorithm::Rs256
+            }
+        };
+        let log_format = match v.get("LOG_FORMAT").map(str::to_ascii_lowercase).as_deref() {
+            Some("json") => LogFormat::Json,
+            Some("text") => LogFormat::Text,
+            None if app_env == AppEnv::Production => LogFormat::Json,
+            None => LogFormat::Text,
+            Some(other) => {
+                v.problems.push(format!("LOG_FORMAT={other:?} is not valid: expected json or text"));
+                LogFormat::Text
+            }
+        };
+        let mut trusted_proxies = Vec::new();
+        for raw in v.get("TRUSTED_PROXIES").unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match raw.parse::<IpNet>().or_else(|_| raw.parse::<IpAddr>().map(IpNet::from)) {
+                Ok(net) => trusted_proxies.push(net),
+                Err(_) => v.problems.push(format!("TRUSTED_PROXIES entry {raw:?} is not a CIDR or IP address")),
+            }
+        }
+        let cors_origins = v
+            .get("CORS_ORIGINS")
+            .unwrap_or_default()
+            .split(',')
+            .map(|s| s.trim().trim_end_matches('/').to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
+
+        let config = Config {
+            app_env,
+            host: v.parse("HOST", IpAddr::from([0, 0, 0, 0]), |_| true, "an IP address"),
+            port: v.parse("PORT", 5000u16, |_| true, "a port number"),
+            database_url: v.get("DATABASE_URL").map(str::to_owned),
+            data_dir: PathBuf::from(v.get("AUTH_DATA_DIR").unwrap_or("./data")),
+            secret_key: v.secret("SECRET_KEY"),
+            jwt_secret_key: v.secret("JWT_SECRET_KEY"),
+            jwt_private_key: v.secret("JWT_PRIVATE_KEY").map(|k| SecretString::from(unescape_pem(&k))),
+            jwt_public_key: v.get("JWT_PUBLIC_KEY").map(|k| unescape_pem(&SecretString::from(k.to_owned()))),
+            jwt_algorithm,
+            jwt_issuer: v.get("JWT_ISSUER").unwrap_or("auth-service").to_owned(),
+            jwt_audience: v.get("JWT_AUDIENCE").unwrap_or("auth-service").to_owned(),
+            access_ttl: v.seconds("JWT_ACCESS_TOKEN_EXPIRES", 900, 1),
+            refresh_ttl: v.seconds("JWT_REFRESH_TOKEN_EXPIRES", 30 * 24 * 3600, 60),
+            reuse_interval: v.seconds("REFRESH_REUSE_INTERVAL", 10, 0),
+            bcrypt_cost: v.parse("BCRYPT_COST", 12u32, |c| (4..=31).contains(c), "an integer from 4 to 31"),
+            hash_concurrency: v.parse("HASH_CONCURRENCY", cores(), |n| *n >= 1, "an integer >= 1"),
+            app_url: v.get("APP_URL").unwrap_or("http://localhost:3000").trim_end_matches('/').to_owned(),
+            cors_origins,
+            trusted_proxies,
+            mail_server: v.get("MAIL_SERVER").map(str::to_owned),
+            mail_default_sender: v.get("MAIL_DEFAULT_SENDER").map(str::to_owned),
+            redis_url: v.get("REDIS_URL").map(str::to_owned),
+            rate_limit_ip: v.parse("RATE_LIMIT_IP", 30u32, |n| *n >= 1, "an integer >= 1"),
+            rate_limit_identifier: v.parse("RATE_LIMIT_IDENTIFIER", 10u32, |n| *n >= 1, "an integer >= 1"),
+            lockout_threshold: v.parse("LOCKOUT_THRESHOLD", 5u32, |n| *n >= 1, "an integer >= 1"),
+            lockout_duration: v.seconds("LOCKOUT_DURATION", 900, 1),
+            max_body_bytes: v.parse("MAX_BODY_BYTES", 65_536usize, |n| *n >= 1024, "an integer >= 1024"),
+            workers: v.parse("WORKERS", cores(), |n| *n >= 1, "an integer >= 1"),
+            log_format,
+            debug: v.flag("DEBUG"),
+        };
+        let mut problems = v.problems;
+        if let Some(url) = &config.database_url {
+            if !url.starts_with("sqlite:") && !url.ends_with(".db") && !url.ends_with(".sqlite") {
+                problems.push(
+                    "DATABASE_URL: this build supports only SQLite (sqlite://path or a .db file); PostgreSQL arrives with its adapter".to_owned(),
+                );
+            }
+        }
+        if config.redis_url.is_some() {
+            problems.push("REDIS_URL: this build has only the in-process cache; unset REDIS_URL (the Redis adapter arrives with its own issue)".to_owned());
+        }
+        if config.mail_server.is_some() {
+            problems.push("MAIL_SERVER: this build has only the log mailer; unset MAIL_SERVER (the SMTP adapter arrives with its own issue)".to_owned());
+        }
+        if config.app_env == AppEnv::Production {
+            if config.secret_key.is_none() {
+                problems.push("APP_ENV=production needs SECRET_KEY (generated secrets are for development)".to_owned());
+            }
+            if config.jwt_secret_key.is_none() && config.jwt_private_key.is_none() {
+                problems.push("APP_ENV=production needs JWT_PRIVATE_KEY or JWT_SECRET_KEY".to_owned());
+            }
+            if config.mail_server.is_none() {
+                problems.push("APP_ENV=production needs MAIL_SERVER (the log mailer is for development)".to_owned());
+            }
+            if config.database_url.as_deref().is_none_or(|u| !u.starts_with("postgres")) {
+                problems.push("APP_ENV=production needs DATABASE_URL=postgres://… (SQLite is the single-machine development default)".to_owned());
+            }
+        }
+        if problems.is_empty() { Ok(config) } else { Err(ConfigError(problems)) }
+    }
+
+    /// The SQLite file: `DATABASE_URL=sqlite://path`, or `{AUTH_DATA_DIR}/auth.db`.
+    pub fn sqlite_path(&self) -> PathBuf {
+        match &self.database_url {
+            Some(url) => PathBuf::from(url.trim_start_matches("sqlite://").trim_start_matches("sqlite:")),
+            None => self.data_dir.join("auth.db"),
+        }
+    }
+}
+
+/// PEM keys in `.env` files often carry `\n` escapes instead of newlines.
+fn unescape_pem(raw: &SecretString) -> String {
+    use secrecy::ExposeSecret;
+    raw.expose_secret().replace("\\n", "\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn no_configuration_at_all_gives_the_development_defaults() {
+        let config = Config::from_vars(HashMap::new()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.port, 5000);
+        assert_eq!(config.bcrypt_cost, 12);
+        assert_eq!(config.access_ttl, TimeDelta::minutes(15));
+        assert_eq!(config.sqlite_path(), PathBuf::from("./data/auth.db"));
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_at_once() {
+        let err = Config::from_vars(vars(&[("PORT", "http"), ("BCRYPT_COST", "3"), ("TRUSTED_PROXIES", "10.0.0.0/8, nope")]))
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default();
+        assert_eq!(err.len(), 3, "{err:?}");
+    }
+
+    #[test]
+    fn production_names_what_is_missing() {
+        let err = Config::from_vars(vars(&[("APP_ENV", "production")])).err().map(|e| e.to_string()).unwrap_or_default();
+        for missing in ["SECRET_KEY", "JWT_PRIVATE_KEY", "MAIL_SERVER", "DATABASE_URL"] {
+            assert!(err.contains(missing), "{missing} missing from: {err}");
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! Request and response bodies, in the original service's shapes.
+//!
+//! Request fields default to empty so that a missing field is reported per field
+//! (`validation_failed`) rather than as a parse error.
+
+use auth_domain::model::{Profile, SessionView, TokenPair};
+use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// `POST /auth/register`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct RegisterRequest {
+    /// Email address (normalized to lower case).
+    #[schema(example = "test@example.com")]
+    pub email: String,
+    /// 3–32 letters, digits, `_`, `.`, `-`.
+    #[schema(example = "testuser")]
+    pub username: String,
+    /// 8–128 characters, zxcvbn score ≥ 3.
+    #[schema(example = "SecurePass123!", format = Password)]
+    pub password: String,
+    /// First name.
+    #[schema(example = "Test")]
+    pub name: String,
+    /// Surname.
+    #[schema(example = "User")]
+    pub surname: String,
+    /// Optional phone number (7–15 digits, optional leading `+`).
+    #[schema(example = "+15550100200")]
+    pub phone_number: Option<String>,
+}
+
+/// The public part of a new account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegisteredUser {
+    /// Id.
+    pub id: Uuid,
+    /// Username.
+    pub username: String,
+    /// Email.
+    pub email: String,
+    /// First name.
+    pub name: String,
+    /// Surname.
+    pub surname: String,
+}
+
+/// Answer to a registration.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegisterResponse {
+    /// What happens next.
+    pub message: String,
+    /// Always true: the email must be verified before login.
+    pub email_verification_required: bool,
+    /// The account.
+    pub user: RegisteredUser,
+}
+
+/// A single-use token from a mailed link.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct TokenRequest {
+    /// The token.
+    pub token: String,
+}
+
+/// An email address.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct EmailRequest {
+    /// Email address.
+    #[schema(example = "test@example.com")]
+    pub email: String,
+}
+
+/// A plain message.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageResponse {
+    /// What happened.
+    pub message: String,
+}
+
+impl MessageResponse {
+    /// A message.
+    pub fn new(message: &str) -> Self {
+        Self { message: message.to_owned() }
+    }
+}
+
+/// `POST /auth/login`: `username` or `email`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct LoginRequest {
+    /// Username (or an email).
+    #[schema(example = "testuser")]
+    pub username: Option<String>,
+    /// Email.
+    pub email: Option<String>,
+    /// Password.
+    #[schema(example = "SecurePass123!", format = Password)]
+    pub password: String,
+    /// Device token from an earlier login: exempts this device from lockouts caused elsewhere.
+    pub device_token: Option<String>,
+}
+
+/// A user's profile.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserBody {
+    /// Id.
+    pub id: Uuid,
+    /// Username.
+    pub username: String,
+    /// Email.
+    pub email: String,
+    /// First name.
+    pub name: String,
+    /// Surname.
+    pub surname: String,
+    /// Phone number.
+    pub phone_number: Option<String>,
+    /// Whether the email is verified.
+    pub email_verified: bool,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Last successful login.
+    pub last_login_at: Option<DateTime<Utc>>,
+    /// A new email waiting for verification.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_email: Option<String>,
+}
+
+impl From<Profile> for UserBody {
+    fn from(p: Profile) -> Self {
+        Self {
+            id: p.id.0,
+            username: p.username,
+            email: p.email,
+            name: p.name,
+            surname: p.surname,
+            phone_number: p.phone_number,
+            email_verified: p.email_verified,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+            last_login_at: p.last_login_at,
+            pending_email: p.pending_email,
+        }
+    }
+}
+
+/// Answer to a login.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoginResponse {
+    /// What happened.
+    pub message: String,
+    /// Signed access token (JWT).
+    pub access_token: String,
+    /// Opaque refresh token (single use: rotate it).
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    #[schema(example = "Bearer")]
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// Present at later logins on this device.
+    pub device_token: String,
+    /// The user.
+    pub user: UserBody,
+}
+
+/// `POST /auth/refresh-token`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct RefreshRequest {
+    /// The refresh token.
+    pub refresh_token: String,
+}
+
+/// A fresh token pair.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    /// Signed access token (JWT).
+    pub access_token: String,
+    /// The new refresh token; the one presented is dead.
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+}
+
+impl From<&TokenPair> for TokenResponse {
+    fn from(t: &TokenPair) -> Self {
+        Self {
+            access_token: t.access_token.expose_secret().to_owned(),
+            refresh_token: t.refresh_token.expose_secret().to_owned(),
+            token_type: "Bearer".to_owned(),
+            expires_in: t.expires_in,
+        }
+    }
+}
+
+/// `POST /auth/logout` (body optional).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct LogoutRequest {
+    /// End every session of the user, not just this one.
+    pub all: bool,
+}
+
+/// `POST /auth/reset-password`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct ResetPasswordRequest {
+    /// The token from the mailed link.
+    pub token: String,
+    /// The new password.
+    #[schema(format = Password)]
+    pub new_password: String,
+}
+
+/// Answer of `GET /auth/verify-token`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerifyTokenResponse {
+    /// Always true here; failures are 401 problems with `valid: false`.
+    pub valid: bool,
+    /// `sub`.
+    pub user_id: Uuid,
+    /// Username when the token was issued.
+    pub username: String,
+    /// `sid`.
+    pub session_id: Uuid,
+    /// `exp`.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// `{"user": …}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProfileResponse {
+    /// The user.
+    pub user: UserBody,
+}
+
+/// Answer of `PUT /users/profile`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProfileUpdateResponse {
+    /// What happened.
+    pub message: String,
+    /// The user.
+    pub user: UserBody,
+    /// A new email waits for verification.
+    pub email_change_pending: bool,
+}
+
+/// Deserializes a present field (even `null`) as `Some(value)`.
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// `PUT /users/profile`: only the fields present change.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct ProfileUpdateRequest {
+    /// New username.
+    pub username: Option<String>,
+    /// New first name.
+    pub name: Option<String>,
+    /// New surname.
+    pub surname: Option<String>,
+    /// New phone number; `null` or `""` removes it.
+    #[serde(deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub phone_number: Option<Option<String>>,
+    /// New email: takes effect once the link mailed to it is followed.
+    pub email: Option<String>,
+}
+
+/// `POST /users/change-password`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct ChangePasswordRequest {
+    /// The current password.
+    #[schema(format = Password)]
+    pub current_password: String,
+    /// The new password.
+    #[schema(format = Password)]
+    pub new_password: String,
+}
+
+/// `DELETE /users/delete-account`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct DeleteAccountRequest {
+    /// The password, to re-authenticate.
+    #[schema(format = Password)]
+    pub password: String,
+}
+
+/// One session.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionBody {
+    /// Id.
+    pub id: Uuid,
+    /// Started.
+    pub created_at: DateTime<Utc>,
+    /// Last login or refresh.
+    pub last_used_at: DateTime<Utc>,
+    /// Absolute end.
+    pub expires_at: DateTime<Utc>,
+    /// User-Agent of the login.
+    pub user_agent: Option<String>,
+    /// IP of the login.
+    pub ip: Option<String>,
+    /// The session of the token that asked.
+    pub current: bool,
+}
+
+impl From<SessionView> for SessionBody {
+    fn from(s: SessionView) -> Self {
+        Self {
+            id: s.id.0,
+            created_at: s.created_at,
+            last_used_at: s.last_used_at,
+            expires_at: s.expires_at,
+            user_agent: s.user_agent,
+            ip: s.ip,
+            current: s.current,
+        }
+    }
+}
+
+/// `GET /users/sessions`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionsResponse {
+    /// Live sessions, newest first.
+    pub active_sessions: Vec<SessionBody>,
+    /// How many.
+    pub total_count: usize,
+}

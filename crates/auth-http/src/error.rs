@@ -1,0 +1,200 @@
+//! The single mapping from failures to `application/problem+json` (RFC 9457), with the
+//! stable `code` and the `error` member that the original service's clients read.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use auth_domain::{AuthError, FieldErrors};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::ratelimit::rate_limit_headers;
+
+/// Media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An error body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// URI naming the problem type: `urn:problem:auth:{code}`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Short summary of the problem type.
+    pub title: &'static str,
+    /// HTTP status.
+    pub status: u16,
+    /// What happened, for people.
+    pub detail: String,
+    /// Stable machine-readable code.
+    pub code: &'static str,
+    /// The message, as the original service's clients read it.
+    pub error: String,
+    /// Per-field messages (`validation_failed` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<FieldErrors>,
+    /// `false` on `GET /auth/verify-token` failures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid: Option<bool>,
+}
+
+/// A failure on its way to the client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A use case failed.
+    #[error(transparent)]
+    Domain(#[from] AuthError),
+    /// The body is not JSON, or not the JSON expected.
+    #[error("malformed request body: {0}")]
+    BadJson(String),
+    /// The body is not `application/json`.
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// The body exceeds the limit.
+    #[error("payload too large")]
+    PayloadTooLarge(usize),
+    /// No such route.
+    #[error("not found")]
+    RouteNotFound,
+    /// The route exists, not with this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// No `Authorization: Bearer` header.
+    #[error("missing bearer token")]
+    MissingBearer,
+    /// A mailed single-use token (verification, reset) that is unknown, used or expired:
+    /// a bad field of the body, so 400 rather than 401.
+    #[error("bad mailed token")]
+    MailedToken {
+        /// Expired rather than unknown or used.
+        expired: bool,
+    },
+    /// An invalid path parameter.
+    #[error("invalid path parameter {0}")]
+    BadPath(&'static str),
+}
+
+impl ApiError {
+    /// Status, code, title, detail.
+    fn parts(&self) -> (StatusCode, &'static str, &'static str, String) {
+        use AuthError as E;
+        match self {
+            Self::Domain(err) => match err {
+                E::Validation(_) => (StatusCode::BAD_REQUEST, "validation_failed", "Validation failed", "One or more fields are invalid.".into()),
+                E::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials", "Invalid credentials", "Invalid credentials.".into()),
+                E::WrongPassword => (StatusCode::FORBIDDEN, "invalid_credentials", "Invalid credentials", "The password is not correct.".into()),
+                E::EmailNotVerified => (StatusCode::FORBIDDEN, "email_not_verified", "Email not verified", "Verify your email address before logging in.".into()),
+                E::AccountLocked { .. } => (StatusCode::LOCKED, "account_locked", "Account locked", "Too many failed attempts; try again later.".into()),
+                E::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Too many requests", "Too many requests; slow down.".into()),
+                E::TokenExpired => (StatusCode::UNAUTHORIZED, "token_expired", "Token expired", "The token has expired.".into()),
+                E::TokenRevoked => (StatusCode::UNAUTHORIZED, "token_revoked", "Token revoked", "The token has been revoked.".into()),
+                E::TokenReused => (StatusCode::UNAUTHORIZED, "token_reused", "Token reused", "The refresh token was already used; the session has been revoked.".into()),
+                E::InvalidToken => (StatusCode::UNAUTHORIZED, "invalid_token", "Invalid token", "The token is invalid.".into()),
+                E::Conflict(what) => (StatusCode::CONFLICT, "conflict", "Conflict", format!("This {what} is already taken.")),
+                E::NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found", "No such resource.".into()),
+                E::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", "Service unavailable", "The service is temporarily unavailable; retry later.".into()),
+                E::Unexpected(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", "Something went wrong on our side.".into()),
+            },
+            Self::BadJson(why) => (StatusCode::BAD_REQUEST, "validation_failed", "Malformed request body", format!("The request body is not valid JSON for this endpoint: {why}")),
+            Self::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Unsupported media type", "Send the body as application/json.".into()),
+            Self::PayloadTooLarge(limit) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large", format!("The request body exceeds {limit} bytes.")),
+            Self::RouteNotFound => (StatusCode::NOT_FOUND, "not_found", "Not found", "No such endpoint.".into()),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed", "This endpoint does not accept this method.".into()),
+            Self::MissingBearer => (StatusCode::UNAUTHORIZED, "invalid_token", "Missing token", "Send an access token as 'Authorization: Bearer <token>'.".into()),
+            Self::MailedToken { expired: true } => (StatusCode::BAD_REQUEST, "token_expired", "Token expired", "The link has expired; ask for a new one.".into()),
+            Self::MailedToken { expired: false } => (StatusCode::BAD_REQUEST, "invalid_token", "Invalid token", "The link is invalid or was already used.".into()),
+            Self::BadPath(name) => (StatusCode::NOT_FOUND, "not_found", "Not found", format!("No such {name}.")),
+        }
+    }
+
+    /// For routes that take a mailed token: its failures are 400s.
+    pub fn mailed(err: AuthError) -> Self {
+        match err {
+            AuthError::InvalidToken => Self::MailedToken { expired: false },
+            AuthError::TokenExpired => Self::MailedToken { expired: true },
+            other => Self::Domain(other),
+        }
+    }
+
+    /// The problem body.
+    pub fn problem(&self) -> Problem {
+        let (status, code, title, detail) = self.parts();
+        let errors = match self {
+            Self::Domain(AuthError::Validation(fields)) => Some(fields.clone()),
+            Self::BadJson(why) => Some(FieldErrors::from([("body".to_owned(), vec![why.clone()])])),
+            _ => None,
+        };
+        let error = match &errors {
+            Some(fields) if !fields.is_empty() => fields
+                .iter()
+                .map(|(field, msgs)| format!("{field} {}", msgs.join("; ")))
+                .collect::<Vec<_>>()
+                .join(", "),
+            _ => detail.clone(),
+        };
+        Problem {
+            type_: format!("urn:problem:auth:{code}"),
+            title,
+            status: status.as_u16(),
+            detail,
+            code,
+            error,
+            errors,
+            valid: None,
+        }
+    }
+
+    /// The response, with `problem` as body (so a route can adjust it).
+    pub fn response_with(&self, problem: &Problem) -> HttpResponse {
+        let status = self.status_code();
+        let mut builder = HttpResponse::build(status);
+        builder.content_type(PROBLEM_JSON);
+        if status == StatusCode::UNAUTHORIZED {
+            let code = problem.code;
+            let value = if matches!(self, Self::MissingBearer) {
+                "Bearer realm=\"auth\"".to_owned()
+            } else {
+                format!("Bearer realm=\"auth\", error=\"invalid_token\", error_description=\"{code}\"")
+            };
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                builder.insert_header((header::WWW_AUTHENTICATE, v));
+            }
+        }
+        match self {
+            Self::Domain(AuthError::RateLimited(decision)) => {
+                for (name, value) in rate_limit_headers(decision) {
+                    builder.insert_header((name, value));
+                }
+                builder.insert_header((header::RETRY_AFTER, decision.retry_after_secs.to_string()));
+            }
+            Self::Domain(AuthError::AccountLocked { retry_after_secs }) => {
+                builder.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            }
+            Self::Domain(AuthError::Unavailable(_)) => {
+                builder.insert_header((header::RETRY_AFTER, "5"));
+            }
+            _ => {}
+        }
+        builder.json(problem)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.parts().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        // Log the cause chain once, here at the boundary; never in the body.
+        if let Self::Domain(AuthError::Unexpected(cause) | AuthError::Unavailable(cause)) = self {
+            let mut chain = String::new();
+            let mut source: Option<&dyn std::error::Error> = Some(cause);
+            while let Some(err) = source {
+                chain.push_str(": ");
+                chain.push_str(&err.to_string());
+                source = err.source();
+            }
+            tracing::error!(error = %chain.trim_start_matches(": "), status = self.status_code().as_u16(), "request failed");
+        }
+        self.response_with(&self.problem())
+    }
+}

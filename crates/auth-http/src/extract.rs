@@ -1,0 +1,148 @@
+//! Extractors: the client's address, the bearer token, and JSON bodies with problem errors.
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::error::JsonPayloadError;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use auth_domain::ClientContext;
+use auth_domain::model::AccessClaims;
+use ipnet::IpNet;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Where the request comes from: the peer, or the first untrusted address of
+/// `X-Forwarded-For` (from the right) when the peer is a trusted proxy.
+#[derive(Debug, Clone)]
+pub struct Client(pub ClientContext);
+
+/// The client IP per `TRUSTED_PROXIES`.
+pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
+    let peer = req.peer_addr().map(|a| a.ip().to_canonical())?;
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return Some(peer);
+    }
+    let forwarded: Vec<IpAddr> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+        .map(|ip| ip.to_canonical())
+        .collect();
+    Some(forwarded.into_iter().rev().find(|ip| !is_trusted(ip)).unwrap_or(peer))
+}
+
+impl FromRequest for Client {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let trusted = req
+            .app_data::<web::Data<AppState>>()
+            .map(|s| s.config.trusted_proxies.clone())
+            .unwrap_or_default();
+        let user_agent = req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        std::future::ready(Ok(Client(ClientContext { ip: client_ip(req, &trusted), user_agent })))
+    }
+}
+
+/// The raw bearer token of `Authorization: Bearer <token>`.
+pub fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(ApiError::MissingBearer)?;
+    let (scheme, token) = value.trim().split_once(' ').ok_or(ApiError::MissingBearer)?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(ApiError::MissingBearer);
+    }
+    Ok(token.to_owned())
+}
+
+/// A request with a valid, unrevoked access token.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub AccessClaims);
+
+impl FromRequest for Authenticated {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let token = bearer(req);
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let token = token?;
+            let state = state.ok_or(ApiError::RouteNotFound)?;
+            let claims = state.service.authenticate(&token).await?;
+            Ok(Authenticated(claims))
+        })
+    }
+}
+
+/// JSON bodies: each way a body can be wrong gets its own problem.
+pub fn json_config(limit: usize) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(limit)
+        .content_type_required(true)
+        .error_handler(move |err, _req| {
+            let api = match &err {
+                JsonPayloadError::ContentType => ApiError::UnsupportedMediaType,
+                JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+                    ApiError::PayloadTooLarge(limit)
+                }
+                JsonPayloadError::Deserialize(de) => ApiError::BadJson(describe(de)),
+                other => ApiError::BadJson(other.to_string()),
+            };
+            api.into()
+        })
+}
+
+/// Limits for raw bodies (routes whose body is optional).
+pub fn payload_config(limit: usize) -> web::PayloadConfig {
+    web::PayloadConfig::new(limit)
+}
+
+fn describe(err: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    match err.classify() {
+        Category::Syntax | Category::Eof => format!("not valid JSON (line {}, column {})", err.line(), err.column()),
+        Category::Data => {
+            let msg = err.to_string();
+            // serde's message ends with " at line L column C"; keep the useful part.
+            msg.split(" at line ").next().unwrap_or(&msg).to_owned()
+        }
+        Category::Io => "could not be read".to_owned(),
+    }
+}
+
+/// Parses an optional JSON body (empty means `T::default()`), with the same problems as
+/// [`json_config`].
+pub fn optional_json<T: serde::de::DeserializeOwned + Default>(req: &HttpRequest, body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            essence == "application/json" || essence.ends_with("+json")
+        });
+    if !is_json {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::BadJson(describe(&e)))
+}

@@ -1,0 +1,251 @@
+//! `/auth/*`: registration, verification, login, tokens, password recovery.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use auth_domain::policy::RateDecision;
+use auth_domain::service::{LoginIdentifier, Registration, SecretPassword};
+use auth_domain::{Action, AuthError};
+use serde::Serialize;
+
+use crate::dto::{
+    EmailRequest, LoginRequest, LoginResponse, LogoutRequest, MessageResponse, RefreshRequest,
+    RegisterRequest, RegisterResponse, RegisteredUser, ResetPasswordRequest, TokenRequest,
+    TokenResponse, VerifyTokenResponse,
+};
+use crate::error::{ApiError, Problem};
+use crate::extract::{Authenticated, Client, bearer, optional_json};
+use crate::ratelimit::rate_limit_headers;
+use crate::state::AppState;
+
+/// Routes of this module.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/auth/register").route(web::post().to(register)))
+        .service(web::resource("/auth/verify-email").route(web::post().to(verify_email)))
+        .service(web::resource("/auth/resend-verification").route(web::post().to(resend_verification)))
+        .service(web::resource("/auth/login").route(web::post().to(login)))
+        .service(web::resource("/auth/refresh-token").route(web::post().to(refresh_token)))
+        .service(web::resource("/auth/logout").route(web::post().to(logout)))
+        .service(web::resource("/auth/forgot-password").route(web::post().to(forgot_password)))
+        .service(web::resource("/auth/reset-password").route(web::post().to(reset_password)))
+        .service(web::resource("/auth/verify-token").route(web::get().to(verify_token)));
+}
+
+/// A JSON answer with the rate-limit headers of the request.
+pub(crate) fn respond<T: Serialize>(status: StatusCode, body: &T, decision: Option<&RateDecision>) -> HttpResponse {
+    let mut builder = HttpResponse::build(status);
+    if let Some(decision) = decision {
+        for (name, value) in rate_limit_headers(decision) {
+            builder.insert_header((name, value));
+        }
+    }
+    builder.json(body)
+}
+
+#[utoipa::path(post, path = "/auth/register", tag = "auth",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Registered; a verification mail is sent. A taken email gets the same answer (the owner is mailed instead).", body = RegisterResponse),
+        (status = 400, description = "Invalid fields or malformed body", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Username taken", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn register(state: web::Data<AppState>, client: Client, body: web::Json<RegisterRequest>) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let decision = state.service.throttle(Action::Register, client.0.ip, Some(&body.email)).await?;
+    let registered = state
+        .service
+        .register(Registration {
+            email: body.email,
+            username: body.username,
+            password: SecretPassword(body.password),
+            name: body.name,
+            surname: body.surname,
+            phone_number: body.phone_number,
+        })
+        .await?;
+    let answer = RegisterResponse {
+        message: "User registered successfully. Please check your email to verify your account.".to_owned(),
+        email_verification_required: true,
+        user: RegisteredUser {
+            id: registered.id.0,
+            username: registered.username,
+            email: registered.email,
+            name: registered.name,
+            surname: registered.surname,
+        },
+    };
+    Ok(respond(StatusCode::CREATED, &answer, Some(&decision)))
+}
+
+#[utoipa::path(post, path = "/auth/verify-email", tag = "auth",
+    request_body = TokenRequest,
+    responses(
+        (status = 200, description = "Email verified", body = MessageResponse),
+        (status = 400, description = "invalid_token (unknown or used), token_expired, or malformed body", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The new email was taken meanwhile", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn verify_email(state: web::Data<AppState>, client: Client, body: web::Json<TokenRequest>) -> Result<HttpResponse, ApiError> {
+    let decision = state.service.throttle(Action::VerifyEmail, client.0.ip, None).await?;
+    state.service.verify_email(&body.token).await.map_err(ApiError::mailed)?;
+    Ok(respond(StatusCode::OK, &MessageResponse::new("Email verified successfully."), Some(&decision)))
+}
+
+#[utoipa::path(post, path = "/auth/resend-verification", tag = "auth",
+    request_body = EmailRequest,
+    responses(
+        (status = 202, description = "Accepted, whether or not the address has an unverified account", body = MessageResponse),
+        (status = 400, description = "Invalid email or malformed body", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn resend_verification(state: web::Data<AppState>, client: Client, body: web::Json<EmailRequest>) -> Result<HttpResponse, ApiError> {
+    let decision = state.service.throttle(Action::ResendVerification, client.0.ip, Some(&body.email)).await?;
+    state.service.resend_verification(&body.email).await?;
+    let msg = MessageResponse::new("If the address belongs to an unverified account, a new verification link is on its way.");
+    Ok(respond(StatusCode::ACCEPTED, &msg, Some(&decision)))
+}
+
+#[utoipa::path(post, path = "/auth/login", tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Logged in", body = LoginResponse),
+        (status = 400, description = "Missing fields or malformed body", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "invalid_credentials (unknown user and wrong password alike)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "email_not_verified (after a correct password only)", body = Problem, content_type = "application/problem+json"),
+        (status = 423, description = "account_locked, with Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn login(state: web::Data<AppState>, client: Client, body: web::Json<LoginRequest>) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let identifier = match (body.email, body.username) {
+        (Some(email), _) if !email.trim().is_empty() => LoginIdentifier::Email(email),
+        (_, Some(username)) => LoginIdentifier::Username(username),
+        (Some(email), None) => LoginIdentifier::Email(email),
+        (None, None) => LoginIdentifier::Username(String::new()),
+    };
+    let decision = state
+        .service
+        .throttle(Action::Login, client.0.ip, Some(&identifier.normalized()))
+        .await?;
+    let request = auth_domain::service::LoginRequest {
+        identifier,
+        password: SecretPassword(body.password),
+        device_token: body.device_token,
+    };
+    let logged_in = state.service.login(request, &client.0).await?;
+    let tokens = TokenResponse::from(&logged_in.tokens);
+    let answer = LoginResponse {
+        message: "Login successful".to_owned(),
+        access_token: tokens.access_token,
+        refresh_token: tokens.refresh_token,
+        token_type: tokens.token_type,
+        expires_in: tokens.expires_in,
+        device_token: logged_in.device_token,
+        user: logged_in.profile.into(),
+    };
+    Ok(respond(StatusCode::OK, &answer, Some(&decision)))
+}
+
+#[utoipa::path(post, path = "/auth/refresh-token", tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new access token and a new refresh token; the presented one is dead", body = TokenResponse),
+        (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "invalid_token, token_expired, token_revoked, or token_reused (the session is revoked)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn refresh_token(state: web::Data<AppState>, client: Client, body: web::Json<RefreshRequest>) -> Result<HttpResponse, ApiError> {
+    let decision = state.service.throttle(Action::Refresh, client.0.ip, None).await?;
+    let pair = state.service.refresh(&body.refresh_token).await?;
+    Ok(respond(StatusCode::OK, &TokenResponse::from(&pair), Some(&decision)))
+}
+
+#[utoipa::path(post, path = "/auth/logout", tag = "auth",
+    request_body(content = Option<LogoutRequest>, description = "Optional; `{\"all\": true}` ends every session"),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Session (or all sessions) revoked; the access token is denylisted"),
+        (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn logout(state: web::Data<AppState>, req: HttpRequest, client: Client, auth: Authenticated, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let decision = state.service.throttle(Action::Logout, client.0.ip, None).await?;
+    let body: LogoutRequest = optional_json(&req, &body)?;
+    state.service.logout(&auth.0, body.all).await?;
+    let mut response = HttpResponse::NoContent();
+    for (name, value) in rate_limit_headers(&decision) {
+        response.insert_header((name, value));
+    }
+    Ok(response.finish())
+}
+
+#[utoipa::path(post, path = "/auth/forgot-password", tag = "auth",
+    request_body = EmailRequest,
+    responses(
+        (status = 202, description = "Accepted, whether or not the address has an account", body = MessageResponse),
+        (status = 400, description = "Invalid email or malformed body", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn forgot_password(state: web::Data<AppState>, client: Client, body: web::Json<EmailRequest>) -> Result<HttpResponse, ApiError> {
+    let decision = state.service.throttle(Action::ForgotPassword, client.0.ip, Some(&body.email)).await?;
+    state.service.forgot_password(&body.email).await?;
+    let msg = MessageResponse::new("If the address belongs to an account, a password reset link is on its way.");
+    Ok(respond(StatusCode::ACCEPTED, &msg, Some(&decision)))
+}
+
+#[utoipa::path(post, path = "/auth/reset-password", tag = "auth",
+    request_body = ResetPasswordRequest,
+    responses(
+        (status = 200, description = "Password changed; every session ended", body = MessageResponse),
+        (status = 400, description = "invalid_token (unknown or used), token_expired, weak password, or malformed body", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn reset_password(state: web::Data<AppState>, client: Client, body: web::Json<ResetPasswordRequest>) -> Result<HttpResponse, ApiError> {
+    let decision = state.service.throttle(Action::ResetPassword, client.0.ip, None).await?;
+    let body = body.into_inner();
+    state
+        .service
+        .reset_password(&body.token, SecretPassword(body.new_password))
+        .await
+        .map_err(ApiError::mailed)?;
+    Ok(respond(StatusCode::OK, &MessageResponse::new("Password has been reset. Please log in again."), Some(&decision)))
+}
+
+#[utoipa::path(get, path = "/auth/verify-token", tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The token is valid", body = VerifyTokenResponse),
+        (status = 401, description = "Not valid: `valid` is false, `code` says why", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The revocation list cannot be read: fails closed", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn verify_token(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let result = async {
+        let token = bearer(&req)?;
+        Ok::<_, ApiError>(state.service.authenticate(&token).await?)
+    }
+    .await;
+    match result {
+        Ok(claims) => {
+            metrics::counter!("auth_verify_token_total", "outcome" => "valid").increment(1);
+            HttpResponse::Ok().json(VerifyTokenResponse {
+                valid: true,
+                user_id: claims.user_id.0,
+                username: claims.username,
+                session_id: claims.session_id.0,
+                expires_at: claims.expires_at,
+            })
+        }
+        Err(err) => {
+            let mut problem = err.problem();
+            metrics::counter!("auth_verify_token_total", "outcome" => problem.code).increment(1);
+            if matches!(err, ApiError::Domain(AuthError::Unavailable(_) | AuthError::Unexpected(_))) {
+                return actix_web::ResponseError::error_response(&err);
+            }
+            problem.valid = Some(false);
+            err.response_with(&problem)
+        }
+    }
+}

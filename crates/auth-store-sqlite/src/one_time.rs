@@ -1,0 +1,77 @@
+//! [`OneTimeTokenStore`] on SQLite (tokens by hash only), and [`Store`] itself.
+
+use auth_domain::model::{OneTimeKind, OneTimeTokenRecord};
+use auth_domain::ports::{OneTimeTokenStore, PortError, Store};
+use auth_domain::types::{Timestamp, TokenHash};
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+
+use crate::models::{OneTimeRow, hash_bytes, millis};
+use crate::pool::SqliteStore;
+use crate::schema::one_time_tokens;
+
+impl OneTimeTokenStore for SqliteStore {
+    async fn insert_one_time(&self, token: &OneTimeTokenRecord) -> Result<(), PortError> {
+        let row = OneTimeRow::from_record(token);
+        self.run(move |conn| {
+            diesel::insert_into(one_time_tokens::table)
+                .values(&row)
+                .execute(conn)
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn find_one_time(
+        &self,
+        hash: &TokenHash,
+        kind: OneTimeKind,
+    ) -> Result<Option<OneTimeTokenRecord>, PortError> {
+        let hash = hash_bytes(hash);
+        self.run(move |conn| {
+            one_time_tokens::table
+                .find(hash)
+                .filter(one_time_tokens::kind.eq(kind.as_str()))
+                .select(OneTimeRow::as_select())
+                .first(conn)
+                .optional()
+        })
+        .await?
+        .map(OneTimeRow::into_record)
+        .transpose()
+    }
+
+    async fn consume_one_time(
+        &self,
+        hash: &TokenHash,
+        kind: OneTimeKind,
+        now: Timestamp,
+    ) -> Result<Option<OneTimeTokenRecord>, PortError> {
+        let (hash, now) = (hash_bytes(hash), millis(now));
+        // A conditional update: of concurrent calls at most one matches a row that is
+        // still unused, and RETURNING gives back exactly the row it changed (if any).
+        self.run(move |conn| {
+            diesel::update(
+                one_time_tokens::table
+                    .find(hash)
+                    .filter(one_time_tokens::kind.eq(kind.as_str()))
+                    .filter(one_time_tokens::used_at.is_null())
+                    .filter(one_time_tokens::expires_at.gt(now)),
+            )
+            .set(one_time_tokens::used_at.eq(Some(now)))
+            .returning(OneTimeRow::as_returning())
+            .get_result(conn)
+            .optional()
+        })
+        .await?
+        .map(OneTimeRow::into_record)
+        .transpose()
+    }
+}
+
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<(), PortError> {
+        self.run(|conn| conn.batch_execute("SELECT 1")).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,61 @@
+//! The tables, written by hand to match `migrations/sqlite` (see its `up.sql` for why each
+//! column is what it is). Ids are UUID text, timestamps unix milliseconds.
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        username -> Text,
+        username_normalized -> Text,
+        email_index -> Binary,
+        email_sealed -> Binary,
+        phone_index -> Nullable<Binary>,
+        phone_sealed -> Nullable<Binary>,
+        name_sealed -> Binary,
+        surname_sealed -> Binary,
+        password_hash -> Text,
+        email_verified_at -> Nullable<BigInt>,
+        pending_email_sealed -> Nullable<Binary>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        last_login_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        user_id -> Text,
+        created_at -> BigInt,
+        last_used_at -> BigInt,
+        expires_at -> BigInt,
+        user_agent -> Nullable<Text>,
+        ip_sealed -> Nullable<Binary>,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (hash) {
+        hash -> Binary,
+        session_id -> Text,
+        created_at -> BigInt,
+        rotated_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    one_time_tokens (hash) {
+        hash -> Binary,
+        kind -> Text,
+        user_id -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(refresh_tokens -> sessions (session_id));
+diesel::joinable!(one_time_tokens -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(users, sessions, refresh_tokens, one_time_tokens);

@@ -1,0 +1,222 @@
+//! [`SessionStore`] on SQLite: sessions and their refresh tokens, by hash only.
+
+use auth_domain::model::{Rotation, SessionRecord};
+use auth_domain::ports::{PortError, SessionStore};
+use auth_domain::types::{SessionId, Timestamp, TokenHash, UserId};
+use diesel::prelude::*;
+
+use crate::error::CorruptRow;
+use crate::models::{NewRefreshToken, SessionRow, hash_bytes, millis, session_id, timestamp};
+use crate::pool::SqliteStore;
+use crate::schema::{refresh_tokens, sessions};
+
+/// What one rotation found, still as rows.
+enum RotationRow {
+    Rotated(SessionRow),
+    AlreadyRotated { session: SessionRow, rotated_at: Option<i64> },
+    Unknown,
+}
+
+impl SessionStore for SqliteStore {
+    async fn create_session(
+        &self,
+        session: &SessionRecord,
+        refresh: &TokenHash,
+    ) -> Result<(), PortError> {
+        let row = SessionRow::from_record(session);
+        let token = NewRefreshToken {
+            hash: hash_bytes(refresh),
+            session_id: row.id.clone(),
+            created_at: row.created_at,
+        };
+        self.run(move |conn| {
+            conn.immediate_transaction(|conn| {
+                diesel::insert_into(sessions::table).values(&row).execute(conn)?;
+                diesel::insert_into(refresh_tokens::table)
+                    .values(&token)
+                    .execute(conn)
+            })
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn rotate_refresh(
+        &self,
+        presented: &TokenHash,
+        successor: &TokenHash,
+        now: Timestamp,
+    ) -> Result<Rotation, PortError> {
+        let (presented, successor, now) = (hash_bytes(presented), hash_bytes(successor), millis(now));
+        let found = self
+            .run(move |conn| {
+                conn.immediate_transaction(|conn| {
+                    // The conditional update decides: of concurrent calls with one token,
+                    // exactly one matches a row whose rotated_at is still NULL.
+                    let won: Option<String> = diesel::update(
+                        refresh_tokens::table
+                            .find(&presented)
+                            .filter(refresh_tokens::rotated_at.is_null()),
+                    )
+                    .set(refresh_tokens::rotated_at.eq(Some(now)))
+                    .returning(refresh_tokens::session_id)
+                    .get_result(conn)
+                    .optional()?;
+
+                    if let Some(session) = won {
+                        // Idempotent: a successor stored before is not an error.
+                        diesel::insert_or_ignore_into(refresh_tokens::table)
+                            .values(NewRefreshToken {
+                                hash: successor,
+                                session_id: session.clone(),
+                                created_at: now,
+                            })
+                            .execute(conn)?;
+                        let session = diesel::update(sessions::table.find(session))
+                            .set(sessions::last_used_at.eq(now))
+                            .returning(SessionRow::as_returning())
+                            .get_result(conn)?;
+                        return Ok(RotationRow::Rotated(session));
+                    }
+
+                    let Some((session, rotated_at)) = refresh_tokens::table
+                        .find(&presented)
+                        .select((refresh_tokens::session_id, refresh_tokens::rotated_at))
+                        .first::<(String, Option<i64>)>(conn)
+                        .optional()?
+                    else {
+                        return Ok(RotationRow::Unknown);
+                    };
+                    let session = sessions::table
+                        .find(session)
+                        .select(SessionRow::as_select())
+                        .first(conn)?;
+                    Ok(RotationRow::AlreadyRotated {
+                        session,
+                        rotated_at,
+                    })
+                })
+            })
+            .await?;
+
+        Ok(match found {
+            RotationRow::Rotated(session) => Rotation::Rotated(session.into_record()?),
+            RotationRow::AlreadyRotated {
+                session,
+                rotated_at,
+            } => {
+                // The update matched no row while this one exists: it was rotated.
+                let rotated_at = rotated_at.ok_or_else(|| {
+                    CorruptRow::new("refresh_tokens", "live token not matched by rotation")
+                })?;
+                Rotation::AlreadyRotated {
+                    session: session.into_record()?,
+                    rotated_at: timestamp("refresh_tokens", rotated_at)?,
+                }
+            }
+            RotationRow::Unknown => Rotation::Unknown,
+        })
+    }
+
+    async fn session(&self, id: SessionId) -> Result<Option<SessionRecord>, PortError> {
+        let id = id.to_string();
+        self.run(move |conn| {
+            sessions::table
+                .find(id)
+                .select(SessionRow::as_select())
+                .first(conn)
+                .optional()
+        })
+        .await?
+        .map(SessionRow::into_record)
+        .transpose()
+    }
+
+    async fn active_sessions(
+        &self,
+        user: UserId,
+        now: Timestamp,
+    ) -> Result<Vec<SessionRecord>, PortError> {
+        let (user, now) = (user.to_string(), millis(now));
+        self.run(move |conn| {
+            sessions::table
+                .filter(sessions::user_id.eq(user))
+                .filter(sessions::revoked_at.is_null())
+                .filter(sessions::expires_at.gt(now))
+                // Ids are UUID v7: they break ties in creation order.
+                .order((sessions::created_at.desc(), sessions::id.desc()))
+                .select(SessionRow::as_select())
+                .load(conn)
+        })
+        .await?
+        .into_iter()
+        .map(SessionRow::into_record)
+        .collect()
+    }
+
+    async fn revoke_session(&self, id: SessionId, now: Timestamp) -> Result<bool, PortError> {
+        let (id, now) = (id.to_string(), millis(now));
+        let revoked = self
+            .run(move |conn| {
+                diesel::update(sessions::table.find(id).filter(sessions::revoked_at.is_null()))
+                    .set(sessions::revoked_at.eq(Some(now)))
+                    .execute(conn)
+            })
+            .await?;
+        Ok(revoked > 0)
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        user: UserId,
+        except: Option<SessionId>,
+        now: Timestamp,
+    ) -> Result<Vec<SessionId>, PortError> {
+        let (user, now) = (user.to_string(), millis(now));
+        let except = except.map(|id| id.to_string());
+        let ids: Vec<String> = self
+            .run(move |conn| {
+                let live = sessions::table
+                    .filter(sessions::user_id.eq(user))
+                    .filter(sessions::revoked_at.is_null());
+                let set = sessions::revoked_at.eq(Some(now));
+                // One statement: the ids returned are exactly the rows it revoked.
+                match except {
+                    Some(except) => diesel::update(live.filter(sessions::id.ne(except)))
+                        .set(set)
+                        .returning(sessions::id)
+                        .get_results(conn),
+                    None => diesel::update(live)
+                        .set(set)
+                        .returning(sessions::id)
+                        .get_results(conn),
+                }
+            })
+            .await?;
+        ids.iter().map(|id| session_id(id)).collect()
+    }
+
+    async fn revoked_since(
+        &self,
+        since: Timestamp,
+    ) -> Result<Vec<(SessionId, Timestamp)>, PortError> {
+        let since = millis(since);
+        let rows: Vec<(String, Option<i64>)> = self
+            .run(move |conn| {
+                sessions::table
+                    .filter(sessions::revoked_at.ge(since))
+                    .order(sessions::revoked_at.asc())
+                    .select((sessions::id, sessions::revoked_at))
+                    .load(conn)
+            })
+            .await?;
+        rows.into_iter()
+            .map(|(id, revoked_at)| {
+                // The filter matched, so revoked_at is set.
+                let revoked_at = revoked_at
+                    .ok_or_else(|| CorruptRow::new("sessions", "revoked_at vanished"))?;
+                Ok((session_id(&id)?, timestamp("sessions", revoked_at)?))
+            })
+            .collect()
+    }
+}

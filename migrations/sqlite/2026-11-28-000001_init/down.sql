@@ -1,0 +1,5 @@
+-- Reverts the initial schema, children before parents.
+DROP TABLE one_time_tokens;
+DROP TABLE refresh_tokens;
+DROP TABLE sessions;
+DROP TABLE users;
