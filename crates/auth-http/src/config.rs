@@ -194,7 +194,8 @@ impl Config {
             }
         };
         let mut trusted_proxies = Vec::new();
-        for raw in v.get("TRUSTED_PROXIES").unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let proxies = v.get("TRUSTED_PROXIES").unwrap_or_default().to_owned();
+        for raw in proxies.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             match raw.parse::<IpNet>().or_else(|_| raw.parse::<IpAddr>().map(IpNet::from)) {
                 Ok(net) => trusted_proxies.push(net),
                 Err(_) => v.problems.push(format!("TRUSTED_PROXIES entry {raw:?} is not a CIDR or IP address")),

@@ -96,6 +96,7 @@ impl ApiError {
             },
             Self::BadJson(why) => (StatusCode::BAD_REQUEST, "validation_failed", "Malformed request body", format!("The request body is not valid JSON for this endpoint: {why}")),
             Self::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Unsupported media type", "Send the body as application/json.".into()),
+            Self::PayloadTooLarge(0) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large", "The request body is too large.".into()),
             Self::PayloadTooLarge(limit) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large", format!("The request body exceeds {limit} bytes.")),
             Self::RouteNotFound => (StatusCode::NOT_FOUND, "not_found", "Not found", "No such endpoint.".into()),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed", "This endpoint does not accept this method.".into()),

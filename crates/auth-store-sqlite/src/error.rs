@@ -59,8 +59,7 @@ pub(crate) fn query_error(err: DieselError) -> PortError {
 /// SQLite names the failed unique index in its message:
 /// `UNIQUE constraint failed: users.username_normalized`.
 fn taken(err: &DbError) -> Option<Taken> {
-    let DbError::Query(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info)) =
-        err
+    let DbError::Query(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info)) = err
     else {
         return None;
     };
@@ -88,16 +87,15 @@ fn is_busy(err: &DieselError) -> bool {
 /// Stored data that does not parse: a broken invariant.
 #[derive(Debug, thiserror::Error)]
 #[error("corrupt row in {table}: {what}")]
-pub(crate) struct CorruptRow {
-    pub(crate) table: &'static str,
-    pub(crate) what: String,
+struct CorruptRow {
+    table: &'static str,
+    what: String,
 }
 
-impl CorruptRow {
-    pub(crate) fn new(table: &'static str, what: impl Into<String>) -> PortError {
-        PortError::unexpected(Self {
-            table,
-            what: what.into(),
-        })
-    }
+/// A [`CorruptRow`] as the port's error.
+pub(crate) fn corrupt(table: &'static str, what: impl Into<String>) -> PortError {
+    PortError::unexpected(CorruptRow {
+        table,
+        what: what.into(),
+    })
 }

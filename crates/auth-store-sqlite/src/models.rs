@@ -12,7 +12,7 @@ use diesel::prelude::*;
 use diesel::sqlite::Sqlite;
 use uuid::Uuid;
 
-use crate::error::CorruptRow;
+use crate::error::corrupt;
 use crate::schema::{one_time_tokens, refresh_tokens, sessions, users};
 
 /// Unix milliseconds, the stored form of a time.
@@ -23,7 +23,7 @@ pub(crate) fn millis(at: Timestamp) -> i64 {
 /// The time stored as `ms`.
 pub(crate) fn timestamp(table: &'static str, ms: i64) -> Result<Timestamp, PortError> {
     DateTime::from_timestamp_millis(ms)
-        .ok_or_else(|| CorruptRow::new(table, format!("timestamp {ms} out of range")))
+        .ok_or_else(|| corrupt(table, format!("timestamp {ms} out of range")))
 }
 
 fn opt_timestamp(table: &'static str, ms: Option<i64>) -> Result<Option<Timestamp>, PortError> {
@@ -31,7 +31,7 @@ fn opt_timestamp(table: &'static str, ms: Option<i64>) -> Result<Option<Timestam
 }
 
 fn uuid(table: &'static str, raw: &str) -> Result<Uuid, PortError> {
-    Uuid::parse_str(raw).map_err(|_| CorruptRow::new(table, "id is not a UUID"))
+    Uuid::parse_str(raw).map_err(|_| corrupt(table, "id is not a UUID"))
 }
 
 /// The stored form of a token hash.
@@ -42,7 +42,7 @@ pub(crate) fn hash_bytes(hash: &TokenHash) -> Vec<u8> {
 fn token_hash(table: &'static str, raw: &[u8]) -> Result<TokenHash, PortError> {
     <[u8; 32]>::try_from(raw)
         .map(TokenHash)
-        .map_err(|_| CorruptRow::new(table, format!("token hash of {} bytes", raw.len())))
+        .map_err(|_| corrupt(table, format!("token hash of {} bytes", raw.len())))
 }
 
 /// A row of `users`.
@@ -210,7 +210,7 @@ impl OneTimeRow {
         Ok(OneTimeTokenRecord {
             hash: token_hash(T, &self.hash)?,
             kind: OneTimeKind::parse(&self.kind)
-                .ok_or_else(|| CorruptRow::new(T, format!("unknown kind {:?}", self.kind)))?,
+                .ok_or_else(|| corrupt(T, format!("unknown kind {:?}", self.kind)))?,
             user_id: UserId(uuid(T, &self.user_id)?),
             created_at: timestamp(T, self.created_at)?,
             expires_at: timestamp(T, self.expires_at)?,

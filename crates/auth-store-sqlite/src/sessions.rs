@@ -5,7 +5,7 @@ use auth_domain::ports::{PortError, SessionStore};
 use auth_domain::types::{SessionId, Timestamp, TokenHash, UserId};
 use diesel::prelude::*;
 
-use crate::error::CorruptRow;
+use crate::error::corrupt;
 use crate::models::{NewRefreshToken, SessionRow, hash_bytes, millis, session_id, timestamp};
 use crate::pool::SqliteStore;
 use crate::schema::{refresh_tokens, sessions};
@@ -13,7 +13,10 @@ use crate::schema::{refresh_tokens, sessions};
 /// What one rotation found, still as rows.
 enum RotationRow {
     Rotated(SessionRow),
-    AlreadyRotated { session: SessionRow, rotated_at: Option<i64> },
+    AlreadyRotated {
+        session: SessionRow,
+        rotated_at: Option<i64>,
+    },
     Unknown,
 }
 
@@ -31,7 +34,9 @@ impl SessionStore for SqliteStore {
         };
         self.run(move |conn| {
             conn.immediate_transaction(|conn| {
-                diesel::insert_into(sessions::table).values(&row).execute(conn)?;
+                diesel::insert_into(sessions::table)
+                    .values(&row)
+                    .execute(conn)?;
                 diesel::insert_into(refresh_tokens::table)
                     .values(&token)
                     .execute(conn)
@@ -47,7 +52,8 @@ impl SessionStore for SqliteStore {
         successor: &TokenHash,
         now: Timestamp,
     ) -> Result<Rotation, PortError> {
-        let (presented, successor, now) = (hash_bytes(presented), hash_bytes(successor), millis(now));
+        let (presented, successor, now) =
+            (hash_bytes(presented), hash_bytes(successor), millis(now));
         let found = self
             .run(move |conn| {
                 conn.immediate_transaction(|conn| {
@@ -107,7 +113,7 @@ impl SessionStore for SqliteStore {
             } => {
                 // The update matched no row while this one exists: it was rotated.
                 let rotated_at = rotated_at.ok_or_else(|| {
-                    CorruptRow::new("refresh_tokens", "live token not matched by rotation")
+                    corrupt("refresh_tokens", "live token not matched by rotation")
                 })?;
                 Rotation::AlreadyRotated {
                     session: session.into_record()?,
@@ -158,9 +164,13 @@ impl SessionStore for SqliteStore {
         let (id, now) = (id.to_string(), millis(now));
         let revoked = self
             .run(move |conn| {
-                diesel::update(sessions::table.find(id).filter(sessions::revoked_at.is_null()))
-                    .set(sessions::revoked_at.eq(Some(now)))
-                    .execute(conn)
+                diesel::update(
+                    sessions::table
+                        .find(id)
+                        .filter(sessions::revoked_at.is_null()),
+                )
+                .set(sessions::revoked_at.eq(Some(now)))
+                .execute(conn)
             })
             .await?;
         Ok(revoked > 0)
@@ -213,8 +223,8 @@ impl SessionStore for SqliteStore {
         rows.into_iter()
             .map(|(id, revoked_at)| {
                 // The filter matched, so revoked_at is set.
-                let revoked_at = revoked_at
-                    .ok_or_else(|| CorruptRow::new("sessions", "revoked_at vanished"))?;
+                let revoked_at =
+                    revoked_at.ok_or_else(|| corrupt("sessions", "revoked_at vanished"))?;
                 Ok((session_id(&id)?, timestamp("sessions", revoked_at)?))
             })
             .collect()

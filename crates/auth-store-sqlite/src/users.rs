@@ -89,7 +89,9 @@ impl UserStore for SqliteStore {
         let (phone_index, phone_sealed) = match &changes.phone {
             None => (None, None),
             Some(None) => (Some(None), Some(None)),
-            Some(Some((index, sealed))) => (Some(Some(index.0.clone())), Some(Some(sealed.0.clone()))),
+            Some(Some((index, sealed))) => {
+                (Some(Some(index.0.clone())), Some(Some(sealed.0.clone())))
+            }
         };
         let changeset = ProfileChangeset {
             username,
@@ -98,7 +100,10 @@ impl UserStore for SqliteStore {
             surname_sealed: changes.surname_sealed.as_ref().map(|s| s.0.clone()),
             phone_index,
             phone_sealed,
-            pending_email_sealed: changes.pending_email_sealed.as_ref().map(|s| Some(s.0.clone())),
+            pending_email_sealed: changes
+                .pending_email_sealed
+                .as_ref()
+                .map(|s| Some(s.0.clone())),
             updated_at: millis(now),
         };
         let id = id.to_string();
@@ -158,7 +163,12 @@ impl UserStore for SqliteStore {
         sealed: &Sealed,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let (id, index, sealed, now) = (id.to_string(), index.0.clone(), sealed.0.clone(), millis(now));
+        let (id, index, sealed, now) = (
+            id.to_string(),
+            index.0.clone(),
+            sealed.0.clone(),
+            millis(now),
+        );
         // The unique index on email_index decides a collision with another account.
         self.update_user(move |conn| {
             diesel::update(users::table.find(id))

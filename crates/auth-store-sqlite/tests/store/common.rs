@@ -69,7 +69,12 @@ pub fn token(byte: u8) -> TokenHash {
     TokenHash([byte; 32])
 }
 
-pub fn one_time(hash: TokenHash, kind: OneTimeKind, user: UserId, expires: i64) -> OneTimeTokenRecord {
+pub fn one_time(
+    hash: TokenHash,
+    kind: OneTimeKind,
+    user: UserId,
+    expires: i64,
+) -> OneTimeTokenRecord {
     OneTimeTokenRecord {
         hash,
         kind,

@@ -1,0 +1,15 @@
+//! The auth service over HTTP: configuration, wiring, routes, extractors, the single
+//! error mapping to problem+json, and middleware.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod dto;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod openapi;
+pub mod ratelimit;
+pub mod routes;
+pub mod secrets;
+pub mod startup;
+pub mod state;

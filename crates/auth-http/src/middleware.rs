@@ -1,0 +1,115 @@
+//! Middleware: request ids and access logs, metrics, security headers, and a last line of
+//! defence that turns any non-problem error (405 from the router, extractor errors…) into
+//! problem+json.
+
+use std::time::Instant;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpResponse};
+use tracing::Instrument;
+
+use crate::error::{ApiError, PROBLEM_JSON};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Accepts a sane `X-Request-Id` or makes one, runs the request in a span that carries it,
+/// returns it, and logs one line per request (path without query: no tokens in logs).
+pub async fn request_id(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c)))
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.path());
+    let start = Instant::now();
+    let mut res = next.call(req).instrument(span.clone()).await?;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(REQUEST_ID, value);
+    }
+    let status = res.status().as_u16();
+    span.in_scope(|| {
+        tracing::info!(status, latency_ms = start.elapsed().as_secs_f64() * 1e3, "request");
+    });
+    Ok(res)
+}
+
+/// Request count and latency by route template, method and status.
+pub async fn metrics(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let start = Instant::now();
+    let method = req.method().to_string();
+    let res = next.call(req).await?;
+    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let status = res.status().as_u16().to_string();
+    metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status.clone()).increment(1);
+    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route, "status" => status).record(start.elapsed());
+    Ok(res)
+}
+
+fn set_default(res: &mut ServiceResponse<impl MessageBody>, name: HeaderName, value: &'static str) {
+    let headers = res.headers_mut();
+    if !headers.contains_key(&name) {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+}
+
+/// Security headers on every response; `Cache-Control: no-store` unless a route chose
+/// otherwise (tokens and personal data must not be cached). The docs page gets a CSP that
+/// lets its own scripts run; everything else gets none at all.
+pub async fn security_headers(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let docs = req.path().starts_with("/docs");
+    let mut res = next.call(req).await?;
+    let csp = if docs {
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; frame-ancestors 'none'"
+    } else {
+        "default-src 'none'; frame-ancestors 'none'"
+    };
+    set_default(&mut res, header::CONTENT_SECURITY_POLICY, csp);
+    set_default(&mut res, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set_default(&mut res, header::X_FRAME_OPTIONS, "DENY");
+    set_default(&mut res, header::REFERRER_POLICY, "no-referrer");
+    set_default(&mut res, header::STRICT_TRANSPORT_SECURITY, "max-age=63072000; includeSubDomains");
+    set_default(&mut res, HeaderName::from_static("cross-origin-opener-policy"), "same-origin");
+    set_default(&mut res, HeaderName::from_static("permissions-policy"), "camera=(), microphone=(), geolocation=()");
+    set_default(&mut res, header::CACHE_CONTROL, "no-store");
+    Ok(res)
+}
+
+/// Replaces any 4xx/5xx response that is not already problem+json (the router's 405, an
+/// extractor's plain-text error) with the matching problem.
+pub async fn problem_errors(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    let res = next.call(req).await?;
+    let status = res.status();
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with(PROBLEM_JSON));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return Ok(res.map_into_left_body());
+    }
+    let api = match status {
+        StatusCode::NOT_FOUND => ApiError::RouteNotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(0),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType,
+        s if s.is_server_error() => ApiError::Domain(auth_domain::AuthError::Unexpected(
+            auth_domain::ports::PortError::unexpected(format!("framework error {s}")),
+        )),
+        _ => ApiError::BadJson("the request could not be read".to_owned()),
+    };
+    let mut problem = api.problem();
+    problem.status = status.as_u16();
+    let mut response: HttpResponse = api.response_with(&problem);
+    *response.status_mut() = status;
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        if let Some(allow) = res.headers().get(header::ALLOW) {
+            response.headers_mut().insert(header::ALLOW, allow.clone());
+        }
+    }
+    Ok(res.into_response(response).map_into_right_body())
+}

@@ -1,0 +1,125 @@
+//! `/users/*`: the signed-in user's own account.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use auth_domain::service::{ProfileUpdate, SecretPassword};
+use auth_domain::types::SessionId;
+
+use crate::dto::{
+    ChangePasswordRequest, DeleteAccountRequest, MessageResponse, ProfileResponse,
+    ProfileUpdateRequest, ProfileUpdateResponse, SessionBody, SessionsResponse,
+};
+use crate::error::{ApiError, Problem};
+use crate::extract::Authenticated;
+use crate::routes::auth::respond;
+use crate::state::AppState;
+
+/// Routes of this module.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/users/profile")
+            .route(web::get().to(get_profile))
+            .route(web::put().to(update_profile)),
+    )
+    .service(web::resource("/users/change-password").route(web::post().to(change_password)))
+    .service(web::resource("/users/delete-account").route(web::delete().to(delete_account)))
+    .service(web::resource("/users/sessions").route(web::get().to(list_sessions)))
+    .service(web::resource("/users/sessions/{id}").route(web::delete().to(revoke_session)));
+}
+
+#[utoipa::path(get, path = "/users/profile", tag = "users",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The profile", body = ProfileResponse),
+        (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_profile(state: web::Data<AppState>, auth: Authenticated) -> Result<HttpResponse, ApiError> {
+    let profile = state.service.profile(&auth.0).await?;
+    Ok(respond(StatusCode::OK, &ProfileResponse { user: profile.into() }, None))
+}
+
+#[utoipa::path(put, path = "/users/profile", tag = "users",
+    security(("bearer" = [])),
+    request_body = ProfileUpdateRequest,
+    responses(
+        (status = 200, description = "Updated. A new email is pending until the link mailed to it is followed.", body = ProfileUpdateResponse),
+        (status = 400, description = "Invalid fields or malformed body", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Username taken", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn update_profile(state: web::Data<AppState>, auth: Authenticated, body: web::Json<ProfileUpdateRequest>) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let update = ProfileUpdate {
+        username: body.username,
+        name: body.name,
+        surname: body.surname,
+        phone_number: body.phone_number,
+        email: body.email,
+    };
+    let (profile, pending) = state.service.update_profile(&auth.0, update).await?;
+    let message = if pending {
+        "Profile updated. Follow the link sent to your new email address to confirm it."
+    } else {
+        "Profile updated successfully."
+    };
+    let answer = ProfileUpdateResponse { message: message.to_owned(), user: profile.into(), email_change_pending: pending };
+    Ok(respond(StatusCode::OK, &answer, None))
+}
+
+#[utoipa::path(post, path = "/users/change-password", tag = "users",
+    security(("bearer" = [])),
+    request_body = ChangePasswordRequest,
+    responses(
+        (status = 200, description = "Changed; the user's other sessions are ended", body = MessageResponse),
+        (status = 400, description = "Weak new password or malformed body", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The current password is wrong (invalid_credentials)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn change_password(state: web::Data<AppState>, auth: Authenticated, body: web::Json<ChangePasswordRequest>) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    state
+        .service
+        .change_password(&auth.0, SecretPassword(body.current_password), SecretPassword(body.new_password))
+        .await?;
+    Ok(respond(StatusCode::OK, &MessageResponse::new("Password changed successfully. Other sessions have been signed out."), None))
+}
+
+#[utoipa::path(delete, path = "/users/delete-account", tag = "users",
+    security(("bearer" = [])),
+    request_body = DeleteAccountRequest,
+    responses(
+        (status = 204, description = "Deleted: personal data erased, every session ended, email and username free"),
+        (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Wrong password (invalid_credentials)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete_account(state: web::Data<AppState>, auth: Authenticated, body: web::Json<DeleteAccountRequest>) -> Result<HttpResponse, ApiError> {
+    state.service.delete_account(&auth.0, SecretPassword(body.into_inner().password)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(get, path = "/users/sessions", tag = "users",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Live sessions, newest first", body = SessionsResponse),
+        (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_sessions(state: web::Data<AppState>, auth: Authenticated) -> Result<HttpResponse, ApiError> {
+    let sessions: Vec<SessionBody> = state.service.sessions(&auth.0).await?.into_iter().map(SessionBody::from).collect();
+    let answer = SessionsResponse { total_count: sessions.len(), active_sessions: sessions };
+    Ok(respond(StatusCode::OK, &answer, None))
+}
+
+#[utoipa::path(delete, path = "/users/sessions/{id}", tag = "users",
+    security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "Session id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No live session with this id belongs to the caller", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn revoke_session(state: web::Data<AppState>, auth: Authenticated, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = SessionId::parse(&id).map_err(|_| ApiError::BadPath("session"))?;
+    state.service.revoke_session(&auth.0, id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,224 @@
+//! Building the service from its configuration, and running the HTTP server.
+
+use std::net::TcpListener;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use actix_cors::Cors;
+use actix_web::dev::Server;
+use actix_web::http::{Method, header};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use auth_cache_memory::MemoryCache;
+use auth_crypto::{Asymmetric, BcryptHasher, JwtCodec, KeyMaterial, OsRandom, SecretKeyring, SystemClock};
+use auth_domain::policy::{LockoutPolicy, Policy, RateLimit, RateLimits};
+use auth_domain::{AuthService, Ports};
+use auth_mail_log::{LogMailer, MemoryMailbox};
+use auth_store_sqlite::SqliteStore;
+use chrono::TimeDelta;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use secrecy::ExposeSecret;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::config::{Config, JwtAlgorithm};
+use crate::error::ApiError;
+use crate::extract::{json_config, payload_config};
+use crate::openapi::ApiDoc;
+use crate::state::{AppState, Mailer};
+use crate::{middleware, routes, secrets};
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The secrets could not be loaded or generated.
+    #[error("secrets: {0}")]
+    Secrets(#[from] secrets::SecretsError),
+    /// A JWT key is unusable.
+    #[error("JWT keys: {0}")]
+    Keys(#[from] auth_crypto::KeyError),
+    /// The database could not be opened.
+    #[error("database: {0}")]
+    Database(String),
+    /// Anything else.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// What the startup banner says.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    /// Storage line.
+    pub storage: String,
+    /// Secrets line.
+    pub secrets: String,
+    /// Tokens line.
+    pub tokens: String,
+}
+
+fn port_error(err: &auth_domain::ports::PortError) -> String {
+    let mut msg = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg
+}
+
+/// The Prometheus recorder: installed globally once per process (tests start many apps).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full("http_request_duration_seconds".into()), &buckets)
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was already installed; /metrics shows only this one's");
+            }
+            handle
+        })
+        .clone()
+}
+
+fn policy(config: &Config) -> Policy {
+    let minute = TimeDelta::minutes(1);
+    Policy {
+        access_ttl: config.access_ttl,
+        refresh_ttl: config.refresh_ttl,
+        reuse_interval: config.reuse_interval,
+        lockout: LockoutPolicy { threshold: config.lockout_threshold, base_lock: config.lockout_duration, ..LockoutPolicy::default() },
+        rate: RateLimits {
+            per_ip: RateLimit { name: "ip", limit: config.rate_limit_ip, window: minute },
+            per_identifier: RateLimit { name: "identifier", limit: config.rate_limit_identifier, window: minute },
+            ..RateLimits::default()
+        },
+        app_url: config.app_url.clone(),
+        ..Policy::default()
+    }
+}
+
+/// Builds the service: secrets, keys, storage (migrated), cache, mailer. `mailbox` replaces
+/// the log mailer (tests read mails from it).
+pub async fn build_state(config: Config, mailbox: Option<MemoryMailbox>) -> Result<(AppState, Facts), StartupError> {
+    let secrets = secrets::load(&config.data_dir, config.secret_key.as_ref(), config.jwt_secret_key.as_ref())?;
+    let keys = KeyMaterial::derive(secrets.secret_key.expose_secret());
+    let (tokens, tokens_fact) = match &config.jwt_private_key {
+        Some(pem) => {
+            let alg = match config.jwt_algorithm {
+                JwtAlgorithm::Es256 => Asymmetric::Es256,
+                JwtAlgorithm::EdDsa => Asymmetric::EdDsa,
+                JwtAlgorithm::Rs256 | JwtAlgorithm::Hs256 => Asymmetric::Rs256,
+            };
+            let codec = JwtCodec::asymmetric(alg, pem.expose_secret(), config.jwt_public_key.as_deref(), &config.jwt_issuer, &config.jwt_audience)?;
+            let fact = format!("{} from JWT_PRIVATE_KEY, kid {}", codec.algorithm(), codec.key_id());
+            (codec, fact)
+        }
+        None => {
+            let codec = JwtCodec::hs256(secrets.jwt_secret_key.expose_secret(), &config.jwt_issuer, &config.jwt_audience)?;
+            let source = if config.jwt_secret_key.is_some() { "JWT_SECRET_KEY" } else { "a generated secret" };
+            let fact = format!("HS256 from {source}, kid {} (JWKS stays empty: set JWT_PRIVATE_KEY for RS256)", codec.key_id());
+            (codec, fact)
+        }
+    };
+    let pepper = keys.pepper.clone();
+    let (cost, concurrency) = (config.bcrypt_cost, config.hash_concurrency);
+    let hasher = tokio::task::spawn_blocking(move || BcryptHasher::new(cost, pepper, concurrency))
+        .await
+        .map_err(|e| StartupError::Other(e.to_string()))?
+        .map_err(|e| StartupError::Other(port_error(&e)))?;
+    let path = config.sqlite_path();
+    let pool_size = (config.workers * 2).max(4);
+    let store = SqliteStore::open(&path, pool_size)
+        .await
+        .map_err(|e| StartupError::Database(format!("{}: {}", path.display(), port_error(&e))))?;
+    let mailer = mailbox.map_or(Mailer::Log(LogMailer), Mailer::Memory);
+    let mailer_backend = mailer.backend();
+    let jwks = tokens.jwks();
+    let ports = Ports::<crate::state::Embedded> {
+        store,
+        cache: MemoryCache::new(),
+        mail: mailer,
+        clock: SystemClock,
+        random: OsRandom,
+        hasher,
+        tokens,
+        keys: SecretKeyring::new(keys),
+    };
+    let service = AuthService::new(ports, policy(&config));
+    let warmed = service
+        .warm_revocations()
+        .await
+        .map_err(|e| StartupError::Database(e.to_string()))?;
+    if warmed > 0 {
+        tracing::info!(sessions = warmed, "revocation list restored from storage");
+    }
+    let facts = Facts {
+        storage: format!("SQLite file {} (embedded default; PostgreSQL arrives with its adapter)", path.display()),
+        secrets: match &secrets.generated_in {
+            Some(file) => format!("generated once and kept in {} (mode 0600); set SECRET_KEY and JWT_SECRET_KEY or JWT_PRIVATE_KEY in production", file.display()),
+            None => "from SECRET_KEY and JWT_SECRET_KEY".to_owned(),
+        },
+        tokens: tokens_fact,
+    };
+    let state = AppState { service, config, jwks, metrics: metrics_handle(), started: Instant::now(), mailer_backend };
+    Ok((state, facts))
+}
+
+fn cors(origins: &[String]) -> Cors {
+    let mut cors = Cors::default()
+        .allowed_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::HeaderName::from_static("x-request-id")])
+        .expose_headers([
+            header::RETRY_AFTER,
+            header::WWW_AUTHENTICATE,
+            header::HeaderName::from_static("ratelimit"),
+            header::HeaderName::from_static("ratelimit-policy"),
+            header::HeaderName::from_static("x-request-id"),
+        ])
+        .max_age(3600);
+    for origin in origins {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
+}
+
+async fn not_found() -> actix_web::HttpResponse {
+    actix_web::ResponseError::error_response(&ApiError::RouteNotFound)
+}
+
+/// Starts serving on `listener` (bind port 0 in tests). The server runs once awaited or
+/// spawned; SIGTERM/SIGINT stop it gracefully.
+pub fn run(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<Server> {
+    let workers = state.config.workers;
+    let body_limit = state.config.max_body_bytes;
+    let origins = state.config.cors_origins.clone();
+    let openapi = ApiDoc::openapi();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(json_config(body_limit))
+            .app_data(payload_config(body_limit))
+            .wrap(from_fn(middleware::problem_errors))
+            .wrap(cors(&origins))
+            .wrap(from_fn(middleware::security_headers))
+            .wrap(from_fn(middleware::metrics))
+            .wrap(from_fn(middleware::request_id))
+            .configure(routes::auth::configure)
+            .configure(routes::users::configure)
+            .configure(routes::system::configure)
+            .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi.clone()))
+            .service(web::redirect("/docs", "/docs/"))
+            .default_service(web::to(not_found))
+    })
+    .workers(workers)
+    .shutdown_timeout(30)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
