@@ -75,7 +75,10 @@ impl fmt::Debug for JwtCodec {
         f.debug_struct("JwtCodec")
             .field("alg", &self.signer.algorithm().name())
             .field("kid", &self.kid)
-            .field("verification_kids", &self.verifiers.keys().collect::<Vec<_>>())
+            .field(
+                "verification_kids",
+                &self.verifiers.keys().collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -85,7 +88,12 @@ fn thumbprint(jwk: &Jwk) -> Option<String> {
     let p = |k: &str| jwk.parameter(k).and_then(Value::as_str);
     let canonical = match jwk.key_type() {
         "RSA" => format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, p("e")?, p("n")?),
-        "EC" => format!(r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#, p("crv")?, p("x")?, p("y")?),
+        "EC" => format!(
+            r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
+            p("crv")?,
+            p("x")?,
+            p("y")?
+        ),
         "OKP" => format!(r#"{{"crv":"{}","kty":"OKP","x":"{}"}}"#, p("crv")?, p("x")?),
         _ => return None,
     };
@@ -96,7 +104,10 @@ fn thumbprint(jwk: &Jwk) -> Option<String> {
 fn public_jwk(pem: &[u8], alg: Asymmetric) -> Result<Jwk, KeyError> {
     let key = PKey::public_key_from_pem(pem).map_err(|e| invalid("public key", e))?;
     let b64 = |b: &[u8]| Value::String(URL_SAFE_NO_PAD.encode(b));
-    let set = |jwk: &mut Jwk, name: &str, value: Value| jwk.set_parameter(name, Some(value)).map_err(|e| invalid("public key", e));
+    let set = |jwk: &mut Jwk, name: &str, value: Value| {
+        jwk.set_parameter(name, Some(value))
+            .map_err(|e| invalid("public key", e))
+    };
     let mut jwk = match (key.id(), alg) {
         (Id::RSA, Asymmetric::Rs256) => {
             let rsa = key.rsa().map_err(|e| invalid("RSA public key", e))?;
@@ -108,23 +119,45 @@ fn public_jwk(pem: &[u8], alg: Asymmetric) -> Result<Jwk, KeyError> {
         (Id::EC, Asymmetric::Es256) => {
             let ec = key.ec_key().map_err(|e| invalid("EC public key", e))?;
             let mut ctx = BigNumContext::new().map_err(|e| invalid("EC public key", e))?;
-            let (mut x, mut y) = (BigNum::new().map_err(|e| invalid("EC", e))?, BigNum::new().map_err(|e| invalid("EC", e))?);
+            let (mut x, mut y) = (
+                BigNum::new().map_err(|e| invalid("EC", e))?,
+                BigNum::new().map_err(|e| invalid("EC", e))?,
+            );
             ec.public_key()
                 .affine_coordinates(ec.group(), &mut x, &mut y, &mut ctx)
                 .map_err(|e| invalid("EC public key", e))?;
             let mut jwk = Jwk::new("EC");
             jwk.set_curve("P-256");
-            set(&mut jwk, "x", b64(&x.to_vec_padded(32).map_err(|e| invalid("EC", e))?))?;
-            set(&mut jwk, "y", b64(&y.to_vec_padded(32).map_err(|e| invalid("EC", e))?))?;
+            set(
+                &mut jwk,
+                "x",
+                b64(&x.to_vec_padded(32).map_err(|e| invalid("EC", e))?),
+            )?;
+            set(
+                &mut jwk,
+                "y",
+                b64(&y.to_vec_padded(32).map_err(|e| invalid("EC", e))?),
+            )?;
             jwk
         }
         (Id::ED25519, Asymmetric::EdDsa) => {
             let mut jwk = Jwk::new("OKP");
             jwk.set_curve("Ed25519");
-            set(&mut jwk, "x", b64(&key.raw_public_key().map_err(|e| invalid("Ed25519 public key", e))?))?;
+            set(
+                &mut jwk,
+                "x",
+                b64(&key
+                    .raw_public_key()
+                    .map_err(|e| invalid("Ed25519 public key", e))?),
+            )?;
             jwk
         }
-        _ => return Err(KeyError::Invalid(format!("public key does not match JWT_ALGORITHM={}", alg.name()))),
+        _ => {
+            return Err(KeyError::Invalid(format!(
+                "public key does not match JWT_ALGORITHM={}",
+                alg.name()
+            )));
+        }
     };
     jwk.set_key_use("sig");
     jwk.set_algorithm(alg.name());
@@ -156,12 +189,21 @@ impl JwtCodec {
     /// never published.
     pub fn hs256(secret: &[u8], issuer: &str, audience: &str) -> Result<Self, KeyError> {
         if secret.len() < 32 {
-            return Err(KeyError::Invalid("JWT_SECRET_KEY must be at least 32 bytes".into()));
+            return Err(KeyError::Invalid(
+                "JWT_SECRET_KEY must be at least 32 bytes".into(),
+            ));
         }
-        let kid = format!("hs-{}", &URL_SAFE_NO_PAD.encode(Sha256::digest([b"kid:".as_slice(), secret].concat()))[..16]);
-        let mut signer = HS256.signer_from_bytes(secret).map_err(|e| invalid("JWT_SECRET_KEY", e))?;
+        let kid = format!(
+            "hs-{}",
+            &URL_SAFE_NO_PAD.encode(Sha256::digest([b"kid:".as_slice(), secret].concat()))[..16]
+        );
+        let mut signer = HS256
+            .signer_from_bytes(secret)
+            .map_err(|e| invalid("JWT_SECRET_KEY", e))?;
         signer.set_key_id(kid.clone());
-        let mut verifier = HS256.verifier_from_bytes(secret).map_err(|e| invalid("JWT_SECRET_KEY", e))?;
+        let mut verifier = HS256
+            .verifier_from_bytes(secret)
+            .map_err(|e| invalid("JWT_SECRET_KEY", e))?;
         verifier.set_key_id(kid.clone());
         let verifier: Box<dyn JwsVerifier> = Box::new(verifier);
         Ok(Self {
@@ -176,26 +218,48 @@ impl JwtCodec {
 
     /// An asymmetric signing key (PEM, PKCS#8 or traditional) plus optional extra public
     /// keys (concatenated PEM) that stay valid for verification during a rotation.
-    pub fn asymmetric(alg: Asymmetric, private_pem: &str, extra_public_pems: Option<&str>, issuer: &str, audience: &str) -> Result<Self, KeyError> {
+    pub fn asymmetric(
+        alg: Asymmetric,
+        private_pem: &str,
+        extra_public_pems: Option<&str>,
+        issuer: &str,
+        audience: &str,
+    ) -> Result<Self, KeyError> {
         let (signer, public_pem): (Box<dyn JwsSigner>, Vec<u8>) = match alg {
             Asymmetric::Rs256 => {
-                let pair = RS256.key_pair_from_pem(private_pem).map_err(|e| invalid("JWT_PRIVATE_KEY (RS256)", e))?;
-                let signer = RS256.signer_from_pem(private_pem).map_err(|e| invalid("JWT_PRIVATE_KEY (RS256)", e))?;
+                let pair = RS256
+                    .key_pair_from_pem(private_pem)
+                    .map_err(|e| invalid("JWT_PRIVATE_KEY (RS256)", e))?;
+                let signer = RS256
+                    .signer_from_pem(private_pem)
+                    .map_err(|e| invalid("JWT_PRIVATE_KEY (RS256)", e))?;
                 (Box::new(signer), pair.to_pem_public_key())
             }
             Asymmetric::Es256 => {
-                let pair = ES256.key_pair_from_pem(private_pem).map_err(|e| invalid("JWT_PRIVATE_KEY (ES256)", e))?;
-                let signer = ES256.signer_from_pem(private_pem).map_err(|e| invalid("JWT_PRIVATE_KEY (ES256)", e))?;
+                let pair = ES256
+                    .key_pair_from_pem(private_pem)
+                    .map_err(|e| invalid("JWT_PRIVATE_KEY (ES256)", e))?;
+                let signer = ES256
+                    .signer_from_pem(private_pem)
+                    .map_err(|e| invalid("JWT_PRIVATE_KEY (ES256)", e))?;
                 (Box::new(signer), pair.to_pem_public_key())
             }
             Asymmetric::EdDsa => {
-                let pair = EdDSA.key_pair_from_pem(private_pem).map_err(|e| invalid("JWT_PRIVATE_KEY (EdDSA)", e))?;
-                let signer = EdDSA.signer_from_pem(private_pem).map_err(|e| invalid("JWT_PRIVATE_KEY (EdDSA)", e))?;
+                let pair = EdDSA
+                    .key_pair_from_pem(private_pem)
+                    .map_err(|e| invalid("JWT_PRIVATE_KEY (EdDSA)", e))?;
+                let signer = EdDSA
+                    .signer_from_pem(private_pem)
+                    .map_err(|e| invalid("JWT_PRIVATE_KEY (EdDSA)", e))?;
                 (Box::new(signer), pair.to_pem_public_key())
             }
         };
         let mut pems = vec![public_pem];
-        pems.extend(pem_blocks(extra_public_pems.unwrap_or_default()).into_iter().map(String::into_bytes));
+        pems.extend(
+            pem_blocks(extra_public_pems.unwrap_or_default())
+                .into_iter()
+                .map(String::into_bytes),
+        );
         let mut verifiers: HashMap<String, Box<dyn JwsVerifier>> = HashMap::new();
         let mut public_jwks = Vec::new();
         for pem in &pems {
@@ -205,9 +269,21 @@ impl JwtCodec {
                 continue;
             }
             let verifier: Box<dyn JwsVerifier> = match alg {
-                Asymmetric::Rs256 => Box::new(RS256.verifier_from_jwk(&jwk).map_err(|e| invalid("JWT_PUBLIC_KEY", e))?),
-                Asymmetric::Es256 => Box::new(ES256.verifier_from_jwk(&jwk).map_err(|e| invalid("JWT_PUBLIC_KEY", e))?),
-                Asymmetric::EdDsa => Box::new(EdDSA.verifier_from_jwk(&jwk).map_err(|e| invalid("JWT_PUBLIC_KEY", e))?),
+                Asymmetric::Rs256 => Box::new(
+                    RS256
+                        .verifier_from_jwk(&jwk)
+                        .map_err(|e| invalid("JWT_PUBLIC_KEY", e))?,
+                ),
+                Asymmetric::Es256 => Box::new(
+                    ES256
+                        .verifier_from_jwk(&jwk)
+                        .map_err(|e| invalid("JWT_PUBLIC_KEY", e))?,
+                ),
+                Asymmetric::EdDsa => Box::new(
+                    EdDSA
+                        .verifier_from_jwk(&jwk)
+                        .map_err(|e| invalid("JWT_PUBLIC_KEY", e))?,
+                ),
             };
             verifiers.insert(kid, verifier);
             public_jwks.push(jwk);
@@ -217,7 +293,14 @@ impl JwtCodec {
             .and_then(|j| j.key_id())
             .unwrap_or_default()
             .to_owned();
-        Ok(Self { signer, kid, verifiers, public_jwks, issuer: issuer.to_owned(), audience: audience.to_owned() })
+        Ok(Self {
+            signer,
+            kid,
+            verifiers,
+            public_jwks,
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+        })
     }
 
     /// `{"keys": [...]}`: the public keys, each with `kid`, `alg` and `use`.
@@ -261,7 +344,10 @@ impl JwtCodec {
         if payload.issuer() != Some(self.issuer.as_str()) {
             return Err(TokenRejection::Invalid);
         }
-        if !payload.audience().is_some_and(|aud| aud.contains(&self.audience.as_str())) {
+        if !payload
+            .audience()
+            .is_some_and(|aud| aud.contains(&self.audience.as_str()))
+        {
             return Err(TokenRejection::Invalid);
         }
         let issued = payload.issued_at().ok_or(TokenRejection::Invalid)?;
@@ -281,7 +367,9 @@ impl JwtCodec {
 
 fn to_system(t: Timestamp) -> SystemTime {
     let secs = u64::try_from(t.timestamp()).unwrap_or(0);
-    UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_nanos(u64::from(t.timestamp_subsec_nanos()))
+    UNIX_EPOCH
+        + Duration::from_secs(secs)
+        + Duration::from_nanos(u64::from(t.timestamp_subsec_nanos()))
 }
 
 fn secs(t: Timestamp) -> Value {
@@ -298,25 +386,42 @@ fn str_claim<'a>(payload: &'a JwtPayload, name: &str) -> Option<&'a str> {
 }
 
 impl JwtCodec {
-    fn base_payload(&self, subject: &str, issued_at: Timestamp, expires_at: Timestamp, kind: &str) -> Result<JwtPayload, PortError> {
+    fn base_payload(
+        &self,
+        subject: &str,
+        issued_at: Timestamp,
+        expires_at: Timestamp,
+        kind: &str,
+    ) -> Result<JwtPayload, PortError> {
         let mut p = JwtPayload::new();
         p.set_issuer(self.issuer.clone());
         p.set_audience(vec![self.audience.clone()]);
         p.set_subject(subject);
-        p.set_claim("iat", Some(secs(issued_at))).map_err(PortError::unexpected)?;
-        p.set_claim("nbf", Some(secs(issued_at))).map_err(PortError::unexpected)?;
-        p.set_claim("exp", Some(secs(expires_at))).map_err(PortError::unexpected)?;
-        p.set_claim("typ", Some(Value::from(kind))).map_err(PortError::unexpected)?;
+        p.set_claim("iat", Some(secs(issued_at)))
+            .map_err(PortError::unexpected)?;
+        p.set_claim("nbf", Some(secs(issued_at)))
+            .map_err(PortError::unexpected)?;
+        p.set_claim("exp", Some(secs(expires_at)))
+            .map_err(PortError::unexpected)?;
+        p.set_claim("typ", Some(Value::from(kind)))
+            .map_err(PortError::unexpected)?;
         Ok(p)
     }
 }
 
 impl TokenCodec for JwtCodec {
     fn issue_access(&self, claims: &AccessClaims) -> Result<String, PortError> {
-        let mut p = self.base_payload(&claims.user_id.to_string(), claims.issued_at, claims.expires_at, "access")?;
+        let mut p = self.base_payload(
+            &claims.user_id.to_string(),
+            claims.issued_at,
+            claims.expires_at,
+            "access",
+        )?;
         p.set_jwt_id(claims.jti.to_string());
-        p.set_claim("sid", Some(Value::from(claims.session_id.to_string()))).map_err(PortError::unexpected)?;
-        p.set_claim("username", Some(Value::from(claims.username.clone()))).map_err(PortError::unexpected)?;
+        p.set_claim("sid", Some(Value::from(claims.session_id.to_string())))
+            .map_err(PortError::unexpected)?;
+        p.set_claim("username", Some(Value::from(claims.username.clone())))
+            .map_err(PortError::unexpected)?;
         self.sign(ACCESS_TYP, &p)
     }
 
@@ -325,21 +430,36 @@ impl TokenCodec for JwtCodec {
         if str_claim(&p, "typ") != Some("access") {
             return Err(TokenRejection::Invalid);
         }
-        let parse = |raw: Option<&str>| raw.and_then(|s| Uuid::parse_str(s).ok()).ok_or(TokenRejection::Invalid);
+        let parse = |raw: Option<&str>| {
+            raw.and_then(|s| Uuid::parse_str(s).ok())
+                .ok_or(TokenRejection::Invalid)
+        };
         Ok(AccessClaims {
             user_id: UserId(parse(p.subject())?),
             session_id: SessionId(parse(str_claim(&p, "sid"))?),
             jti: parse(p.jwt_id())?,
             username: str_claim(&p, "username").unwrap_or_default().to_owned(),
-            issued_at: p.issued_at().and_then(from_system).ok_or(TokenRejection::Invalid)?,
-            expires_at: p.expires_at().and_then(from_system).ok_or(TokenRejection::Invalid)?,
+            issued_at: p
+                .issued_at()
+                .and_then(from_system)
+                .ok_or(TokenRejection::Invalid)?,
+            expires_at: p
+                .expires_at()
+                .and_then(from_system)
+                .ok_or(TokenRejection::Invalid)?,
         })
     }
 
     fn issue_device(&self, claims: &DeviceClaims) -> Result<String, PortError> {
         let now = chrono::Utc::now().min(claims.expires_at);
-        let mut p = self.base_payload(&claims.user_id.to_string(), now, claims.expires_at, "device")?;
-        p.set_claim("did", Some(Value::from(claims.device_id.to_string()))).map_err(PortError::unexpected)?;
+        let mut p = self.base_payload(
+            &claims.user_id.to_string(),
+            now,
+            claims.expires_at,
+            "device",
+        )?;
+        p.set_claim("did", Some(Value::from(claims.device_id.to_string())))
+            .map_err(PortError::unexpected)?;
         self.sign(DEVICE_TYP, &p)
     }
 
@@ -348,11 +468,17 @@ impl TokenCodec for JwtCodec {
         if str_claim(&p, "typ") != Some("device") {
             return Err(TokenRejection::Invalid);
         }
-        let parse = |raw: Option<&str>| raw.and_then(|s| Uuid::parse_str(s).ok()).ok_or(TokenRejection::Invalid);
+        let parse = |raw: Option<&str>| {
+            raw.and_then(|s| Uuid::parse_str(s).ok())
+                .ok_or(TokenRejection::Invalid)
+        };
         Ok(DeviceClaims {
             user_id: UserId(parse(p.subject())?),
             device_id: parse(str_claim(&p, "did"))?,
-            expires_at: p.expires_at().and_then(from_system).ok_or(TokenRejection::Invalid)?,
+            expires_at: p
+                .expires_at()
+                .and_then(from_system)
+                .ok_or(TokenRejection::Invalid)?,
         })
     }
 }

@@ -109,13 +109,22 @@ struct CryptoError(&'static str);
 
 impl Keyring for SecretKeyring {
     fn blind_index(&self, purpose: IndexPurpose, normalized: &str) -> BlindIndex {
-        BlindIndex(hmac_sha256(&self.keys.index.0, &[purpose_label(purpose), normalized.as_bytes()]).to_vec())
+        BlindIndex(
+            hmac_sha256(
+                &self.keys.index.0,
+                &[purpose_label(purpose), normalized.as_bytes()],
+            )
+            .to_vec(),
+        )
     }
 
     fn seal(&self, field: SealedField, plaintext: &str) -> Result<Sealed, PortError> {
         let mut nonce = [0u8; NONCE_LEN];
         OsRandom.fill(&mut nonce)?;
-        let payload = Payload { msg: plaintext.as_bytes(), aad: field_label(field) };
+        let payload = Payload {
+            msg: plaintext.as_bytes(),
+            aad: field_label(field),
+        };
         let ciphertext = self
             .cipher
             .encrypt(Nonce::from_slice(&nonce), payload)
@@ -130,19 +139,32 @@ impl Keyring for SecretKeyring {
     fn open(&self, field: SealedField, sealed: &Sealed) -> Result<String, PortError> {
         let bytes = &sealed.0;
         if bytes.len() < 1 + NONCE_LEN || bytes[0] != SEAL_VERSION {
-            return Err(PortError::unexpected(CryptoError("sealed value has an unknown format")));
+            return Err(PortError::unexpected(CryptoError(
+                "sealed value has an unknown format",
+            )));
         }
         let (nonce, ciphertext) = bytes[1..].split_at(NONCE_LEN);
-        let payload = Payload { msg: ciphertext, aad: field_label(field) };
+        let payload = Payload {
+            msg: ciphertext,
+            aad: field_label(field),
+        };
         let plain = self
             .cipher
             .decrypt(Nonce::from_slice(nonce), payload)
-            .map_err(|_| PortError::unexpected(CryptoError("sealed value does not authenticate (wrong key or field)")))?;
-        String::from_utf8(plain).map_err(|_| PortError::unexpected(CryptoError("sealed value is not UTF-8")))
+            .map_err(|_| {
+                PortError::unexpected(CryptoError(
+                    "sealed value does not authenticate (wrong key or field)",
+                ))
+            })?;
+        String::from_utf8(plain)
+            .map_err(|_| PortError::unexpected(CryptoError("sealed value is not UTF-8")))
     }
 
     fn successor(&self, presented: &PlainToken) -> PlainToken {
-        PlainToken::from_bytes(&hmac_sha256(&self.keys.successor.0, &[presented.expose().as_bytes()]))
+        PlainToken::from_bytes(&hmac_sha256(
+            &self.keys.successor.0,
+            &[presented.expose().as_bytes()],
+        ))
     }
 }
 
@@ -152,7 +174,13 @@ pub struct OsRandom;
 
 impl Randomness for OsRandom {
     fn fill(&self, buf: &mut [u8]) -> Result<(), PortError> {
-        getrandom::fill(buf).map_err(|e| PortError::unavailable(CryptoError(if e.raw_os_error().is_some() { "OS random source failed" } else { "random source unavailable" })))
+        getrandom::fill(buf).map_err(|e| {
+            PortError::unavailable(CryptoError(if e.raw_os_error().is_some() {
+                "OS random source failed"
+            } else {
+                "random source unavailable"
+            }))
+        })
     }
 }
 
@@ -178,10 +206,22 @@ mod tests {
     fn sealed_values_open_only_with_the_same_key_and_field() -> Result<(), PortError> {
         let ring = keyring(b"root");
         let sealed = ring.seal(SealedField::Email, "someone@example.com")?;
-        assert!(!sealed.0.windows(7).any(|w| w == b"someone"), "no plaintext in the ciphertext");
-        assert_eq!(ring.open(SealedField::Email, &sealed)?, "someone@example.com");
-        assert!(ring.open(SealedField::Name, &sealed).is_err(), "moved to another field");
-        assert!(keyring(b"other").open(SealedField::Email, &sealed).is_err(), "another key");
+        assert!(
+            !sealed.0.windows(7).any(|w| w == b"someone"),
+            "no plaintext in the ciphertext"
+        );
+        assert_eq!(
+            ring.open(SealedField::Email, &sealed)?,
+            "someone@example.com"
+        );
+        assert!(
+            ring.open(SealedField::Name, &sealed).is_err(),
+            "moved to another field"
+        );
+        assert!(
+            keyring(b"other").open(SealedField::Email, &sealed).is_err(),
+            "another key"
+        );
         let again = ring.seal(SealedField::Email, "someone@example.com")?;
         assert_ne!(sealed, again, "fresh nonce each time");
         Ok(())
@@ -192,8 +232,14 @@ mod tests {
         let ring = keyring(b"root");
         let a = ring.blind_index(IndexPurpose::Email, "a@example.com");
         assert_eq!(a, ring.blind_index(IndexPurpose::Email, "a@example.com"));
-        assert_ne!(a, ring.blind_index(IndexPurpose::Identifier, "a@example.com"));
-        assert_ne!(a, keyring(b"other").blind_index(IndexPurpose::Email, "a@example.com"));
+        assert_ne!(
+            a,
+            ring.blind_index(IndexPurpose::Identifier, "a@example.com")
+        );
+        assert_ne!(
+            a,
+            keyring(b"other").blind_index(IndexPurpose::Email, "a@example.com")
+        );
     }
 
     #[test]

@@ -29,7 +29,9 @@ pub struct BcryptHasher {
 
 impl fmt::Debug for BcryptHasher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BcryptHasher").field("cost", &self.cost).finish_non_exhaustive()
+        f.debug_struct("BcryptHasher")
+            .field("cost", &self.cost)
+            .finish_non_exhaustive()
     }
 }
 
@@ -50,7 +52,8 @@ impl BcryptHasher {
     /// A hasher. Computes the fallback hash (for unknown users) once, now: one hash of work.
     pub fn new(cost: u32, pepper: Key32, concurrency: usize) -> Result<Self, PortError> {
         let fallback_input = prehash(&pepper, "fallback password for unknown users");
-        let fallback = bcrypt::hash(fallback_input, cost).map_err(|e| PortError::unexpected(HashError(e.to_string())))?;
+        let fallback = bcrypt::hash(fallback_input, cost)
+            .map_err(|e| PortError::unexpected(HashError(e.to_string())))?;
         Ok(Self {
             cost,
             pepper: Arc::new(pepper),
@@ -59,8 +62,15 @@ impl BcryptHasher {
         })
     }
 
-    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> Result<T, bcrypt::BcryptError> + Send + 'static) -> Result<T, PortError> {
-        let _permit = self.permits.acquire().await.map_err(PortError::unexpected)?;
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, bcrypt::BcryptError> + Send + 'static,
+    ) -> Result<T, PortError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(PortError::unexpected)?;
         tokio::task::spawn_blocking(work)
             .await
             .map_err(PortError::unexpected)?
@@ -77,10 +87,16 @@ impl PasswordHasher for BcryptHasher {
     async fn hash(&self, password: Password) -> Result<PasswordHash, PortError> {
         let input = prehash(&self.pepper, password.expose());
         let cost = self.cost;
-        self.run(move || bcrypt::hash(input, cost)).await.map(PasswordHash)
+        self.run(move || bcrypt::hash(input, cost))
+            .await
+            .map(PasswordHash)
     }
 
-    async fn verify(&self, password: Password, hash: Option<PasswordHash>) -> Result<bool, PortError> {
+    async fn verify(
+        &self,
+        password: Password,
+        hash: Option<PasswordHash>,
+    ) -> Result<bool, PortError> {
         let input = prehash(&self.pepper, password.expose());
         let known = hash.is_some();
         let target = hash.map_or_else(|| self.fallback.as_str().to_owned(), |h| h.0);
@@ -109,10 +125,19 @@ mod tests {
     async fn a_hash_verifies_its_password_only() -> Result<(), PortError> {
         let h = hasher(4)?;
         let hash = h.hash(pw("correct horse battery")).await?;
-        assert!(h.verify(pw("correct horse battery"), Some(hash.clone())).await?);
-        assert!(!h.verify(pw("wrong horse battery"), Some(hash.clone())).await?);
+        assert!(
+            h.verify(pw("correct horse battery"), Some(hash.clone()))
+                .await?
+        );
+        assert!(
+            !h.verify(pw("wrong horse battery"), Some(hash.clone()))
+                .await?
+        );
         assert!(!h.needs_rehash(&hash));
-        assert!(hasher(5)?.needs_rehash(&hash), "another cost asks for a rehash");
+        assert!(
+            hasher(5)?.needs_rehash(&hash),
+            "another cost asks for a rehash"
+        );
         Ok(())
     }
 
@@ -126,9 +151,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_unknown_user_never_matches_even_with_the_fallback_password() -> Result<(), PortError> {
+    async fn an_unknown_user_never_matches_even_with_the_fallback_password() -> Result<(), PortError>
+    {
         let h = hasher(4)?;
-        assert!(!h.verify(pw("fallback password for unknown users"), None).await?);
+        assert!(
+            !h.verify(pw("fallback password for unknown users"), None)
+                .await?
+        );
         Ok(())
     }
 
@@ -136,7 +165,11 @@ mod tests {
     async fn another_pepper_does_not_verify() -> Result<(), PortError> {
         let hash = hasher(4)?.hash(pw("correct horse battery")).await?;
         let other = BcryptHasher::new(4, Key32([1; 32]), 1)?;
-        assert!(!other.verify(pw("correct horse battery"), Some(hash)).await?);
+        assert!(
+            !other
+                .verify(pw("correct horse battery"), Some(hash))
+                .await?
+        );
         Ok(())
     }
 }

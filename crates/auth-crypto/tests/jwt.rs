@@ -49,11 +49,17 @@ fn an_hs256_access_token_round_trips_with_every_claim() {
     assert_eq!(header["typ"], "at+jwt");
     assert_eq!(header["kid"], codec.key_id());
     let payload = decode_part(&p[1]);
-    for claim in ["iss", "aud", "sub", "exp", "iat", "nbf", "jti", "sid", "typ"] {
+    for claim in [
+        "iss", "aud", "sub", "exp", "iat", "nbf", "jti", "sid", "typ",
+    ] {
         assert!(payload.get(claim).is_some(), "claim {claim} missing");
     }
     assert!(payload["exp"].is_i64(), "NumericDate as an integer");
-    assert_eq!(codec.jwks()["keys"].as_array().map(Vec::len), Some(0), "a shared secret is never published");
+    assert_eq!(
+        codec.jwks()["keys"].as_array().map(Vec::len),
+        Some(0),
+        "a shared secret is never published"
+    );
 }
 
 #[test]
@@ -63,7 +69,10 @@ fn an_expired_token_is_reported_as_expired() {
     c.issued_at -= TimeDelta::hours(1);
     c.expires_at = c.issued_at + TimeDelta::minutes(15);
     let token = codec.issue_access(&c).unwrap();
-    assert_eq!(codec.verify_access(&token, Utc::now()), Err(TokenRejection::Expired));
+    assert_eq!(
+        codec.verify_access(&token, Utc::now()),
+        Err(TokenRejection::Expired)
+    );
 }
 
 #[test]
@@ -72,11 +81,18 @@ fn wrong_issuer_audience_or_key_is_invalid() {
     let token = codec.issue_access(&claims(TimeDelta::minutes(5))).unwrap();
     let cases = [
         (JwtCodec::hs256(&[7; 32], "other", "aud").unwrap(), "issuer"),
-        (JwtCodec::hs256(&[7; 32], "iss", "other").unwrap(), "audience"),
+        (
+            JwtCodec::hs256(&[7; 32], "iss", "other").unwrap(),
+            "audience",
+        ),
         (JwtCodec::hs256(&[8; 32], "iss", "aud").unwrap(), "key"),
     ];
     for (other, why) in cases {
-        assert_eq!(other.verify_access(&token, Utc::now()), Err(TokenRejection::Invalid), "{why}");
+        assert_eq!(
+            other.verify_access(&token, Utc::now()),
+            Err(TokenRejection::Invalid),
+            "{why}"
+        );
     }
 }
 
@@ -87,8 +103,16 @@ fn an_altered_payload_is_invalid() {
     let p = parts(&token);
     let mut payload = decode_part(&p[1]);
     payload["sub"] = serde_json::json!(Uuid::now_v7().to_string());
-    let forged = format!("{}.{}.{}", p[0], URL_SAFE_NO_PAD.encode(payload.to_string()), p[2]);
-    assert_eq!(codec.verify_access(&forged, Utc::now()), Err(TokenRejection::Invalid));
+    let forged = format!(
+        "{}.{}.{}",
+        p[0],
+        URL_SAFE_NO_PAD.encode(payload.to_string()),
+        p[2]
+    );
+    assert_eq!(
+        codec.verify_access(&forged, Utc::now()),
+        Err(TokenRejection::Invalid)
+    );
 }
 
 #[test]
@@ -98,8 +122,15 @@ fn alg_none_is_refused() {
     let p = parts(&token);
     let header = serde_json::json!({"alg": "none", "typ": "at+jwt", "kid": codec.key_id()});
     for sig in ["", "AAAA"] {
-        let forged = format!("{}.{}.{sig}", URL_SAFE_NO_PAD.encode(header.to_string()), p[1]);
-        assert_eq!(codec.verify_access(&forged, Utc::now()), Err(TokenRejection::Invalid));
+        let forged = format!(
+            "{}.{}.{sig}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            p[1]
+        );
+        assert_eq!(
+            codec.verify_access(&forged, Utc::now()),
+            Err(TokenRejection::Invalid)
+        );
     }
 }
 
@@ -118,17 +149,30 @@ fn hs256_signed_with_the_rs256_public_key_is_refused() {
     let payload_json = decode_part(&parts(&genuine)[1]);
     let payload = JwtPayload::from_map(payload_json.as_object().unwrap().clone()).unwrap();
     let forged = jwt::encode_with_signer(&payload, &header, &signer).unwrap();
-    assert_eq!(codec.verify_access(&forged, Utc::now()), Err(TokenRejection::Invalid));
+    assert_eq!(
+        codec.verify_access(&forged, Utc::now()),
+        Err(TokenRejection::Invalid)
+    );
 }
 
 #[test]
 fn rs256_publishes_its_key_with_a_thumbprint_kid_and_accepts_rotated_keys() {
     let old = rsa_pem();
     let old_codec = JwtCodec::asymmetric(Asymmetric::Rs256, &old, None, "iss", "aud").unwrap();
-    let old_token = old_codec.issue_access(&claims(TimeDelta::minutes(5))).unwrap();
-    let old_public = String::from_utf8(RS256.key_pair_from_pem(&old).unwrap().to_pem_public_key()).unwrap();
+    let old_token = old_codec
+        .issue_access(&claims(TimeDelta::minutes(5)))
+        .unwrap();
+    let old_public =
+        String::from_utf8(RS256.key_pair_from_pem(&old).unwrap().to_pem_public_key()).unwrap();
 
-    let new_codec = JwtCodec::asymmetric(Asymmetric::Rs256, &rsa_pem(), Some(&old_public), "iss", "aud").unwrap();
+    let new_codec = JwtCodec::asymmetric(
+        Asymmetric::Rs256,
+        &rsa_pem(),
+        Some(&old_public),
+        "iss",
+        "aud",
+    )
+    .unwrap();
     let jwks = new_codec.jwks();
     let keys = jwks["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 2, "signing key and the rotated-out key");
@@ -136,13 +180,22 @@ fn rs256_publishes_its_key_with_a_thumbprint_kid_and_accepts_rotated_keys() {
     assert_eq!(keys[0]["alg"], "RS256");
     assert_eq!(keys[0]["use"], "sig");
     assert!(keys[0].get("d").is_none(), "no private part");
-    assert!(new_codec.verify_access(&old_token, Utc::now()).is_ok(), "tokens of the old key still verify");
+    assert!(
+        new_codec.verify_access(&old_token, Utc::now()).is_ok(),
+        "tokens of the old key still verify"
+    );
 }
 
 #[test]
 fn es256_and_eddsa_keys_work() {
     let es = String::from_utf8(ES256.generate_key_pair().unwrap().to_pem_private_key()).unwrap();
-    let ed = String::from_utf8(EdDSA.generate_key_pair(josekit::jwk::alg::ed::EdCurve::Ed25519).unwrap().to_pem_private_key()).unwrap();
+    let ed = String::from_utf8(
+        EdDSA
+            .generate_key_pair(josekit::jwk::alg::ed::EdCurve::Ed25519)
+            .unwrap()
+            .to_pem_private_key(),
+    )
+    .unwrap();
     for (alg, pem) in [(Asymmetric::Es256, es), (Asymmetric::EdDsa, ed)] {
         let codec = JwtCodec::asymmetric(alg, &pem, None, "iss", "aud").unwrap();
         let token = codec.issue_access(&claims(TimeDelta::minutes(5))).unwrap();
@@ -160,10 +213,19 @@ fn a_device_token_is_not_an_access_token_and_vice_versa() {
         expires_at: Utc::now().with_nanosecond(0).unwrap() + TimeDelta::days(90),
     };
     let device_token = codec.issue_device(&device).unwrap();
-    assert_eq!(codec.verify_device(&device_token, Utc::now()).unwrap(), device);
-    assert_eq!(codec.verify_access(&device_token, Utc::now()), Err(TokenRejection::Invalid));
+    assert_eq!(
+        codec.verify_device(&device_token, Utc::now()).unwrap(),
+        device
+    );
+    assert_eq!(
+        codec.verify_access(&device_token, Utc::now()),
+        Err(TokenRejection::Invalid)
+    );
     let access = codec.issue_access(&claims(TimeDelta::minutes(5))).unwrap();
-    assert_eq!(codec.verify_device(&access, Utc::now()), Err(TokenRejection::Invalid));
+    assert_eq!(
+        codec.verify_device(&access, Utc::now()),
+        Err(TokenRejection::Invalid)
+    );
 }
 
 #[test]

@@ -27,12 +27,19 @@ impl Validation {
 
     /// Records a message for a field.
     pub fn add(&mut self, name: &str, msg: &str) {
-        self.0.entry(name.to_owned()).or_default().push(msg.to_owned());
+        self.0
+            .entry(name.to_owned())
+            .or_default()
+            .push(msg.to_owned());
     }
 
     /// `Ok` when nothing was recorded.
     pub fn finish(self) -> Result<(), AuthError> {
-        if self.0.is_empty() { Ok(()) } else { Err(AuthError::Validation(self.0)) }
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(AuthError::Validation(self.0))
+        }
     }
 }
 

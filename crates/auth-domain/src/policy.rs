@@ -65,7 +65,11 @@ impl PasswordPolicy {
     /// Refuses a password that zxcvbn scores below the minimum, counting the user's
     /// username, email and names as words an attacker would try first.
     pub fn check(&self, password: &Password, user_inputs: &[&str]) -> Result<(), Invalid> {
-        let inputs: Vec<&str> = user_inputs.iter().copied().filter(|s| !s.is_empty()).collect();
+        let inputs: Vec<&str> = user_inputs
+            .iter()
+            .copied()
+            .filter(|s| !s.is_empty())
+            .collect();
         let score = u8::from(zxcvbn::zxcvbn(password.expose(), &inputs).score());
         if score < self.min_score {
             return Err(Invalid(
@@ -172,7 +176,9 @@ impl LockoutPolicy {
             .locked_until
             .map(|until| until - now + self.memory)
             .unwrap_or_default();
-        lock_left.max(self.failure_window).max(TimeDelta::seconds(1))
+        lock_left
+            .max(self.failure_window)
+            .max(TimeDelta::seconds(1))
     }
 }
 
@@ -284,12 +290,18 @@ mod tests {
     use chrono::{TimeZone, Utc};
 
     fn t0() -> Timestamp {
-        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().unwrap_or_default()
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+            .single()
+            .unwrap_or_default()
     }
 
     #[test]
     fn gcra_allows_a_burst_of_the_limit_then_refuses_until_a_slot_frees() {
-        let policy = RateLimit { name: "ip", limit: 3, window: TimeDelta::seconds(60) };
+        let policy = RateLimit {
+            name: "ip",
+            limit: 3,
+            window: TimeDelta::seconds(60),
+        };
         let mut tat = None;
         let mut remaining = Vec::new();
         for _ in 0..3 {
@@ -315,14 +327,22 @@ mod tests {
             assert_eq!(state.locked_at(t0()), None);
         }
         state = policy.after_failure(state, t0());
-        assert_eq!(state.locked_at(t0()), Some(t0() + TimeDelta::minutes(15)), "5th failure locks 15 min");
+        assert_eq!(
+            state.locked_at(t0()),
+            Some(t0() + TimeDelta::minutes(15)),
+            "5th failure locks 15 min"
+        );
 
         let later = t0() + TimeDelta::minutes(16);
         assert_eq!(state.locked_at(later), None, "the lock ends");
         for _ in 0..5 {
             state = policy.after_failure(state, later);
         }
-        assert_eq!(state.locked_at(later), Some(later + TimeDelta::minutes(30)), "a repeat offence locks longer");
+        assert_eq!(
+            state.locked_at(later),
+            Some(later + TimeDelta::minutes(30)),
+            "a repeat offence locks longer"
+        );
         assert_eq!(policy.lock_duration(20), policy.max_lock, "capped");
     }
 
@@ -334,18 +354,28 @@ mod tests {
             state = policy.after_failure(state, t0());
         }
         state = policy.after_failure(state, t0() + TimeDelta::hours(2));
-        assert_eq!(state.failures, 1, "failures older than the window are forgotten");
+        assert_eq!(
+            state.failures, 1,
+            "failures older than the window are forgotten"
+        );
 
-        let locked = (0..5).fold(AttemptState::default(), |s, _| policy.after_failure(s, t0()));
+        let locked = (0..5).fold(AttemptState::default(), |s, _| {
+            policy.after_failure(s, t0())
+        });
         let much_later = t0() + TimeDelta::days(3);
         let relocked = (0..5).fold(locked, |s, _| policy.after_failure(s, much_later));
-        assert_eq!(relocked.level, 1, "a lock older than the memory no longer escalates");
+        assert_eq!(
+            relocked.level, 1,
+            "a lock older than the memory no longer escalates"
+        );
     }
 
     #[test]
     fn success_clears_failures_but_not_the_level() {
         let policy = LockoutPolicy::default();
-        let locked = (0..5).fold(AttemptState::default(), |s, _| policy.after_failure(s, t0()));
+        let locked = (0..5).fold(AttemptState::default(), |s, _| {
+            policy.after_failure(s, t0())
+        });
         let failed_once = policy.after_failure(locked, t0() + TimeDelta::minutes(20));
         let cleared = policy.after_success(failed_once);
         assert_eq!(cleared.failures, 0);
@@ -356,10 +386,18 @@ mod tests {
     fn password_strength_counts_the_users_own_words() {
         let policy = PasswordPolicy::default();
         let pass = Password::parse("SecurePass123!").unwrap_or_else(|_| unreachable!());
-        assert!(policy.check(&pass, &["testuser", "test@example.com"]).is_ok(), "the seed's example passes");
+        assert!(
+            policy
+                .check(&pass, &["testuser", "test@example.com"])
+                .is_ok(),
+            "the seed's example passes"
+        );
         let weak = Password::parse("password1").unwrap_or_else(|_| unreachable!());
         assert!(policy.check(&weak, &[]).is_err());
         let own = Password::parse("johnsmith1990").unwrap_or_else(|_| unreachable!());
-        assert!(policy.check(&own, &["johnsmith1990"]).is_err(), "the username is a known word");
+        assert!(
+            policy.check(&own, &["johnsmith1990"]).is_err(),
+            "the username is a known word"
+        );
     }
 }

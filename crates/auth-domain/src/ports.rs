@@ -16,8 +16,7 @@ use crate::model::{
 };
 use crate::policy::{AttemptState, LockoutPolicy, RateDecision, RateLimit};
 use crate::types::{
-    BlindIndex, Password, PasswordHash, PlainToken, Sealed, SessionId, Timestamp, TokenHash,
-    UserId,
+    BlindIndex, Password, PasswordHash, PlainToken, Sealed, SessionId, Timestamp, TokenHash, UserId,
 };
 
 type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -73,25 +72,59 @@ pub trait UserStore: Send + Sync + 'static {
     /// Inserts a new account. MUST return `Taken(Username)` / `Taken(Email)` when the
     /// normalized username / email index is used by another account, also when two inserts
     /// race (decided by a unique index, never by a read before the write).
-    fn insert_user(&self, user: &UserRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn insert_user(&self, user: &UserRecord)
+    -> impl Future<Output = Result<(), StoreError>> + Send;
     /// The account with this id.
-    fn user_by_id(&self, id: UserId) -> impl Future<Output = Result<Option<UserRecord>, PortError>> + Send;
+    fn user_by_id(
+        &self,
+        id: UserId,
+    ) -> impl Future<Output = Result<Option<UserRecord>, PortError>> + Send;
     /// The account whose email has this blind index.
-    fn user_by_email(&self, index: &BlindIndex) -> impl Future<Output = Result<Option<UserRecord>, PortError>> + Send;
+    fn user_by_email(
+        &self,
+        index: &BlindIndex,
+    ) -> impl Future<Output = Result<Option<UserRecord>, PortError>> + Send;
     /// The account with this normalized username.
-    fn user_by_username(&self, normalized: &str) -> impl Future<Output = Result<Option<UserRecord>, PortError>> + Send;
+    fn user_by_username(
+        &self,
+        normalized: &str,
+    ) -> impl Future<Output = Result<Option<UserRecord>, PortError>> + Send;
     /// Applies profile changes and returns the account as stored. MUST return
     /// `Taken(Username)` on a username collision and `NotFound` if the account is gone.
-    fn update_profile(&self, id: UserId, changes: &ProfileChanges, now: Timestamp) -> impl Future<Output = Result<UserRecord, StoreError>> + Send;
+    fn update_profile(
+        &self,
+        id: UserId,
+        changes: &ProfileChanges,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<UserRecord, StoreError>> + Send;
     /// Replaces the password hash. `NotFound` if the account is gone.
-    fn set_password(&self, id: UserId, hash: &PasswordHash, now: Timestamp) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn set_password(
+        &self,
+        id: UserId,
+        hash: &PasswordHash,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Marks the email verified (idempotent). `NotFound` if the account is gone.
-    fn mark_email_verified(&self, id: UserId, now: Timestamp) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn mark_email_verified(
+        &self,
+        id: UserId,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Makes the pending email the email, verified, and clears the pending one. MUST return
     /// `Taken(Email)` if another account has that index by now.
-    fn apply_email_change(&self, id: UserId, index: &BlindIndex, sealed: &Sealed, now: Timestamp) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn apply_email_change(
+        &self,
+        id: UserId,
+        index: &BlindIndex,
+        sealed: &Sealed,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Records a successful login.
-    fn record_login(&self, id: UserId, now: Timestamp) -> impl Future<Output = Result<(), PortError>> + Send;
+    fn record_login(
+        &self,
+        id: UserId,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
     /// Deletes the account and, in the same transaction, its sessions, refresh tokens and
     /// one-time tokens. Returns whether it existed.
     fn delete_user(&self, id: UserId) -> impl Future<Output = Result<bool, PortError>> + Send;
@@ -100,7 +133,11 @@ pub trait UserStore: Send + Sync + 'static {
 /// Sessions and their refresh tokens (stored by hash only).
 pub trait SessionStore: Send + Sync + 'static {
     /// Stores a new session with its first refresh token.
-    fn create_session(&self, session: &SessionRecord, refresh: &TokenHash) -> impl Future<Output = Result<(), PortError>> + Send;
+    fn create_session(
+        &self,
+        session: &SessionRecord,
+        refresh: &TokenHash,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
     /// Presents a refresh token. Atomically: if `presented` is live (never rotated), marks it
     /// rotated at `now`, stores `successor` in its session (idempotently: storing the same
     /// successor twice is not an error), sets the session's `last_used_at`, and returns
@@ -108,29 +145,65 @@ pub trait SessionStore: Send + Sync + 'static {
     /// `Rotated` (a conditional update whose row count decides, never read-then-write).
     /// A token rotated before gives `AlreadyRotated` with its rotation time. The session is
     /// returned as stored: revocation and expiry are for the caller to judge.
-    fn rotate_refresh(&self, presented: &TokenHash, successor: &TokenHash, now: Timestamp) -> impl Future<Output = Result<Rotation, PortError>> + Send;
+    fn rotate_refresh(
+        &self,
+        presented: &TokenHash,
+        successor: &TokenHash,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Rotation, PortError>> + Send;
     /// The session with this id.
-    fn session(&self, id: SessionId) -> impl Future<Output = Result<Option<SessionRecord>, PortError>> + Send;
+    fn session(
+        &self,
+        id: SessionId,
+    ) -> impl Future<Output = Result<Option<SessionRecord>, PortError>> + Send;
     /// The user's sessions that are neither revoked nor expired at `now`, newest first.
-    fn active_sessions(&self, user: UserId, now: Timestamp) -> impl Future<Output = Result<Vec<SessionRecord>, PortError>> + Send;
+    fn active_sessions(
+        &self,
+        user: UserId,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<SessionRecord>, PortError>> + Send;
     /// Revokes one session (idempotent). Returns whether it was live.
-    fn revoke_session(&self, id: SessionId, now: Timestamp) -> impl Future<Output = Result<bool, PortError>> + Send;
+    fn revoke_session(
+        &self,
+        id: SessionId,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<bool, PortError>> + Send;
     /// Revokes every live session of the user but `except`; returns the ids revoked.
-    fn revoke_user_sessions(&self, user: UserId, except: Option<SessionId>, now: Timestamp) -> impl Future<Output = Result<Vec<SessionId>, PortError>> + Send;
-    /// Sessions revoked at or after `since`, with their owner: lets a fresh in-process
-    /// cache learn revocations that happened before a restart.
-    fn revoked_since(&self, since: Timestamp) -> impl Future<Output = Result<Vec<(SessionId, Timestamp)>, PortError>> + Send;
+    fn revoke_user_sessions(
+        &self,
+        user: UserId,
+        except: Option<SessionId>,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<SessionId>, PortError>> + Send;
+    /// Sessions revoked at or after `since`, with their revocation time: lets a fresh
+    /// in-process cache learn revocations that happened before a restart.
+    fn revoked_since(
+        &self,
+        since: Timestamp,
+    ) -> impl Future<Output = Result<Vec<(SessionId, Timestamp)>, PortError>> + Send;
 }
 
 /// Single-use tokens sent by mail (stored by hash only).
 pub trait OneTimeTokenStore: Send + Sync + 'static {
     /// Stores a new token.
-    fn insert_one_time(&self, token: &OneTimeTokenRecord) -> impl Future<Output = Result<(), PortError>> + Send;
+    fn insert_one_time(
+        &self,
+        token: &OneTimeTokenRecord,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
     /// The token with this hash and kind, used or not, expired or not.
-    fn find_one_time(&self, hash: &TokenHash, kind: OneTimeKind) -> impl Future<Output = Result<Option<OneTimeTokenRecord>, PortError>> + Send;
+    fn find_one_time(
+        &self,
+        hash: &TokenHash,
+        kind: OneTimeKind,
+    ) -> impl Future<Output = Result<Option<OneTimeTokenRecord>, PortError>> + Send;
     /// Atomically marks the token used if it is unused and unexpired at `now`, and returns
     /// it; of concurrent calls, at most one gets `Some`.
-    fn consume_one_time(&self, hash: &TokenHash, kind: OneTimeKind, now: Timestamp) -> impl Future<Output = Result<Option<OneTimeTokenRecord>, PortError>> + Send;
+    fn consume_one_time(
+        &self,
+        hash: &TokenHash,
+        kind: OneTimeKind,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Option<OneTimeTokenRecord>, PortError>> + Send;
 }
 
 /// Everything the domain stores durably.
@@ -143,20 +216,43 @@ pub trait Store: UserStore + SessionStore + OneTimeTokenStore {
 /// latest expiry of a token they can concern) and MAY be dropped after.
 pub trait RevocationList: Send + Sync + 'static {
     /// Denylists one token by `jti`.
-    fn revoke_token(&self, jti: Uuid, until: Timestamp) -> impl Future<Output = Result<(), PortError>> + Send;
+    fn revoke_token(
+        &self,
+        jti: Uuid,
+        until: Timestamp,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
     /// Refuses every token of the session.
-    fn revoke_session(&self, id: SessionId, until: Timestamp) -> impl Future<Output = Result<(), PortError>> + Send;
+    fn revoke_session(
+        &self,
+        id: SessionId,
+        until: Timestamp,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
     /// Refuses the user's tokens issued before `not_before`; a later call with an earlier
     /// time MUST NOT move the mark back.
-    fn revoke_user_before(&self, user: UserId, not_before: Timestamp, until: Timestamp) -> impl Future<Output = Result<(), PortError>> + Send;
+    fn revoke_user_before(
+        &self,
+        user: UserId,
+        not_before: Timestamp,
+        until: Timestamp,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
     /// Everything known about one token, in one round trip.
-    fn revocation_state(&self, jti: Uuid, session: SessionId, user: UserId) -> impl Future<Output = Result<RevocationState, PortError>> + Send;
+    fn revocation_state(
+        &self,
+        jti: Uuid,
+        session: SessionId,
+        user: UserId,
+    ) -> impl Future<Output = Result<RevocationState, PortError>> + Send;
 }
 
 /// Rate limiting.
 pub trait RateLimiter: Send + Sync + 'static {
     /// Counts one request under `key` and decides, atomically, by [`crate::policy::gcra`].
-    fn hit(&self, key: &str, policy: RateLimit, now: Timestamp) -> impl Future<Output = Result<RateDecision, PortError>> + Send;
+    fn hit(
+        &self,
+        key: &str,
+        policy: RateLimit,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<RateDecision, PortError>> + Send;
 }
 
 /// Consecutive-failure counters for lockout.
@@ -164,9 +260,19 @@ pub trait AttemptCounter: Send + Sync + 'static {
     /// The state of `key` (default when unknown).
     fn attempts(&self, key: &str) -> impl Future<Output = Result<AttemptState, PortError>> + Send;
     /// Atomically applies [`LockoutPolicy::after_failure`] to `key` and returns the new state.
-    fn record_failure(&self, key: &str, policy: &LockoutPolicy, now: Timestamp) -> impl Future<Output = Result<AttemptState, PortError>> + Send;
+    fn record_failure(
+        &self,
+        key: &str,
+        policy: &LockoutPolicy,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<AttemptState, PortError>> + Send;
     /// Atomically applies [`LockoutPolicy::after_success`] to `key`.
-    fn record_success(&self, key: &str, policy: &LockoutPolicy, now: Timestamp) -> impl Future<Output = Result<(), PortError>> + Send;
+    fn record_success(
+        &self,
+        key: &str,
+        policy: &LockoutPolicy,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
 /// Everything the domain keeps in a cache shared by instances.
@@ -198,9 +304,16 @@ pub trait Randomness: Send + Sync + 'static {
 /// wrong password.
 pub trait PasswordHasher: Send + Sync + 'static {
     /// Hashes a new password.
-    fn hash(&self, password: Password) -> impl Future<Output = Result<PasswordHash, PortError>> + Send;
+    fn hash(
+        &self,
+        password: Password,
+    ) -> impl Future<Output = Result<PasswordHash, PortError>> + Send;
     /// Whether the password matches; `None` compares against a fallback hash and is false.
-    fn verify(&self, password: Password, hash: Option<PasswordHash>) -> impl Future<Output = Result<bool, PortError>> + Send;
+    fn verify(
+        &self,
+        password: Password,
+        hash: Option<PasswordHash>,
+    ) -> impl Future<Output = Result<bool, PortError>> + Send;
     /// Whether a stored hash should be replaced (its cost differs from the configured one).
     fn needs_rehash(&self, hash: &PasswordHash) -> bool;
 }

@@ -116,7 +116,9 @@ impl Username {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
         {
-            return Err(Invalid("may contain only letters, digits, '_', '.' and '-'"));
+            return Err(Invalid(
+                "may contain only letters, digits, '_', '.' and '-'",
+            ));
         }
         if !raw.starts_with(|c: char| c.is_ascii_alphanumeric()) {
             return Err(Invalid("must start with a letter or a digit"));
@@ -347,14 +349,29 @@ mod tests {
     #[test]
     fn emails_are_normalized_and_checked() {
         let cases = [
-            (" Test@Example.COM ", Some("test@example.com"), "trimmed and lower-cased"),
-            ("user+tag@sub.example.org", Some("user+tag@sub.example.org"), "plus tag kept"),
+            (
+                " Test@Example.COM ",
+                Some("test@example.com"),
+                "trimmed and lower-cased",
+            ),
+            (
+                "user+tag@sub.example.org",
+                Some("user+tag@sub.example.org"),
+                "plus tag kept",
+            ),
             ("no-at-sign", None, "no @"),
             ("", None, "empty"),
             ("a@", None, "no domain"),
         ];
         for (raw, expected, why) in cases {
-            assert_eq!(Email::parse(raw).ok().map(|e| e.as_str().to_owned()).as_deref(), expected, "{why}");
+            assert_eq!(
+                Email::parse(raw)
+                    .ok()
+                    .map(|e| e.as_str().to_owned())
+                    .as_deref(),
+                expected,
+                "{why}"
+            );
         }
         let long = format!("{}@example.com", "a".repeat(250));
         assert!(Email::parse(&long).is_err(), "over 254 characters");
@@ -373,14 +390,25 @@ mod tests {
     #[test]
     fn passwords_are_between_8_and_128_characters() {
         assert!(Password::parse("short").is_err());
-        assert!(Password::parse(&"é".repeat(128)).is_ok(), "characters, not bytes");
+        assert!(
+            Password::parse(&"é".repeat(128)).is_ok(),
+            "characters, not bytes"
+        );
         assert!(Password::parse(&"a".repeat(129)).is_err());
-        assert_eq!(format!("{:?}", Password::parse("SecurePass123!").expect("valid")), "Password(***)");
+        assert_eq!(
+            format!("{:?}", Password::parse("SecurePass123!").expect("valid")),
+            "Password(***)"
+        );
     }
 
     #[test]
     fn phone_numbers_are_normalized() {
-        assert_eq!(PhoneNumber::parse("+1 (555) 010-0200").expect("valid").as_str(), "+15550100200");
+        assert_eq!(
+            PhoneNumber::parse("+1 (555) 010-0200")
+                .expect("valid")
+                .as_str(),
+            "+15550100200"
+        );
         assert!(PhoneNumber::parse("12345").is_err());
         assert!(PhoneNumber::parse("+1-555-CALL-NOW").is_err());
     }

@@ -119,16 +119,26 @@ struct Vars<'a> {
 
 impl Vars<'_> {
     fn get(&self, name: &str) -> Option<&str> {
-        self.map.get(name).map(|s| s.trim()).filter(|s| !s.is_empty())
+        self.map
+            .get(name)
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
     }
 
-    fn parse<T: std::str::FromStr>(&mut self, name: &str, default: T, check: impl Fn(&T) -> bool, expected: &str) -> T {
+    fn parse<T: std::str::FromStr>(
+        &mut self,
+        name: &str,
+        default: T,
+        check: impl Fn(&T) -> bool,
+        expected: &str,
+    ) -> T {
         match self.get(name) {
             None => default,
             Some(raw) => match raw.parse::<T>() {
                 Ok(v) if check(&v) => v,
                 _ => {
-                    self.problems.push(format!("{name}={raw:?} is not valid: expected {expected}"));
+                    self.problems
+                        .push(format!("{name}={raw:?} is not valid: expected {expected}"));
                     default
                 }
             },
@@ -136,7 +146,12 @@ impl Vars<'_> {
     }
 
     fn seconds(&mut self, name: &str, default: i64, min: i64) -> TimeDelta {
-        let secs = self.parse(name, default, |v| *v >= min, &format!("whole seconds >= {min}"));
+        let secs = self.parse(
+            name,
+            default,
+            |v| *v >= min,
+            &format!("whole seconds >= {min}"),
+        );
         TimeDelta::seconds(secs)
     }
 
@@ -149,7 +164,9 @@ impl Vars<'_> {
             None | Some("0" | "false" | "no" | "off") => false,
             Some("1" | "true" | "yes" | "on") => true,
             Some(other) => {
-                self.problems.push(format!("{name}={other:?} is not valid: expected true or false"));
+                self.problems.push(format!(
+                    "{name}={other:?} is not valid: expected true or false"
+                ));
                 false
             }
         }
@@ -168,18 +185,27 @@ impl Config {
 
     /// From a map of variables (tests build one without touching the environment).
     pub fn from_vars(map: HashMap<String, String>) -> Result<Self, ConfigError> {
-        let mut v = Vars { map: &map, problems: Vec::new() };
+        let mut v = Vars {
+            map: &map,
+            problems: Vec::new(),
+        };
         let app_env = match v.get("APP_ENV").map(str::to_ascii_lowercase).as_deref() {
             Some("production" | "prod") => AppEnv::Production,
             _ => AppEnv::Development,
         };
-        let jwt_algorithm = match v.get("JWT_ALGORITHM").map(str::to_ascii_uppercase).as_deref() {
+        let jwt_algorithm = match v
+            .get("JWT_ALGORITHM")
+            .map(str::to_ascii_uppercase)
+            .as_deref()
+        {
             None | Some("RS256") => JwtAlgorithm::Rs256,
             Some("ES256") => JwtAlgorithm::Es256,
             Some("EDDSA") => JwtAlgorithm::EdDsa,
             Some("HS256") => JwtAlgorithm::Hs256,
             Some(other) => {
-                v.problems.push(format!("JWT_ALGORITHM={other:?} is not valid: expected RS256, ES256, EdDSA or HS256"));
+                v.problems.push(format!(
+                    "JWT_ALGORITHM={other:?} is not valid: expected RS256, ES256, EdDSA or HS256"
+                ));
                 JwtAlgorithm::Rs256
             }
         };
@@ -189,16 +215,23 @@ impl Config {
             None if app_env == AppEnv::Production => LogFormat::Json,
             None => LogFormat::Text,
             Some(other) => {
-                v.problems.push(format!("LOG_FORMAT={other:?} is not valid: expected json or text"));
+                v.problems.push(format!(
+                    "LOG_FORMAT={other:?} is not valid: expected json or text"
+                ));
                 LogFormat::Text
             }
         };
         let mut trusted_proxies = Vec::new();
         let proxies = v.get("TRUSTED_PROXIES").unwrap_or_default().to_owned();
         for raw in proxies.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            match raw.parse::<IpNet>().or_else(|_| raw.parse::<IpAddr>().map(IpNet::from)) {
+            match raw
+                .parse::<IpNet>()
+                .or_else(|_| raw.parse::<IpAddr>().map(IpNet::from))
+            {
                 Ok(net) => trusted_proxies.push(net),
-                Err(_) => v.problems.push(format!("TRUSTED_PROXIES entry {raw:?} is not a CIDR or IP address")),
+                Err(_) => v.problems.push(format!(
+                    "TRUSTED_PROXIES entry {raw:?} is not a CIDR or IP address"
+                )),
             }
         }
         let cors_origins = v
@@ -211,33 +244,61 @@ impl Config {
 
         let config = Config {
             app_env,
-            host: v.parse("HOST", IpAddr::from([0, 0, 0, 0]), |_| true, "an IP address"),
+            host: v.parse(
+                "HOST",
+                IpAddr::from([0, 0, 0, 0]),
+                |_| true,
+                "an IP address",
+            ),
             port: v.parse("PORT", 5000u16, |_| true, "a port number"),
             database_url: v.get("DATABASE_URL").map(str::to_owned),
             data_dir: PathBuf::from(v.get("AUTH_DATA_DIR").unwrap_or("./data")),
             secret_key: v.secret("SECRET_KEY"),
             jwt_secret_key: v.secret("JWT_SECRET_KEY"),
-            jwt_private_key: v.secret("JWT_PRIVATE_KEY").map(|k| SecretString::from(unescape_pem(&k))),
-            jwt_public_key: v.get("JWT_PUBLIC_KEY").map(|k| unescape_pem(&SecretString::from(k.to_owned()))),
+            jwt_private_key: v
+                .secret("JWT_PRIVATE_KEY")
+                .map(|k| SecretString::from(unescape_pem(&k))),
+            jwt_public_key: v
+                .get("JWT_PUBLIC_KEY")
+                .map(|k| unescape_pem(&SecretString::from(k.to_owned()))),
             jwt_algorithm,
             jwt_issuer: v.get("JWT_ISSUER").unwrap_or("auth-service").to_owned(),
             jwt_audience: v.get("JWT_AUDIENCE").unwrap_or("auth-service").to_owned(),
             access_ttl: v.seconds("JWT_ACCESS_TOKEN_EXPIRES", 900, 1),
             refresh_ttl: v.seconds("JWT_REFRESH_TOKEN_EXPIRES", 30 * 24 * 3600, 60),
             reuse_interval: v.seconds("REFRESH_REUSE_INTERVAL", 10, 0),
-            bcrypt_cost: v.parse("BCRYPT_COST", 12u32, |c| (4..=31).contains(c), "an integer from 4 to 31"),
+            bcrypt_cost: v.parse(
+                "BCRYPT_COST",
+                12u32,
+                |c| (4..=31).contains(c),
+                "an integer from 4 to 31",
+            ),
             hash_concurrency: v.parse("HASH_CONCURRENCY", cores(), |n| *n >= 1, "an integer >= 1"),
-            app_url: v.get("APP_URL").unwrap_or("http://localhost:3000").trim_end_matches('/').to_owned(),
+            app_url: v
+                .get("APP_URL")
+                .unwrap_or("http://localhost:3000")
+                .trim_end_matches('/')
+                .to_owned(),
             cors_origins,
             trusted_proxies,
             mail_server: v.get("MAIL_SERVER").map(str::to_owned),
             mail_default_sender: v.get("MAIL_DEFAULT_SENDER").map(str::to_owned),
             redis_url: v.get("REDIS_URL").map(str::to_owned),
             rate_limit_ip: v.parse("RATE_LIMIT_IP", 30u32, |n| *n >= 1, "an integer >= 1"),
-            rate_limit_identifier: v.parse("RATE_LIMIT_IDENTIFIER", 10u32, |n| *n >= 1, "an integer >= 1"),
+            rate_limit_identifier: v.parse(
+                "RATE_LIMIT_IDENTIFIER",
+                10u32,
+                |n| *n >= 1,
+                "an integer >= 1",
+            ),
             lockout_threshold: v.parse("LOCKOUT_THRESHOLD", 5u32, |n| *n >= 1, "an integer >= 1"),
             lockout_duration: v.seconds("LOCKOUT_DURATION", 900, 1),
-            max_body_bytes: v.parse("MAX_BODY_BYTES", 65_536usize, |n| *n >= 1024, "an integer >= 1024"),
+            max_body_bytes: v.parse(
+                "MAX_BODY_BYTES",
+                65_536usize,
+                |n| *n >= 1024,
+                "an integer >= 1024",
+            ),
             workers: v.parse("WORKERS", cores(), |n| *n >= 1, "an integer >= 1"),
             log_format,
             debug: v.flag("DEBUG"),
@@ -258,25 +319,43 @@ impl Config {
         }
         if config.app_env == AppEnv::Production {
             if config.secret_key.is_none() {
-                problems.push("APP_ENV=production needs SECRET_KEY (generated secrets are for development)".to_owned());
+                problems.push(
+                    "APP_ENV=production needs SECRET_KEY (generated secrets are for development)"
+                        .to_owned(),
+                );
             }
             if config.jwt_secret_key.is_none() && config.jwt_private_key.is_none() {
-                problems.push("APP_ENV=production needs JWT_PRIVATE_KEY or JWT_SECRET_KEY".to_owned());
+                problems
+                    .push("APP_ENV=production needs JWT_PRIVATE_KEY or JWT_SECRET_KEY".to_owned());
             }
             if config.mail_server.is_none() {
-                problems.push("APP_ENV=production needs MAIL_SERVER (the log mailer is for development)".to_owned());
+                problems.push(
+                    "APP_ENV=production needs MAIL_SERVER (the log mailer is for development)"
+                        .to_owned(),
+                );
             }
-            if config.database_url.as_deref().is_none_or(|u| !u.starts_with("postgres")) {
+            if config
+                .database_url
+                .as_deref()
+                .is_none_or(|u| !u.starts_with("postgres"))
+            {
                 problems.push("APP_ENV=production needs DATABASE_URL=postgres://… (SQLite is the single-machine development default)".to_owned());
             }
         }
-        if problems.is_empty() { Ok(config) } else { Err(ConfigError(problems)) }
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError(problems))
+        }
     }
 
     /// The SQLite file: `DATABASE_URL=sqlite://path`, or `{AUTH_DATA_DIR}/auth.db`.
     pub fn sqlite_path(&self) -> PathBuf {
         match &self.database_url {
-            Some(url) => PathBuf::from(url.trim_start_matches("sqlite://").trim_start_matches("sqlite:")),
+            Some(url) => PathBuf::from(
+                url.trim_start_matches("sqlite://")
+                    .trim_start_matches("sqlite:"),
+            ),
             None => self.data_dir.join("auth.db"),
         }
     }
@@ -293,7 +372,10 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
@@ -307,17 +389,29 @@ mod tests {
 
     #[test]
     fn every_bad_value_is_reported_at_once() {
-        let err = Config::from_vars(vars(&[("PORT", "http"), ("BCRYPT_COST", "3"), ("TRUSTED_PROXIES", "10.0.0.0/8, nope")]))
-            .err()
-            .map(|e| e.0)
-            .unwrap_or_default();
+        let err = Config::from_vars(vars(&[
+            ("PORT", "http"),
+            ("BCRYPT_COST", "3"),
+            ("TRUSTED_PROXIES", "10.0.0.0/8, nope"),
+        ]))
+        .err()
+        .map(|e| e.0)
+        .unwrap_or_default();
         assert_eq!(err.len(), 3, "{err:?}");
     }
 
     #[test]
     fn production_names_what_is_missing() {
-        let err = Config::from_vars(vars(&[("APP_ENV", "production")])).err().map(|e| e.to_string()).unwrap_or_default();
-        for missing in ["SECRET_KEY", "JWT_PRIVATE_KEY", "MAIL_SERVER", "DATABASE_URL"] {
+        let err = Config::from_vars(vars(&[("APP_ENV", "production")]))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        for missing in [
+            "SECRET_KEY",
+            "JWT_PRIVATE_KEY",
+            "MAIL_SERVER",
+            "DATABASE_URL",
+        ] {
             assert!(err.contains(missing), "{missing} missing from: {err}");
         }
     }

@@ -87,7 +87,9 @@ pub struct MessageResponse {
 impl MessageResponse {
     /// A message.
     pub fn new(message: &str) -> Self {
-        Self { message: message.to_owned() }
+        Self {
+            message: message.to_owned(),
+        }
     }
 }
 

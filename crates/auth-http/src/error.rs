@@ -79,31 +79,151 @@ impl ApiError {
         use AuthError as E;
         match self {
             Self::Domain(err) => match err {
-                E::Validation(_) => (StatusCode::BAD_REQUEST, "validation_failed", "Validation failed", "One or more fields are invalid.".into()),
-                E::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials", "Invalid credentials", "Invalid credentials.".into()),
-                E::WrongPassword => (StatusCode::FORBIDDEN, "invalid_credentials", "Invalid credentials", "The password is not correct.".into()),
-                E::EmailNotVerified => (StatusCode::FORBIDDEN, "email_not_verified", "Email not verified", "Verify your email address before logging in.".into()),
-                E::AccountLocked { .. } => (StatusCode::LOCKED, "account_locked", "Account locked", "Too many failed attempts; try again later.".into()),
-                E::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Too many requests", "Too many requests; slow down.".into()),
-                E::TokenExpired => (StatusCode::UNAUTHORIZED, "token_expired", "Token expired", "The token has expired.".into()),
-                E::TokenRevoked => (StatusCode::UNAUTHORIZED, "token_revoked", "Token revoked", "The token has been revoked.".into()),
-                E::TokenReused => (StatusCode::UNAUTHORIZED, "token_reused", "Token reused", "The refresh token was already used; the session has been revoked.".into()),
-                E::InvalidToken => (StatusCode::UNAUTHORIZED, "invalid_token", "Invalid token", "The token is invalid.".into()),
-                E::Conflict(what) => (StatusCode::CONFLICT, "conflict", "Conflict", format!("This {what} is already taken.")),
-                E::NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found", "No such resource.".into()),
-                E::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", "Service unavailable", "The service is temporarily unavailable; retry later.".into()),
-                E::Unexpected(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", "Something went wrong on our side.".into()),
+                E::Validation(_) => (
+                    StatusCode::BAD_REQUEST,
+                    "validation_failed",
+                    "Validation failed",
+                    "One or more fields are invalid.".into(),
+                ),
+                E::InvalidCredentials => (
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_credentials",
+                    "Invalid credentials",
+                    "Invalid credentials.".into(),
+                ),
+                E::WrongPassword => (
+                    StatusCode::FORBIDDEN,
+                    "invalid_credentials",
+                    "Invalid credentials",
+                    "The password is not correct.".into(),
+                ),
+                E::EmailNotVerified => (
+                    StatusCode::FORBIDDEN,
+                    "email_not_verified",
+                    "Email not verified",
+                    "Verify your email address before logging in.".into(),
+                ),
+                E::AccountLocked { .. } => (
+                    StatusCode::LOCKED,
+                    "account_locked",
+                    "Account locked",
+                    "Too many failed attempts; try again later.".into(),
+                ),
+                E::RateLimited(_) => (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    "Too many requests",
+                    "Too many requests; slow down.".into(),
+                ),
+                E::TokenExpired => (
+                    StatusCode::UNAUTHORIZED,
+                    "token_expired",
+                    "Token expired",
+                    "The token has expired.".into(),
+                ),
+                E::TokenRevoked => (
+                    StatusCode::UNAUTHORIZED,
+                    "token_revoked",
+                    "Token revoked",
+                    "The token has been revoked.".into(),
+                ),
+                E::TokenReused => (
+                    StatusCode::UNAUTHORIZED,
+                    "token_reused",
+                    "Token reused",
+                    "The refresh token was already used; the session has been revoked.".into(),
+                ),
+                E::InvalidToken => (
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_token",
+                    "Invalid token",
+                    "The token is invalid.".into(),
+                ),
+                E::Conflict(what) => (
+                    StatusCode::CONFLICT,
+                    "conflict",
+                    "Conflict",
+                    format!("This {what} is already taken."),
+                ),
+                E::NotFound => (
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    "Not found",
+                    "No such resource.".into(),
+                ),
+                E::Unavailable(_) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "service_unavailable",
+                    "Service unavailable",
+                    "The service is temporarily unavailable; retry later.".into(),
+                ),
+                E::Unexpected(_) => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "Internal error",
+                    "Something went wrong on our side.".into(),
+                ),
             },
-            Self::BadJson(why) => (StatusCode::BAD_REQUEST, "validation_failed", "Malformed request body", format!("The request body is not valid JSON for this endpoint: {why}")),
-            Self::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Unsupported media type", "Send the body as application/json.".into()),
-            Self::PayloadTooLarge(0) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large", "The request body is too large.".into()),
-            Self::PayloadTooLarge(limit) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large", format!("The request body exceeds {limit} bytes.")),
-            Self::RouteNotFound => (StatusCode::NOT_FOUND, "not_found", "Not found", "No such endpoint.".into()),
-            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed", "This endpoint does not accept this method.".into()),
-            Self::MissingBearer => (StatusCode::UNAUTHORIZED, "invalid_token", "Missing token", "Send an access token as 'Authorization: Bearer <token>'.".into()),
-            Self::MailedToken { expired: true } => (StatusCode::BAD_REQUEST, "token_expired", "Token expired", "The link has expired; ask for a new one.".into()),
-            Self::MailedToken { expired: false } => (StatusCode::BAD_REQUEST, "invalid_token", "Invalid token", "The link is invalid or was already used.".into()),
-            Self::BadPath(name) => (StatusCode::NOT_FOUND, "not_found", "Not found", format!("No such {name}.")),
+            Self::BadJson(why) => (
+                StatusCode::BAD_REQUEST,
+                "validation_failed",
+                "Malformed request body",
+                format!("The request body is not valid JSON for this endpoint: {why}"),
+            ),
+            Self::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Unsupported media type",
+                "Send the body as application/json.".into(),
+            ),
+            Self::PayloadTooLarge(0) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "Payload too large",
+                "The request body is too large.".into(),
+            ),
+            Self::PayloadTooLarge(limit) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "Payload too large",
+                format!("The request body exceeds {limit} bytes."),
+            ),
+            Self::RouteNotFound => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "Not found",
+                "No such endpoint.".into(),
+            ),
+            Self::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "Method not allowed",
+                "This endpoint does not accept this method.".into(),
+            ),
+            Self::MissingBearer => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "Missing token",
+                "Send an access token as 'Authorization: Bearer <token>'.".into(),
+            ),
+            Self::MailedToken { expired: true } => (
+                StatusCode::BAD_REQUEST,
+                "token_expired",
+                "Token expired",
+                "The link has expired; ask for a new one.".into(),
+            ),
+            Self::MailedToken { expired: false } => (
+                StatusCode::BAD_REQUEST,
+                "invalid_token",
+                "Invalid token",
+                "The link is invalid or was already used.".into(),
+            ),
+            Self::BadPath(name) => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "Not found",
+                format!("No such {name}."),
+            ),
         }
     }
 
@@ -154,7 +274,9 @@ impl ApiError {
             let value = if matches!(self, Self::MissingBearer) {
                 "Bearer realm=\"auth\"".to_owned()
             } else {
-                format!("Bearer realm=\"auth\", error=\"invalid_token\", error_description=\"{code}\"")
+                format!(
+                    "Bearer realm=\"auth\", error=\"invalid_token\", error_description=\"{code}\""
+                )
             };
             if let Ok(v) = HeaderValue::from_str(&value) {
                 builder.insert_header((header::WWW_AUTHENTICATE, v));

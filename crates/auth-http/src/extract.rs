@@ -35,7 +35,13 @@ pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
         .filter_map(|s| s.trim().parse::<IpAddr>().ok())
         .map(|ip| ip.to_canonical())
         .collect();
-    Some(forwarded.into_iter().rev().find(|ip| !is_trusted(ip)).unwrap_or(peer))
+    Some(
+        forwarded
+            .into_iter()
+            .rev()
+            .find(|ip| !is_trusted(ip))
+            .unwrap_or(peer),
+    )
 }
 
 impl FromRequest for Client {
@@ -52,7 +58,10 @@ impl FromRequest for Client {
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        std::future::ready(Ok(Client(ClientContext { ip: client_ip(req, &trusted), user_agent })))
+        std::future::ready(Ok(Client(ClientContext {
+            ip: client_ip(req, &trusted),
+            user_agent,
+        })))
     }
 }
 
@@ -63,7 +72,10 @@ pub fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .ok_or(ApiError::MissingBearer)?;
-    let (scheme, token) = value.trim().split_once(' ').ok_or(ApiError::MissingBearer)?;
+    let (scheme, token) = value
+        .trim()
+        .split_once(' ')
+        .ok_or(ApiError::MissingBearer)?;
     let token = token.trim();
     if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
         return Err(ApiError::MissingBearer);
@@ -99,9 +111,8 @@ pub fn json_config(limit: usize) -> web::JsonConfig {
         .error_handler(move |err, _req| {
             let api = match &err {
                 JsonPayloadError::ContentType => ApiError::UnsupportedMediaType,
-                JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
-                    ApiError::PayloadTooLarge(limit)
-                }
+                JsonPayloadError::OverflowKnownLength { .. }
+                | JsonPayloadError::Overflow { .. } => ApiError::PayloadTooLarge(limit),
                 JsonPayloadError::Deserialize(de) => ApiError::BadJson(describe(de)),
                 other => ApiError::BadJson(other.to_string()),
             };
@@ -117,7 +128,11 @@ pub fn payload_config(limit: usize) -> web::PayloadConfig {
 fn describe(err: &serde_json::Error) -> String {
     use serde_json::error::Category;
     match err.classify() {
-        Category::Syntax | Category::Eof => format!("not valid JSON (line {}, column {})", err.line(), err.column()),
+        Category::Syntax | Category::Eof => format!(
+            "not valid JSON (line {}, column {})",
+            err.line(),
+            err.column()
+        ),
         Category::Data => {
             let msg = err.to_string();
             // serde's message ends with " at line L column C"; keep the useful part.
@@ -129,7 +144,10 @@ fn describe(err: &serde_json::Error) -> String {
 
 /// Parses an optional JSON body (empty means `T::default()`), with the same problems as
 /// [`json_config`].
-pub fn optional_json<T: serde::de::DeserializeOwned + Default>(req: &HttpRequest, body: &[u8]) -> Result<T, ApiError> {
+pub fn optional_json<T: serde::de::DeserializeOwned + Default>(
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
@@ -138,7 +156,12 @@ pub fn optional_json<T: serde::de::DeserializeOwned + Default>(req: &HttpRequest
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| {
-            let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            let essence = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
             essence == "application/json" || essence.ends_with("+json")
         });
     if !is_json {

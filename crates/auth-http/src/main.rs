@@ -33,7 +33,9 @@ enum Command {
 fn init_tracing(config: &Config) {
     let default = if config.debug { "debug" } else { "info" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match config.log_format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.init(),
@@ -66,7 +68,8 @@ fn main() -> ExitCode {
 
 fn migrate(config: &Config) -> Result<(), String> {
     let path = config.sqlite_path();
-    let applied = auth_store_sqlite::migrate(&path).map_err(|e| format!("migrate {}: {e}", path.display()))?;
+    let applied = auth_store_sqlite::migrate(&path)
+        .map_err(|e| format!("migrate {}: {e}", path.display()))?;
     tracing::info!(database = %path.display(), applied = applied.len(), "migrations up to date");
     Ok(())
 }
@@ -74,9 +77,16 @@ fn migrate(config: &Config) -> Result<(), String> {
 async fn serve(config: Config) -> Result<(), String> {
     let started = std::time::Instant::now();
     let addr = (config.host, config.port);
-    let listener = TcpListener::bind(addr).map_err(|e| format!("cannot listen on {}:{}: {e}", addr.0, addr.1))?;
-    let (state, facts) = startup::build_state(config, None).await.map_err(|e| e.to_string())?;
-    let shown_host = if state.config.host.is_unspecified() { "127.0.0.1".to_owned() } else { state.config.host.to_string() };
+    let listener = TcpListener::bind(addr)
+        .map_err(|e| format!("cannot listen on {}:{}: {e}", addr.0, addr.1))?;
+    let (state, facts) = startup::build_state(config, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let shown_host = if state.config.host.is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else {
+        state.config.host.to_string()
+    };
     let port = state.config.port;
     let banner = format!(
         "auth-service {version} ready in {ms} ms on http://{host}:{port}\n  storage : {storage}\n  cache   : in-process (single instance)\n  mail    : {mail}\n  secrets : {secrets}\n  tokens  : {tokens}\n  docs    : http://{shown_host}:{port}/docs  (OpenAPI at /openapi.json)",

@@ -9,7 +9,8 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpResponse};
+use actix_web::{Error, HttpMessage, HttpResponse};
+use auth_domain::policy::RateDecision;
 use tracing::Instrument;
 
 use crate::error::{ApiError, PROBLEM_JSON};
@@ -18,12 +19,20 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Accepts a sane `X-Request-Id` or makes one, runs the request in a span that carries it,
 /// returns it, and logs one line per request (path without query: no tokens in logs).
-pub async fn request_id(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<ServiceResponse<impl MessageBody>, Error> {
+pub async fn request_id(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let id = req
         .headers()
         .get(&REQUEST_ID)
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c)))
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 128
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+        })
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.path());
     let start = Instant::now();
@@ -33,17 +42,27 @@ pub async fn request_id(req: ServiceRequest, next: Next<impl MessageBody>) -> Re
     }
     let status = res.status().as_u16();
     span.in_scope(|| {
-        tracing::info!(status, latency_ms = start.elapsed().as_secs_f64() * 1e3, "request");
+        tracing::info!(
+            status,
+            latency_ms = start.elapsed().as_secs_f64() * 1e3,
+            "request"
+        );
     });
     Ok(res)
 }
 
 /// Request count and latency by route template, method and status.
-pub async fn metrics(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<ServiceResponse<impl MessageBody>, Error> {
+pub async fn metrics(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let start = Instant::now();
     let method = req.method().to_string();
     let res = next.call(req).await?;
-    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
     let status = res.status().as_u16().to_string();
     metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status.clone()).increment(1);
     metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route, "status" => status).record(start.elapsed());
@@ -60,7 +79,10 @@ fn set_default(res: &mut ServiceResponse<impl MessageBody>, name: HeaderName, va
 /// Security headers on every response; `Cache-Control: no-store` unless a route chose
 /// otherwise (tokens and personal data must not be cached). The docs page gets a CSP that
 /// lets its own scripts run; everything else gets none at all.
-pub async fn security_headers(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<ServiceResponse<impl MessageBody>, Error> {
+pub async fn security_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let docs = req.path().starts_with("/docs");
     let mut res = next.call(req).await?;
     let csp = if docs {
@@ -72,16 +94,51 @@ pub async fn security_headers(req: ServiceRequest, next: Next<impl MessageBody>)
     set_default(&mut res, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set_default(&mut res, header::X_FRAME_OPTIONS, "DENY");
     set_default(&mut res, header::REFERRER_POLICY, "no-referrer");
-    set_default(&mut res, header::STRICT_TRANSPORT_SECURITY, "max-age=63072000; includeSubDomains");
-    set_default(&mut res, HeaderName::from_static("cross-origin-opener-policy"), "same-origin");
-    set_default(&mut res, HeaderName::from_static("permissions-policy"), "camera=(), microphone=(), geolocation=()");
+    set_default(
+        &mut res,
+        header::STRICT_TRANSPORT_SECURITY,
+        "max-age=63072000; includeSubDomains",
+    );
+    set_default(
+        &mut res,
+        HeaderName::from_static("cross-origin-opener-policy"),
+        "same-origin",
+    );
+    set_default(
+        &mut res,
+        HeaderName::from_static("permissions-policy"),
+        "camera=(), microphone=(), geolocation=()",
+    );
     set_default(&mut res, header::CACHE_CONTROL, "no-store");
+    Ok(res)
+}
+
+/// Adds `RateLimit-Policy` / `RateLimit` to the answer of a rate-limited request (the
+/// handler leaves its decision in the request's extensions), whatever the answer is.
+pub async fn rate_limit_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let mut res = next.call(req).await?;
+    let decision = res.request().extensions().get::<RateDecision>().copied();
+    if let Some(decision) = decision {
+        for (name, value) in crate::ratelimit::rate_limit_headers(&decision) {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                if !res.headers().contains_key(&name) {
+                    res.headers_mut().insert(name, value);
+                }
+            }
+        }
+    }
     Ok(res)
 }
 
 /// Replaces any 4xx/5xx response that is not already problem+json (the router's 405, an
 /// extractor's plain-text error) with the matching problem.
-pub async fn problem_errors(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+pub async fn problem_errors(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
     let res = next.call(req).await?;
     let status = res.status();
     let is_problem = res

@@ -9,11 +9,19 @@ pub fn rate_limit_headers(decision: &RateDecision) -> [(HeaderName, String); 2] 
     [
         (
             HeaderName::from_static("ratelimit-policy"),
-            format!("\"{}\";q={};w={}", policy.name, policy.limit, policy.window.num_seconds()),
+            format!(
+                "\"{}\";q={};w={}",
+                policy.name,
+                policy.limit,
+                policy.window.num_seconds()
+            ),
         ),
         (
             HeaderName::from_static("ratelimit"),
-            format!("\"{}\";r={};t={}", policy.name, decision.remaining, decision.reset_after_secs),
+            format!(
+                "\"{}\";r={};t={}",
+                policy.name, decision.remaining, decision.reset_after_secs
+            ),
         ),
     ]
 }

@@ -24,7 +24,9 @@ pub struct Secrets {
 
 impl std::fmt::Debug for Secrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Secrets").field("generated_in", &self.generated_in).finish_non_exhaustive()
+        f.debug_struct("Secrets")
+            .field("generated_in", &self.generated_in)
+            .finish_non_exhaustive()
     }
 }
 
@@ -46,7 +48,9 @@ pub enum SecretsError {
         source: std::io::Error,
     },
     /// The file is not what we wrote.
-    #[error("{0}: not a valid secrets file (delete it to generate new secrets, which logs everyone out)")]
+    #[error(
+        "{0}: not a valid secrets file (delete it to generate new secrets, which logs everyone out)"
+    )]
     Corrupt(PathBuf),
     /// The random source failed.
     #[error("random source failed: {0}")]
@@ -54,7 +58,10 @@ pub enum SecretsError {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SecretsError + '_ {
-    move |source| SecretsError::Io { path: path.to_owned(), source }
+    move |source| SecretsError::Io {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 fn generate() -> Result<String, SecretsError> {
@@ -64,10 +71,20 @@ fn generate() -> Result<String, SecretsError> {
 }
 
 /// The configured secrets, or the ones kept in `data_dir`, generating what is missing.
-pub fn load(data_dir: &Path, secret_key: Option<&SecretString>, jwt_secret_key: Option<&SecretString>) -> Result<Secrets, SecretsError> {
-    let given = |s: Option<&SecretString>| s.map(|s| SecretBox::new(Box::new(s.expose_secret().as_bytes().to_vec())));
+pub fn load(
+    data_dir: &Path,
+    secret_key: Option<&SecretString>,
+    jwt_secret_key: Option<&SecretString>,
+) -> Result<Secrets, SecretsError> {
+    let given = |s: Option<&SecretString>| {
+        s.map(|s| SecretBox::new(Box::new(s.expose_secret().as_bytes().to_vec())))
+    };
     if let (Some(secret), Some(jwt)) = (given(secret_key), given(jwt_secret_key)) {
-        return Ok(Secrets { secret_key: secret, jwt_secret_key: jwt, generated_in: None });
+        return Ok(Secrets {
+            secret_key: secret,
+            jwt_secret_key: jwt,
+            generated_in: None,
+        });
     }
     let path = data_dir.join("secrets.json");
     let mut stored: Stored = match fs::read(&path) {
@@ -88,8 +105,12 @@ pub fn load(data_dir: &Path, secret_key: Option<&SecretString>, jwt_secret_key: 
         write_private(data_dir, &path, &stored)?;
     }
     let decode = |s: &Option<String>| -> Result<SecretBox<Vec<u8>>, SecretsError> {
-        let raw = s.as_deref().ok_or_else(|| SecretsError::Corrupt(path.clone()))?;
-        let bytes = STANDARD.decode(raw).map_err(|_| SecretsError::Corrupt(path.clone()))?;
+        let raw = s
+            .as_deref()
+            .ok_or_else(|| SecretsError::Corrupt(path.clone()))?;
+        let bytes = STANDARD
+            .decode(raw)
+            .map_err(|_| SecretsError::Corrupt(path.clone()))?;
         Ok(SecretBox::new(Box::new(bytes)))
     };
     Ok(Secrets {
@@ -112,7 +133,8 @@ fn write_private(dir: &Path, path: &Path, stored: &Stored) -> Result<(), Secrets
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io(dir))?;
     }
     let tmp = path.with_extension("json.tmp");
-    let body = serde_json::to_vec_pretty(stored).map_err(|_| SecretsError::Corrupt(path.to_owned()))?;
+    let body =
+        serde_json::to_vec_pretty(stored).map_err(|_| SecretsError::Corrupt(path.to_owned()))?;
     let mut file = fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -134,11 +156,20 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let data = dir.path().join("data");
         let first = load(&data, None, None)?;
-        let mode = fs::metadata(data.join("secrets.json"))?.permissions().mode() & 0o777;
+        let mode = fs::metadata(data.join("secrets.json"))?
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600);
         let second = load(&data, None, None)?;
-        assert_eq!(first.secret_key.expose_secret(), second.secret_key.expose_secret());
-        assert_eq!(first.jwt_secret_key.expose_secret(), second.jwt_secret_key.expose_secret());
+        assert_eq!(
+            first.secret_key.expose_secret(),
+            second.secret_key.expose_secret()
+        );
+        assert_eq!(
+            first.jwt_secret_key.expose_secret(),
+            second.jwt_secret_key.expose_secret()
+        );
         assert_eq!(first.secret_key.expose_secret().len(), 32);
         Ok(())
     }
@@ -157,7 +188,10 @@ mod tests {
     fn a_corrupt_file_is_an_error_not_new_secrets() -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
         fs::write(dir.path().join("secrets.json"), "not json")?;
-        assert!(matches!(load(dir.path(), None, None), Err(SecretsError::Corrupt(_))));
+        assert!(matches!(
+            load(dir.path(), None, None),
+            Err(SecretsError::Corrupt(_))
+        ));
         Ok(())
     }
 }

@@ -10,7 +10,9 @@ use actix_web::http::{Method, header};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use auth_cache_memory::MemoryCache;
-use auth_crypto::{Asymmetric, BcryptHasher, JwtCodec, KeyMaterial, OsRandom, SecretKeyring, SystemClock};
+use auth_crypto::{
+    Asymmetric, BcryptHasher, JwtCodec, KeyMaterial, OsRandom, SecretKeyring, SystemClock,
+};
 use auth_domain::policy::{LockoutPolicy, Policy, RateLimit, RateLimits};
 use auth_domain::{AuthService, Ports};
 use auth_mail_log::{LogMailer, MemoryMailbox};
@@ -72,14 +74,21 @@ pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+            let buckets = [
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ];
             let builder = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Full("http_request_duration_seconds".into()), &buckets)
+                .set_buckets_for_metric(
+                    Matcher::Full("http_request_duration_seconds".into()),
+                    &buckets,
+                )
                 .unwrap_or_else(|_| PrometheusBuilder::new());
             let recorder = builder.build_recorder();
             let handle = recorder.handle();
             if metrics::set_global_recorder(recorder).is_err() {
-                tracing::warn!("a metrics recorder was already installed; /metrics shows only this one's");
+                tracing::warn!(
+                    "a metrics recorder was already installed; /metrics shows only this one's"
+                );
             }
             handle
         })
@@ -92,10 +101,22 @@ fn policy(config: &Config) -> Policy {
         access_ttl: config.access_ttl,
         refresh_ttl: config.refresh_ttl,
         reuse_interval: config.reuse_interval,
-        lockout: LockoutPolicy { threshold: config.lockout_threshold, base_lock: config.lockout_duration, ..LockoutPolicy::default() },
+        lockout: LockoutPolicy {
+            threshold: config.lockout_threshold,
+            base_lock: config.lockout_duration,
+            ..LockoutPolicy::default()
+        },
         rate: RateLimits {
-            per_ip: RateLimit { name: "ip", limit: config.rate_limit_ip, window: minute },
-            per_identifier: RateLimit { name: "identifier", limit: config.rate_limit_identifier, window: minute },
+            per_ip: RateLimit {
+                name: "ip",
+                limit: config.rate_limit_ip,
+                window: minute,
+            },
+            per_identifier: RateLimit {
+                name: "identifier",
+                limit: config.rate_limit_identifier,
+                window: minute,
+            },
             ..RateLimits::default()
         },
         app_url: config.app_url.clone(),
@@ -105,8 +126,15 @@ fn policy(config: &Config) -> Policy {
 
 /// Builds the service: secrets, keys, storage (migrated), cache, mailer. `mailbox` replaces
 /// the log mailer (tests read mails from it).
-pub async fn build_state(config: Config, mailbox: Option<MemoryMailbox>) -> Result<(AppState, Facts), StartupError> {
-    let secrets = secrets::load(&config.data_dir, config.secret_key.as_ref(), config.jwt_secret_key.as_ref())?;
+pub async fn build_state(
+    config: Config,
+    mailbox: Option<MemoryMailbox>,
+) -> Result<(AppState, Facts), StartupError> {
+    let secrets = secrets::load(
+        &config.data_dir,
+        config.secret_key.as_ref(),
+        config.jwt_secret_key.as_ref(),
+    )?;
     let keys = KeyMaterial::derive(secrets.secret_key.expose_secret());
     let (tokens, tokens_fact) = match &config.jwt_private_key {
         Some(pem) => {
@@ -115,14 +143,35 @@ pub async fn build_state(config: Config, mailbox: Option<MemoryMailbox>) -> Resu
                 JwtAlgorithm::EdDsa => Asymmetric::EdDsa,
                 JwtAlgorithm::Rs256 | JwtAlgorithm::Hs256 => Asymmetric::Rs256,
             };
-            let codec = JwtCodec::asymmetric(alg, pem.expose_secret(), config.jwt_public_key.as_deref(), &config.jwt_issuer, &config.jwt_audience)?;
-            let fact = format!("{} from JWT_PRIVATE_KEY, kid {}", codec.algorithm(), codec.key_id());
+            let codec = JwtCodec::asymmetric(
+                alg,
+                pem.expose_secret(),
+                config.jwt_public_key.as_deref(),
+                &config.jwt_issuer,
+                &config.jwt_audience,
+            )?;
+            let fact = format!(
+                "{} from JWT_PRIVATE_KEY, kid {}",
+                codec.algorithm(),
+                codec.key_id()
+            );
             (codec, fact)
         }
         None => {
-            let codec = JwtCodec::hs256(secrets.jwt_secret_key.expose_secret(), &config.jwt_issuer, &config.jwt_audience)?;
-            let source = if config.jwt_secret_key.is_some() { "JWT_SECRET_KEY" } else { "a generated secret" };
-            let fact = format!("HS256 from {source}, kid {} (JWKS stays empty: set JWT_PRIVATE_KEY for RS256)", codec.key_id());
+            let codec = JwtCodec::hs256(
+                secrets.jwt_secret_key.expose_secret(),
+                &config.jwt_issuer,
+                &config.jwt_audience,
+            )?;
+            let source = if config.jwt_secret_key.is_some() {
+                "JWT_SECRET_KEY"
+            } else {
+                "a generated secret"
+            };
+            let fact = format!(
+                "HS256 from {source}, kid {} (JWKS stays empty: set JWT_PRIVATE_KEY for RS256)",
+                codec.key_id()
+            );
             (codec, fact)
         }
     };
@@ -159,21 +208,38 @@ pub async fn build_state(config: Config, mailbox: Option<MemoryMailbox>) -> Resu
         tracing::info!(sessions = warmed, "revocation list restored from storage");
     }
     let facts = Facts {
-        storage: format!("SQLite file {} (embedded default; PostgreSQL arrives with its adapter)", path.display()),
+        storage: format!(
+            "SQLite file {} (embedded default; PostgreSQL arrives with its adapter)",
+            path.display()
+        ),
         secrets: match &secrets.generated_in {
-            Some(file) => format!("generated once and kept in {} (mode 0600); set SECRET_KEY and JWT_SECRET_KEY or JWT_PRIVATE_KEY in production", file.display()),
+            Some(file) => format!(
+                "generated once and kept in {} (mode 0600); set SECRET_KEY and JWT_SECRET_KEY or JWT_PRIVATE_KEY in production",
+                file.display()
+            ),
             None => "from SECRET_KEY and JWT_SECRET_KEY".to_owned(),
         },
         tokens: tokens_fact,
     };
-    let state = AppState { service, config, jwks, metrics: metrics_handle(), started: Instant::now(), mailer_backend };
+    let state = AppState {
+        service,
+        config,
+        jwks,
+        metrics: metrics_handle(),
+        started: Instant::now(),
+        mailer_backend,
+    };
     Ok((state, facts))
 }
 
 fn cors(origins: &[String]) -> Cors {
     let mut cors = Cors::default()
         .allowed_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
-        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::HeaderName::from_static("x-request-id")])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::HeaderName::from_static("x-request-id"),
+        ])
         .expose_headers([
             header::RETRY_AFTER,
             header::WWW_AUTHENTICATE,
@@ -204,6 +270,7 @@ pub fn run(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result
             .app_data(state.clone())
             .app_data(json_config(body_limit))
             .app_data(payload_config(body_limit))
+            .wrap(from_fn(middleware::rate_limit_headers))
             .wrap(from_fn(middleware::problem_errors))
             .wrap(cors(&origins))
             .wrap(from_fn(middleware::security_headers))

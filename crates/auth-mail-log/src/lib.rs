@@ -75,7 +75,10 @@ impl MemoryMailbox {
 
     /// Every mail so far.
     pub fn all(&self) -> Vec<StoredMail> {
-        self.mails.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.mails
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// The mails sent to `to`, of `kind`, oldest first.
@@ -101,7 +104,10 @@ impl MailQueue for MemoryMailbox {
             link: mail.link.map(|l| l.expose_secret().to_owned()),
             name: mail.name,
         };
-        self.mails.lock().unwrap_or_else(PoisonError::into_inner).push(stored);
+        self.mails
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(stored);
         Ok(())
     }
 }
@@ -122,18 +128,30 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_mailbox_keeps_mails_and_finds_the_token_in_the_link() -> Result<(), Box<dyn std::error::Error>> {
+    async fn the_mailbox_keeps_mails_and_finds_the_token_in_the_link()
+    -> Result<(), Box<dyn std::error::Error>> {
         let mailbox = MemoryMailbox::new();
-        mailbox.enqueue(mail(Some("http://app/verify-email?token=abc"))?).await?;
-        let last = mailbox.last("reader@example.com", MailKind::VerifyEmail).ok_or("no mail")?;
+        mailbox
+            .enqueue(mail(Some("http://app/verify-email?token=abc"))?)
+            .await?;
+        let last = mailbox
+            .last("reader@example.com", MailKind::VerifyEmail)
+            .ok_or("no mail")?;
         assert_eq!(last.token(), Some("abc"));
-        assert!(mailbox.last("reader@example.com", MailKind::ResetPassword).is_none());
+        assert!(
+            mailbox
+                .last("reader@example.com", MailKind::ResetPassword)
+                .is_none()
+        );
         Ok(())
     }
 
     #[tokio::test]
-    async fn the_log_mailer_accepts_mails_with_and_without_links() -> Result<(), Box<dyn std::error::Error>> {
-        LogMailer.enqueue(mail(Some("http://app/verify-email?token=abc"))?).await?;
+    async fn the_log_mailer_accepts_mails_with_and_without_links()
+    -> Result<(), Box<dyn std::error::Error>> {
+        LogMailer
+            .enqueue(mail(Some("http://app/verify-email?token=abc"))?)
+            .await?;
         LogMailer.enqueue(mail(None)?).await?;
         Ok(())
     }

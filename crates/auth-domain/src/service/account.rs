@@ -2,9 +2,7 @@
 
 use crate::error::{AuthError, Validation};
 use crate::model::{AccessClaims, MailKind, OneTimeKind, Profile, ProfileChanges, SessionView};
-use crate::ports::{
-    Keyring, PasswordHasher, RevocationList, SealedField, SessionStore, UserStore,
-};
+use crate::ports::{Keyring, PasswordHasher, RevocationList, SealedField, SessionStore, UserStore};
 use crate::types::{Email, Password, PersonName, PhoneNumber, SessionId, UserId, Username};
 
 use super::register::SecretPassword;
@@ -35,25 +33,45 @@ impl<A: Adapters> AuthService<A> {
 
     async fn current_user(&self, id: UserId) -> Result<crate::model::UserRecord, AuthError> {
         // A valid token whose account is gone was revoked by the deletion.
-        self.ports.store.user_by_id(id).await?.ok_or(AuthError::TokenRevoked)
+        self.ports
+            .store
+            .user_by_id(id)
+            .await?
+            .ok_or(AuthError::TokenRevoked)
     }
 
     /// Updates the profile. A new email is mailed a verification link and only replaces the
     /// current one when verified; the answer does not say whether it is used by another
     /// account. Returns the profile and whether an email change is pending.
-    pub async fn update_profile(&self, claims: &AccessClaims, update: ProfileUpdate) -> Result<(Profile, bool), AuthError> {
+    pub async fn update_profile(
+        &self,
+        claims: &AccessClaims,
+        update: ProfileUpdate,
+    ) -> Result<(Profile, bool), AuthError> {
         let user = self.current_user(claims.user_id).await?;
         let mut v = Validation::default();
-        let username = update.username.as_deref().and_then(|raw| v.field("username", Username::parse(raw)));
-        let name = update.name.as_deref().and_then(|raw| v.field("name", PersonName::parse(raw)));
-        let surname = update.surname.as_deref().and_then(|raw| v.field("surname", PersonName::parse(raw)));
+        let username = update
+            .username
+            .as_deref()
+            .and_then(|raw| v.field("username", Username::parse(raw)));
+        let name = update
+            .name
+            .as_deref()
+            .and_then(|raw| v.field("name", PersonName::parse(raw)));
+        let surname = update
+            .surname
+            .as_deref()
+            .and_then(|raw| v.field("surname", PersonName::parse(raw)));
         let phone = match &update.phone_number {
             None => None,
             Some(None) => Some(None),
             Some(Some(raw)) if raw.trim().is_empty() => Some(None),
             Some(Some(raw)) => v.field("phone_number", PhoneNumber::parse(raw)).map(Some),
         };
-        let email = update.email.as_deref().and_then(|raw| v.field("email", Email::parse(raw)));
+        let email = update
+            .email
+            .as_deref()
+            .and_then(|raw| v.field("email", Email::parse(raw)));
         v.finish()?;
 
         let current_email = self.open(SealedField::Email, &user.email_sealed)?;
@@ -63,13 +81,21 @@ impl<A: Adapters> AuthService<A> {
             username: username
                 .filter(|u| u.as_str() != user.username)
                 .map(|u| (u.as_str().to_owned(), u.normalized())),
-            name_sealed: name.map(|n| self.seal(SealedField::Name, n.as_str())).transpose()?,
-            surname_sealed: surname.map(|n| self.seal(SealedField::Name, n.as_str())).transpose()?,
+            name_sealed: name
+                .map(|n| self.seal(SealedField::Name, n.as_str()))
+                .transpose()?,
+            surname_sealed: surname
+                .map(|n| self.seal(SealedField::Name, n.as_str()))
+                .transpose()?,
             phone: phone
                 .map(|p| {
                     p.map(|p| {
-                        self.seal(SealedField::Phone, p.as_str())
-                            .map(|sealed| (keys.blind_index(crate::ports::IndexPurpose::Phone, p.as_str()), sealed))
+                        self.seal(SealedField::Phone, p.as_str()).map(|sealed| {
+                            (
+                                keys.blind_index(crate::ports::IndexPurpose::Phone, p.as_str()),
+                                sealed,
+                            )
+                        })
                     })
                     .transpose()
                 })
@@ -91,22 +117,42 @@ impl<A: Adapters> AuthService<A> {
         let profile = self.profile_of(&updated)?;
         if let Some(new_email) = &new_email {
             let token = self
-                .issue_one_time(OneTimeKind::ChangeEmail, user.id, self.policy.verify_email_ttl)
+                .issue_one_time(
+                    OneTimeKind::ChangeEmail,
+                    user.id,
+                    self.policy.verify_email_ttl,
+                )
                 .await?;
             let link = self.link("verify-email", &token);
-            self.send_mail(MailKind::ChangeEmail, new_email, Some(profile.name.clone()), Some(link))
-                .await?;
+            self.send_mail(
+                MailKind::ChangeEmail,
+                new_email,
+                Some(profile.name.clone()),
+                Some(link),
+            )
+            .await?;
         }
         Ok((profile, new_email.is_some()))
     }
 
     /// Re-authenticates the caller with their password (`WrongPassword` if it is wrong).
-    async fn reauthenticate(&self, user: &crate::model::UserRecord, raw: &SecretPassword) -> Result<(), AuthError> {
+    async fn reauthenticate(
+        &self,
+        user: &crate::model::UserRecord,
+        raw: &SecretPassword,
+    ) -> Result<(), AuthError> {
         let mut v = Validation::default();
         let presented = v.field("password", Password::presented(&raw.0));
         v.finish()?;
-        let Some(presented) = presented else { return Err(AuthError::WrongPassword) };
-        if self.ports.hasher.verify(presented, Some(user.password_hash.clone())).await? {
+        let Some(presented) = presented else {
+            return Err(AuthError::WrongPassword);
+        };
+        if self
+            .ports
+            .hasher
+            .verify(presented, Some(user.password_hash.clone()))
+            .await?
+        {
             Ok(())
         } else {
             Err(AuthError::WrongPassword)
@@ -114,7 +160,12 @@ impl<A: Adapters> AuthService<A> {
     }
 
     /// Changes the password after checking the current one; ends the user's other sessions.
-    pub async fn change_password(&self, claims: &AccessClaims, current: SecretPassword, new: SecretPassword) -> Result<(), AuthError> {
+    pub async fn change_password(
+        &self,
+        claims: &AccessClaims,
+        current: SecretPassword,
+        new: SecretPassword,
+    ) -> Result<(), AuthError> {
         let user = self.current_user(claims.user_id).await?;
         let mut v = Validation::default();
         if current.0.is_empty() {
@@ -122,50 +173,83 @@ impl<A: Adapters> AuthService<A> {
         }
         let new_password = v.field("new_password", Password::parse(&new.0));
         v.finish()?;
-        self.reauthenticate(&user, &current).await.map_err(|err| match err {
-            AuthError::Validation(_) => AuthError::WrongPassword,
-            other => other,
-        })?;
-        let Some(new_password) = new_password else { return Err(AuthError::WrongPassword) };
+        self.reauthenticate(&user, &current)
+            .await
+            .map_err(|err| match err {
+                AuthError::Validation(_) => AuthError::WrongPassword,
+                other => other,
+            })?;
+        let Some(new_password) = new_password else {
+            return Err(AuthError::WrongPassword);
+        };
         let profile = self.profile_of(&user)?;
         let mut v = Validation::default();
-        let inputs = [user.username.as_str(), &profile.email, &profile.name, &profile.surname];
-        v.field("new_password", self.policy.password.check(&new_password, &inputs));
+        let inputs = [
+            user.username.as_str(),
+            &profile.email,
+            &profile.name,
+            &profile.surname,
+        ];
+        v.field(
+            "new_password",
+            self.policy.password.check(&new_password, &inputs),
+        );
         v.finish()?;
 
         let hash = self.ports.hasher.hash(new_password).await?;
-        self.ports.store.set_password(user.id, &hash, self.now()).await?;
-        self.revoke_other_sessions(user.id, Some(claims.session_id)).await?;
+        self.ports
+            .store
+            .set_password(user.id, &hash, self.now())
+            .await?;
+        self.revoke_other_sessions(user.id, Some(claims.session_id))
+            .await?;
         if let Ok(email) = Email::parse(&profile.email) {
-            self.send_mail(MailKind::PasswordChanged, &email, Some(profile.name), None).await?;
+            self.send_mail(MailKind::PasswordChanged, &email, Some(profile.name), None)
+                .await?;
         }
         Ok(())
     }
 
     /// Deletes the account after re-authentication: personal data erased, every session and
     /// token revoked, email and username free again.
-    pub async fn delete_account(&self, claims: &AccessClaims, password: SecretPassword) -> Result<(), AuthError> {
+    pub async fn delete_account(
+        &self,
+        claims: &AccessClaims,
+        password: SecretPassword,
+    ) -> Result<(), AuthError> {
         let user = self.current_user(claims.user_id).await?;
         self.reauthenticate(&user, &password).await?;
         let profile = self.profile_of(&user)?;
         self.revoke_everything(user.id).await?;
-        self.ports.cache.revoke_token(claims.jti, claims.expires_at.max(self.now())).await?;
+        self.ports
+            .cache
+            .revoke_token(claims.jti, claims.expires_at.max(self.now()))
+            .await?;
         self.ports.store.delete_user(user.id).await?;
         if let Ok(email) = Email::parse(&profile.email) {
-            self.send_mail(MailKind::AccountDeleted, &email, Some(profile.name), None).await?;
+            self.send_mail(MailKind::AccountDeleted, &email, Some(profile.name), None)
+                .await?;
         }
         Ok(())
     }
 
     /// The caller's live sessions, newest first.
     pub async fn sessions(&self, claims: &AccessClaims) -> Result<Vec<SessionView>, AuthError> {
-        let sessions = self.ports.store.active_sessions(claims.user_id, self.now()).await?;
+        let sessions = self
+            .ports
+            .store
+            .active_sessions(claims.user_id, self.now())
+            .await?;
         sessions
             .into_iter()
             .map(|s| {
                 Ok(SessionView {
                     current: s.id == claims.session_id,
-                    ip: s.ip_sealed.as_ref().map(|ip| self.open(SealedField::Ip, ip)).transpose()?,
+                    ip: s
+                        .ip_sealed
+                        .as_ref()
+                        .map(|ip| self.open(SealedField::Ip, ip))
+                        .transpose()?,
                     id: s.id,
                     created_at: s.created_at,
                     last_used_at: s.last_used_at,
@@ -177,7 +261,11 @@ impl<A: Adapters> AuthService<A> {
     }
 
     /// Revokes one of the caller's sessions; another user's (or an unknown) id is `NotFound`.
-    pub async fn revoke_session(&self, claims: &AccessClaims, id: SessionId) -> Result<(), AuthError> {
+    pub async fn revoke_session(
+        &self,
+        claims: &AccessClaims,
+        id: SessionId,
+    ) -> Result<(), AuthError> {
         let session = self.ports.store.session(id).await?;
         match session {
             Some(s) if s.user_id == claims.user_id && s.revoked_at.is_none() => {

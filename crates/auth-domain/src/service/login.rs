@@ -3,8 +3,8 @@
 use crate::error::{AuthError, Validation};
 use crate::model::{DeviceClaims, MailKind, Profile, SessionRecord, TokenPair, UserRecord};
 use crate::ports::{
-    AttemptCounter, IndexPurpose, Keyring, PasswordHasher, SealedField, SessionStore,
-    TokenCodec, UserStore,
+    AttemptCounter, IndexPurpose, Keyring, PasswordHasher, SealedField, SessionStore, TokenCodec,
+    UserStore,
 };
 use crate::types::{Email, Password, SessionId};
 
@@ -55,7 +55,11 @@ impl<A: Adapters> AuthService<A> {
     /// Logs in. Unknown user and wrong password give the same `InvalidCredentials` after the
     /// same work. A locked identifier gives `AccountLocked` before any hashing, unless a
     /// valid device token of this user is presented: failures elsewhere do not lock it.
-    pub async fn login(&self, input: LoginRequest, ctx: &ClientContext) -> Result<LoggedIn, AuthError> {
+    pub async fn login(
+        &self,
+        input: LoginRequest,
+        ctx: &ClientContext,
+    ) -> Result<LoggedIn, AuthError> {
         let mut v = Validation::default();
         let password = v.field("password", Password::presented(&input.password.0));
         let normalized = input.identifier.normalized();
@@ -67,7 +71,9 @@ impl<A: Adapters> AuthService<A> {
             v.add(field, "is required");
         }
         v.finish()?;
-        let Some(password) = password else { return Err(AuthError::InvalidCredentials) };
+        let Some(password) = password else {
+            return Err(AuthError::InvalidCredentials);
+        };
 
         let user = self.find_login_user(&normalized).await?;
         let now = self.now();
@@ -76,7 +82,11 @@ impl<A: Adapters> AuthService<A> {
             .as_deref()
             .and_then(|t| self.ports.tokens.verify_device(t, now).ok())
             .filter(|d| user.as_ref().is_some_and(|u| u.id == d.user_id));
-        let id_key = self.ports.keys.blind_index(IndexPurpose::Identifier, &normalized).to_hex();
+        let id_key = self
+            .ports
+            .keys
+            .blind_index(IndexPurpose::Identifier, &normalized)
+            .to_hex();
         let lock_key = match &device {
             Some(d) => format!("lock:{id_key}:dev:{}", d.device_id),
             None => format!("lock:{id_key}"),
@@ -106,7 +116,10 @@ impl<A: Adapters> AuthService<A> {
         }
         if self.ports.hasher.needs_rehash(&user.password_hash) {
             let new_hash = self.ports.hasher.hash(password).await?;
-            self.ports.store.set_password(user.id, &new_hash, self.now()).await?;
+            self.ports
+                .store
+                .set_password(user.id, &new_hash, self.now())
+                .await?;
         }
 
         let tokens = self.start_session(&user, ctx).await?;
@@ -123,7 +136,11 @@ impl<A: Adapters> AuthService<A> {
         self.ports.store.record_login(user.id, now).await?;
         let mut profile = self.profile_of(&user)?;
         profile.last_login_at = Some(now);
-        Ok(LoggedIn { tokens, device_token, profile })
+        Ok(LoggedIn {
+            tokens,
+            device_token,
+            profile,
+        })
     }
 
     async fn find_login_user(&self, normalized: &str) -> Result<Option<UserRecord>, AuthError> {
@@ -142,13 +159,18 @@ impl<A: Adapters> AuthService<A> {
         let email = Email::parse(&self.open(SealedField::Email, &user.email_sealed)?);
         if let Ok(email) = email {
             let name = self.open(SealedField::Name, &user.name_sealed).ok();
-            self.send_mail(MailKind::AccountLocked, &email, name, None).await?;
+            self.send_mail(MailKind::AccountLocked, &email, name, None)
+                .await?;
         }
         Ok(())
     }
 
     /// Starts a session for `user` and issues its first token pair.
-    async fn start_session(&self, user: &UserRecord, ctx: &ClientContext) -> Result<TokenPair, AuthError> {
+    async fn start_session(
+        &self,
+        user: &UserRecord,
+        ctx: &ClientContext,
+    ) -> Result<TokenPair, AuthError> {
         let now = self.now();
         let session = SessionRecord {
             id: SessionId(self.new_uuid()?),
@@ -167,12 +189,17 @@ impl<A: Adapters> AuthService<A> {
             revoked_at: None,
         };
         let refresh = self.new_token()?;
-        self.ports.store.create_session(&session, &refresh.hash()).await?;
+        self.ports
+            .store
+            .create_session(&session, &refresh.hash())
+            .await?;
         self.token_pair(user.id, &user.username, session.id, refresh)
     }
 }
 
 fn locked(left: chrono::TimeDelta) -> AuthError {
     let secs = u64::try_from(left.num_seconds().max(1)).unwrap_or(1);
-    AuthError::AccountLocked { retry_after_secs: secs }
+    AuthError::AccountLocked {
+        retry_after_secs: secs,
+    }
 }

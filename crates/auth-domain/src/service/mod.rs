@@ -20,8 +20,8 @@ use crate::error::AuthError;
 use crate::model::{Mail, MailKind, OneTimeKind, OneTimeTokenRecord, Profile, UserRecord};
 use crate::policy::{Policy, RateDecision};
 use crate::ports::{
-    Cache, Clock, IndexPurpose, Keyring, MailQueue, OneTimeTokenStore, PasswordHasher,
-    Randomness, RateLimiter, SealedField, Store, TokenCodec,
+    Cache, Clock, IndexPurpose, Keyring, MailQueue, OneTimeTokenStore, PasswordHasher, Randomness,
+    RateLimiter, SealedField, Store, TokenCodec,
 };
 use crate::types::{Email, PlainToken, Timestamp, UserId};
 
@@ -120,7 +120,9 @@ pub struct AuthService<A: Adapters> {
 
 impl<A: Adapters> fmt::Debug for AuthService<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthService").field("policy", &self.policy).finish_non_exhaustive()
+        f.debug_struct("AuthService")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
     }
 }
 
@@ -152,9 +154,15 @@ impl<A: Adapters> AuthService<A> {
         let mut tightest: Option<RateDecision> = None;
         let mut keys = Vec::with_capacity(2);
         if let Some(ip) = ip {
-            keys.push((format!("rl:{}:ip:{ip}", action.as_str()), self.policy.rate.per_ip));
+            keys.push((
+                format!("rl:{}:ip:{ip}", action.as_str()),
+                self.policy.rate.per_ip,
+            ));
         }
-        if let Some(id) = identifier.map(|s| s.trim().to_lowercase()).filter(|s| !s.is_empty()) {
+        if let Some(id) = identifier
+            .map(|s| s.trim().to_lowercase())
+            .filter(|s| !s.is_empty())
+        {
             let index = self.ports.keys.blind_index(IndexPurpose::Identifier, &id);
             keys.push((
                 format!("rl:{}:id:{}", action.as_str(), index.to_hex()),
@@ -198,16 +206,26 @@ impl<A: Adapters> AuthService<A> {
         Ok(PlainToken::from_bytes(&bytes))
     }
 
-    pub(crate) fn seal(&self, field: SealedField, value: &str) -> Result<crate::types::Sealed, AuthError> {
+    pub(crate) fn seal(
+        &self,
+        field: SealedField,
+        value: &str,
+    ) -> Result<crate::types::Sealed, AuthError> {
         Ok(self.ports.keys.seal(field, value)?)
     }
 
-    pub(crate) fn open(&self, field: SealedField, sealed: &crate::types::Sealed) -> Result<String, AuthError> {
+    pub(crate) fn open(
+        &self,
+        field: SealedField,
+        sealed: &crate::types::Sealed,
+    ) -> Result<String, AuthError> {
         Ok(self.ports.keys.open(field, sealed)?)
     }
 
     pub(crate) fn email_index(&self, email: &Email) -> crate::types::BlindIndex {
-        self.ports.keys.blind_index(IndexPurpose::Email, email.as_str())
+        self.ports
+            .keys
+            .blind_index(IndexPurpose::Email, email.as_str())
     }
 
     /// Decrypts a stored account for its owner.
@@ -269,13 +287,22 @@ impl<A: Adapters> AuthService<A> {
     ) -> Result<bool, AuthError> {
         let index = self.email_index(to);
         let key = format!("mail:{}:{}", kind.as_str(), index.to_hex());
-        let decision = self.ports.cache.hit(&key, self.policy.rate.mail, self.now()).await?;
+        let decision = self
+            .ports
+            .cache
+            .hit(&key, self.policy.rate.mail, self.now())
+            .await?;
         if !decision.allowed {
             return Ok(false);
         }
         self.ports
             .mail
-            .enqueue(Mail { to: to.clone(), name, kind, link })
+            .enqueue(Mail {
+                to: to.clone(),
+                name,
+                kind,
+                link,
+            })
             .await?;
         Ok(true)
     }

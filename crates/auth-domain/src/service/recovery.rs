@@ -16,7 +16,12 @@ impl<A: Adapters> AuthService<A> {
         let email = v.field("email", Email::parse(raw_email));
         v.finish()?;
         let Some(email) = email else { return Ok(()) };
-        let Some(user) = self.ports.store.user_by_email(&self.email_index(&email)).await? else {
+        let Some(user) = self
+            .ports
+            .store
+            .user_by_email(&self.email_index(&email))
+            .await?
+        else {
             return Ok(());
         };
         let token = self
@@ -24,13 +29,18 @@ impl<A: Adapters> AuthService<A> {
             .await?;
         let name = self.open(SealedField::Name, &user.name_sealed).ok();
         let link = self.link("reset-password", &token);
-        self.send_mail(MailKind::ResetPassword, &email, name, Some(link)).await?;
+        self.send_mail(MailKind::ResetPassword, &email, name, Some(link))
+            .await?;
         Ok(())
     }
 
     /// Sets a new password with a reset token (single use) and ends every session. The
     /// token proves control of the mailbox, so it also verifies the email.
-    pub async fn reset_password(&self, raw_token: &str, new_password: SecretPassword) -> Result<(), AuthError> {
+    pub async fn reset_password(
+        &self,
+        raw_token: &str,
+        new_password: SecretPassword,
+    ) -> Result<(), AuthError> {
         let mut v = Validation::default();
         let token = match PlainToken::presented(raw_token) {
             Ok(token) => Some(token),
@@ -45,7 +55,9 @@ impl<A: Adapters> AuthService<A> {
         let (Some(token), Some(password)) = (token, password) else {
             return Err(AuthError::InvalidToken);
         };
-        let record = self.peek_one_time(&token, OneTimeKind::ResetPassword).await?;
+        let record = self
+            .peek_one_time(&token, OneTimeKind::ResetPassword)
+            .await?;
         let user = self
             .ports
             .store
@@ -54,11 +66,20 @@ impl<A: Adapters> AuthService<A> {
             .ok_or(AuthError::InvalidToken)?;
         let profile = self.profile_of(&user)?;
         let mut v = Validation::default();
-        let inputs = [user.username.as_str(), &profile.email, &profile.name, &profile.surname];
-        v.field("new_password", self.policy.password.check(&password, &inputs));
+        let inputs = [
+            user.username.as_str(),
+            &profile.email,
+            &profile.name,
+            &profile.surname,
+        ];
+        v.field(
+            "new_password",
+            self.policy.password.check(&password, &inputs),
+        );
         v.finish()?;
 
-        self.consume_one_time(&token, OneTimeKind::ResetPassword).await?;
+        self.consume_one_time(&token, OneTimeKind::ResetPassword)
+            .await?;
         let hash = self.ports.hasher.hash(password).await?;
         let store = &self.ports.store;
         store.set_password(user.id, &hash, self.now()).await?;
@@ -67,7 +88,8 @@ impl<A: Adapters> AuthService<A> {
         }
         self.revoke_everything(user.id).await?;
         if let Ok(email) = Email::parse(&profile.email) {
-            self.send_mail(MailKind::PasswordChanged, &email, Some(profile.name), None).await?;
+            self.send_mail(MailKind::PasswordChanged, &email, Some(profile.name), None)
+                .await?;
         }
         Ok(())
     }

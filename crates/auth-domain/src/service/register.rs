@@ -79,7 +79,11 @@ impl<A: Adapters> AuthService<A> {
         };
 
         let store = &self.ports.store;
-        if store.user_by_username(&username.normalized()).await?.is_some() {
+        if store
+            .user_by_username(&username.normalized())
+            .await?
+            .is_some()
+        {
             return Err(AuthError::Conflict("username"));
         }
         let email_index = self.email_index(&email);
@@ -130,16 +134,26 @@ impl<A: Adapters> AuthService<A> {
             Err(err) => return Err(err.into()),
         }
         let token = self
-            .issue_one_time(OneTimeKind::VerifyEmail, record.id, self.policy.verify_email_ttl)
+            .issue_one_time(
+                OneTimeKind::VerifyEmail,
+                record.id,
+                self.policy.verify_email_ttl,
+            )
             .await?;
         let link = self.link("verify-email", &token);
-        self.send_mail(MailKind::VerifyEmail, &email, Some(answer.name.clone()), Some(link))
-            .await?;
+        self.send_mail(
+            MailKind::VerifyEmail,
+            &email,
+            Some(answer.name.clone()),
+            Some(link),
+        )
+        .await?;
         Ok(answer)
     }
 
     async fn mail_registration_attempt(&self, email: &Email) -> Result<(), AuthError> {
-        self.send_mail(MailKind::RegistrationAttempt, email, None, None).await?;
+        self.send_mail(MailKind::RegistrationAttempt, email, None, None)
+            .await?;
         Ok(())
     }
 
@@ -148,7 +162,11 @@ impl<A: Adapters> AuthService<A> {
         let token = PlainToken::presented(raw_token).map_err(|_| AuthError::InvalidToken)?;
         let hash = token.hash();
         let store = &self.ports.store;
-        let kind = if store.find_one_time(&hash, OneTimeKind::VerifyEmail).await?.is_some() {
+        let kind = if store
+            .find_one_time(&hash, OneTimeKind::VerifyEmail)
+            .await?
+            .is_some()
+        {
             OneTimeKind::VerifyEmail
         } else {
             OneTimeKind::ChangeEmail
@@ -168,17 +186,26 @@ impl<A: Adapters> AuthService<A> {
 
     async fn apply_email_change(&self, user_id: UserId) -> Result<(), AuthError> {
         let store = &self.ports.store;
-        let user = store.user_by_id(user_id).await?.ok_or(AuthError::InvalidToken)?;
-        let pending = user.pending_email_sealed.as_ref().ok_or(AuthError::InvalidToken)?;
+        let user = store
+            .user_by_id(user_id)
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
+        let pending = user
+            .pending_email_sealed
+            .as_ref()
+            .ok_or(AuthError::InvalidToken)?;
         let new_email = Email::parse(&self.open(SealedField::Email, pending)?)
             .map_err(|_| AuthError::InvalidToken)?;
         let old_email = Email::parse(&self.open(SealedField::Email, &user.email_sealed)?).ok();
         let index = self.email_index(&new_email);
         let sealed = self.seal(SealedField::Email, new_email.as_str())?;
-        store.apply_email_change(user_id, &index, &sealed, self.now()).await?;
+        store
+            .apply_email_change(user_id, &index, &sealed, self.now())
+            .await?;
         if let Some(old) = old_email {
             let name = self.open(SealedField::Name, &user.name_sealed).ok();
-            self.send_mail(MailKind::EmailChanged, &old, name, None).await?;
+            self.send_mail(MailKind::EmailChanged, &old, name, None)
+                .await?;
         }
         Ok(())
     }
@@ -190,18 +217,28 @@ impl<A: Adapters> AuthService<A> {
         let email = v.field("email", Email::parse(raw_email));
         v.finish()?;
         let Some(email) = email else { return Ok(()) };
-        let Some(user) = self.ports.store.user_by_email(&self.email_index(&email)).await? else {
+        let Some(user) = self
+            .ports
+            .store
+            .user_by_email(&self.email_index(&email))
+            .await?
+        else {
             return Ok(());
         };
         if user.email_verified_at.is_some() {
             return Ok(());
         }
         let token = self
-            .issue_one_time(OneTimeKind::VerifyEmail, user.id, self.policy.verify_email_ttl)
+            .issue_one_time(
+                OneTimeKind::VerifyEmail,
+                user.id,
+                self.policy.verify_email_ttl,
+            )
             .await?;
         let name = self.open(SealedField::Name, &user.name_sealed).ok();
         let link = self.link("verify-email", &token);
-        self.send_mail(MailKind::VerifyEmail, &email, name, Some(link)).await?;
+        self.send_mail(MailKind::VerifyEmail, &email, name, Some(link))
+            .await?;
         Ok(())
     }
 

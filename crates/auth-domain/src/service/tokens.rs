@@ -5,9 +5,7 @@ use secrecy::SecretString;
 
 use crate::error::AuthError;
 use crate::model::{AccessClaims, Rotation, SessionRecord, TokenPair};
-use crate::ports::{
-    Keyring, RevocationList, SessionStore, TokenCodec, TokenRejection, UserStore,
-};
+use crate::ports::{Keyring, RevocationList, SessionStore, TokenCodec, TokenRejection, UserStore};
 use crate::types::{PlainToken, SessionId, Timestamp, UserId};
 
 use super::{Adapters, AuthService};
@@ -54,7 +52,10 @@ impl<A: Adapters> AuthService<A> {
         let session = match rotation {
             Rotation::Unknown => return Err(AuthError::InvalidToken),
             Rotation::Rotated(session) => live(session, now)?,
-            Rotation::AlreadyRotated { session, rotated_at } => {
+            Rotation::AlreadyRotated {
+                session,
+                rotated_at,
+            } => {
                 let session = live(session, now)?;
                 if now - rotated_at > self.policy.reuse_interval {
                     self.revoke_sessions(&[session.id]).await?;
@@ -104,7 +105,10 @@ impl<A: Adapters> AuthService<A> {
         if all {
             self.revoke_everything(claims.user_id).await?;
         } else {
-            self.ports.store.revoke_session(claims.session_id, now).await?;
+            self.ports
+                .store
+                .revoke_session(claims.session_id, now)
+                .await?;
             self.revoke_sessions_in_cache(&[claims.session_id]).await?;
         }
         self.ports
@@ -129,7 +133,10 @@ impl<A: Adapters> AuthService<A> {
         self.revoke_sessions_in_cache(ids).await
     }
 
-    pub(crate) async fn revoke_sessions_in_cache(&self, ids: &[SessionId]) -> Result<(), AuthError> {
+    pub(crate) async fn revoke_sessions_in_cache(
+        &self,
+        ids: &[SessionId],
+    ) -> Result<(), AuthError> {
         let until = self.revocation_horizon();
         for id in ids {
             self.ports.cache.revoke_session(*id, until).await?;
@@ -138,7 +145,11 @@ impl<A: Adapters> AuthService<A> {
     }
 
     /// Revokes every session of the user but `except`, everywhere.
-    pub(crate) async fn revoke_other_sessions(&self, user: UserId, except: Option<SessionId>) -> Result<(), AuthError> {
+    pub(crate) async fn revoke_other_sessions(
+        &self,
+        user: UserId,
+        except: Option<SessionId>,
+    ) -> Result<(), AuthError> {
         let ids = self
             .ports
             .store

@@ -1,8 +1,7 @@
 //! `/auth/*`: registration, verification, login, tokens, password recovery.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
-use auth_domain::policy::RateDecision;
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use auth_domain::service::{LoginIdentifier, Registration, SecretPassword};
 use auth_domain::{Action, AuthError};
 use serde::Serialize;
@@ -14,14 +13,15 @@ use crate::dto::{
 };
 use crate::error::{ApiError, Problem};
 use crate::extract::{Authenticated, Client, bearer, optional_json};
-use crate::ratelimit::rate_limit_headers;
 use crate::state::AppState;
 
 /// Routes of this module.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/auth/register").route(web::post().to(register)))
         .service(web::resource("/auth/verify-email").route(web::post().to(verify_email)))
-        .service(web::resource("/auth/resend-verification").route(web::post().to(resend_verification)))
+        .service(
+            web::resource("/auth/resend-verification").route(web::post().to(resend_verification)),
+        )
         .service(web::resource("/auth/login").route(web::post().to(login)))
         .service(web::resource("/auth/refresh-token").route(web::post().to(refresh_token)))
         .service(web::resource("/auth/logout").route(web::post().to(logout)))
@@ -30,15 +30,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/auth/verify-token").route(web::get().to(verify_token)));
 }
 
-/// A JSON answer with the rate-limit headers of the request.
-pub(crate) fn respond<T: Serialize>(status: StatusCode, body: &T, decision: Option<&RateDecision>) -> HttpResponse {
-    let mut builder = HttpResponse::build(status);
-    if let Some(decision) = decision {
-        for (name, value) in rate_limit_headers(decision) {
-            builder.insert_header((name, value));
-        }
-    }
-    builder.json(body)
+/// A JSON answer.
+pub(crate) fn respond<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
+    HttpResponse::build(status).json(body)
+}
+
+/// Counts the request against its rate limits; the decision rides in the request's
+/// extensions so that every answer, success or error, carries the `RateLimit` headers
+/// (see [`crate::middleware::rate_limit_headers`]).
+async fn throttle(
+    state: &AppState,
+    req: &HttpRequest,
+    action: Action,
+    client: &Client,
+    identifier: Option<&str>,
+) -> Result<(), ApiError> {
+    let decision = state
+        .service
+        .throttle(action, client.0.ip, identifier)
+        .await?;
+    req.extensions_mut().insert(decision);
+    Ok(())
 }
 
 #[utoipa::path(post, path = "/auth/register", tag = "auth",
@@ -51,9 +63,14 @@ pub(crate) fn respond<T: Serialize>(status: StatusCode, body: &T, decision: Opti
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn register(state: web::Data<AppState>, client: Client, body: web::Json<RegisterRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn register(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    client: Client,
+    body: web::Json<RegisterRequest>,
+) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let decision = state.service.throttle(Action::Register, client.0.ip, Some(&body.email)).await?;
+    throttle(&state, &req, Action::Register, &client, Some(&body.email)).await?;
     let registered = state
         .service
         .register(Registration {
@@ -66,7 +83,8 @@ pub async fn register(state: web::Data<AppState>, client: Client, body: web::Jso
         })
         .await?;
     let answer = RegisterResponse {
-        message: "User registered successfully. Please check your email to verify your account.".to_owned(),
+        message: "User registered successfully. Please check your email to verify your account."
+            .to_owned(),
         email_verification_required: true,
         user: RegisteredUser {
             id: registered.id.0,
@@ -76,7 +94,7 @@ pub async fn register(state: web::Data<AppState>, client: Client, body: web::Jso
             surname: registered.surname,
         },
     };
-    Ok(respond(StatusCode::CREATED, &answer, Some(&decision)))
+    Ok(respond(StatusCode::CREATED, &answer))
 }
 
 #[utoipa::path(post, path = "/auth/verify-email", tag = "auth",
@@ -87,10 +105,22 @@ pub async fn register(state: web::Data<AppState>, client: Client, body: web::Jso
         (status = 409, description = "The new email was taken meanwhile", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn verify_email(state: web::Data<AppState>, client: Client, body: web::Json<TokenRequest>) -> Result<HttpResponse, ApiError> {
-    let decision = state.service.throttle(Action::VerifyEmail, client.0.ip, None).await?;
-    state.service.verify_email(&body.token).await.map_err(ApiError::mailed)?;
-    Ok(respond(StatusCode::OK, &MessageResponse::new("Email verified successfully."), Some(&decision)))
+pub async fn verify_email(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    client: Client,
+    body: web::Json<TokenRequest>,
+) -> Result<HttpResponse, ApiError> {
+    throttle(&state, &req, Action::VerifyEmail, &client, None).await?;
+    state
+        .service
+        .verify_email(&body.token)
+        .await
+        .map_err(ApiError::mailed)?;
+    Ok(respond(
+        StatusCode::OK,
+        &MessageResponse::new("Email verified successfully."),
+    ))
 }
 
 #[utoipa::path(post, path = "/auth/resend-verification", tag = "auth",
@@ -100,11 +130,25 @@ pub async fn verify_email(state: web::Data<AppState>, client: Client, body: web:
         (status = 400, description = "Invalid email or malformed body", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn resend_verification(state: web::Data<AppState>, client: Client, body: web::Json<EmailRequest>) -> Result<HttpResponse, ApiError> {
-    let decision = state.service.throttle(Action::ResendVerification, client.0.ip, Some(&body.email)).await?;
+pub async fn resend_verification(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    client: Client,
+    body: web::Json<EmailRequest>,
+) -> Result<HttpResponse, ApiError> {
+    throttle(
+        &state,
+        &req,
+        Action::ResendVerification,
+        &client,
+        Some(&body.email),
+    )
+    .await?;
     state.service.resend_verification(&body.email).await?;
-    let msg = MessageResponse::new("If the address belongs to an unverified account, a new verification link is on its way.");
-    Ok(respond(StatusCode::ACCEPTED, &msg, Some(&decision)))
+    let msg = MessageResponse::new(
+        "If the address belongs to an unverified account, a new verification link is on its way.",
+    );
+    Ok(respond(StatusCode::ACCEPTED, &msg))
 }
 
 #[utoipa::path(post, path = "/auth/login", tag = "auth",
@@ -117,7 +161,12 @@ pub async fn resend_verification(state: web::Data<AppState>, client: Client, bod
         (status = 423, description = "account_locked, with Retry-After", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn login(state: web::Data<AppState>, client: Client, body: web::Json<LoginRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    client: Client,
+    body: web::Json<LoginRequest>,
+) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let identifier = match (body.email, body.username) {
         (Some(email), _) if !email.trim().is_empty() => LoginIdentifier::Email(email),
@@ -125,10 +174,14 @@ pub async fn login(state: web::Data<AppState>, client: Client, body: web::Json<L
         (Some(email), None) => LoginIdentifier::Email(email),
         (None, None) => LoginIdentifier::Username(String::new()),
     };
-    let decision = state
-        .service
-        .throttle(Action::Login, client.0.ip, Some(&identifier.normalized()))
-        .await?;
+    throttle(
+        &state,
+        &req,
+        Action::Login,
+        &client,
+        Some(&identifier.normalized()),
+    )
+    .await?;
     let request = auth_domain::service::LoginRequest {
         identifier,
         password: SecretPassword(body.password),
@@ -145,7 +198,7 @@ pub async fn login(state: web::Data<AppState>, client: Client, body: web::Json<L
         device_token: logged_in.device_token,
         user: logged_in.profile.into(),
     };
-    Ok(respond(StatusCode::OK, &answer, Some(&decision)))
+    Ok(respond(StatusCode::OK, &answer))
 }
 
 #[utoipa::path(post, path = "/auth/refresh-token", tag = "auth",
@@ -156,10 +209,15 @@ pub async fn login(state: web::Data<AppState>, client: Client, body: web::Json<L
         (status = 401, description = "invalid_token, token_expired, token_revoked, or token_reused (the session is revoked)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn refresh_token(state: web::Data<AppState>, client: Client, body: web::Json<RefreshRequest>) -> Result<HttpResponse, ApiError> {
-    let decision = state.service.throttle(Action::Refresh, client.0.ip, None).await?;
+pub async fn refresh_token(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    client: Client,
+    body: web::Json<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
+    throttle(&state, &req, Action::Refresh, &client, None).await?;
     let pair = state.service.refresh(&body.refresh_token).await?;
-    Ok(respond(StatusCode::OK, &TokenResponse::from(&pair), Some(&decision)))
+    Ok(respond(StatusCode::OK, &TokenResponse::from(&pair)))
 }
 
 #[utoipa::path(post, path = "/auth/logout", tag = "auth",
@@ -171,15 +229,17 @@ pub async fn refresh_token(state: web::Data<AppState>, client: Client, body: web
         (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn logout(state: web::Data<AppState>, req: HttpRequest, client: Client, auth: Authenticated, body: web::Bytes) -> Result<HttpResponse, ApiError> {
-    let decision = state.service.throttle(Action::Logout, client.0.ip, None).await?;
+pub async fn logout(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    client: Client,
+    auth: Authenticated,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    throttle(&state, &req, Action::Logout, &client, None).await?;
     let body: LogoutRequest = optional_json(&req, &body)?;
     state.service.logout(&auth.0, body.all).await?;
-    let mut response = HttpResponse::NoContent();
-    for (name, value) in rate_limit_headers(&decision) {
-        response.insert_header((name, value));
-    }
-    Ok(response.finish())
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[utoipa::path(post, path = "/auth/forgot-password", tag = "auth",
@@ -189,11 +249,25 @@ pub async fn logout(state: web::Data<AppState>, req: HttpRequest, client: Client
         (status = 400, description = "Invalid email or malformed body", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn forgot_password(state: web::Data<AppState>, client: Client, body: web::Json<EmailRequest>) -> Result<HttpResponse, ApiError> {
-    let decision = state.service.throttle(Action::ForgotPassword, client.0.ip, Some(&body.email)).await?;
+pub async fn forgot_password(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    client: Client,
+    body: web::Json<EmailRequest>,
+) -> Result<HttpResponse, ApiError> {
+    throttle(
+        &state,
+        &req,
+        Action::ForgotPassword,
+        &client,
+        Some(&body.email),
+    )
+    .await?;
     state.service.forgot_password(&body.email).await?;
-    let msg = MessageResponse::new("If the address belongs to an account, a password reset link is on its way.");
-    Ok(respond(StatusCode::ACCEPTED, &msg, Some(&decision)))
+    let msg = MessageResponse::new(
+        "If the address belongs to an account, a password reset link is on its way.",
+    );
+    Ok(respond(StatusCode::ACCEPTED, &msg))
 }
 
 #[utoipa::path(post, path = "/auth/reset-password", tag = "auth",
@@ -203,15 +277,23 @@ pub async fn forgot_password(state: web::Data<AppState>, client: Client, body: w
         (status = 400, description = "invalid_token (unknown or used), token_expired, weak password, or malformed body", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn reset_password(state: web::Data<AppState>, client: Client, body: web::Json<ResetPasswordRequest>) -> Result<HttpResponse, ApiError> {
-    let decision = state.service.throttle(Action::ResetPassword, client.0.ip, None).await?;
+pub async fn reset_password(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    client: Client,
+    body: web::Json<ResetPasswordRequest>,
+) -> Result<HttpResponse, ApiError> {
+    throttle(&state, &req, Action::ResetPassword, &client, None).await?;
     let body = body.into_inner();
     state
         .service
         .reset_password(&body.token, SecretPassword(body.new_password))
         .await
         .map_err(ApiError::mailed)?;
-    Ok(respond(StatusCode::OK, &MessageResponse::new("Password has been reset. Please log in again."), Some(&decision)))
+    Ok(respond(
+        StatusCode::OK,
+        &MessageResponse::new("Password has been reset. Please log in again."),
+    ))
 }
 
 #[utoipa::path(get, path = "/auth/verify-token", tag = "auth",
@@ -241,7 +323,10 @@ pub async fn verify_token(state: web::Data<AppState>, req: HttpRequest) -> HttpR
         Err(err) => {
             let mut problem = err.problem();
             metrics::counter!("auth_verify_token_total", "outcome" => problem.code).increment(1);
-            if matches!(err, ApiError::Domain(AuthError::Unavailable(_) | AuthError::Unexpected(_))) {
+            if matches!(
+                err,
+                ApiError::Domain(AuthError::Unavailable(_) | AuthError::Unexpected(_))
+            ) {
                 return actix_web::ResponseError::error_response(&err);
             }
             problem.valid = Some(false);

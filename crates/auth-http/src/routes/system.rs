@@ -61,7 +61,10 @@ pub struct LiveResponse {
     pub status: &'static str,
 }
 
-async fn timed<F: std::future::Future<Output = Result<(), E>>, E>(backend: &'static str, check: F) -> Check {
+async fn timed<F: std::future::Future<Output = Result<(), E>>, E>(
+    backend: &'static str,
+    check: F,
+) -> Check {
     let start = Instant::now();
     let ok = check.await.is_ok();
     Check {
@@ -81,14 +84,20 @@ async fn checks(state: &AppState) -> Checks {
 }
 
 fn health_response(state: &AppState, checks: Checks) -> HttpResponse {
-    let ok = [&checks.database, &checks.cache, &checks.mailer].iter().all(|c| c.status == "ok");
+    let ok = [&checks.database, &checks.cache, &checks.mailer]
+        .iter()
+        .all(|c| c.status == "ok");
     let body = HealthResponse {
         status: if ok { "ok" } else { "unavailable" },
         version: env!("CARGO_PKG_VERSION"),
         uptime_seconds: state.started.elapsed().as_secs(),
         checks,
     };
-    if ok { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
+    if ok {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
 }
 
 #[utoipa::path(get, path = "/health", tag = "system",

@@ -33,9 +33,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         (status = 200, description = "The profile", body = ProfileResponse),
         (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn get_profile(state: web::Data<AppState>, auth: Authenticated) -> Result<HttpResponse, ApiError> {
+pub async fn get_profile(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+) -> Result<HttpResponse, ApiError> {
     let profile = state.service.profile(&auth.0).await?;
-    Ok(respond(StatusCode::OK, &ProfileResponse { user: profile.into() }, None))
+    Ok(respond(
+        StatusCode::OK,
+        &ProfileResponse {
+            user: profile.into(),
+        },
+    ))
 }
 
 #[utoipa::path(put, path = "/users/profile", tag = "users",
@@ -47,7 +55,11 @@ pub async fn get_profile(state: web::Data<AppState>, auth: Authenticated) -> Res
         (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Username taken", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn update_profile(state: web::Data<AppState>, auth: Authenticated, body: web::Json<ProfileUpdateRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn update_profile(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    body: web::Json<ProfileUpdateRequest>,
+) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let update = ProfileUpdate {
         username: body.username,
@@ -62,8 +74,12 @@ pub async fn update_profile(state: web::Data<AppState>, auth: Authenticated, bod
     } else {
         "Profile updated successfully."
     };
-    let answer = ProfileUpdateResponse { message: message.to_owned(), user: profile.into(), email_change_pending: pending };
-    Ok(respond(StatusCode::OK, &answer, None))
+    let answer = ProfileUpdateResponse {
+        message: message.to_owned(),
+        user: profile.into(),
+        email_change_pending: pending,
+    };
+    Ok(respond(StatusCode::OK, &answer))
 }
 
 #[utoipa::path(post, path = "/users/change-password", tag = "users",
@@ -75,13 +91,26 @@ pub async fn update_profile(state: web::Data<AppState>, auth: Authenticated, bod
         (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The current password is wrong (invalid_credentials)", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn change_password(state: web::Data<AppState>, auth: Authenticated, body: web::Json<ChangePasswordRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn change_password(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    body: web::Json<ChangePasswordRequest>,
+) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     state
         .service
-        .change_password(&auth.0, SecretPassword(body.current_password), SecretPassword(body.new_password))
+        .change_password(
+            &auth.0,
+            SecretPassword(body.current_password),
+            SecretPassword(body.new_password),
+        )
         .await?;
-    Ok(respond(StatusCode::OK, &MessageResponse::new("Password changed successfully. Other sessions have been signed out."), None))
+    Ok(respond(
+        StatusCode::OK,
+        &MessageResponse::new(
+            "Password changed successfully. Other sessions have been signed out.",
+        ),
+    ))
 }
 
 #[utoipa::path(delete, path = "/users/delete-account", tag = "users",
@@ -93,8 +122,15 @@ pub async fn change_password(state: web::Data<AppState>, auth: Authenticated, bo
         (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Wrong password (invalid_credentials)", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn delete_account(state: web::Data<AppState>, auth: Authenticated, body: web::Json<DeleteAccountRequest>) -> Result<HttpResponse, ApiError> {
-    state.service.delete_account(&auth.0, SecretPassword(body.into_inner().password)).await?;
+pub async fn delete_account(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    body: web::Json<DeleteAccountRequest>,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .service
+        .delete_account(&auth.0, SecretPassword(body.into_inner().password))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -104,10 +140,22 @@ pub async fn delete_account(state: web::Data<AppState>, auth: Authenticated, bod
         (status = 200, description = "Live sessions, newest first", body = SessionsResponse),
         (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn list_sessions(state: web::Data<AppState>, auth: Authenticated) -> Result<HttpResponse, ApiError> {
-    let sessions: Vec<SessionBody> = state.service.sessions(&auth.0).await?.into_iter().map(SessionBody::from).collect();
-    let answer = SessionsResponse { total_count: sessions.len(), active_sessions: sessions };
-    Ok(respond(StatusCode::OK, &answer, None))
+pub async fn list_sessions(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    let sessions: Vec<SessionBody> = state
+        .service
+        .sessions(&auth.0)
+        .await?
+        .into_iter()
+        .map(SessionBody::from)
+        .collect();
+    let answer = SessionsResponse {
+        total_count: sessions.len(),
+        active_sessions: sessions,
+    };
+    Ok(respond(StatusCode::OK, &answer))
 }
 
 #[utoipa::path(delete, path = "/users/sessions/{id}", tag = "users",
@@ -118,7 +166,11 @@ pub async fn list_sessions(state: web::Data<AppState>, auth: Authenticated) -> R
         (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No live session with this id belongs to the caller", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn revoke_session(state: web::Data<AppState>, auth: Authenticated, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn revoke_session(
+    state: web::Data<AppState>,
+    auth: Authenticated,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id = SessionId::parse(&id).map_err(|_| ApiError::BadPath("session"))?;
     state.service.revoke_session(&auth.0, id).await?;
     Ok(HttpResponse::NoContent().finish())

@@ -1,0 +1,269 @@
+//! `spawn_app`: the real service on port 0 with a fresh SQLite file, and typed helpers.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use actix_web::dev::ServerHandle;
+use actix_web::web;
+use auth_domain::model::MailKind;
+use auth_http::config::Config;
+use auth_http::startup;
+use auth_mail_log::MemoryMailbox;
+use awc::http::StatusCode;
+use serde_json::{Value, json};
+
+pub type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// Every log line every test app wrote, for the leak scan.
+pub fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let sink = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter("debug,awc=info,actix_http=info,h2=info,mio=info")
+            .with_ansi(false)
+            .with_writer(move || SharedWriter(sink.clone()))
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        buffer
+    })
+    .clone()
+}
+
+struct SharedWriter(Arc<Mutex<Vec<u8>>>);
+
+impl Write for SharedWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub mailbox: MemoryMailbox,
+    pub client: awc::Client,
+    handle: ServerHandle,
+    _dir: Option<Arc<tempfile::TempDir>>,
+}
+
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: awc::http::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+
+    pub fn str(&self, key: &str) -> String {
+        self.body[key].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+/// Variables every test app gets: a low bcrypt cost and limits high enough not to interfere.
+fn base_vars(dir: &std::path::Path) -> HashMap<String, String> {
+    [
+        ("AUTH_DATA_DIR", dir.to_str().unwrap_or_default()),
+        ("BCRYPT_COST", "4"),
+        ("WORKERS", "1"),
+        ("HASH_CONCURRENCY", "2"),
+        ("RATE_LIMIT_IP", "10000"),
+        ("RATE_LIMIT_IDENTIFIER", "10000"),
+        ("APP_URL", "http://app.test"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with(&[]).await
+}
+
+pub async fn spawn_with(vars: &[(&str, &str)]) -> TestApp {
+    let dir = Arc::new(tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}")));
+    let path = dir.path().join("data");
+    let mut app = spawn_in(path, vars).await;
+    app._dir = Some(dir);
+    app
+}
+
+/// Starts the service on `data_dir` (which may hold an earlier instance's data).
+pub async fn spawn_in(data_dir: PathBuf, vars: &[(&str, &str)]) -> TestApp {
+    captured_logs();
+    let mut map = base_vars(&data_dir);
+    for (k, v) in vars {
+        map.insert((*k).to_owned(), (*v).to_owned());
+    }
+    let config = Config::from_vars(map).unwrap_or_else(|e| panic!("config: {e}"));
+    let mailbox = MemoryMailbox::new();
+    let (state, _facts) = startup::build_state(config, Some(mailbox.clone()))
+        .await
+        .unwrap_or_else(|e| panic!("build: {e}"));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+    let server =
+        startup::run(listener, web::Data::new(state)).unwrap_or_else(|e| panic!("run: {e}"));
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    TestApp {
+        base: format!("http://127.0.0.1:{port}"),
+        mailbox,
+        client: awc::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .finish(),
+        handle,
+        _dir: None,
+    }
+}
+
+pub const PASSWORD: &str = "SecurePass123!";
+
+pub fn registration(email: &str, username: &str) -> Value {
+    json!({"email": email, "username": username, "password": PASSWORD, "name": "Test", "surname": "User"})
+}
+
+impl TestApp {
+    pub async fn stop(&self) {
+        self.handle.stop(true).await;
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends a request with an optional bearer token, JSON body and extra headers.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Response {
+        let method =
+            awc::http::Method::from_bytes(method.as_bytes()).unwrap_or(awc::http::Method::GET);
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            req = req.insert_header(("Authorization", format!("Bearer {token}")));
+        }
+        for (k, v) in headers {
+            req = req.insert_header((*k, *v));
+        }
+        let sent = match body {
+            Some(body) => req.send_json(body).await,
+            None => req.send().await,
+        };
+        let mut res = sent.unwrap_or_else(|e| panic!("request {path}: {e}"));
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.body().limit(4 << 20).await.unwrap_or_default();
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        Response {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// Sends raw bytes with a given content type.
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Response {
+        let method =
+            awc::http::Method::from_bytes(method.as_bytes()).unwrap_or(awc::http::Method::GET);
+        let mut res = self
+            .client
+            .request(method, self.url(path))
+            .insert_header(("Content-Type", content_type))
+            .send_body(body)
+            .await
+            .unwrap_or_else(|e| panic!("request {path}: {e}"));
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.body().limit(4 << 20).await.unwrap_or_default();
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        Response {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Response {
+        self.call("POST", path, None, Some(body), &[]).await
+    }
+
+    pub async fn get_auth(&self, path: &str, token: &str) -> Response {
+        self.call("GET", path, Some(token), None, &[]).await
+    }
+
+    pub async fn register(&self, email: &str, username: &str) -> Response {
+        self.post("/auth/register", &registration(email, username))
+            .await
+    }
+
+    /// The token of the newest mail of `kind` to `email`.
+    pub fn mailed_token(&self, email: &str, kind: MailKind) -> String {
+        self.mailbox
+            .last(email, kind)
+            .and_then(|m| m.token().map(str::to_owned))
+            .unwrap_or_else(|| panic!("no {kind:?} mail with a token to {email}"))
+    }
+
+    /// Registers and verifies an account.
+    pub async fn verified_user(&self, email: &str, username: &str) {
+        let res = self.register(email, username).await;
+        assert_eq!(res.status, StatusCode::CREATED, "register: {}", res.body);
+        let token = self.mailed_token(email, MailKind::VerifyEmail);
+        let res = self
+            .post("/auth/verify-email", &json!({ "token": token }))
+            .await;
+        assert_eq!(res.status, StatusCode::OK, "verify: {}", res.body);
+    }
+
+    /// Logs in by username with the standard password; panics unless 200.
+    pub async fn login(&self, username: &str) -> Response {
+        let res = self
+            .post(
+                "/auth/login",
+                &json!({"username": username, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::OK, "login: {}", res.body);
+        res
+    }
+
+    /// A verified user, logged in: (access token, refresh token).
+    pub async fn signed_in(&self, email: &str, username: &str) -> (String, String) {
+        self.verified_user(email, username).await;
+        let res = self.login(username).await;
+        (res.str("access_token"), res.str("refresh_token"))
+    }
+}

@@ -1,0 +1,11 @@
+//! HTTP tests: the real app on port 0, a fresh SQLite file per test, one scenario each.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod account;
+mod errors;
+mod helpers;
+mod login;
+mod privacy;
+mod registration;
+mod system;
+mod tokens;

@@ -1,0 +1,159 @@
+use awc::http::StatusCode;
+
+use crate::helpers::{TestResult, spawn_app, spawn_with};
+
+#[actix_web::test]
+async fn health_reports_each_dependency() -> TestResult {
+    let app = spawn_app().await;
+    let health = app.call("GET", "/health", None, None, &[]).await;
+    assert_eq!(health.status, StatusCode::OK);
+    assert_eq!(health.body["status"], "ok");
+    for dep in ["database", "cache", "mailer"] {
+        assert_eq!(health.body["checks"][dep]["status"], "ok", "{dep}");
+    }
+    assert_eq!(
+        app.call("GET", "/health/live", None, None, &[])
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.call("GET", "/health/ready", None, None, &[])
+            .await
+            .status,
+        StatusCode::OK
+    );
+    Ok(())
+}
+
+#[actix_web::test]
+async fn metrics_are_prometheus_text_by_route_and_status() -> TestResult {
+    let app = spawn_app().await;
+    app.call("GET", "/health/live", None, None, &[]).await;
+    let res = app.call("GET", "/metrics", None, None, &[]).await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert!(
+        res.header("content-type")
+            .unwrap_or_default()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = res.body.as_str().unwrap_or_default();
+    assert!(text.contains("http_requests_total{"), "{text}");
+    assert!(text.contains("route=\"/health/live\""));
+    assert!(text.contains("http_request_duration_seconds_bucket"));
+    Ok(())
+}
+
+#[actix_web::test]
+async fn the_openapi_document_describes_every_endpoint_and_docs_are_served() -> TestResult {
+    let app = spawn_app().await;
+    let doc = app.call("GET", "/openapi.json", None, None, &[]).await;
+    assert_eq!(doc.status, StatusCode::OK);
+    assert!(
+        doc.body["openapi"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("3.1")
+    );
+    let paths = &doc.body["paths"];
+    let expected = [
+        ("/auth/register", "post"),
+        ("/auth/verify-email", "post"),
+        ("/auth/resend-verification", "post"),
+        ("/auth/login", "post"),
+        ("/auth/refresh-token", "post"),
+        ("/auth/logout", "post"),
+        ("/auth/forgot-password", "post"),
+        ("/auth/reset-password", "post"),
+        ("/auth/verify-token", "get"),
+        ("/.well-known/jwks.json", "get"),
+        ("/users/profile", "get"),
+        ("/users/profile", "put"),
+        ("/users/change-password", "post"),
+        ("/users/delete-account", "delete"),
+        ("/users/sessions", "get"),
+        ("/users/sessions/{id}", "delete"),
+        ("/health", "get"),
+        ("/health/live", "get"),
+        ("/health/ready", "get"),
+        ("/metrics", "get"),
+    ];
+    for (path, method) in expected {
+        assert!(paths[path][method].is_object(), "{method} {path} missing");
+    }
+    assert!(doc.body["components"]["schemas"]["Problem"].is_object());
+    let docs = app.call("GET", "/docs/", None, None, &[]).await;
+    assert_eq!(docs.status, StatusCode::OK);
+    assert!(
+        docs.body.as_str().unwrap_or_default().contains("swagger"),
+        "the docs page is served locally"
+    );
+    Ok(())
+}
+
+#[actix_web::test]
+async fn every_response_carries_security_headers() -> TestResult {
+    let app = spawn_app().await;
+    for path in ["/health", "/does-not-exist"] {
+        let res = app.call("GET", path, None, None, &[]).await;
+        assert_eq!(
+            res.header("x-content-type-options").as_deref(),
+            Some("nosniff"),
+            "{path}"
+        );
+        assert_eq!(res.header("x-frame-options").as_deref(), Some("DENY"));
+        assert!(res.header("content-security-policy").is_some());
+        assert!(res.header("strict-transport-security").is_some());
+        assert!(res.header("x-request-id").is_some());
+    }
+    let echoed = app
+        .call(
+            "GET",
+            "/health/live",
+            None,
+            None,
+            &[("X-Request-Id", "trace-123")],
+        )
+        .await;
+    assert_eq!(echoed.header("x-request-id").as_deref(), Some("trace-123"));
+    Ok(())
+}
+
+#[actix_web::test]
+async fn cors_answers_only_the_configured_origins() -> TestResult {
+    let app = spawn_with(&[(
+        "CORS_ORIGINS",
+        "https://app.example.com, https://admin.example.com",
+    )])
+    .await;
+    let allowed = app
+        .call(
+            "OPTIONS",
+            "/auth/login",
+            None,
+            None,
+            &[
+                ("Origin", "https://app.example.com"),
+                ("Access-Control-Request-Method", "POST"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        allowed.header("access-control-allow-origin").as_deref(),
+        Some("https://app.example.com")
+    );
+    let refused = app
+        .call(
+            "OPTIONS",
+            "/auth/login",
+            None,
+            None,
+            &[
+                ("Origin", "https://evil.example.com"),
+                ("Access-Control-Request-Method", "POST"),
+            ],
+        )
+        .await;
+    assert!(refused.header("access-control-allow-origin").is_none());
+    Ok(())
+}
