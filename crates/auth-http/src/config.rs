@@ -304,12 +304,15 @@ impl Config {
             debug: v.flag("DEBUG"),
         };
         let mut problems = v.problems;
-        if let Some(url) = &config.database_url {
-            if !url.starts_with("sqlite:") && !url.ends_with(".db") && !url.ends_with(".sqlite") {
-                problems.push(
-                    "DATABASE_URL: this build supports only SQLite (sqlite://path or a .db file); PostgreSQL arrives with its adapter".to_owned(),
-                );
-            }
+        if let Some(url) = &config.database_url
+            && !url.starts_with("sqlite:")
+            && !url.ends_with(".db")
+            && !url.ends_with(".sqlite")
+        {
+            problems.push(
+                "DATABASE_URL: this build supports only SQLite (sqlite://path or a .db file); PostgreSQL arrives with its adapter"
+                    .to_owned(),
+            );
         }
         if config.redis_url.is_some() {
             problems.push("REDIS_URL: this build has only the in-process cache; unset REDIS_URL (the Redis adapter arrives with its own issue)".to_owned());

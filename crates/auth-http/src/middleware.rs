@@ -123,10 +123,10 @@ pub async fn rate_limit_headers(
     let decision = res.request().extensions().get::<RateDecision>().copied();
     if let Some(decision) = decision {
         for (name, value) in crate::ratelimit::rate_limit_headers(&decision) {
-            if let Ok(value) = HeaderValue::from_str(&value) {
-                if !res.headers().contains_key(&name) {
-                    res.headers_mut().insert(name, value);
-                }
+            if let Ok(value) = HeaderValue::from_str(&value)
+                && !res.headers().contains_key(&name)
+            {
+                res.headers_mut().insert(name, value);
             }
         }
     }
@@ -163,10 +163,10 @@ pub async fn problem_errors(
     problem.status = status.as_u16();
     let mut response: HttpResponse = api.response_with(&problem);
     *response.status_mut() = status;
-    if status == StatusCode::METHOD_NOT_ALLOWED {
-        if let Some(allow) = res.headers().get(header::ALLOW) {
-            response.headers_mut().insert(header::ALLOW, allow.clone());
-        }
+    if status == StatusCode::METHOD_NOT_ALLOWED
+        && let Some(allow) = res.headers().get(header::ALLOW)
+    {
+        response.headers_mut().insert(header::ALLOW, allow.clone());
     }
     Ok(res.into_response(response).map_into_right_body())
 }
