@@ -142,6 +142,10 @@ pub struct OneTimeTokenRecord {
     pub expires_at: Timestamp,
     /// When it was used, if it was.
     pub used_at: Option<Timestamp>,
+    /// For an email change: the blind index of the address the link was mailed to. The
+    /// change applies only while that address is still the pending one, so a link mailed
+    /// for an earlier pending address never confirms a later one.
+    pub email_index: Option<BlindIndex>,
 }
 
 /// Kinds of mail the service sends.

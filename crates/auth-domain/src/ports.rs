@@ -175,6 +175,21 @@ pub trait SessionStore: Send + Sync + 'static {
         except: Option<SessionId>,
         now: Timestamp,
     ) -> impl Future<Output = Result<Vec<SessionId>, PortError>> + Send;
+    /// Remembers that the user's tokens issued before `not_before` are revoked, until
+    /// `until`: across restarts, and after the account (and so its sessions) is deleted.
+    /// A later call with an earlier time MUST NOT move the mark back.
+    fn revoke_user_tokens(
+        &self,
+        user: UserId,
+        not_before: Timestamp,
+        until: Timestamp,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// The marks of [`Self::revoke_user_tokens`] still in force at `now`:
+    /// `(user, not_before, until)`.
+    fn user_revocations(
+        &self,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<(UserId, Timestamp, Timestamp)>, PortError>> + Send;
     /// Sessions revoked at or after `since`, with their revocation time: lets a fresh
     /// in-process cache learn revocations that happened before a restart.
     fn revoked_since(

@@ -43,12 +43,18 @@ pub enum ApiError {
     /// A use case failed.
     #[error(transparent)]
     Domain(#[from] AuthError),
+    /// Authenticating the bearer token failed: a 401 here carries `WWW-Authenticate`.
+    #[error(transparent)]
+    Bearer(AuthError),
     /// The body is not JSON, or not the JSON expected.
     #[error("malformed request body: {0}")]
     BadJson(String),
     /// The body is not `application/json`.
     #[error("unsupported media type")]
     UnsupportedMediaType,
+    /// A request refused before any route saw it (a CORS origin not allowed…).
+    #[error("bad request")]
+    BadRequest,
     /// The body exceeds the limit.
     #[error("payload too large")]
     PayloadTooLarge(usize),
@@ -78,7 +84,7 @@ impl ApiError {
     fn parts(&self) -> (StatusCode, &'static str, &'static str, String) {
         use AuthError as E;
         match self {
-            Self::Domain(err) => match err {
+            Self::Domain(err) | Self::Bearer(err) => match err {
                 E::Validation(_) => (
                     StatusCode::BAD_REQUEST,
                     "validation_failed",
@@ -170,6 +176,12 @@ impl ApiError {
                 "Malformed request body",
                 format!("The request body is not valid JSON for this endpoint: {why}"),
             ),
+            Self::BadRequest => (
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "Bad request",
+                "The request was refused.".into(),
+            ),
             Self::UnsupportedMediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
@@ -227,6 +239,22 @@ impl ApiError {
         }
     }
 
+    /// Logs the cause chain of a 5xx: once, here at the boundary; never in the body.
+    pub fn log_cause(&self) {
+        if let Self::Domain(AuthError::Unexpected(cause) | AuthError::Unavailable(cause))
+        | Self::Bearer(AuthError::Unexpected(cause) | AuthError::Unavailable(cause)) = self
+        {
+            let mut chain = String::new();
+            let mut source: Option<&dyn std::error::Error> = Some(cause);
+            while let Some(err) = source {
+                chain.push_str(": ");
+                chain.push_str(&err.to_string());
+                source = err.source();
+            }
+            tracing::error!(error = %chain.trim_start_matches(": "), status = self.status_code().as_u16(), "request failed");
+        }
+    }
+
     /// For routes that take a mailed token: its failures are 400s.
     pub fn mailed(err: AuthError) -> Self {
         match err {
@@ -269,7 +297,9 @@ impl ApiError {
         let status = self.status_code();
         let mut builder = HttpResponse::build(status);
         builder.content_type(PROBLEM_JSON);
-        if status == StatusCode::UNAUTHORIZED {
+        if status == StatusCode::UNAUTHORIZED
+            && matches!(self, Self::Bearer(_) | Self::MissingBearer)
+        {
             let code = problem.code;
             let value = if matches!(self, Self::MissingBearer) {
                 "Bearer realm=\"auth\"".to_owned()
@@ -292,7 +322,7 @@ impl ApiError {
             Self::Domain(AuthError::AccountLocked { retry_after_secs }) => {
                 builder.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
-            Self::Domain(AuthError::Unavailable(_)) => {
+            Self::Domain(AuthError::Unavailable(_)) | Self::Bearer(AuthError::Unavailable(_)) => {
                 builder.insert_header((header::RETRY_AFTER, "5"));
             }
             _ => {}
@@ -307,17 +337,7 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        // Log the cause chain once, here at the boundary; never in the body.
-        if let Self::Domain(AuthError::Unexpected(cause) | AuthError::Unavailable(cause)) = self {
-            let mut chain = String::new();
-            let mut source: Option<&dyn std::error::Error> = Some(cause);
-            while let Some(err) = source {
-                chain.push_str(": ");
-                chain.push_str(&err.to_string());
-                source = err.source();
-            }
-            tracing::error!(error = %chain.trim_start_matches(": "), status = self.status_code().as_u16(), "request failed");
-        }
+        self.log_cause();
         self.response_with(&self.problem())
     }
 }

@@ -96,8 +96,16 @@ impl FromRequest for Authenticated {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {
             let token = token?;
-            let state = state.ok_or(ApiError::RouteNotFound)?;
-            let claims = state.service.authenticate(&token).await?;
+            let state = state.ok_or_else(|| {
+                ApiError::Domain(auth_domain::AuthError::Unexpected(
+                    auth_domain::ports::PortError::unexpected("application state missing"),
+                ))
+            })?;
+            let claims = state
+                .service
+                .authenticate(&token)
+                .await
+                .map_err(ApiError::Bearer)?;
             Ok(Authenticated(claims))
         })
     }

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use actix_web::body::{EitherBody, MessageBody};
+use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
@@ -137,9 +137,26 @@ pub async fn rate_limit_headers(
 /// extractor's plain-text error) with the matching problem.
 pub async fn problem_errors(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
-    let res = next.call(req).await?;
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let res = match next.call(req).await {
+        Ok(res) => res.map_into_boxed_body(),
+        // An inner middleware failed (CORS refusing an origin): answer its status with a
+        // problem. Without the request there is no response to build, so the problem
+        // travels inside the error.
+        Err(err) => {
+            let status = err.as_response_error().status_code();
+            let api = problem_for(status);
+            let mut problem = api.problem();
+            problem.status = status.as_u16();
+            problem.detail = err.to_string();
+            let mut response = api.response_with(&problem);
+            *response.status_mut() = status;
+            return Err(
+                actix_web::error::InternalError::from_response(err.to_string(), response).into(),
+            );
+        }
+    };
     let status = res.status();
     let is_problem = res
         .headers()
@@ -147,18 +164,9 @@ pub async fn problem_errors(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with(PROBLEM_JSON));
     if !(status.is_client_error() || status.is_server_error()) || is_problem {
-        return Ok(res.map_into_left_body());
+        return Ok(res);
     }
-    let api = match status {
-        StatusCode::NOT_FOUND => ApiError::RouteNotFound,
-        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(0),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType,
-        s if s.is_server_error() => ApiError::Domain(auth_domain::AuthError::Unexpected(
-            auth_domain::ports::PortError::unexpected(format!("framework error {s}")),
-        )),
-        _ => ApiError::BadJson("the request could not be read".to_owned()),
-    };
+    let api = problem_for(status);
     let mut problem = api.problem();
     problem.status = status.as_u16();
     let mut response: HttpResponse = api.response_with(&problem);
@@ -168,5 +176,19 @@ pub async fn problem_errors(
     {
         response.headers_mut().insert(header::ALLOW, allow.clone());
     }
-    Ok(res.into_response(response).map_into_right_body())
+    Ok(res.into_response(response))
+}
+
+/// The problem that stands for a bare error status.
+fn problem_for(status: StatusCode) -> ApiError {
+    match status {
+        StatusCode::NOT_FOUND => ApiError::RouteNotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(0),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType,
+        s if s.is_server_error() => ApiError::Domain(auth_domain::AuthError::Unexpected(
+            auth_domain::ports::PortError::unexpected(format!("framework error {s}")),
+        )),
+        _ => ApiError::BadRequest,
+    }
 }

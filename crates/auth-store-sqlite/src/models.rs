@@ -191,6 +191,7 @@ pub(crate) struct OneTimeRow {
     pub created_at: i64,
     pub expires_at: i64,
     pub used_at: Option<i64>,
+    pub email_index: Option<Vec<u8>>,
 }
 
 impl OneTimeRow {
@@ -202,6 +203,7 @@ impl OneTimeRow {
             created_at: millis(token.created_at),
             expires_at: millis(token.expires_at),
             used_at: token.used_at.map(millis),
+            email_index: token.email_index.as_ref().map(|i| i.0.clone()),
         }
     }
 
@@ -215,6 +217,7 @@ impl OneTimeRow {
             created_at: timestamp(T, self.created_at)?,
             expires_at: timestamp(T, self.expires_at)?,
             used_at: opt_timestamp(T, self.used_at)?,
+            email_index: self.email_index.map(BlindIndex),
         })
     }
 }

@@ -51,6 +51,15 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> BigInt,
         used_at -> Nullable<BigInt>,
+        email_index -> Nullable<Binary>,
+    }
+}
+
+diesel::table! {
+    user_revocations (user_id) {
+        user_id -> Text,
+        not_before -> BigInt,
+        expires_at -> BigInt,
     }
 }
 

@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use crate::error::corrupt;
 use crate::models::{NewRefreshToken, SessionRow, hash_bytes, millis, session_id, timestamp};
 use crate::pool::SqliteStore;
-use crate::schema::{refresh_tokens, sessions};
+use crate::schema::{refresh_tokens, sessions, user_revocations};
 
 /// What one rotation found, still as rows.
 enum RotationRow {
@@ -21,6 +21,67 @@ enum RotationRow {
 }
 
 impl SessionStore for SqliteStore {
+    async fn revoke_user_tokens(
+        &self,
+        user: UserId,
+        not_before: Timestamp,
+        until: Timestamp,
+    ) -> Result<(), PortError> {
+        let (user, not_before, until) = (user.to_string(), millis(not_before), millis(until));
+        self.run(move |conn| {
+            // An upsert that only ever moves the mark (and its expiry) forward.
+            diesel::insert_into(user_revocations::table)
+                .values((
+                    user_revocations::user_id.eq(&user),
+                    user_revocations::not_before.eq(not_before),
+                    user_revocations::expires_at.eq(until),
+                ))
+                .on_conflict(user_revocations::user_id)
+                .do_update()
+                .set((
+                    user_revocations::not_before.eq(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                        "max(user_revocations.not_before, excluded.not_before)",
+                    )),
+                    user_revocations::expires_at.eq(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                        "max(user_revocations.expires_at, excluded.expires_at)",
+                    )),
+                ))
+                .execute(conn)
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn user_revocations(
+        &self,
+        now: Timestamp,
+    ) -> Result<Vec<(UserId, Timestamp, Timestamp)>, PortError> {
+        let now = millis(now);
+        let rows: Vec<(String, i64, i64)> = self
+            .run(move |conn| {
+                user_revocations::table
+                    .filter(user_revocations::expires_at.gt(now))
+                    .select((
+                        user_revocations::user_id,
+                        user_revocations::not_before,
+                        user_revocations::expires_at,
+                    ))
+                    .load(conn)
+            })
+            .await?;
+        rows.into_iter()
+            .map(|(user, not_before, until)| {
+                let id = uuid::Uuid::parse_str(&user)
+                    .map_err(|_| corrupt("user_revocations", "user_id is not a UUID"))?;
+                Ok((
+                    UserId(id),
+                    timestamp("user_revocations", not_before)?,
+                    timestamp("user_revocations", until)?,
+                ))
+            })
+            .collect()
+    }
+
     async fn create_session(
         &self,
         session: &SessionRecord,

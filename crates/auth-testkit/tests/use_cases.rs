@@ -1198,3 +1198,51 @@ async fn a_new_email_takes_effect_only_once_verified_and_the_old_address_is_told
         "the old address is told"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_mailed_for_an_earlier_pending_email_does_not_confirm_a_later_one() {
+    // Arrange
+    let h = fresh().await;
+    register_and_verify(&h, ADA, "ada").await;
+    let logged_in = login(&h, "ada").await;
+    let claims = claims_of(&h, access(&logged_in.tokens)).await;
+    let change_to = |email: &str| ProfileUpdate {
+        email: Some(email.to_owned()),
+        ..ProfileUpdate::default()
+    };
+    let mine = "mine@example.org";
+    let someone_elses = "someone.else@example.org";
+    h.service
+        .update_profile(&claims, change_to(mine))
+        .await
+        .unwrap();
+    let my_link = h.mailbox.last(mine, MailKind::ChangeEmail).unwrap();
+    h.service
+        .update_profile(&claims, change_to(someone_elses))
+        .await
+        .unwrap();
+
+    // Act
+    let result = h.service.verify_email(my_link.token().unwrap()).await;
+
+    // Assert
+    assert_err!(result, AuthError::InvalidToken);
+    let profile = h.service.profile(&claims).await.unwrap();
+    assert_eq!(
+        profile.email, ADA,
+        "an unconfirmed address never becomes the email"
+    );
+    assert_eq!(profile.pending_email.as_deref(), Some(someone_elses));
+    let their_link = h
+        .mailbox
+        .last(someone_elses, MailKind::ChangeEmail)
+        .unwrap();
+    h.service
+        .verify_email(their_link.token().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        h.service.profile(&claims).await.unwrap().email,
+        someone_elses
+    );
+}

@@ -121,6 +121,7 @@ impl<A: Adapters> AuthService<A> {
                     OneTimeKind::ChangeEmail,
                     user.id,
                     self.policy.verify_email_ttl,
+                    Some(self.email_index(new_email)),
                 )
                 .await?;
             let link = self.link("verify-email", &token);

@@ -253,12 +253,14 @@ impl<A: Adapters> AuthService<A> {
         })
     }
 
-    /// Issues a single-use token of `kind` for `user`, valid for `ttl`.
+    /// Issues a single-use token of `kind` for `user`, valid for `ttl`; a change-email token
+    /// names the address it is mailed to (`email_index`).
     pub(crate) async fn issue_one_time(
         &self,
         kind: OneTimeKind,
         user: UserId,
         ttl: TimeDelta,
+        email_index: Option<crate::types::BlindIndex>,
     ) -> Result<PlainToken, AuthError> {
         let token = self.new_token()?;
         let now = self.now();
@@ -271,6 +273,7 @@ impl<A: Adapters> AuthService<A> {
                 created_at: now,
                 expires_at: now + ttl,
                 used_at: None,
+                email_index,
             })
             .await?;
         Ok(token)

@@ -25,7 +25,12 @@ impl<A: Adapters> AuthService<A> {
             return Ok(());
         };
         let token = self
-            .issue_one_time(OneTimeKind::ResetPassword, user.id, self.policy.reset_ttl)
+            .issue_one_time(
+                OneTimeKind::ResetPassword,
+                user.id,
+                self.policy.reset_ttl,
+                None,
+            )
             .await?;
         let name = self.open(SealedField::Name, &user.name_sealed).ok();
         let link = self.link("reset-password", &token);

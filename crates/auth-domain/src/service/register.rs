@@ -1,7 +1,7 @@
 //! Registration and email verification.
 
 use crate::error::{AuthError, Validation};
-use crate::model::{MailKind, OneTimeKind, UserRecord};
+use crate::model::{MailKind, OneTimeKind, OneTimeTokenRecord, UserRecord};
 use crate::ports::{
     IndexPurpose, Keyring, OneTimeTokenStore, PasswordHasher, SealedField, StoreError, Taken,
     UserStore,
@@ -138,6 +138,7 @@ impl<A: Adapters> AuthService<A> {
                 OneTimeKind::VerifyEmail,
                 record.id,
                 self.policy.verify_email_ttl,
+                None,
             )
             .await?;
         let link = self.link("verify-email", &token);
@@ -173,7 +174,7 @@ impl<A: Adapters> AuthService<A> {
         };
         let record = self.consume_one_time(&token, kind).await?;
         match kind {
-            OneTimeKind::ChangeEmail => self.apply_email_change(record.user_id).await,
+            OneTimeKind::ChangeEmail => self.apply_email_change(&record).await,
             _ => store
                 .mark_email_verified(record.user_id, self.now())
                 .await
@@ -184,7 +185,10 @@ impl<A: Adapters> AuthService<A> {
         }
     }
 
-    async fn apply_email_change(&self, user_id: UserId) -> Result<(), AuthError> {
+    /// Makes the pending email the email, if it is still the address this link was mailed
+    /// to: a link for an earlier pending address never confirms a later one.
+    async fn apply_email_change(&self, token: &OneTimeTokenRecord) -> Result<(), AuthError> {
+        let user_id = token.user_id;
         let store = &self.ports.store;
         let user = store
             .user_by_id(user_id)
@@ -198,6 +202,9 @@ impl<A: Adapters> AuthService<A> {
             .map_err(|_| AuthError::InvalidToken)?;
         let old_email = Email::parse(&self.open(SealedField::Email, &user.email_sealed)?).ok();
         let index = self.email_index(&new_email);
+        if token.email_index.as_ref() != Some(&index) {
+            return Err(AuthError::InvalidToken);
+        }
         let sealed = self.seal(SealedField::Email, new_email.as_str())?;
         store
             .apply_email_change(user_id, &index, &sealed, self.now())
@@ -233,6 +240,7 @@ impl<A: Adapters> AuthService<A> {
                 OneTimeKind::VerifyEmail,
                 user.id,
                 self.policy.verify_email_ttl,
+                None,
             )
             .await?;
         let name = self.open(SealedField::Name, &user.name_sealed).ok();

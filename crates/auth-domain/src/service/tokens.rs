@@ -161,23 +161,37 @@ impl<A: Adapters> AuthService<A> {
     /// Revokes every session and every access token of the user.
     pub(crate) async fn revoke_everything(&self, user: UserId) -> Result<(), AuthError> {
         self.revoke_other_sessions(user, None).await?;
+        let (not_before, until) = (self.now_floor_secs(), self.revocation_horizon());
+        self.ports
+            .store
+            .revoke_user_tokens(user, not_before, until)
+            .await?;
         self.ports
             .cache
-            .revoke_user_before(user, self.now_floor_secs(), self.revocation_horizon())
+            .revoke_user_before(user, not_before, until)
             .await?;
         Ok(())
     }
 
     /// Teaches a fresh cache the revocations that storage remembers (sessions revoked within
-    /// one access-token lifetime), so a restart does not revive a revoked access token.
+    /// one access-token lifetime, and users' "not before" marks still in force), so a
+    /// restart does not revive a revoked access token. Returns how many it restored.
     pub async fn warm_revocations(&self) -> Result<usize, AuthError> {
-        let since = self.now() - self.policy.access_ttl - TimeDelta::seconds(1);
+        let now = self.now();
+        let since = now - self.policy.access_ttl - TimeDelta::seconds(1);
         let revoked = self.ports.store.revoked_since(since).await?;
         for (id, revoked_at) in &revoked {
             let until = *revoked_at + self.policy.access_ttl + TimeDelta::seconds(1);
             self.ports.cache.revoke_session(*id, until).await?;
         }
-        Ok(revoked.len())
+        let users = self.ports.store.user_revocations(now).await?;
+        for (user, not_before, until) in &users {
+            self.ports
+                .cache
+                .revoke_user_before(*user, *not_before, *until)
+                .await?;
+        }
+        Ok(revoked.len() + users.len())
     }
 }
 

@@ -2,8 +2,8 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use auth_domain::Action;
 use auth_domain::service::{LoginIdentifier, Registration, SecretPassword};
-use auth_domain::{Action, AuthError};
 use serde::Serialize;
 
 use crate::dto::{
@@ -306,7 +306,11 @@ pub async fn reset_password(
 pub async fn verify_token(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let result = async {
         let token = bearer(&req)?;
-        Ok::<_, ApiError>(state.service.authenticate(&token).await?)
+        state
+            .service
+            .authenticate(&token)
+            .await
+            .map_err(ApiError::Bearer)
     }
     .await;
     match result {
@@ -323,12 +327,9 @@ pub async fn verify_token(state: web::Data<AppState>, req: HttpRequest) -> HttpR
         Err(err) => {
             let mut problem = err.problem();
             metrics::counter!("auth_verify_token_total", "outcome" => problem.code).increment(1);
-            if matches!(
-                err,
-                ApiError::Domain(AuthError::Unavailable(_) | AuthError::Unexpected(_))
-            ) {
-                return actix_web::ResponseError::error_response(&err);
-            }
+            // Fails closed: a 503 (revocation list unreadable) is not valid either; its
+            // cause is logged once, like every other 5xx.
+            err.log_cause();
             problem.valid = Some(false);
             err.response_with(&problem)
         }

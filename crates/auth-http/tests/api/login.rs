@@ -45,6 +45,10 @@ async fn an_unknown_user_and_a_wrong_password_get_the_same_answer() -> TestResul
     assert_eq!(wrong.status, unknown.status);
     assert_eq!(wrong.body, unknown.body);
     assert_eq!(wrong.code(), "invalid_credentials");
+    assert!(
+        wrong.header("www-authenticate").is_none(),
+        "login is not a Bearer endpoint"
+    );
     Ok(())
 }
 

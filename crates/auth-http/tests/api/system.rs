@@ -155,5 +155,11 @@ async fn cors_answers_only_the_configured_origins() -> TestResult {
         )
         .await;
     assert!(refused.header("access-control-allow-origin").is_none());
+    assert!(refused.status.is_client_error(), "{}", refused.status);
+    assert_eq!(
+        refused.header("content-type").as_deref(),
+        Some("application/problem+json"),
+        "a refusal is a problem too"
+    );
     Ok(())
 }

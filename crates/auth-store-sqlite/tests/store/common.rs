@@ -82,5 +82,6 @@ pub fn one_time(
         created_at: at(0),
         expires_at: at(expires),
         used_at: None,
+        email_index: None,
     }
 }

@@ -1,0 +1,35 @@
+# Recipes for the auth service. `just` alone lists them.
+
+# List the recipes.
+default:
+    @just --list
+
+# Start the service (embedded default: ./data, port 5000); extra arguments go to the binary.
+run *args:
+    cargo run -- {{args}}
+
+# Run every crate's tests (the README's test command).
+test *args:
+    cargo test --workspace {{args}}
+
+# Check formatting and lints as CI does.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Format the code.
+fmt:
+    cargo fmt --all
+
+# Run what CI runs: fmt check, clippy, tests.
+ci:
+    bash .ci/run
+
+# Create the database if needed and apply pending migrations, then exit.
+migrate:
+    cargo run -- migrate
+
+# Save the running service's OpenAPI document (start it with `just run` first).
+openapi url="http://127.0.0.1:5000" out="openapi.json":
+    curl -fsS {{url}}/openapi.json -o {{out}}
+    @echo "wrote {{out}}"
