@@ -304,6 +304,9 @@ impl Config {
             debug: v.flag("DEBUG"),
         };
         let mut problems = v.problems;
+        if config.jwt_private_key.is_some() && config.jwt_algorithm == JwtAlgorithm::Hs256 {
+            problems.push("JWT_ALGORITHM=HS256 uses JWT_SECRET_KEY: unset JWT_PRIVATE_KEY, or choose RS256, ES256 or EdDSA".to_owned());
+        }
         if let Some(url) = &config.database_url
             && !url.starts_with("sqlite:")
             && !url.ends_with(".db")

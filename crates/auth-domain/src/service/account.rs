@@ -2,7 +2,9 @@
 
 use crate::error::{AuthError, Validation};
 use crate::model::{AccessClaims, MailKind, OneTimeKind, Profile, ProfileChanges, SessionView};
-use crate::ports::{Keyring, PasswordHasher, RevocationList, SealedField, SessionStore, UserStore};
+use crate::ports::{
+    Keyring, PasswordHasher, RateLimiter, RevocationList, SealedField, SessionStore, UserStore,
+};
 use crate::types::{Email, Password, PersonName, PhoneNumber, SessionId, UserId, Username};
 
 use super::register::SecretPassword;
@@ -148,6 +150,17 @@ impl<A: Adapters> AuthService<A> {
         let Some(presented) = presented else {
             return Err(AuthError::WrongPassword);
         };
+        // Whoever holds an access token must not get unlimited password guesses: the
+        // per-identifier limit applies to re-authentication, keyed by the account.
+        let key = format!("rl:reauthenticate:user:{}", user.id);
+        let decision = self
+            .ports
+            .cache
+            .hit(&key, self.policy.rate.per_identifier, self.now())
+            .await?;
+        if !decision.allowed {
+            return Err(AuthError::RateLimited(decision));
+        }
         if self
             .ports
             .hasher

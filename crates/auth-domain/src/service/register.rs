@@ -160,6 +160,11 @@ impl<A: Adapters> AuthService<A> {
 
     /// Consumes an email-verification token (from registration or from an email change).
     pub async fn verify_email(&self, raw_token: &str) -> Result<(), AuthError> {
+        if raw_token.trim().is_empty() {
+            let mut v = Validation::default();
+            v.add("token", "is required");
+            v.finish()?;
+        }
         let token = PlainToken::presented(raw_token).map_err(|_| AuthError::InvalidToken)?;
         let hash = token.hash();
         let store = &self.ports.store;

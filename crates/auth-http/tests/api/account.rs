@@ -378,3 +378,35 @@ async fn sessions_are_listed_and_revoked_one_by_one() -> TestResult {
     );
     Ok(())
 }
+
+#[actix_web::test]
+async fn password_guesses_with_a_stolen_access_token_are_rate_limited() -> TestResult {
+    let app = crate::helpers::spawn_with(&[("RATE_LIMIT_IDENTIFIER", "2")]).await;
+    let (access, _) = app.signed_in("guess@example.com", "guessed").await;
+    let body =
+        json!({"current_password": "guess guess", "new_password": "Another-Str0ng-Passphrase"});
+    for _ in 0..2 {
+        let res = app
+            .call(
+                "POST",
+                "/users/change-password",
+                Some(&access),
+                Some(&body),
+                &[],
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::FORBIDDEN);
+    }
+    let limited = app
+        .call(
+            "DELETE",
+            "/users/delete-account",
+            Some(&access),
+            Some(&json!({"password": "guess guess"})),
+            &[],
+        )
+        .await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(limited.header("retry-after").is_some());
+    Ok(())
+}
