@@ -10,7 +10,7 @@ run *args:
 
 # Run every crate's tests (the README's test command).
 test *args:
-    cargo test --workspace {{args}}
+    cargo test {{args}}
 
 # Check formatting and lints as CI does.
 lint:
@@ -33,3 +33,7 @@ migrate:
 openapi url="http://127.0.0.1:5000" out="openapi.json":
     curl -fsS {{url}}/openapi.json -o {{out}}
     @echo "wrote {{out}}"
+
+# Login and verify-token requests per second on the embedded default (needs wrk): [seconds] [bcrypt cost].
+measure seconds="10" cost="12":
+    scripts/measure-embedded.sh {{seconds}} {{cost}}
