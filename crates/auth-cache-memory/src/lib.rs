@@ -5,8 +5,8 @@
 //!
 //! The state lives in the memory of one process. Several instances of the service behind a
 //! load balancer would each see only their own revocations, rate-limit counts and failures,
-//! and a restart forgets everything (the service re-learns session revocations through
-//! `AuthService::warm_revocations`). Use a shared cache adapter when running more than one
+//! and a restart forgets everything (the service re-learns session revocations and users'
+//! "not before" marks from storage through `AuthService::warm_revocations`). Use a shared cache adapter when running more than one
 //! instance.
 //!
 //! # Atomicity

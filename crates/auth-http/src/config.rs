@@ -55,6 +55,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `SECRET_KEY`: root of the personal-data keys and the pepper.
     pub secret_key: Option<SecretString>,
+    /// `ENCRYPTION_KEY`, `BLIND_INDEX_KEY`, `PASSWORD_PEPPER`: explicit 32-byte keys
+    /// (base64) instead of the ones derived from `SECRET_KEY`, e.g. from a secrets manager.
+    pub explicit_keys: ExplicitKeys,
     /// `JWT_SECRET_KEY` for HS256.
     pub jwt_secret_key: Option<SecretString>,
     /// `JWT_PRIVATE_KEY` (PEM) for RS256/ES256/EdDSA.
@@ -107,6 +110,27 @@ pub struct Config {
     pub debug: bool,
 }
 
+/// Keys given one by one; each `None` is derived from `SECRET_KEY`.
+#[derive(Clone, Default)]
+pub struct ExplicitKeys {
+    /// AES-256-GCM key of personal data.
+    pub encryption: Option<[u8; 32]>,
+    /// HMAC key of blind indexes.
+    pub blind_index: Option<[u8; 32]>,
+    /// HMAC key of the password pre-hash.
+    pub pepper: Option<[u8; 32]>,
+}
+
+impl std::fmt::Debug for ExplicitKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExplicitKeys")
+            .field("encryption", &self.encryption.map(|_| "***"))
+            .field("blind_index", &self.blind_index.map(|_| "***"))
+            .field("pepper", &self.pepper.map(|_| "***"))
+            .finish()
+    }
+}
+
 /// Every problem found in the environment, one line each.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
@@ -157,6 +181,22 @@ impl Vars<'_> {
 
     fn secret(&self, name: &str) -> Option<SecretString> {
         self.get(name).map(|s| SecretString::from(s.to_owned()))
+    }
+
+    /// A 32-byte key given as base64; the value is never echoed in a problem.
+    fn key32(&mut self, name: &str) -> Option<[u8; 32]> {
+        use base64::Engine as _;
+        let raw = self.get(name)?;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(raw)
+            .ok()
+            .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok());
+        if decoded.is_none() {
+            self.problems.push(format!(
+                "{name} is not valid: expected 32 bytes in base64 (openssl rand -base64 32)"
+            ));
+        }
+        decoded
     }
 
     fn flag(&mut self, name: &str) -> bool {
@@ -254,6 +294,11 @@ impl Config {
             database_url: v.get("DATABASE_URL").map(str::to_owned),
             data_dir: PathBuf::from(v.get("AUTH_DATA_DIR").unwrap_or("./data")),
             secret_key: v.secret("SECRET_KEY"),
+            explicit_keys: ExplicitKeys {
+                encryption: v.key32("ENCRYPTION_KEY"),
+                blind_index: v.key32("BLIND_INDEX_KEY"),
+                pepper: v.key32("PASSWORD_PEPPER"),
+            },
             jwt_secret_key: v.secret("JWT_SECRET_KEY"),
             jwt_private_key: v
                 .secret("JWT_PRIVATE_KEY")
@@ -404,6 +449,23 @@ mod tests {
         .map(|e| e.0)
         .unwrap_or_default();
         assert_eq!(err.len(), 3, "{err:?}");
+    }
+
+    #[test]
+    fn explicit_keys_must_be_32_bytes_of_base64_and_are_never_echoed() {
+        let good = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        let config =
+            Config::from_vars(vars(&[("ENCRYPTION_KEY", good)])).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.explicit_keys.encryption.map(|k| k[31]), Some(31));
+        assert!(!format!("{config:?}").contains(good));
+        let err = Config::from_vars(vars(&[("BLIND_INDEX_KEY", "c2hvcnQ=")]))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("BLIND_INDEX_KEY") && !err.contains("c2hvcnQ="),
+            "{err}"
+        );
     }
 
     #[test]

@@ -141,9 +141,9 @@ pub async fn problem_errors(
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let res = match next.call(req).await {
         Ok(res) => res.map_into_boxed_body(),
-        // An inner middleware failed (CORS refusing an origin): answer its status with a
-        // problem. Without the request there is no response to build, so the problem
-        // travels inside the error.
+        // An inner service failed with an error instead of a response: answer its status
+        // with a problem. The request is gone with the call, so the problem travels inside
+        // the error (and so skips the outer middlewares' headers).
         Err(err) => {
             let status = err.as_response_error().status_code();
             let api = problem_for(status);

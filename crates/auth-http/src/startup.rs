@@ -11,7 +11,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use auth_cache_memory::MemoryCache;
 use auth_crypto::{
-    Asymmetric, BcryptHasher, JwtCodec, KeyMaterial, OsRandom, SecretKeyring, SystemClock,
+    Asymmetric, BcryptHasher, JwtCodec, Key32, KeyMaterial, OsRandom, SecretKeyring, SystemClock,
 };
 use auth_domain::policy::{LockoutPolicy, Policy, RateLimit, RateLimits};
 use auth_domain::{AuthService, Ports};
@@ -135,7 +135,17 @@ pub async fn build_state(
         config.secret_key.as_ref(),
         config.jwt_secret_key.as_ref(),
     )?;
-    let keys = KeyMaterial::derive(secrets.secret_key.expose_secret());
+    let mut keys = KeyMaterial::derive(secrets.secret_key.expose_secret());
+    let explicit = &config.explicit_keys;
+    if let Some(k) = explicit.encryption {
+        keys.seal = Key32(k);
+    }
+    if let Some(k) = explicit.blind_index {
+        keys.index = Key32(k);
+    }
+    if let Some(k) = explicit.pepper {
+        keys.pepper = Key32(k);
+    }
     let (tokens, tokens_fact) = match &config.jwt_private_key {
         Some(pem) => {
             let alg = match config.jwt_algorithm {
@@ -205,7 +215,10 @@ pub async fn build_state(
         .await
         .map_err(|e| StartupError::Database(e.to_string()))?;
     if warmed > 0 {
-        tracing::info!(sessions = warmed, "revocation list restored from storage");
+        tracing::info!(
+            revocations = warmed,
+            "revocation list restored from storage"
+        );
     }
     let facts = Facts {
         storage: format!(

@@ -8,7 +8,7 @@ use crate::ports::{
 use crate::types::{Email, Password, PersonName, PhoneNumber, SessionId, UserId, Username};
 
 use super::register::SecretPassword;
-use super::{Adapters, AuthService};
+use super::{Adapters, AuthService, LinkMail};
 
 /// Changes asked for in `PUT /users/profile`. `None` leaves a field alone; for the phone,
 /// `Some(None)` removes it.
@@ -118,22 +118,16 @@ impl<A: Adapters> AuthService<A> {
             })?;
         let profile = self.profile_of(&updated)?;
         if let Some(new_email) = &new_email {
-            let token = self
-                .issue_one_time(
-                    OneTimeKind::ChangeEmail,
-                    user.id,
-                    self.policy.verify_email_ttl,
-                    Some(self.email_index(new_email)),
-                )
+            let link = LinkMail {
+                token_kind: OneTimeKind::ChangeEmail,
+                mail_kind: MailKind::ChangeEmail,
+                path: "verify-email",
+                user: user.id,
+                ttl: self.policy.verify_email_ttl,
+                email_index: Some(self.email_index(new_email)),
+            };
+            self.mail_link(link, new_email, Some(profile.name.clone()))
                 .await?;
-            let link = self.link("verify-email", &token);
-            self.send_mail(
-                MailKind::ChangeEmail,
-                new_email,
-                Some(profile.name.clone()),
-                Some(link),
-            )
-            .await?;
         }
         Ok((profile, new_email.is_some()))
     }
@@ -197,18 +191,7 @@ impl<A: Adapters> AuthService<A> {
             return Err(AuthError::WrongPassword);
         };
         let profile = self.profile_of(&user)?;
-        let mut v = Validation::default();
-        let inputs = [
-            user.username.as_str(),
-            &profile.email,
-            &profile.name,
-            &profile.surname,
-        ];
-        v.field(
-            "new_password",
-            self.policy.password.check(&new_password, &inputs),
-        );
-        v.finish()?;
+        self.check_new_password(&new_password, &profile)?;
 
         let hash = self.ports.hasher.hash(new_password).await?;
         self.ports

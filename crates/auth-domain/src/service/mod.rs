@@ -21,7 +21,7 @@ use crate::model::{Mail, MailKind, OneTimeKind, OneTimeTokenRecord, Profile, Use
 use crate::policy::{Policy, RateDecision};
 use crate::ports::{
     Cache, Clock, IndexPurpose, Keyring, MailQueue, OneTimeTokenStore, PasswordHasher, Randomness,
-    RateLimiter, SealedField, Store, TokenCodec,
+    RateLimiter, SealedField, Store, TokenCodec, UserStore,
 };
 use crate::types::{Email, PlainToken, Timestamp, UserId};
 
@@ -110,6 +110,16 @@ impl Action {
             Self::ResetPassword => "reset_password",
         }
     }
+}
+
+/// What [`AuthService::mail_link`] issues and sends.
+pub(crate) struct LinkMail<'a> {
+    pub(crate) token_kind: OneTimeKind,
+    pub(crate) mail_kind: MailKind,
+    pub(crate) path: &'a str,
+    pub(crate) user: UserId,
+    pub(crate) ttl: TimeDelta,
+    pub(crate) email_index: Option<crate::types::BlindIndex>,
 }
 
 /// The auth service: every use case of the API.
@@ -308,6 +318,60 @@ impl<A: Adapters> AuthService<A> {
             })
             .await?;
         Ok(true)
+    }
+
+    /// Refuses a new password that zxcvbn scores too low, with the user's own username,
+    /// email and names as the words an attacker tries first.
+    pub(crate) fn check_new_password(
+        &self,
+        password: &crate::types::Password,
+        profile: &Profile,
+    ) -> Result<(), AuthError> {
+        let mut v = crate::error::Validation::default();
+        let inputs = [
+            profile.username.as_str(),
+            &profile.email,
+            &profile.name,
+            &profile.surname,
+        ];
+        v.field(
+            "new_password",
+            self.policy.password.check(password, &inputs),
+        );
+        v.finish()
+    }
+
+    /// Parses an email field (a malformed address is a validation error) and finds its
+    /// account. `None` when no account has it: the caller answers the same either way.
+    pub(crate) async fn account_by_email(
+        &self,
+        raw_email: &str,
+    ) -> Result<Option<(Email, UserRecord)>, AuthError> {
+        let mut v = crate::error::Validation::default();
+        let email = v.field("email", Email::parse(raw_email));
+        v.finish()?;
+        let Some(email) = email else { return Ok(None) };
+        let user = self
+            .ports
+            .store
+            .user_by_email(&self.email_index(&email))
+            .await?;
+        Ok(user.map(|user| (email, user)))
+    }
+
+    /// Issues a single-use token and mails its link (`{APP_URL}/{path}?token=…`) to `to`.
+    pub(crate) async fn mail_link(
+        &self,
+        link: LinkMail<'_>,
+        to: &Email,
+        name: Option<String>,
+    ) -> Result<(), AuthError> {
+        let token = self
+            .issue_one_time(link.token_kind, link.user, link.ttl, link.email_index)
+            .await?;
+        let url = self.link(link.path, &token);
+        self.send_mail(link.mail_kind, to, name, Some(url)).await?;
+        Ok(())
     }
 
     /// `{APP_URL}/{path}?token={token}`.

@@ -6,37 +6,25 @@ use crate::ports::{PasswordHasher, SealedField, UserStore};
 use crate::types::{Email, Password, PlainToken};
 
 use super::register::SecretPassword;
-use super::{Adapters, AuthService};
+use super::{Adapters, AuthService, LinkMail};
 
 impl<A: Adapters> AuthService<A> {
     /// Mails a reset link if the address belongs to an account. Answers the same whether or
     /// not it does.
     pub async fn forgot_password(&self, raw_email: &str) -> Result<(), AuthError> {
-        let mut v = Validation::default();
-        let email = v.field("email", Email::parse(raw_email));
-        v.finish()?;
-        let Some(email) = email else { return Ok(()) };
-        let Some(user) = self
-            .ports
-            .store
-            .user_by_email(&self.email_index(&email))
-            .await?
-        else {
+        let Some((email, user)) = self.account_by_email(raw_email).await? else {
             return Ok(());
         };
-        let token = self
-            .issue_one_time(
-                OneTimeKind::ResetPassword,
-                user.id,
-                self.policy.reset_ttl,
-                None,
-            )
-            .await?;
         let name = self.open(SealedField::Name, &user.name_sealed).ok();
-        let link = self.link("reset-password", &token);
-        self.send_mail(MailKind::ResetPassword, &email, name, Some(link))
-            .await?;
-        Ok(())
+        let link = LinkMail {
+            token_kind: OneTimeKind::ResetPassword,
+            mail_kind: MailKind::ResetPassword,
+            path: "reset-password",
+            user: user.id,
+            ttl: self.policy.reset_ttl,
+            email_index: None,
+        };
+        self.mail_link(link, &email, name).await
     }
 
     /// Sets a new password with a reset token (single use) and ends every session. The
@@ -70,18 +58,7 @@ impl<A: Adapters> AuthService<A> {
             .await?
             .ok_or(AuthError::InvalidToken)?;
         let profile = self.profile_of(&user)?;
-        let mut v = Validation::default();
-        let inputs = [
-            user.username.as_str(),
-            &profile.email,
-            &profile.name,
-            &profile.surname,
-        ];
-        v.field(
-            "new_password",
-            self.policy.password.check(&password, &inputs),
-        );
-        v.finish()?;
+        self.check_new_password(&password, &profile)?;
 
         self.consume_one_time(&token, OneTimeKind::ResetPassword)
             .await?;

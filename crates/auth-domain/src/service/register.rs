@@ -8,7 +8,7 @@ use crate::ports::{
 };
 use crate::types::{Email, Password, PersonName, PhoneNumber, PlainToken, UserId, Username};
 
-use super::{Adapters, AuthService};
+use super::{Adapters, AuthService, LinkMail};
 
 /// A registration as received.
 #[derive(Debug, Clone, Default)]
@@ -133,20 +133,10 @@ impl<A: Adapters> AuthService<A> {
             }
             Err(err) => return Err(err.into()),
         }
-        let token = self
-            .issue_one_time(
-                OneTimeKind::VerifyEmail,
-                record.id,
-                self.policy.verify_email_ttl,
-                None,
-            )
-            .await?;
-        let link = self.link("verify-email", &token);
-        self.send_mail(
-            MailKind::VerifyEmail,
+        self.mail_link(
+            self.verification_link(record.id),
             &email,
             Some(answer.name.clone()),
-            Some(link),
         )
         .await?;
         Ok(answer)
@@ -225,34 +215,26 @@ impl<A: Adapters> AuthService<A> {
     /// Mails a new verification link if the address belongs to an unverified account.
     /// Answers the same whether or not it does.
     pub async fn resend_verification(&self, raw_email: &str) -> Result<(), AuthError> {
-        let mut v = Validation::default();
-        let email = v.field("email", Email::parse(raw_email));
-        v.finish()?;
-        let Some(email) = email else { return Ok(()) };
-        let Some(user) = self
-            .ports
-            .store
-            .user_by_email(&self.email_index(&email))
-            .await?
-        else {
+        let Some((email, user)) = self.account_by_email(raw_email).await? else {
             return Ok(());
         };
         if user.email_verified_at.is_some() {
             return Ok(());
         }
-        let token = self
-            .issue_one_time(
-                OneTimeKind::VerifyEmail,
-                user.id,
-                self.policy.verify_email_ttl,
-                None,
-            )
-            .await?;
         let name = self.open(SealedField::Name, &user.name_sealed).ok();
-        let link = self.link("verify-email", &token);
-        self.send_mail(MailKind::VerifyEmail, &email, name, Some(link))
-            .await?;
-        Ok(())
+        self.mail_link(self.verification_link(user.id), &email, name)
+            .await
+    }
+
+    fn verification_link(&self, user: UserId) -> LinkMail<'static> {
+        LinkMail {
+            token_kind: OneTimeKind::VerifyEmail,
+            mail_kind: MailKind::VerifyEmail,
+            path: "verify-email",
+            user,
+            ttl: self.policy.verify_email_ttl,
+            email_index: None,
+        }
     }
 
     /// Checks and consumes a single-use token: unknown or used → `InvalidToken`, expired →

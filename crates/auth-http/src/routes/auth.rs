@@ -101,7 +101,7 @@ pub async fn register(
     request_body = TokenRequest,
     responses(
         (status = 200, description = "Email verified", body = MessageResponse),
-        (status = 400, description = "invalid_token (unknown or used), token_expired, or malformed body", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "invalid_token (unknown or used), token_expired, validation_failed (missing token or malformed body)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The new email was taken meanwhile", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -301,7 +301,7 @@ pub async fn reset_password(
     responses(
         (status = 200, description = "The token is valid", body = VerifyTokenResponse),
         (status = 401, description = "Not valid: `valid` is false, `code` says why", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The revocation list cannot be read: fails closed", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The revocation list cannot be read: fails closed (`valid` is false)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn verify_token(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let result = async {

@@ -2,6 +2,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
+use auth_domain::AuthError;
 use auth_domain::service::{ProfileUpdate, SecretPassword};
 use auth_domain::types::SessionId;
 
@@ -13,6 +14,15 @@ use crate::error::{ApiError, Problem};
 use crate::extract::Authenticated;
 use crate::routes::auth::respond;
 use crate::state::AppState;
+
+/// A use case of the signed-in user failed. `TokenRevoked` here means the account behind a
+/// valid token is gone: a bearer failure, so it carries `WWW-Authenticate`.
+fn failed(err: AuthError) -> ApiError {
+    match err {
+        AuthError::TokenRevoked => ApiError::Bearer(err),
+        other => ApiError::Domain(other),
+    }
+}
 
 /// Routes of this module.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -37,7 +47,7 @@ pub async fn get_profile(
     state: web::Data<AppState>,
     auth: Authenticated,
 ) -> Result<HttpResponse, ApiError> {
-    let profile = state.service.profile(&auth.0).await?;
+    let profile = state.service.profile(&auth.0).await.map_err(failed)?;
     Ok(respond(
         StatusCode::OK,
         &ProfileResponse {
@@ -68,7 +78,11 @@ pub async fn update_profile(
         phone_number: body.phone_number,
         email: body.email,
     };
-    let (profile, pending) = state.service.update_profile(&auth.0, update).await?;
+    let (profile, pending) = state
+        .service
+        .update_profile(&auth.0, update)
+        .await
+        .map_err(failed)?;
     let message = if pending {
         "Profile updated. Follow the link sent to your new email address to confirm it."
     } else {
@@ -90,6 +104,7 @@ pub async fn update_profile(
         (status = 400, description = "Weak new password or malformed body", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The current password is wrong (invalid_credentials)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many password checks for this account (rate_limited, Retry-After)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn change_password(
     state: web::Data<AppState>,
@@ -104,7 +119,8 @@ pub async fn change_password(
             SecretPassword(body.current_password),
             SecretPassword(body.new_password),
         )
-        .await?;
+        .await
+        .map_err(failed)?;
     Ok(respond(
         StatusCode::OK,
         &MessageResponse::new(
@@ -121,6 +137,7 @@ pub async fn change_password(
         (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Wrong password (invalid_credentials)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many password checks for this account (rate_limited, Retry-After)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn delete_account(
     state: web::Data<AppState>,
@@ -130,7 +147,8 @@ pub async fn delete_account(
     state
         .service
         .delete_account(&auth.0, SecretPassword(body.into_inner().password))
-        .await?;
+        .await
+        .map_err(failed)?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -147,7 +165,8 @@ pub async fn list_sessions(
     let sessions: Vec<SessionBody> = state
         .service
         .sessions(&auth.0)
-        .await?
+        .await
+        .map_err(failed)?
         .into_iter()
         .map(SessionBody::from)
         .collect();
@@ -172,6 +191,10 @@ pub async fn revoke_session(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = SessionId::parse(&id).map_err(|_| ApiError::BadPath("session"))?;
-    state.service.revoke_session(&auth.0, id).await?;
+    state
+        .service
+        .revoke_session(&auth.0, id)
+        .await
+        .map_err(failed)?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod account;
+mod cli;
 mod errors;
 mod helpers;
 mod login;
