@@ -37,3 +37,11 @@ openapi url="http://127.0.0.1:5000" out="openapi.json":
 # Login and verify-token requests per second on the embedded default (needs wrk): [seconds] [bcrypt cost].
 measure seconds="10" cost="12":
     scripts/measure-embedded.sh {{seconds}} {{cost}}
+
+# Delete expired sessions, refresh tokens and one-time tokens once, then exit.
+cleanup:
+    cargo run -- cleanup
+
+# Refresh requests per second on SQLite versus PostgreSQL (needs wrk and PostgreSQL): [seconds] [sessions].
+measure-refresh seconds="10" sessions="64":
+    scripts/measure-refresh.sh {{seconds}} {{sessions}}

@@ -221,10 +221,31 @@ pub trait OneTimeTokenStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<OneTimeTokenRecord>, PortError>> + Send;
 }
 
+/// What one [`Store::cleanup`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CleanupReport {
+    /// Sessions (each with its refresh tokens).
+    pub sessions: u64,
+    /// Single-use tokens.
+    pub one_time_tokens: u64,
+    /// Users' "not before" marks.
+    pub user_revocations: u64,
+}
+
 /// Everything the domain stores durably.
 pub trait Store: UserStore + SessionStore + OneTimeTokenStore {
     /// Cheap round trip for readiness checks.
     fn ping(&self) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Deletes what can no longer serve at `now`: sessions (with their refresh tokens) past
+    /// their expiry, or revoked before `revoked_before` (a revoked session must be kept as
+    /// long as [`SessionStore::revoked_since`] may be asked about it); single-use tokens
+    /// expired or used; users' "not before" marks past their `until`. MUST NOT delete
+    /// anything still usable. Returns what it deleted.
+    fn cleanup(
+        &self,
+        now: Timestamp,
+        revoked_before: Timestamp,
+    ) -> impl Future<Output = Result<CleanupReport, PortError>> + Send;
 }
 
 /// The access-token denylist and "not before" marks. Entries MUST live until `until` (the

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use chrono::TimeDelta;
 use ipnet::IpNet;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 /// Where the service runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +50,17 @@ pub struct Config {
     /// `PORT` (default 5000).
     pub port: u16,
     /// `DATABASE_URL`; none means the embedded SQLite file.
-    pub database_url: Option<String>,
+    pub database_url: Option<SecretString>,
+    /// `DATABASE_POOL_SIZE` (default 10).
+    pub database_pool_size: usize,
+    /// `DATABASE_CONNECT_TIMEOUT` seconds (default 5).
+    pub database_connect_timeout: TimeDelta,
+    /// `DATABASE_STATEMENT_TIMEOUT` seconds (default 10; 0 = none).
+    pub database_statement_timeout: TimeDelta,
+    /// `AUTO_MIGRATE` (default true): apply pending migrations at start.
+    pub auto_migrate: bool,
+    /// `CLEANUP_INTERVAL` seconds between deletions of expired rows (default 3600; 0 = off).
+    pub cleanup_interval: TimeDelta,
     /// `AUTH_DATA_DIR` (default `./data`): SQLite file and generated secrets.
     pub data_dir: PathBuf,
     /// `SECRET_KEY`: root of the personal-data keys and the pepper.
@@ -129,6 +139,15 @@ impl std::fmt::Debug for ExplicitKeys {
             .field("pepper", &self.pepper.map(|_| "***"))
             .finish()
     }
+}
+
+/// Where data lives.
+#[derive(Debug, Clone)]
+pub enum Database {
+    /// A SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL (secret: it may hold a password).
+    Postgres(SecretString),
 }
 
 /// Every problem found in the environment, one line each.
@@ -291,7 +310,22 @@ impl Config {
                 "an IP address",
             ),
             port: v.parse("PORT", 5000u16, |_| true, "a port number"),
-            database_url: v.get("DATABASE_URL").map(str::to_owned),
+            database_url: v.secret("DATABASE_URL"),
+            database_pool_size: v.parse(
+                "DATABASE_POOL_SIZE",
+                10usize,
+                |n| (1..=1000).contains(n),
+                "an integer from 1 to 1000",
+            ),
+            database_connect_timeout: v.seconds("DATABASE_CONNECT_TIMEOUT", 5, 1),
+            database_statement_timeout: v.seconds("DATABASE_STATEMENT_TIMEOUT", 10, 0),
+            auto_migrate: !matches!(
+                v.get("AUTO_MIGRATE")
+                    .map(str::to_ascii_lowercase)
+                    .as_deref(),
+                Some("false" | "0" | "no" | "off")
+            ),
+            cleanup_interval: v.seconds("CLEANUP_INTERVAL", 3600, 0),
             data_dir: PathBuf::from(v.get("AUTH_DATA_DIR").unwrap_or("./data")),
             secret_key: v.secret("SECRET_KEY"),
             explicit_keys: ExplicitKeys {
@@ -352,13 +386,18 @@ impl Config {
         if config.jwt_private_key.is_some() && config.jwt_algorithm == JwtAlgorithm::Hs256 {
             problems.push("JWT_ALGORITHM=HS256 uses JWT_SECRET_KEY: unset JWT_PRIVATE_KEY, or choose RS256, ES256 or EdDSA".to_owned());
         }
-        if let Some(url) = &config.database_url
+        if let Some(url) = config
+            .database_url
+            .as_ref()
+            .map(ExposeSecret::expose_secret)
             && !url.starts_with("sqlite:")
+            && !url.starts_with("postgres://")
+            && !url.starts_with("postgresql://")
             && !url.ends_with(".db")
             && !url.ends_with(".sqlite")
         {
             problems.push(
-                "DATABASE_URL: this build supports only SQLite (sqlite://path or a .db file); PostgreSQL arrives with its adapter"
+                "DATABASE_URL is not valid: expected postgres://…, postgresql://…, sqlite://path or a path ending in .db"
                     .to_owned(),
             );
         }
@@ -385,11 +424,7 @@ impl Config {
                         .to_owned(),
                 );
             }
-            if config
-                .database_url
-                .as_deref()
-                .is_none_or(|u| !u.starts_with("postgres"))
-            {
+            if !matches!(config.database(), Database::Postgres(_)) {
                 problems.push("APP_ENV=production needs DATABASE_URL=postgres://… (SQLite is the single-machine development default)".to_owned());
             }
         }
@@ -400,14 +435,18 @@ impl Config {
         }
     }
 
-    /// The SQLite file: `DATABASE_URL=sqlite://path`, or `{AUTH_DATA_DIR}/auth.db`.
-    pub fn sqlite_path(&self) -> PathBuf {
-        match &self.database_url {
-            Some(url) => PathBuf::from(
+    /// Where data lives: PostgreSQL when `DATABASE_URL` says so; otherwise the SQLite file
+    /// of `DATABASE_URL=sqlite://path`, or `{AUTH_DATA_DIR}/auth.db`.
+    pub fn database(&self) -> Database {
+        match self.database_url.as_ref().map(ExposeSecret::expose_secret) {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Database::Postgres(SecretString::from(url.to_owned()))
+            }
+            Some(url) => Database::Sqlite(PathBuf::from(
                 url.trim_start_matches("sqlite://")
                     .trim_start_matches("sqlite:"),
-            ),
-            None => self.data_dir.join("auth.db"),
+            )),
+            None => Database::Sqlite(self.data_dir.join("auth.db")),
         }
     }
 }
@@ -435,7 +474,9 @@ mod tests {
         assert_eq!(config.port, 5000);
         assert_eq!(config.bcrypt_cost, 12);
         assert_eq!(config.access_ttl, TimeDelta::minutes(15));
-        assert_eq!(config.sqlite_path(), PathBuf::from("./data/auth.db"));
+        assert!(
+            matches!(config.database(), Database::Sqlite(p) if p == std::path::Path::new("./data/auth.db"))
+        );
     }
 
     #[test]
@@ -466,6 +507,23 @@ mod tests {
             err.contains("BLIND_INDEX_KEY") && !err.contains("c2hvcnQ="),
             "{err}"
         );
+    }
+
+    #[test]
+    fn database_url_chooses_the_adapter() {
+        let pg = Config::from_vars(vars(&[("DATABASE_URL", "postgres://u:p@db/auth")]))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(pg.database(), Database::Postgres(_)));
+        assert!(
+            !format!("{:?}", pg.database()).contains("u:p"),
+            "the URL's password is secret"
+        );
+        let lite = Config::from_vars(vars(&[("DATABASE_URL", "sqlite:///tmp/x.db")]))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            matches!(lite.database(), Database::Sqlite(p) if p == std::path::Path::new("/tmp/x.db"))
+        );
+        assert!(Config::from_vars(vars(&[("DATABASE_URL", "mysql://db")])).is_err());
     }
 
     #[test]

@@ -13,3 +13,4 @@ pub mod routes;
 pub mod secrets;
 pub mod startup;
 pub mod state;
+pub mod storage;

@@ -5,9 +5,11 @@ use std::net::TcpListener;
 use std::process::ExitCode;
 
 use actix_web::web;
-use auth_http::config::{Config, LogFormat};
+use auth_domain::ports::Store;
+use auth_http::config::{Config, Database, LogFormat};
 use auth_http::startup;
 use clap::{Parser, Subcommand};
+use secrecy::ExposeSecret;
 use tracing_subscriber::EnvFilter;
 
 /// Authentication service: registration, login, JWT access tokens, rotating refresh tokens.
@@ -28,6 +30,9 @@ enum Command {
     Serve,
     /// Create the database if needed and apply pending migrations, then exit.
     Migrate,
+    /// Delete expired sessions, refresh tokens and one-time tokens, then exit (the server
+    /// also does this every CLEANUP_INTERVAL).
+    Cleanup,
 }
 
 fn init_tracing(config: &Config) {
@@ -56,7 +61,8 @@ fn main() -> ExitCode {
     };
     init_tracing(&config);
     let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Migrate => migrate(&config),
+        Command::Migrate => actix_web::rt::System::new().block_on(migrate(config)),
+        Command::Cleanup => actix_web::rt::System::new().block_on(cleanup(config)),
         Command::Serve => actix_web::rt::System::new().block_on(serve(config)),
     };
     match result {
@@ -69,11 +75,46 @@ fn main() -> ExitCode {
     }
 }
 
-fn migrate(config: &Config) -> Result<(), String> {
-    let path = config.sqlite_path();
-    let applied = auth_store_sqlite::migrate(&path)
-        .map_err(|e| format!("migrate {}: {e}", path.display()))?;
-    tracing::info!(database = %path.display(), applied = applied.len(), "migrations up to date");
+async fn migrate(config: Config) -> Result<(), String> {
+    let applied = match config.database() {
+        Database::Sqlite(path) => {
+            let shown = path.display().to_string();
+            tokio::task::spawn_blocking(move || auth_store_sqlite::migrate(&path))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| format!("migrate {shown}: {}", startup::error_chain(&e)))?
+        }
+        Database::Postgres(url) => {
+            let url = url.expose_secret();
+            auth_store_postgres::migrate(url).await.map_err(|e| {
+                format!(
+                    "migrate {}: {}",
+                    startup::redact_url(url),
+                    startup::error_chain(&e)
+                )
+            })?
+        }
+    };
+    tracing::info!(applied = applied.len(), "migrations up to date");
+    Ok(())
+}
+
+async fn cleanup(config: Config) -> Result<(), String> {
+    let access_ttl = config.access_ttl;
+    let (store, _) = startup::open_storage(&config)
+        .await
+        .map_err(|e| e.to_string())?;
+    let now = chrono::Utc::now();
+    let report = store
+        .cleanup(now, now - access_ttl - chrono::TimeDelta::seconds(1))
+        .await
+        .map_err(|e| format!("cleanup: {}", startup::error_chain(&e)))?;
+    tracing::info!(
+        sessions = report.sessions,
+        one_time_tokens = report.one_time_tokens,
+        user_revocations = report.user_revocations,
+        "cleanup done"
+    );
     Ok(())
 }
 
@@ -102,6 +143,8 @@ async fn serve(config: Config) -> Result<(), String> {
         tokens = facts.tokens,
     );
     tracing::info!("{banner}");
-    let server = startup::run(listener, web::Data::new(state)).map_err(|e| e.to_string())?;
+    let state = web::Data::new(state);
+    startup::spawn_cleanup(state.clone());
+    let server = startup::run(listener, state).map_err(|e| e.to_string())?;
     server.await.map_err(|e| e.to_string())
 }

@@ -133,8 +133,8 @@ pub async fn rate_limit_headers(
     Ok(res)
 }
 
-/// Replaces any 4xx/5xx response that is not already problem+json (the router's 405, an
-/// extractor's plain-text error) with the matching problem.
+/// Replaces any 4xx/5xx response that is not JSON of ours (the router's 405, an extractor's
+/// plain-text error) with the matching problem.
 pub async fn problem_errors(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -158,12 +158,13 @@ pub async fn problem_errors(
         }
     };
     let status = res.status();
-    let is_problem = res
+    // Our own answers are JSON (a problem, or a health report with its 503): left alone.
+    let ours = res
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with(PROBLEM_JSON));
-    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        .is_some_and(|ct| ct.starts_with(PROBLEM_JSON) || ct.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || ours {
         return Ok(res);
     }
     let api = problem_for(status);

@@ -23,12 +23,14 @@ use secrecy::ExposeSecret;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::config::{Config, JwtAlgorithm};
+use crate::config::{Config, Database, JwtAlgorithm};
 use crate::error::ApiError;
 use crate::extract::{json_config, payload_config};
 use crate::openapi::ApiDoc;
 use crate::state::{AppState, Mailer};
+use crate::storage::Storage;
 use crate::{middleware, routes, secrets};
+use auth_store_postgres::{PgOptions, PgStore};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +60,8 @@ pub struct Facts {
     pub tokens: String,
 }
 
-fn port_error(err: &auth_domain::ports::PortError) -> String {
+/// An error and its causes on one line, for messages.
+pub fn error_chain(err: &auth_domain::ports::PortError) -> String {
     let mut msg = err.to_string();
     let mut source = std::error::Error::source(err);
     while let Some(s) = source {
@@ -190,12 +193,8 @@ pub async fn build_state(
     let hasher = tokio::task::spawn_blocking(move || BcryptHasher::new(cost, pepper, concurrency))
         .await
         .map_err(|e| StartupError::Other(e.to_string()))?
-        .map_err(|e| StartupError::Other(port_error(&e)))?;
-    let path = config.sqlite_path();
-    let pool_size = (config.workers * 2).max(4);
-    let store = SqliteStore::open(&path, pool_size)
-        .await
-        .map_err(|e| StartupError::Database(format!("{}: {}", path.display(), port_error(&e))))?;
+        .map_err(|e| StartupError::Other(error_chain(&e)))?;
+    let (store, storage_fact) = open_storage(&config).await?;
     let mailer = mailbox.map_or(Mailer::Log(LogMailer), Mailer::Memory);
     let mailer_backend = mailer.backend();
     let jwks = tokens.jwks();
@@ -221,10 +220,7 @@ pub async fn build_state(
         );
     }
     let facts = Facts {
-        storage: format!(
-            "SQLite file {} (embedded default; PostgreSQL arrives with its adapter)",
-            path.display()
-        ),
+        storage: storage_fact,
         secrets: match &secrets.generated_in {
             Some(file) => format!(
                 "generated once and kept in {} (mode 0600); set SECRET_KEY and JWT_SECRET_KEY or JWT_PRIVATE_KEY in production",
@@ -243,6 +239,98 @@ pub async fn build_state(
         mailer_backend,
     };
     Ok((state, facts))
+}
+
+/// Deletes expired rows every `CLEANUP_INTERVAL` (unless 0), on the server's runtime.
+pub fn spawn_cleanup(state: web::Data<AppState>) {
+    let every = state.config.cleanup_interval;
+    if every <= TimeDelta::zero() {
+        return;
+    }
+    actix_web::rt::spawn(async move {
+        let mut ticks = tokio::time::interval(seconds(every));
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            match state.service.cleanup().await {
+                Ok(r) => tracing::info!(
+                    sessions = r.sessions,
+                    one_time_tokens = r.one_time_tokens,
+                    user_revocations = r.user_revocations,
+                    "cleanup"
+                ),
+                Err(e) => ApiError::Domain(e).log_cause(),
+            }
+        }
+    });
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for messages.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "***".to_owned();
+    };
+    match rest.rsplit_once('@') {
+        Some((credentials, host)) => {
+            let user = credentials.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+fn seconds(d: TimeDelta) -> std::time::Duration {
+    std::time::Duration::from_secs(u64::try_from(d.num_seconds()).unwrap_or(0))
+}
+
+/// Opens the storage `DATABASE_URL` names, migrating it first unless `AUTO_MIGRATE=false`
+/// (SQLite, the embedded default, always migrates). Returns it with the banner line.
+pub async fn open_storage(config: &Config) -> Result<(Storage, String), StartupError> {
+    match config.database() {
+        Database::Sqlite(path) => {
+            let pool_size = (config.workers * 2).max(4);
+            let store = SqliteStore::open(&path, pool_size).await.map_err(|e| {
+                StartupError::Database(format!("{}: {}", path.display(), error_chain(&e)))
+            })?;
+            Ok((
+                Storage::Sqlite(store),
+                format!("SQLite file {} (embedded default)", path.display()),
+            ))
+        }
+        Database::Postgres(url) => {
+            let url = url.expose_secret();
+            let shown = redact_url(url);
+            let unreachable = |e: auth_domain::ports::PortError| {
+                StartupError::Database(format!("PostgreSQL at {shown}: {}", error_chain(&e)))
+            };
+            if config.auto_migrate {
+                let applied = auth_store_postgres::migrate(url)
+                    .await
+                    .map_err(unreachable)?;
+                if !applied.is_empty() {
+                    tracing::info!(migrations = ?applied, "postgresql: applied migrations");
+                }
+            }
+            let statement = config.database_statement_timeout;
+            let options = PgOptions {
+                pool_size: config.database_pool_size,
+                connect_timeout: seconds(config.database_connect_timeout),
+                statement_timeout: (statement > TimeDelta::zero()).then(|| seconds(statement)),
+                ..PgOptions::default()
+            };
+            let store = PgStore::connect(url, options).await.map_err(unreachable)?;
+            let fact = format!(
+                "PostgreSQL {shown} (pool {}{})",
+                config.database_pool_size,
+                if config.auto_migrate {
+                    ", migrated at start"
+                } else {
+                    ", AUTO_MIGRATE=false"
+                }
+            );
+            Ok((Storage::Postgres(store), fact))
+        }
+    }
 }
 
 fn cors(origins: &[String]) -> Cors {

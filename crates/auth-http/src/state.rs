@@ -2,13 +2,13 @@
 
 use std::time::Instant;
 
+use crate::storage::Storage;
 use auth_cache_memory::MemoryCache;
 use auth_crypto::{BcryptHasher, JwtCodec, OsRandom, SecretKeyring, SystemClock};
 use auth_domain::model::Mail;
 use auth_domain::ports::{MailQueue, PortError};
 use auth_domain::{Adapters, AuthService};
 use auth_mail_log::{LogMailer, MemoryMailbox};
-use auth_store_sqlite::SqliteStore;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::Config;
@@ -18,7 +18,7 @@ use crate::config::Config;
 pub struct Embedded;
 
 impl Adapters for Embedded {
-    type Store = SqliteStore;
+    type Store = Storage;
     type Cache = MemoryCache;
     type Mail = Mailer;
     type Clock = SystemClock;

@@ -1,14 +1,14 @@
 //! [`OneTimeTokenStore`] on SQLite (tokens by hash only), and [`Store`] itself.
 
 use auth_domain::model::{OneTimeKind, OneTimeTokenRecord};
-use auth_domain::ports::{OneTimeTokenStore, PortError, Store};
+use auth_domain::ports::{CleanupReport, OneTimeTokenStore, PortError, Store};
 use auth_domain::types::{Timestamp, TokenHash};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
 use crate::models::{OneTimeRow, hash_bytes, millis};
 use crate::pool::SqliteStore;
-use crate::schema::one_time_tokens;
+use crate::schema::{one_time_tokens, sessions, user_revocations};
 
 impl OneTimeTokenStore for SqliteStore {
     async fn insert_one_time(&self, token: &OneTimeTokenRecord) -> Result<(), PortError> {
@@ -73,5 +73,45 @@ impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), PortError> {
         self.run(|conn| conn.batch_execute("SELECT 1")).await?;
         Ok(())
+    }
+
+    async fn cleanup(
+        &self,
+        now: Timestamp,
+        revoked_before: Timestamp,
+    ) -> Result<CleanupReport, PortError> {
+        let (now, revoked_before) = (millis(now), millis(revoked_before));
+        self.run(move |conn| {
+            conn.immediate_transaction(|conn| {
+                // Refresh tokens go with their session (ON DELETE CASCADE).
+                let sessions = diesel::delete(
+                    sessions::table.filter(
+                        sessions::expires_at
+                            .le(now)
+                            .or(sessions::revoked_at.lt(revoked_before)),
+                    ),
+                )
+                .execute(conn)?;
+                let one_time_tokens = diesel::delete(
+                    one_time_tokens::table.filter(
+                        one_time_tokens::expires_at
+                            .le(now)
+                            .or(one_time_tokens::used_at.is_not_null()),
+                    ),
+                )
+                .execute(conn)?;
+                let user_revocations = diesel::delete(
+                    user_revocations::table.filter(user_revocations::expires_at.le(now)),
+                )
+                .execute(conn)?;
+                Ok(CleanupReport {
+                    sessions: sessions as u64,
+                    one_time_tokens: one_time_tokens as u64,
+                    user_revocations: user_revocations as u64,
+                })
+            })
+        })
+        .await
+        .map_err(PortError::from)
     }
 }

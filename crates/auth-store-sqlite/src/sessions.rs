@@ -28,12 +28,7 @@ impl SessionStore for SqliteStore {
         until: Timestamp,
     ) -> Result<(), PortError> {
         let (user, not_before, until) = (user.to_string(), millis(not_before), millis(until));
-        let now = millis(chrono::Utc::now());
         self.run(move |conn| {
-            // Marks past their expiry protect nothing: dropping them here keeps the table
-            // as small as the number of recent mass revocations.
-            diesel::delete(user_revocations::table.filter(user_revocations::expires_at.le(now)))
-                .execute(conn)?;
             // An upsert that only ever moves the mark (and its expiry) forward.
             diesel::insert_into(user_revocations::table)
                 .values((

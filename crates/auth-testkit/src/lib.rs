@@ -11,7 +11,13 @@
 //! # let _ = logged_in;
 //! # }
 //! ```
+//!
+//! [`contract`] is the port contract test-kit: the documented promises of every port as
+//! tests generic over the port, run against any adapter with
+//! [`store_contract_tests!`] and [`cache_contract_tests!`].
 #![forbid(unsafe_code)]
+
+pub mod contract;
 
 use std::sync::{Arc, Mutex, PoisonError};
 

@@ -5,7 +5,9 @@ use secrecy::SecretString;
 
 use crate::error::AuthError;
 use crate::model::{AccessClaims, Rotation, SessionRecord, TokenPair};
-use crate::ports::{Keyring, RevocationList, SessionStore, TokenCodec, TokenRejection, UserStore};
+use crate::ports::{
+    Keyring, RevocationList, SessionStore, Store, TokenCodec, TokenRejection, UserStore,
+};
 use crate::types::{PlainToken, SessionId, Timestamp, UserId};
 
 use super::{Adapters, AuthService};
@@ -171,6 +173,14 @@ impl<A: Adapters> AuthService<A> {
             .revoke_user_before(user, not_before, until)
             .await?;
         Ok(())
+    }
+
+    /// Deletes expired and spent rows from storage, keeping revoked sessions for one
+    /// access-token lifetime (a restart must still learn those revocations).
+    pub async fn cleanup(&self) -> Result<crate::ports::CleanupReport, AuthError> {
+        let now = self.now();
+        let keep = now - self.policy.access_ttl - TimeDelta::seconds(1);
+        Ok(self.ports.store.cleanup(now, keep).await?)
     }
 
     /// Teaches a fresh cache the revocations that storage remembers (sessions revoked within

@@ -77,7 +77,7 @@ async fn timed<F: std::future::Future<Output = Result<(), E>>, E>(
 async fn checks(state: &AppState) -> Checks {
     let ports = state.service.ports();
     Checks {
-        database: timed("sqlite", Store::ping(&ports.store)).await,
+        database: timed(ports.store.backend(), Store::ping(&ports.store)).await,
         cache: timed("in-process", Cache::ping(&ports.cache)).await,
         mailer: timed(state.mailer_backend, async { Ok::<(), ()>(()) }).await,
     }

@@ -85,3 +85,30 @@ fn an_unusable_database_path_fails_with_a_clear_error() -> TestResult {
     assert!(stderr.contains("database"), "{stderr}");
     Ok(())
 }
+
+#[test]
+fn an_unreachable_postgresql_at_start_is_a_clear_error_and_exit_code() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let out = binary()
+        .env("AUTH_DATA_DIR", dir.path())
+        .env(
+            "DATABASE_URL",
+            "postgres://someone:hunter2@127.0.0.1:1/auth",
+        )
+        .env("DATABASE_CONNECT_TIMEOUT", "2")
+        .env("BCRYPT_COST", "4")
+        .env("PORT", "0")
+        .env("HOST", "127.0.0.1")
+        .output()?;
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("PostgreSQL at postgres://someone:***@127.0.0.1:1/auth"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("hunter2"),
+        "the password never shows: {stderr}"
+    );
+    Ok(())
+}

@@ -54,7 +54,7 @@ pub struct TestApp {
     pub mailbox: MemoryMailbox,
     pub client: awc::Client,
     handle: ServerHandle,
-    _dir: Option<Arc<tempfile::TempDir>>,
+    _backing: Backing,
 }
 
 pub struct Response {
@@ -101,17 +101,49 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_with(vars: &[(&str, &str)]) -> TestApp {
-    let dir = Arc::new(tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}")));
-    let path = dir.path().join("data");
-    let mut app = spawn_in(path, vars).await;
-    app._dir = Some(dir);
-    app
+    spawn_on(&Backing::fresh().await, vars).await
 }
 
-/// Starts the service on `data_dir` (which may hold an earlier instance's data).
-pub async fn spawn_in(data_dir: PathBuf, vars: &[(&str, &str)]) -> TestApp {
+/// Where a test app keeps its data: a temporary data directory (secrets, and the SQLite
+/// file) and, when `AUTH_TEST_STORAGE=postgres`, a fresh PostgreSQL database cloned from a
+/// migrated template. Two apps on one backing share their data (a restart).
+#[derive(Clone)]
+pub struct Backing {
+    dir: Arc<tempfile::TempDir>,
+    pub postgres: Option<Arc<auth_store_postgres::test_support::TestDatabase>>,
+}
+
+/// Whether this run of the suite is on PostgreSQL (`AUTH_TEST_STORAGE=postgres`).
+pub fn on_postgres() -> bool {
+    std::env::var("AUTH_TEST_STORAGE").is_ok_and(|s| s.eq_ignore_ascii_case("postgres"))
+}
+
+impl Backing {
+    pub async fn fresh() -> Self {
+        let dir = Arc::new(tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}")));
+        let postgres = if on_postgres() {
+            let db = auth_store_postgres::test_support::fresh_database()
+                .await
+                .unwrap_or_else(|| panic!("AUTH_TEST_STORAGE=postgres but PostgreSQL is unreachable (TEST_DATABASE_URL)"));
+            Some(Arc::new(db))
+        } else {
+            None
+        };
+        Self { dir, postgres }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+}
+
+/// Starts the service on `backing` (which may hold an earlier instance's data).
+pub async fn spawn_on(backing: &Backing, vars: &[(&str, &str)]) -> TestApp {
     captured_logs();
-    let mut map = base_vars(&data_dir);
+    let mut map = base_vars(&backing.data_dir());
+    if let Some(db) = &backing.postgres {
+        map.insert("DATABASE_URL".to_owned(), db.url().to_owned());
+    }
     for (k, v) in vars {
         map.insert((*k).to_owned(), (*v).to_owned());
     }
@@ -133,7 +165,7 @@ pub async fn spawn_in(data_dir: PathBuf, vars: &[(&str, &str)]) -> TestApp {
             .timeout(std::time::Duration::from_secs(30))
             .finish(),
         handle,
-        _dir: None,
+        _backing: backing.clone(),
     }
 }
 

@@ -6,6 +6,7 @@ mod cli;
 mod errors;
 mod helpers;
 mod login;
+mod outage;
 mod privacy;
 mod registration;
 mod system;

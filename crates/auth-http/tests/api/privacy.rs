@@ -2,13 +2,12 @@ use auth_domain::model::MailKind;
 use awc::http::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, TestResult, captured_logs, spawn_in};
+use crate::helpers::{Backing, PASSWORD, TestResult, captured_logs, spawn_on};
 
 #[actix_web::test]
 async fn data_and_revocations_survive_a_restart() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let data = dir.path().join("data");
-    let first = spawn_in(data.clone(), &[]).await;
+    let backing = Backing::fresh().await;
+    let first = spawn_on(&backing, &[]).await;
     let (kept, _) = first.signed_in("keep@example.com", "keeper").await;
     let (revoked, _) = {
         let res = first.login("keeper").await;
@@ -19,7 +18,7 @@ async fn data_and_revocations_survive_a_restart() -> TestResult {
         .await;
     first.stop().await;
 
-    let second = spawn_in(data, &[]).await;
+    let second = spawn_on(&backing, &[]).await;
     let login = second
         .post(
             "/auth/login",
@@ -50,9 +49,8 @@ async fn data_and_revocations_survive_a_restart() -> TestResult {
 /// documented exception; this test uses the in-memory mailbox, and skips `auth_mail`.)
 #[actix_web::test]
 async fn no_personal_data_password_or_token_is_stored_or_logged_in_plain_text() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let data = dir.path().join("data");
-    let app = spawn_in(data.clone(), &[]).await;
+    let backing = Backing::fresh().await;
+    let app = spawn_on(&backing, &[]).await;
     let email = "leak.check.person@example.org";
     let phone = "+4915123456789";
     let password = "Leak-Check-Passphrase-77";
@@ -123,17 +121,7 @@ async fn no_personal_data_password_or_token_is_stored_or_logged_in_plain_text() 
         ("verification token", verify),
         ("reset token", reset),
     ];
-    let mut stored = Vec::new();
-    for entry in std::fs::read_dir(&data)? {
-        let path = entry?.path();
-        if path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with("auth.db"))
-        {
-            stored.extend(std::fs::read(&path)?);
-        }
-    }
+    let stored = stored_bytes(&backing)?;
     assert!(stored.len() > 4096, "the database was read");
     assert!(
         stored
@@ -159,7 +147,13 @@ async fn no_personal_data_password_or_token_is_stored_or_logged_in_plain_text() 
         let needle = value.as_bytes();
         assert!(
             !stored.windows(needle.len()).any(|w| w == needle),
-            "{what} found in the database file"
+            "{what} found in the database"
+        );
+        // pg_dump shows binary columns as hex: the value must not hide there either.
+        let hex: String = needle.iter().map(|b| format!("{b:02x}")).collect();
+        assert!(
+            !stored.windows(hex.len()).any(|w| w == hex.as_bytes()),
+            "{what} found hex-encoded in the database"
         );
         assert!(!logs.contains(value.as_str()), "{what} found in the logs");
         assert!(
@@ -168,4 +162,32 @@ async fn no_personal_data_password_or_token_is_stored_or_logged_in_plain_text() 
         );
     }
     Ok(())
+}
+
+/// Everything the storage holds, as bytes: the SQLite file and its WAL, or a `pg_dump` of
+/// the PostgreSQL database.
+fn stored_bytes(backing: &Backing) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+    if let Some(db) = &backing.postgres {
+        let out = std::process::Command::new("pg_dump")
+            .args(["--data-only", "--no-owner", db.url()])
+            .output()?;
+        assert!(
+            out.status.success(),
+            "pg_dump: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return Ok(out.stdout);
+    }
+    let mut stored = Vec::new();
+    for entry in std::fs::read_dir(backing.data_dir())? {
+        let path = entry?.path();
+        if path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("auth.db"))
+        {
+            stored.extend(std::fs::read(&path)?);
+        }
+    }
+    Ok(stored)
 }

@@ -3,7 +3,7 @@
 use std::error::Error;
 use std::path::PathBuf;
 
-use auth_domain::model::{OneTimeKind, OneTimeTokenRecord, SessionRecord, UserRecord};
+use auth_domain::model::{SessionRecord, UserRecord};
 use auth_domain::types::{
     BlindIndex, PasswordHash, Sealed, SessionId, Timestamp, TokenHash, UserId,
 };
@@ -48,7 +48,7 @@ pub fn user(username: &str, email: &str) -> UserRecord {
 }
 
 /// A stand-in blind index: distinct values give distinct indexes.
-pub fn index(value: &str) -> BlindIndex {
+fn index(value: &str) -> BlindIndex {
     BlindIndex(format!("index:{value}").into_bytes())
 }
 
@@ -67,21 +67,4 @@ pub fn session(user: UserId, created: i64) -> SessionRecord {
 
 pub fn token(byte: u8) -> TokenHash {
     TokenHash([byte; 32])
-}
-
-pub fn one_time(
-    hash: TokenHash,
-    kind: OneTimeKind,
-    user: UserId,
-    expires: i64,
-) -> OneTimeTokenRecord {
-    OneTimeTokenRecord {
-        hash,
-        kind,
-        user_id: user,
-        created_at: at(0),
-        expires_at: at(expires),
-        used_at: None,
-        email_index: None,
-    }
 }

@@ -1,0 +1,167 @@
+//! The database goes away while serving, through a TCP proxy inside the test: requests that
+//! need it get 503 `service_unavailable`, `/health/ready` fails, token verification (which
+//! never queries the database) keeps working, and the service recovers by itself.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use awc::http::StatusCode;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+use crate::helpers::{Backing, TestResult, on_postgres, spawn_on};
+
+/// Forwards TCP connections to `upstream` until cut; while cut, it closes every connection
+/// it holds and refuses new ones; restored, it forwards again on the same address.
+struct Proxy {
+    addr: SocketAddr,
+    cut: Arc<AtomicBool>,
+    connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    async fn start(upstream: String) -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let cut = Arc::new(AtomicBool::new(false));
+        let connections: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let (cut2, conns2) = (cut.clone(), connections.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if cut2.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let upstream = upstream.clone();
+                let handle = tokio::spawn(async move {
+                    if let Ok(mut server) = TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                conns2
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(handle);
+            }
+        });
+        Ok(Self {
+            addr,
+            cut,
+            connections,
+        })
+    }
+
+    fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+        for handle in self
+            .connections
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .drain(..)
+        {
+            handle.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.cut.store(false, Ordering::SeqCst);
+    }
+}
+
+/// `postgres://user@host:port/db` → (`host:port`, the same URL through `proxy`).
+fn through(url: &str, proxy: SocketAddr) -> Option<(String, String)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let (credentials, rest) = rest.rsplit_once('@').map_or(("", rest), |(c, r)| (c, r));
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let host = if host.contains(':') {
+        host.to_owned()
+    } else {
+        format!("{host}:5432")
+    };
+    let at = if credentials.is_empty() {
+        String::new()
+    } else {
+        format!("{credentials}@")
+    };
+    Some((host, format!("{scheme}://{at}{proxy}/{path}")))
+}
+
+#[actix_web::test]
+async fn a_database_outage_is_a_503_and_the_service_recovers_by_itself() -> TestResult {
+    if !on_postgres() {
+        eprintln!("SKIPPED: the outage test runs with AUTH_TEST_STORAGE=postgres (.ci/run does)");
+        return Ok(());
+    }
+    let backing = Backing::fresh().await;
+    let db_url = backing
+        .postgres
+        .as_ref()
+        .map(|db| db.url().to_owned())
+        .ok_or("no database")?;
+    let placeholder: SocketAddr = "127.0.0.1:1".parse()?;
+    let (upstream, _) = through(&db_url, placeholder).ok_or("unparsable TEST_DATABASE_URL")?;
+    let proxy = Proxy::start(upstream).await?;
+    let (_, proxied) = through(&db_url, proxy.addr).ok_or("unparsable TEST_DATABASE_URL")?;
+    let app = spawn_on(
+        &backing,
+        &[
+            ("DATABASE_URL", &proxied),
+            ("DATABASE_CONNECT_TIMEOUT", "2"),
+            ("AUTO_MIGRATE", "false"),
+        ],
+    )
+    .await;
+    let (access, _) = app.signed_in("outage@example.com", "outage").await;
+
+    proxy.cut();
+    let profile = app.get_auth("/users/profile", &access).await;
+    assert_eq!(
+        profile.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        profile.body
+    );
+    assert_eq!(profile.code(), "service_unavailable");
+    assert!(
+        !profile.body.to_string().to_lowercase().contains("postgres"),
+        "no internals in a 5xx: {}",
+        profile.body
+    );
+    assert!(profile.header("retry-after").is_some());
+    let ready = app.call("GET", "/health/ready", None, None, &[]).await;
+    assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        ready.body["checks"]["database"]["status"], "unavailable",
+        "{}",
+        ready.body
+    );
+    let verify = app.get_auth("/auth/verify-token", &access).await;
+    assert_eq!(
+        verify.status,
+        StatusCode::OK,
+        "verifying a token needs no database"
+    );
+
+    proxy.restore();
+    let mut recovered = false;
+    for _ in 0..40 {
+        if app
+            .call("GET", "/health/ready", None, None, &[])
+            .await
+            .status
+            == StatusCode::OK
+            && app.get_auth("/users/profile", &access).await.status == StatusCode::OK
+        {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(
+        recovered,
+        "the service did not recover within 10 s of the database returning"
+    );
+    Ok(())
+}

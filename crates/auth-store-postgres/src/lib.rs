@@ -1,0 +1,28 @@
+//! Network storage adapter: the domain's [`Store`](auth_domain::ports::Store) on
+//! PostgreSQL, through Diesel and diesel-async (tokio-postgres underneath, no libpq) with
+//! a deadpool pool.
+//!
+//! - [`migrate`] applies the embedded [`MIGRATIONS`] under an advisory lock (safe when
+//!   several instances start at once); [`PgStore::connect`] builds the pool and checks one
+//!   connection.
+//! - Races are decided by the database: unique indexes for usernames and emails,
+//!   conditional updates for refresh-token rotation and one-time tokens.
+//! - Failures a retry may cure (server down or restarting, timeouts, pool exhausted) are
+//!   [`PortError::Unavailable`](auth_domain::ports::PortError::Unavailable); the pool
+//!   drops dead connections and recovers by itself when the server is back.
+//! - With the `test-support` feature, [`test_support`] gives throw-away databases.
+#![forbid(unsafe_code)]
+
+mod error;
+mod migrate;
+mod models;
+mod one_time;
+mod pool;
+mod schema;
+mod sessions;
+#[cfg(feature = "test-support")]
+pub mod test_support;
+mod users;
+
+pub use migrate::{MIGRATIONS, migrate};
+pub use pool::{PgOptions, PgStore};

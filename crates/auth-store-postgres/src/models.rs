@@ -1,0 +1,197 @@
+//! Rows as Diesel reads and writes them, and their conversions to and from the domain's
+//! records. Ids and times map to native types (UUID, TIMESTAMPTZ at microsecond
+//! precision); reading never panics on bad data: a row that does not convert is a
+//! [`PortError::Unexpected`].
+
+use auth_domain::model::{OneTimeKind, OneTimeTokenRecord, SessionRecord, UserRecord};
+use auth_domain::ports::PortError;
+use auth_domain::types::{
+    BlindIndex, PasswordHash, Sealed, SessionId, Timestamp, TokenHash, UserId,
+};
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use crate::error::corrupt;
+use crate::schema::{one_time_tokens, refresh_tokens, sessions, users};
+
+/// The stored form of a token hash.
+pub(crate) fn hash_bytes(hash: &TokenHash) -> Vec<u8> {
+    hash.0.to_vec()
+}
+
+fn token_hash(table: &'static str, raw: &[u8]) -> Result<TokenHash, PortError> {
+    <[u8; 32]>::try_from(raw)
+        .map(TokenHash)
+        .map_err(|_| corrupt(table, format!("token hash of {} bytes", raw.len())))
+}
+
+/// A row of `users`.
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = users, check_for_backend(Pg))]
+pub(crate) struct UserRow {
+    pub id: Uuid,
+    pub username: String,
+    pub username_normalized: String,
+    pub email_index: Vec<u8>,
+    pub email_sealed: Vec<u8>,
+    pub phone_index: Option<Vec<u8>>,
+    pub phone_sealed: Option<Vec<u8>>,
+    pub name_sealed: Vec<u8>,
+    pub surname_sealed: Vec<u8>,
+    pub password_hash: String,
+    pub email_verified_at: Option<Timestamp>,
+    pub pending_email_sealed: Option<Vec<u8>>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub last_login_at: Option<Timestamp>,
+}
+
+impl UserRow {
+    pub(crate) fn from_record(user: &UserRecord) -> Self {
+        Self {
+            id: user.id.0,
+            username: user.username.clone(),
+            username_normalized: user.username_normalized.clone(),
+            email_index: user.email_index.0.clone(),
+            email_sealed: user.email_sealed.0.clone(),
+            phone_index: user.phone_index.as_ref().map(|i| i.0.clone()),
+            phone_sealed: user.phone_sealed.as_ref().map(|s| s.0.clone()),
+            name_sealed: user.name_sealed.0.clone(),
+            surname_sealed: user.surname_sealed.0.clone(),
+            password_hash: user.password_hash.0.clone(),
+            email_verified_at: user.email_verified_at,
+            pending_email_sealed: user.pending_email_sealed.as_ref().map(|s| s.0.clone()),
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+            last_login_at: user.last_login_at,
+        }
+    }
+
+    pub(crate) fn into_record(self) -> UserRecord {
+        UserRecord {
+            id: UserId(self.id),
+            username: self.username,
+            username_normalized: self.username_normalized,
+            email_index: BlindIndex(self.email_index),
+            email_sealed: Sealed(self.email_sealed),
+            phone_index: self.phone_index.map(BlindIndex),
+            phone_sealed: self.phone_sealed.map(Sealed),
+            name_sealed: Sealed(self.name_sealed),
+            surname_sealed: Sealed(self.surname_sealed),
+            password_hash: PasswordHash(self.password_hash),
+            email_verified_at: self.email_verified_at,
+            pending_email_sealed: self.pending_email_sealed.map(Sealed),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            last_login_at: self.last_login_at,
+        }
+    }
+}
+
+/// The columns a profile change sets; `None` leaves a column as it is, `Some(None)` sets
+/// it to NULL.
+#[derive(Debug, AsChangeset)]
+#[diesel(table_name = users, check_for_backend(Pg))]
+pub(crate) struct ProfileChangeset {
+    pub username: Option<String>,
+    pub username_normalized: Option<String>,
+    pub name_sealed: Option<Vec<u8>>,
+    pub surname_sealed: Option<Vec<u8>>,
+    pub phone_index: Option<Option<Vec<u8>>>,
+    pub phone_sealed: Option<Option<Vec<u8>>>,
+    pub pending_email_sealed: Option<Option<Vec<u8>>>,
+    pub updated_at: Timestamp,
+}
+
+/// A row of `sessions`.
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sessions, check_for_backend(Pg))]
+pub(crate) struct SessionRow {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub created_at: Timestamp,
+    pub last_used_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub user_agent: Option<String>,
+    pub ip_sealed: Option<Vec<u8>>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+impl SessionRow {
+    pub(crate) fn from_record(session: &SessionRecord) -> Self {
+        Self {
+            id: session.id.0,
+            user_id: session.user_id.0,
+            created_at: session.created_at,
+            last_used_at: session.last_used_at,
+            expires_at: session.expires_at,
+            user_agent: session.user_agent.clone(),
+            ip_sealed: session.ip_sealed.as_ref().map(|s| s.0.clone()),
+            revoked_at: session.revoked_at,
+        }
+    }
+
+    pub(crate) fn into_record(self) -> SessionRecord {
+        SessionRecord {
+            id: SessionId(self.id),
+            user_id: UserId(self.user_id),
+            created_at: self.created_at,
+            last_used_at: self.last_used_at,
+            expires_at: self.expires_at,
+            user_agent: self.user_agent,
+            ip_sealed: self.ip_sealed.map(Sealed),
+            revoked_at: self.revoked_at,
+        }
+    }
+}
+
+/// A new row of `refresh_tokens` (never rotated yet).
+#[derive(Debug, Insertable)]
+#[diesel(table_name = refresh_tokens, check_for_backend(Pg))]
+pub(crate) struct NewRefreshToken {
+    pub hash: Vec<u8>,
+    pub session_id: Uuid,
+    pub created_at: Timestamp,
+}
+
+/// A row of `one_time_tokens`.
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = one_time_tokens, check_for_backend(Pg))]
+pub(crate) struct OneTimeRow {
+    pub hash: Vec<u8>,
+    pub kind: String,
+    pub user_id: Uuid,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub used_at: Option<Timestamp>,
+    pub email_index: Option<Vec<u8>>,
+}
+
+impl OneTimeRow {
+    pub(crate) fn from_record(token: &OneTimeTokenRecord) -> Self {
+        Self {
+            hash: hash_bytes(&token.hash),
+            kind: token.kind.as_str().to_owned(),
+            user_id: token.user_id.0,
+            created_at: token.created_at,
+            expires_at: token.expires_at,
+            used_at: token.used_at,
+            email_index: token.email_index.as_ref().map(|i| i.0.clone()),
+        }
+    }
+
+    pub(crate) fn into_record(self) -> Result<OneTimeTokenRecord, PortError> {
+        const T: &str = "one_time_tokens";
+        Ok(OneTimeTokenRecord {
+            hash: token_hash(T, &self.hash)?,
+            kind: OneTimeKind::parse(&self.kind)
+                .ok_or_else(|| corrupt(T, format!("unknown kind {:?}", self.kind)))?,
+            user_id: UserId(self.user_id),
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            used_at: self.used_at,
+            email_index: self.email_index.map(BlindIndex),
+        })
+    }
+}

@@ -1,0 +1,306 @@
+//! Connecting: settings of every connection, the pool, and the one way every operation
+//! reaches a connection ([`PgStore::run`]).
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use auth_domain::ports::PortError;
+use diesel::{ConnectionError, ConnectionResult, QueryResult};
+use diesel_async::AsyncPgConnection;
+use diesel_async::SimpleAsyncConnection;
+use diesel_async::pooled_connection::deadpool::Pool;
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
+use tokio::runtime::Handle;
+use tokio_postgres::config::{Config, Host};
+
+use crate::error::DbError;
+
+/// A boxed future borrowing a connection for `'a`.
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// How [`PgStore::connect`] sets up the pool and its connections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgOptions {
+    /// Most connections the pool opens (at least 1).
+    pub pool_size: usize,
+    /// How long opening one connection may take (TCP connect, per host).
+    pub connect_timeout: Duration,
+    /// Server-side limit on any one statement (`statement_timeout`, set when each
+    /// connection starts); `None` keeps the server's setting.
+    pub statement_timeout: Option<Duration>,
+    /// How long an operation waits for a connection (a free one, or a new one to open)
+    /// before it fails with [`PortError::Unavailable`].
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        Self {
+            pool_size: 10,
+            connect_timeout: Duration::from_secs(5),
+            statement_timeout: Some(Duration::from_secs(10)),
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The PostgreSQL store: a pool of connections to one database. Cheap to clone.
+///
+/// Operations run as tasks on the Tokio runtime that [`PgStore::connect`] was called from,
+/// so keep that runtime alive as long as the store (an actix-web main runtime is fine: it
+/// runs until the server stops). A caller that stops waiting (a dropped request) does not
+/// interrupt an operation: it completes or rolls back on its own, and its connection goes
+/// back to the pool in a clean state.
+///
+/// Connections are checked with a round trip before each use (`RecyclingMethod::Verified`)
+/// and dropped when closed or left in a broken state, so after the server restarts or
+/// kills connections the store recovers on its own: operations fail with
+/// [`PortError::Unavailable`] while the server is away, and succeed again once it is back.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool<AsyncPgConnection>,
+    runtime: Handle,
+    acquire_timeout: Duration,
+}
+
+impl fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let status = self.pool.status();
+        f.debug_struct("PgStore")
+            .field("max_size", &status.max_size)
+            .field("size", &status.size)
+            .field("available", &status.available)
+            .finish()
+    }
+}
+
+impl PgStore {
+    /// Builds a pool of connections to the database at `url` (`postgres://user[:password]@
+    /// host[:port]/dbname[?params]`, or libpq's `key=value` form) and checks that one
+    /// connection works. Does not migrate: see [`crate::migrate`].
+    ///
+    /// An unreachable server, refused credentials or a missing database give
+    /// [`PortError::Unavailable`]; the message names user, host, port and database, never
+    /// the password. Connections are plain TCP or Unix socket, without TLS.
+    pub async fn connect(url: &str, options: PgOptions) -> Result<Self, PortError> {
+        if options.pool_size == 0 {
+            return Err(PortError::unexpected("the pool size must be at least 1"));
+        }
+        let runtime = Handle::try_current().map_err(PortError::unexpected)?;
+        let config = Arc::new(connection_config(
+            url,
+            options.connect_timeout,
+            options.statement_timeout,
+        )?);
+        let target = describe(&config);
+
+        let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
+        // A round trip before handing out a pooled connection: a connection the server
+        // closed (restart, failover, pg_terminate_backend, idle timeout) is dropped and
+        // replaced instead of failing the operation it was given to.
+        manager_config.recycling_method = RecyclingMethod::Verified;
+        manager_config.custom_setup = Box::new(move |_url| {
+            let config = Arc::clone(&config);
+            Box::pin(async move { establish(&config).await })
+        });
+        // The URL is not used: `custom_setup` connects with the parsed configuration.
+        let manager = AsyncDieselConnectionManager::new_with_config(String::new(), manager_config);
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size)
+            .build()
+            .map_err(PortError::unexpected)?;
+
+        let store = Self {
+            pool,
+            runtime,
+            acquire_timeout: options.acquire_timeout,
+        };
+        // Fail now, not on the first request, if the database cannot be reached.
+        store
+            .run(|conn| Box::pin(conn.batch_execute("SELECT 1")))
+            .await
+            .map_err(|err| match PortError::from(err) {
+                PortError::Unavailable(source) => {
+                    PortError::unavailable(Unreachable { target, source })
+                }
+                other => other,
+            })?;
+        Ok(store)
+    }
+
+    /// Runs `work` on a pooled connection. Multi-statement writes wrap their statements in
+    /// a transaction inside `work`.
+    ///
+    /// The whole operation is a spawned task: if the caller's future is dropped, the task
+    /// still finishes (commits or rolls back) and returns the connection in a clean state.
+    /// diesel-async does not promise that for a dropped transaction future.
+    pub(crate) async fn run<R, F>(&self, work: F) -> Result<R, DbError>
+    where
+        F: for<'c> FnOnce(&'c mut AsyncPgConnection) -> BoxFuture<'c, QueryResult<R>>
+            + Send
+            + 'static,
+        R: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let wait = self.acquire_timeout;
+        let task = self.runtime.spawn(async move {
+            let mut conn = match tokio::time::timeout(wait, pool.get()).await {
+                Ok(Ok(conn)) => conn,
+                Ok(Err(err)) => return Err(DbError::Port(PortError::unavailable(err))),
+                Err(_) => return Err(DbError::Port(PortError::unavailable(PoolExhausted(wait)))),
+            };
+            work(&mut conn).await.map_err(DbError::Query)
+        });
+        task.await.map_err(|err| DbError::Port(join_error(err)))?
+    }
+}
+
+/// No connection of the pool became free, nor could one be opened, in time.
+#[derive(Debug, thiserror::Error)]
+#[error("no PostgreSQL connection available after {0:?}")]
+struct PoolExhausted(Duration);
+
+/// The first connection failed.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot reach PostgreSQL at {target}")]
+struct Unreachable {
+    target: String,
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+/// The connection string did not parse. Its text is not repeated: it may hold a password.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid PostgreSQL connection string")]
+struct InvalidUrl(#[source] tokio_postgres::Error);
+
+/// Parses `url` and adds the settings every connection needs.
+pub(crate) fn connection_config(
+    url: &str,
+    connect_timeout: Duration,
+    statement_timeout: Option<Duration>,
+) -> Result<Config, PortError> {
+    let mut config = Config::from_str(url).map_err(|err| PortError::unexpected(InvalidUrl(err)))?;
+    config.connect_timeout(connect_timeout);
+    if config.get_application_name().is_none() {
+        config.application_name("auth-service");
+    }
+    if let Some(timeout) = statement_timeout {
+        // Sent in the startup packet: no extra round trip per connection. Options given
+        // in the URL come first, so ours wins over a conflicting one.
+        let ours = format!("-c statement_timeout={}", timeout.as_millis().max(1));
+        let options = match config.get_options() {
+            Some(theirs) if !theirs.is_empty() => format!("{theirs} {ours}"),
+            _ => ours,
+        };
+        config.options(options);
+    }
+    Ok(config)
+}
+
+/// `user@host:port/dbname`, for messages: never the password.
+pub(crate) fn describe(config: &Config) -> String {
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, host)| {
+            let port = config
+                .get_ports()
+                .get(i)
+                .or_else(|| config.get_ports().first())
+                .copied()
+                .unwrap_or(5432);
+            match host {
+                Host::Tcp(name) => format!("{name}:{port}"),
+                Host::Unix(path) => format!("{}:{port}", path.display()),
+            }
+        })
+        .collect();
+    format!(
+        "{}@{}/{}",
+        config.get_user().unwrap_or("(default user)"),
+        if hosts.is_empty() {
+            "(default host)".to_owned()
+        } else {
+            hosts.join(",")
+        },
+        config.get_dbname().unwrap_or("(default database)")
+    )
+}
+
+/// Opens one connection (no TLS) and hands it to diesel-async, whose background task
+/// drives it on the current runtime.
+pub(crate) async fn establish(config: &Config) -> ConnectionResult<AsyncPgConnection> {
+    let (client, connection) = config
+        .connect(tokio_postgres::NoTls)
+        .await
+        .map_err(|err| ConnectionError::BadConnection(err.to_string()))?;
+    AsyncPgConnection::try_from_client_and_connection(client, connection).await
+}
+
+pub(crate) fn join_error(err: tokio::task::JoinError) -> PortError {
+    if err.is_cancelled() {
+        // The runtime is shutting down.
+        PortError::unavailable(err)
+    } else {
+        PortError::unexpected(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_get_the_statement_timeout_after_the_urls_own_options() -> Result<(), PortError> {
+        let config = connection_config(
+            "postgres://auth:pw@db:5433/auth?options=-c%20search_path%3Dauth",
+            Duration::from_secs(2),
+            Some(Duration::from_millis(1500)),
+        )?;
+        assert_eq!(
+            config.get_options(),
+            Some("-c search_path=auth -c statement_timeout=1500")
+        );
+        assert_eq!(config.get_connect_timeout(), Some(&Duration::from_secs(2)));
+        assert_eq!(config.get_application_name(), Some("auth-service"));
+        let plain = connection_config("postgres://db/auth", Duration::from_secs(1), None)?;
+        assert_eq!(plain.get_options(), None);
+        Ok(())
+    }
+
+    #[test]
+    fn messages_name_the_server_but_never_the_password() -> Result<(), PortError> {
+        let config = connection_config(
+            "postgres://auth:s3cret@db.internal:5433/accounts",
+            Duration::from_secs(1),
+            None,
+        )?;
+        assert_eq!(describe(&config), "auth@db.internal:5433/accounts");
+        let Err(err) =
+            connection_config("postgres://auth:s3cret@db:notaport/x", Duration::ZERO, None)
+        else {
+            panic!("the port does not parse");
+        };
+        let mut text = format!("{err:?}");
+        let mut source = std::error::Error::source(&err);
+        while let Some(next) = source {
+            text.push_str(&format!(" / {next}"));
+            source = next.source();
+        }
+        let err = text;
+        assert!(
+            err.contains("invalid PostgreSQL connection string"),
+            "{err}"
+        );
+        assert!(!err.contains("s3cret"), "{err}");
+        Ok(())
+    }
+}

@@ -1,0 +1,318 @@
+//! [`SessionStore`] on PostgreSQL: sessions and their refresh tokens, by hash only.
+
+use auth_domain::model::{Rotation, SessionRecord};
+use auth_domain::ports::{PortError, SessionStore};
+use auth_domain::types::{SessionId, Timestamp, TokenHash, UserId};
+use diesel::prelude::*;
+use diesel::sql_types::Timestamptz;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::error::corrupt;
+use crate::models::{NewRefreshToken, SessionRow, hash_bytes};
+use crate::pool::PgStore;
+use crate::schema::{refresh_tokens, sessions, user_revocations};
+
+/// What one rotation found, still as rows.
+enum RotationRow {
+    Rotated(SessionRow),
+    AlreadyRotated {
+        session: SessionRow,
+        rotated_at: Option<Timestamp>,
+    },
+    Unknown,
+}
+
+impl SessionStore for PgStore {
+    async fn create_session(
+        &self,
+        session: &SessionRecord,
+        refresh: &TokenHash,
+    ) -> Result<(), PortError> {
+        let row = SessionRow::from_record(session);
+        let token = NewRefreshToken {
+            hash: hash_bytes(refresh),
+            session_id: row.id,
+            created_at: row.created_at,
+        };
+        self.run(move |conn| {
+            Box::pin(async move {
+                conn.transaction(async |conn| {
+                    diesel::insert_into(sessions::table)
+                        .values(&row)
+                        .execute(conn)
+                        .await?;
+                    diesel::insert_into(refresh_tokens::table)
+                        .values(&token)
+                        .execute(conn)
+                        .await
+                })
+                .await
+            })
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn rotate_refresh(
+        &self,
+        presented: &TokenHash,
+        successor: &TokenHash,
+        now: Timestamp,
+    ) -> Result<Rotation, PortError> {
+        let (presented, successor) = (hash_bytes(presented), hash_bytes(successor));
+        let found = self
+            .run(move |conn| {
+                Box::pin(async move {
+                    conn.transaction(async |conn| {
+                        // The conditional update decides: a concurrent update of the same
+                        // row waits for this one to commit, then re-checks rotated_at on
+                        // the new row version and matches nothing. Exactly one call wins.
+                        let won: Option<Uuid> = diesel::update(
+                            refresh_tokens::table
+                                .find(&presented)
+                                .filter(refresh_tokens::rotated_at.is_null()),
+                        )
+                        .set(refresh_tokens::rotated_at.eq(Some(now)))
+                        .returning(refresh_tokens::session_id)
+                        .get_result(conn)
+                        .await
+                        .optional()?;
+
+                        if let Some(session) = won {
+                            // Idempotent: a successor stored before is not an error.
+                            diesel::insert_into(refresh_tokens::table)
+                                .values(NewRefreshToken {
+                                    hash: successor,
+                                    session_id: session,
+                                    created_at: now,
+                                })
+                                .on_conflict_do_nothing()
+                                .execute(conn)
+                                .await?;
+                            let session = diesel::update(sessions::table.find(session))
+                                .set(sessions::last_used_at.eq(now))
+                                .returning(SessionRow::as_returning())
+                                .get_result(conn)
+                                .await?;
+                            return Ok(RotationRow::Rotated(session));
+                        }
+
+                        let Some((session, rotated_at)) = refresh_tokens::table
+                            .find(&presented)
+                            .select((refresh_tokens::session_id, refresh_tokens::rotated_at))
+                            .first::<(Uuid, Option<Timestamp>)>(conn)
+                            .await
+                            .optional()?
+                        else {
+                            return Ok(RotationRow::Unknown);
+                        };
+                        let session = sessions::table
+                            .find(session)
+                            .select(SessionRow::as_select())
+                            .first(conn)
+                            .await?;
+                        Ok(RotationRow::AlreadyRotated {
+                            session,
+                            rotated_at,
+                        })
+                    })
+                    .await
+                })
+            })
+            .await?;
+
+        Ok(match found {
+            RotationRow::Rotated(session) => Rotation::Rotated(session.into_record()),
+            RotationRow::AlreadyRotated {
+                session,
+                rotated_at,
+            } => Rotation::AlreadyRotated {
+                session: session.into_record(),
+                // The update matched no row while this one exists: it was rotated.
+                rotated_at: rotated_at.ok_or_else(|| {
+                    corrupt("refresh_tokens", "live token not matched by rotation")
+                })?,
+            },
+            RotationRow::Unknown => Rotation::Unknown,
+        })
+    }
+
+    async fn session(&self, id: SessionId) -> Result<Option<SessionRecord>, PortError> {
+        let row = self
+            .run(move |conn| {
+                Box::pin(async move {
+                    sessions::table
+                        .find(id.0)
+                        .select(SessionRow::as_select())
+                        .first(conn)
+                        .await
+                        .optional()
+                })
+            })
+            .await?;
+        Ok(row.map(SessionRow::into_record))
+    }
+
+    async fn active_sessions(
+        &self,
+        user: UserId,
+        now: Timestamp,
+    ) -> Result<Vec<SessionRecord>, PortError> {
+        let rows: Vec<SessionRow> = self
+            .run(move |conn| {
+                Box::pin(async move {
+                    sessions::table
+                        .filter(sessions::user_id.eq(user.0))
+                        .filter(sessions::revoked_at.is_null())
+                        .filter(sessions::expires_at.gt(now))
+                        // Ids are UUID v7: they break ties in creation order.
+                        .order((sessions::created_at.desc(), sessions::id.desc()))
+                        .select(SessionRow::as_select())
+                        .load(conn)
+                        .await
+                })
+            })
+            .await?;
+        Ok(rows.into_iter().map(SessionRow::into_record).collect())
+    }
+
+    async fn revoke_session(&self, id: SessionId, now: Timestamp) -> Result<bool, PortError> {
+        let revoked = self
+            .run(move |conn| {
+                Box::pin(async move {
+                    diesel::update(
+                        sessions::table
+                            .find(id.0)
+                            .filter(sessions::revoked_at.is_null()),
+                    )
+                    .set(sessions::revoked_at.eq(Some(now)))
+                    .execute(conn)
+                    .await
+                })
+            })
+            .await?;
+        Ok(revoked > 0)
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        user: UserId,
+        except: Option<SessionId>,
+        now: Timestamp,
+    ) -> Result<Vec<SessionId>, PortError> {
+        let ids: Vec<Uuid> = self
+            .run(move |conn| {
+                Box::pin(async move {
+                    let live = sessions::table
+                        .filter(sessions::user_id.eq(user.0))
+                        .filter(sessions::revoked_at.is_null());
+                    let set = sessions::revoked_at.eq(Some(now));
+                    // One statement: the ids returned are exactly the rows it revoked.
+                    match except {
+                        Some(except) => {
+                            diesel::update(live.filter(sessions::id.ne(except.0)))
+                                .set(set)
+                                .returning(sessions::id)
+                                .get_results(conn)
+                                .await
+                        }
+                        None => {
+                            diesel::update(live)
+                                .set(set)
+                                .returning(sessions::id)
+                                .get_results(conn)
+                                .await
+                        }
+                    }
+                })
+            })
+            .await?;
+        Ok(ids.into_iter().map(SessionId).collect())
+    }
+
+    async fn revoke_user_tokens(
+        &self,
+        user: UserId,
+        not_before: Timestamp,
+        until: Timestamp,
+    ) -> Result<(), PortError> {
+        self.run(move |conn| {
+            Box::pin(async move {
+                // An upsert that only ever moves the mark (and its expiry) forward, in one
+                // statement: concurrent calls cannot move it back either.
+                diesel::insert_into(user_revocations::table)
+                    .values((
+                        user_revocations::user_id.eq(user.0),
+                        user_revocations::not_before.eq(not_before),
+                        user_revocations::expires_at.eq(until),
+                    ))
+                    .on_conflict(user_revocations::user_id)
+                    .do_update()
+                    .set((
+                        user_revocations::not_before.eq(diesel::dsl::sql::<Timestamptz>(
+                            "GREATEST(user_revocations.not_before, excluded.not_before)",
+                        )),
+                        user_revocations::expires_at.eq(diesel::dsl::sql::<Timestamptz>(
+                            "GREATEST(user_revocations.expires_at, excluded.expires_at)",
+                        )),
+                    ))
+                    .execute(conn)
+                    .await
+            })
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn user_revocations(
+        &self,
+        now: Timestamp,
+    ) -> Result<Vec<(UserId, Timestamp, Timestamp)>, PortError> {
+        let rows: Vec<(Uuid, Timestamp, Timestamp)> = self
+            .run(move |conn| {
+                Box::pin(async move {
+                    user_revocations::table
+                        .filter(user_revocations::expires_at.gt(now))
+                        .select((
+                            user_revocations::user_id,
+                            user_revocations::not_before,
+                            user_revocations::expires_at,
+                        ))
+                        .load(conn)
+                        .await
+                })
+            })
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(user, not_before, until)| (UserId(user), not_before, until))
+            .collect())
+    }
+
+    async fn revoked_since(
+        &self,
+        since: Timestamp,
+    ) -> Result<Vec<(SessionId, Timestamp)>, PortError> {
+        let rows: Vec<(Uuid, Option<Timestamp>)> = self
+            .run(move |conn| {
+                Box::pin(async move {
+                    sessions::table
+                        .filter(sessions::revoked_at.ge(since))
+                        .order(sessions::revoked_at.asc())
+                        .select((sessions::id, sessions::revoked_at))
+                        .load(conn)
+                        .await
+                })
+            })
+            .await?;
+        rows.into_iter()
+            .map(|(id, revoked_at)| {
+                // The filter matched, so revoked_at is set.
+                let revoked_at =
+                    revoked_at.ok_or_else(|| corrupt("sessions", "revoked_at vanished"))?;
+                Ok((SessionId(id), revoked_at))
+            })
+            .collect()
+    }
+}

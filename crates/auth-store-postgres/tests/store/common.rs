@@ -1,0 +1,76 @@
+//! Records to store, at whole milliseconds (PostgreSQL keeps microseconds).
+
+use std::error::Error;
+
+use auth_domain::model::{OneTimeKind, OneTimeTokenRecord, SessionRecord, UserRecord};
+use auth_domain::types::{
+    BlindIndex, PasswordHash, Sealed, SessionId, Timestamp, TokenHash, UserId,
+};
+use chrono::DateTime;
+use uuid::Uuid;
+
+pub type TestResult = Result<(), Box<dyn Error + Send + Sync>>;
+
+/// `ms` milliseconds after 2026-01-01T00:00:00Z.
+pub fn at(ms: i64) -> Timestamp {
+    DateTime::from_timestamp_millis(1_767_225_600_000 + ms).unwrap_or_default()
+}
+
+pub fn user(username: &str, email: &str) -> UserRecord {
+    UserRecord {
+        id: UserId(Uuid::now_v7()),
+        username: username.to_owned(),
+        username_normalized: username.to_ascii_lowercase(),
+        email_index: index(email),
+        email_sealed: Sealed(format!("sealed:{email}").into_bytes()),
+        phone_index: Some(index("+15550100200")),
+        phone_sealed: Some(Sealed(b"sealed:phone".to_vec())),
+        name_sealed: Sealed(b"sealed:name".to_vec()),
+        surname_sealed: Sealed(b"sealed:surname".to_vec()),
+        password_hash: PasswordHash("$2b$04$hash".to_owned()),
+        email_verified_at: None,
+        pending_email_sealed: None,
+        created_at: at(0),
+        updated_at: at(0),
+        last_login_at: None,
+    }
+}
+
+/// A stand-in blind index: distinct values give distinct indexes.
+pub fn index(value: &str) -> BlindIndex {
+    BlindIndex(format!("index:{value}").into_bytes())
+}
+
+pub fn session(user: UserId, created: i64) -> SessionRecord {
+    SessionRecord {
+        id: SessionId(Uuid::now_v7()),
+        user_id: user,
+        created_at: at(created),
+        last_used_at: at(created),
+        expires_at: at(created + 3_600_000),
+        user_agent: Some("test-agent".to_owned()),
+        ip_sealed: Some(Sealed(b"sealed:ip".to_vec())),
+        revoked_at: None,
+    }
+}
+
+pub fn token(byte: u8) -> TokenHash {
+    TokenHash([byte; 32])
+}
+
+pub fn one_time(
+    hash: TokenHash,
+    kind: OneTimeKind,
+    user: UserId,
+    expires: i64,
+) -> OneTimeTokenRecord {
+    OneTimeTokenRecord {
+        hash,
+        kind,
+        user_id: user,
+        created_at: at(0),
+        expires_at: at(expires),
+        used_at: None,
+        email_index: Some(index("new@example.com")),
+    }
+}
