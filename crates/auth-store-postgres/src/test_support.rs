@@ -7,10 +7,10 @@
 //! may create databases. When it is unreachable the tests are skipped with a loud line on
 //! stderr, except under CI (`CI` set and non-empty), where they fail.
 //!
-//! Each [`TestDatabase`] drops its database when dropped. The template outlives the
-//! process (Rust runs no destructor for statics): templates and test databases left by
-//! runs more than an hour old are dropped when the next run starts. Their names carry
-//! their creation time (a UUID v7).
+//! Each [`TestDatabase`] drops its database when dropped, and the last one alive drops the
+//! template too (a later test makes a new one), so a run leaves nothing behind. Databases
+//! left by a run that died (killed mid-test) are dropped when a run starts an hour later:
+//! their names carry their creation time (a UUID v7).
 //!
 //! Test code: failures to set up panic, with a message saying what went wrong.
 
@@ -18,7 +18,7 @@ use std::io::Write as _;
 use std::sync::Once;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{Mutex, OnceCell};
+use tokio::sync::Mutex;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config, NoTls};
 use uuid::Uuid;
@@ -36,8 +36,31 @@ const STALE_AFTER: Duration = Duration::from_secs(3600);
 const CLONE_RETRIES: u32 = 100;
 const CLONE_RETRY_PAUSE: Duration = Duration::from_millis(100);
 
-/// The migrated template of this process, or why there is none.
-static TEMPLATE: OnceCell<Result<String, Setup>> = OnceCell::const_new();
+/// The migrated template of this process while test databases cloned from it are alive.
+struct Template {
+    /// Its name, once made.
+    name: Option<String>,
+    /// Test databases alive that were cloned from it.
+    live: usize,
+    /// Why none can be made (the server is unreachable): remembered, so that a run without
+    /// PostgreSQL skips at once instead of timing out once per test.
+    setup_failed: Option<Setup>,
+}
+
+static TEMPLATE: std::sync::Mutex<Template> = std::sync::Mutex::new(Template {
+    name: None,
+    live: 0,
+    setup_failed: None,
+});
+
+/// Serializes making the template.
+static MAKING: Mutex<()> = Mutex::const_new(());
+
+fn template_state() -> std::sync::MutexGuard<'static, Template> {
+    TEMPLATE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// Says once per process that tests are skipped.
 static SKIP_NOTICE: Once = Once::new();
@@ -61,6 +84,8 @@ pub struct TestDatabase {
     name: String,
     url: String,
     admin_url: String,
+    /// Cloned from the process's template (which it keeps alive).
+    from_template: bool,
 }
 
 impl TestDatabase {
@@ -97,22 +122,11 @@ impl Drop for TestDatabase {
     /// any runtime (or none), and waits for it: a test binary that exits right after its
     /// last test leaves nothing behind.
     fn drop(&mut self) {
-        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|err| err.to_string())?;
-            runtime.block_on(async {
-                let client = admin(&admin_url).await?;
-                drop_database(&client, &name).await
-            })
-        })
-        .join();
-        match dropped {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => eprintln!("warning: cannot drop test database {}: {err}", self.name),
-            Err(_) => eprintln!("warning: the thread dropping {} panicked", self.name),
+        let mut names = vec![self.name.clone()];
+        // The last clone alive takes the template with it.
+        names.extend(self.from_template.then(release_template).flatten());
+        if let Err(err) = drop_blocking(self.admin_url.clone(), names) {
+            eprintln!("warning: cannot drop test database {}: {err}", self.name);
         }
     }
 }
@@ -122,25 +136,67 @@ impl Drop for TestDatabase {
 /// answers but the database cannot be made.
 pub async fn fresh_database() -> Option<TestDatabase> {
     let (admin_url, template) = template().await?;
-    Some(create(admin_url, template).await)
+    Some(create(admin_url, &template, true).await)
 }
 
 /// Like [`fresh_database`], but the database is empty: not migrated (for tests of
 /// [`migrate`] itself).
 pub async fn empty_database() -> Option<TestDatabase> {
-    let (admin_url, _) = template().await?;
-    Some(create(admin_url, "template0").await)
+    let (admin_url, template) = template().await?;
+    let db = create(admin_url.clone(), "template0", false).await;
+    // Only the check that the server answers was wanted: give the claim back.
+    if let Some(unused) = release_template()
+        && let Err(err) = drop_blocking(admin_url, vec![unused])
+    {
+        eprintln!("warning: cannot drop the template {template}: {err}");
+    }
+    Some(db)
+}
+
+/// Drops databases from a thread with its own runtime, so that this works inside any
+/// runtime (or none), and waits for it.
+fn drop_blocking(admin_url: String, names: Vec<String>) -> Result<(), String> {
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|err| err.to_string())?;
+        runtime.block_on(async {
+            let client = admin(&admin_url).await?;
+            for name in &names {
+                drop_database(&client, name).await?;
+            }
+            Ok(())
+        })
+    })
+    .join()
+    .map_err(|_| "the thread dropping it panicked".to_owned())?
+}
+
+/// One clone fewer alive; the template's name when it was the last (to drop).
+fn release_template() -> Option<String> {
+    let mut state = template_state();
+    state.live = state.live.saturating_sub(1);
+    if state.live == 0 {
+        state.name.take()
+    } else {
+        None
+    }
+}
+
+fn admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|url| !url.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_URL.to_owned())
 }
 
 /// The server's URL and this process's template; `None` when the server is unreachable
 /// outside CI.
-async fn template() -> Option<(String, &'static str)> {
-    let admin_url = std::env::var("TEST_DATABASE_URL")
-        .ok()
-        .filter(|url| !url.trim().is_empty())
-        .unwrap_or_else(|| DEFAULT_URL.to_owned());
-    match TEMPLATE.get_or_init(|| prepare_template(&admin_url)).await {
-        Ok(template) => Some((admin_url, template.as_str())),
+async fn template() -> Option<(String, String)> {
+    let admin_url = admin_url();
+    match claim_template(&admin_url).await {
+        Ok(template) => Some((admin_url, template)),
         Err(Setup::Unreachable(why)) => {
             let target = redacted(&admin_url);
             if std::env::var("CI").is_ok_and(|ci| !ci.is_empty()) {
@@ -160,8 +216,35 @@ async fn template() -> Option<(String, &'static str)> {
     }
 }
 
+/// The name of the template, made if needed, counted as used by one more clone.
+async fn claim_template(admin_url: &str) -> Result<String, Setup> {
+    let _making = MAKING.lock().await;
+    {
+        let mut state = template_state();
+        if let Some(failed) = &state.setup_failed {
+            return Err(failed.clone());
+        }
+        if let Some(name) = state.name.clone() {
+            state.live += 1;
+            return Ok(name);
+        }
+    }
+    match prepare_template(admin_url).await {
+        Ok(name) => {
+            let mut state = template_state();
+            state.name = Some(name.clone());
+            state.live += 1;
+            Ok(name)
+        }
+        Err(err) => {
+            template_state().setup_failed = Some(err.clone());
+            Err(err)
+        }
+    }
+}
+
 /// Creates a database named after the time, as a copy of `template`.
-async fn create(admin_url: String, template: &str) -> TestDatabase {
+async fn create(admin_url: String, template: &str, from_template: bool) -> TestDatabase {
     let name = format!("auth_test_{}", Uuid::now_v7().simple());
     let _one_at_a_time = CLONING.lock().await;
     let client = match admin(&admin_url).await {
@@ -188,6 +271,7 @@ async fn create(admin_url: String, template: &str) -> TestDatabase {
         url: with_database(&admin_url, &name),
         name,
         admin_url,
+        from_template,
     }
 }
 
