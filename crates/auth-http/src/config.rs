@@ -100,8 +100,10 @@ pub struct Config {
     pub mail_server: Option<String>,
     /// `MAIL_DEFAULT_SENDER`.
     pub mail_default_sender: Option<String>,
-    /// `REDIS_URL` (used by the Redis adapter; not in this build).
-    pub redis_url: Option<String>,
+    /// `REDIS_URL`: the cache shared by every instance; none means the in-process cache.
+    pub redis_url: Option<SecretString>,
+    /// `REDIS_KEY_PREFIX` (default `auth:`): every key the service writes starts with it.
+    pub redis_key_prefix: String,
     /// `RATE_LIMIT_IP`: requests per minute per client IP and endpoint (default 30).
     pub rate_limit_ip: u32,
     /// `RATE_LIMIT_IDENTIFIER`: per identifier and endpoint (default 10).
@@ -362,7 +364,8 @@ impl Config {
             trusted_proxies,
             mail_server: v.get("MAIL_SERVER").map(str::to_owned),
             mail_default_sender: v.get("MAIL_DEFAULT_SENDER").map(str::to_owned),
-            redis_url: v.get("REDIS_URL").map(str::to_owned),
+            redis_url: v.secret("REDIS_URL"),
+            redis_key_prefix: v.get("REDIS_KEY_PREFIX").unwrap_or("auth:").to_owned(),
             rate_limit_ip: v.parse("RATE_LIMIT_IP", 30u32, |n| *n >= 1, "an integer >= 1"),
             rate_limit_identifier: v.parse(
                 "RATE_LIMIT_IDENTIFIER",
@@ -401,8 +404,10 @@ impl Config {
                     .to_owned(),
             );
         }
-        if config.redis_url.is_some() {
-            problems.push("REDIS_URL: this build has only the in-process cache; unset REDIS_URL (the Redis adapter arrives with its own issue)".to_owned());
+        if let Some(url) = config.redis_url.as_ref().map(ExposeSecret::expose_secret)
+            && !url.starts_with("redis://")
+        {
+            problems.push("REDIS_URL is not valid: expected redis://host:port[/db] (TLS, rediss://, is not supported yet)".to_owned());
         }
         if config.mail_server.is_some() {
             problems.push("MAIL_SERVER: this build has only the log mailer; unset MAIL_SERVER (the SMTP adapter arrives with its own issue)".to_owned());

@@ -2,6 +2,7 @@
 //! error mapping to problem+json, and middleware.
 #![forbid(unsafe_code)]
 
+pub mod cache;
 pub mod config;
 pub mod dto;
 pub mod error;

@@ -133,7 +133,7 @@ async fn serve(config: Config) -> Result<(), String> {
     };
     let port = state.config.port;
     let banner = format!(
-        "auth-service {version} ready in {ms} ms on http://{host}:{port}\n  storage : {storage}\n  cache   : in-process (single instance)\n  mail    : {mail}\n  secrets : {secrets}\n  tokens  : {tokens}\n  docs    : http://{shown_host}:{port}/docs  (OpenAPI at /openapi.json)",
+        "auth-service {version} ready in {ms} ms on http://{host}:{port}\n  storage : {storage}\n  cache   : {cache}\n  mail    : {mail}\n  secrets : {secrets}\n  tokens  : {tokens}\n  docs    : http://{shown_host}:{port}/docs  (OpenAPI at /openapi.json)",
         version = env!("CARGO_PKG_VERSION"),
         ms = started.elapsed().as_millis(),
         host = state.config.host,
@@ -141,6 +141,7 @@ async fn serve(config: Config) -> Result<(), String> {
         mail = state.mailer_backend,
         secrets = facts.secrets,
         tokens = facts.tokens,
+        cache = facts.cache,
     );
     tracing::info!("{banner}");
     let state = web::Data::new(state);

@@ -23,6 +23,7 @@ use secrecy::ExposeSecret;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::cache::CacheBackend;
 use crate::config::{Config, Database, JwtAlgorithm};
 use crate::error::ApiError;
 use crate::extract::{json_config, payload_config};
@@ -30,6 +31,7 @@ use crate::openapi::ApiDoc;
 use crate::state::{AppState, Mailer};
 use crate::storage::Storage;
 use crate::{middleware, routes, secrets};
+use auth_cache_redis::{RedisCache, RedisOptions};
 use auth_store_postgres::{PgOptions, PgStore};
 
 /// Why the service could not start.
@@ -41,6 +43,9 @@ pub enum StartupError {
     /// A JWT key is unusable.
     #[error("JWT keys: {0}")]
     Keys(#[from] auth_crypto::KeyError),
+    /// The cache could not be reached.
+    #[error("cache: {0}")]
+    Cache(String),
     /// The database could not be opened.
     #[error("database: {0}")]
     Database(String),
@@ -58,6 +63,8 @@ pub struct Facts {
     pub secrets: String,
     /// Tokens line.
     pub tokens: String,
+    /// Cache line.
+    pub cache: String,
 }
 
 /// An error and its causes on one line, for messages.
@@ -195,12 +202,13 @@ pub async fn build_state(
         .map_err(|e| StartupError::Other(e.to_string()))?
         .map_err(|e| StartupError::Other(error_chain(&e)))?;
     let (store, storage_fact) = open_storage(&config).await?;
+    let (cache, cache_fact) = open_cache(&config).await?;
     let mailer = mailbox.map_or(Mailer::Log(LogMailer), Mailer::Memory);
     let mailer_backend = mailer.backend();
     let jwks = tokens.jwks();
     let ports = Ports::<crate::state::Embedded> {
         store,
-        cache: MemoryCache::new(),
+        cache,
         mail: mailer,
         clock: SystemClock,
         random: OsRandom,
@@ -229,6 +237,7 @@ pub async fn build_state(
             None => "from SECRET_KEY and JWT_SECRET_KEY".to_owned(),
         },
         tokens: tokens_fact,
+        cache: cache_fact,
     };
     let state = AppState {
         service,
@@ -331,6 +340,32 @@ pub async fn open_storage(config: &Config) -> Result<(Storage, String), StartupE
             Ok((Storage::Postgres(store), fact))
         }
     }
+}
+
+/// The cache `REDIS_URL` names (unreachable at start: an error), or the in-process one.
+pub async fn open_cache(config: &Config) -> Result<(CacheBackend, String), StartupError> {
+    let Some(url) = &config.redis_url else {
+        return Ok((
+            CacheBackend::Memory(MemoryCache::new()),
+            "in-process (single instance; set REDIS_URL to share it)".to_owned(),
+        ));
+    };
+    let url = url.expose_secret();
+    let shown = redact_url(url);
+    let redis = RedisCache::connect(url, &config.redis_key_prefix, RedisOptions::default())
+        .await
+        .map_err(|e| StartupError::Cache(format!("Redis at {shown}: {}", error_chain(&e))))?;
+    let fact = format!(
+        "Redis {shown}, keys under {:?} (shared by every instance)",
+        config.redis_key_prefix
+    );
+    Ok((
+        CacheBackend::Redis {
+            redis,
+            fallback: MemoryCache::new(),
+        },
+        fact,
+    ))
 }
 
 fn cors(origins: &[String]) -> Cors {

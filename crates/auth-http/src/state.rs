@@ -2,8 +2,8 @@
 
 use std::time::Instant;
 
+use crate::cache::CacheBackend;
 use crate::storage::Storage;
-use auth_cache_memory::MemoryCache;
 use auth_crypto::{BcryptHasher, JwtCodec, OsRandom, SecretKeyring, SystemClock};
 use auth_domain::model::Mail;
 use auth_domain::ports::{MailQueue, PortError};
@@ -19,7 +19,7 @@ pub struct Embedded;
 
 impl Adapters for Embedded {
     type Store = Storage;
-    type Cache = MemoryCache;
+    type Cache = CacheBackend;
     type Mail = Mailer;
     type Clock = SystemClock;
     type Random = OsRandom;

@@ -78,7 +78,7 @@ async fn checks(state: &AppState) -> Checks {
     let ports = state.service.ports();
     Checks {
         database: timed(ports.store.backend(), Store::ping(&ports.store)).await,
-        cache: timed("in-process", Cache::ping(&ports.cache)).await,
+        cache: timed(ports.cache.backend(), Cache::ping(&ports.cache)).await,
         mailer: timed(state.mailer_backend, async { Ok::<(), ()>(()) }).await,
     }
 }

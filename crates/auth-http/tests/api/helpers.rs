@@ -111,6 +111,21 @@ pub async fn spawn_with(vars: &[(&str, &str)]) -> TestApp {
 pub struct Backing {
     dir: Arc<tempfile::TempDir>,
     pub postgres: Option<Arc<auth_store_postgres::test_support::TestDatabase>>,
+    /// Key prefix in Redis (shared by apps on this backing, like a restart would).
+    pub redis_prefix: String,
+}
+
+/// Whether this run of the suite uses Redis as its cache (`AUTH_TEST_CACHE=redis`).
+pub fn on_redis() -> bool {
+    std::env::var("AUTH_TEST_CACHE").is_ok_and(|s| s.eq_ignore_ascii_case("redis"))
+}
+
+/// `TEST_REDIS_URL`, default `redis://127.0.0.1:6379`.
+pub fn test_redis_url() -> String {
+    std::env::var("TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned())
 }
 
 /// Whether this run of the suite is on PostgreSQL (`AUTH_TEST_STORAGE=postgres`).
@@ -129,7 +144,12 @@ impl Backing {
         } else {
             None
         };
-        Self { dir, postgres }
+        let redis_prefix = format!("authtest:{}:", uuid::Uuid::new_v4().simple());
+        Self {
+            dir,
+            postgres,
+            redis_prefix,
+        }
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -143,6 +163,11 @@ pub async fn spawn_on(backing: &Backing, vars: &[(&str, &str)]) -> TestApp {
     let mut map = base_vars(&backing.data_dir());
     if let Some(db) = &backing.postgres {
         map.insert("DATABASE_URL".to_owned(), db.url().to_owned());
+    }
+    if on_redis() {
+        // A key prefix of its own: tests share one Redis and run in parallel.
+        map.insert("REDIS_URL".to_owned(), test_redis_url());
+        map.insert("REDIS_KEY_PREFIX".to_owned(), backing.redis_prefix.clone());
     }
     for (k, v) in vars {
         map.insert((*k).to_owned(), (*v).to_owned());

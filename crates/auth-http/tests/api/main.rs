@@ -5,6 +5,7 @@ mod account;
 mod cli;
 mod errors;
 mod helpers;
+mod instances;
 mod login;
 mod outage;
 mod privacy;

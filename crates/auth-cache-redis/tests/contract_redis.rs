@@ -1,0 +1,328 @@
+//! The cache contract against Redis at `TEST_REDIS_URL` (default `redis://127.0.0.1:6379`),
+//! each case under its own key prefix, plus what is specific to Redis: TTLs on every key,
+//! and a quick `Unavailable` for an unreachable server.
+//!
+//! Without a reachable server the cases are skipped (said loudly on stderr); under CI
+//! (`CI` set) they fail instead.
+
+use std::io::Write as _;
+use std::time::{Duration, Instant};
+
+use auth_cache_redis::{RedisCache, RedisOptions};
+use auth_domain::policy::{LockoutPolicy, RateLimit};
+use auth_domain::ports::{AttemptCounter, PortError, RateLimiter, RevocationList};
+use auth_domain::types::{SessionId, UserId};
+use auth_testkit::contract::Fixture;
+use chrono::{TimeDelta, Utc};
+use deadpool_redis::redis::{self, Commands as _};
+use uuid::Uuid;
+
+fn url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty())
+}
+
+/// Deletes every key of a test's prefix when dropped (after the cache's pool). Best effort:
+/// every key has a TTL anyway.
+#[derive(Debug)]
+struct DropKeys {
+    url: String,
+    prefix: String,
+}
+
+impl DropKeys {
+    fn connection(&self) -> Option<redis::Connection> {
+        redis::Client::open(self.url.as_str())
+            .ok()?
+            .get_connection_with_timeout(Duration::from_secs(2))
+            .ok()
+    }
+
+    /// The keys of the prefix, by `SCAN`.
+    fn keys(&self) -> Vec<String> {
+        let Some(mut conn) = self.connection() else {
+            return Vec::new();
+        };
+        let pattern = format!("{}*", self.prefix);
+        match conn.scan_match::<_, String>(pattern) {
+            Ok(iter) => iter.filter_map(Result::ok).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+impl Drop for DropKeys {
+    fn drop(&mut self) {
+        let keys = self.keys();
+        if let (false, Some(mut conn)) = (keys.is_empty(), self.connection()) {
+            let _: redis::RedisResult<i64> = conn.del(keys);
+        }
+    }
+}
+
+/// A cache under a fresh prefix `authtest:{uuid}:`, or `None` (said on stderr) when Redis is
+/// unreachable outside CI.
+async fn cache() -> Option<Fixture<RedisCache, DropKeys>> {
+    let url = url();
+    let prefix = format!("authtest:{}:", Uuid::new_v4());
+    match RedisCache::connect(&url, &prefix, RedisOptions::default()).await {
+        Ok(cache) => Some(Fixture::with_guard(cache, DropKeys { url, prefix })),
+        Err(PortError::Unavailable(err)) if !under_ci() => {
+            // Never the password the URL may hold.
+            let shown = match url
+                .split_once("://")
+                .and_then(|(_, rest)| rest.rsplit_once('@'))
+            {
+                Some((_, host)) => format!("redis://***@{host}"),
+                None => url,
+            };
+            let line = format!("SKIPPED: Redis unreachable at {shown} (TEST_REDIS_URL): {err}\n");
+            let _ = std::io::stderr().write_all(line.as_bytes());
+            None
+        }
+        Err(err) => panic!("Redis at TEST_REDIS_URL: {err:?}"),
+    }
+}
+
+auth_testkit::cache_contract_tests!(cache().await);
+
+/// Runs `case` on a cache, or skips it as the contract cases do.
+fn with_cache<F, Fut>(case: F)
+where
+    F: FnOnce(Fixture<RedisCache, DropKeys>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    auth_testkit::contract::run(async {
+        if let Some(fixture) = cache().await {
+            case(fixture).await;
+        }
+    });
+}
+
+fn raw(fixture: &Fixture<RedisCache, DropKeys>) -> redis::Connection {
+    match fixture.guard().connection() {
+        Some(conn) => conn,
+        None => panic!("a plain connection to Redis"),
+    }
+}
+
+fn pttl(conn: &mut redis::Connection, key: &str) -> i64 {
+    match conn.pttl(key) {
+        Ok(ttl) => ttl,
+        Err(err) => panic!("PTTL {key}: {err}"),
+    }
+}
+
+#[test]
+fn revocation_entries_expire_at_their_until() {
+    with_cache(|fixture| async move {
+        let cache = &*fixture;
+        let prefix = cache.key_prefix().to_owned();
+        let (jti, session, user) = (
+            Uuid::new_v4(),
+            SessionId(Uuid::new_v4()),
+            UserId(Uuid::new_v4()),
+        );
+        let until = Utc::now() + TimeDelta::minutes(10);
+        assert!(cache.revoke_token(jti, until).await.is_ok());
+        assert!(cache.revoke_session(session, until).await.is_ok());
+        assert!(
+            cache
+                .revoke_user_before(user, Utc::now(), until)
+                .await
+                .is_ok()
+        );
+        let mut conn = raw(&fixture);
+        for key in [
+            format!("{prefix}rv:jti:{jti}"),
+            format!("{prefix}rv:sid:{}", session.0),
+            format!("{prefix}rv:usr:{}", user.0),
+        ] {
+            let ttl = pttl(&mut conn, &key);
+            assert!(
+                ttl > 9 * 60 * 1000 && ttl <= 10 * 60 * 1000,
+                "{key} expires at its until, PTTL {ttl}"
+            );
+        }
+
+        let past = Uuid::new_v4();
+        let gone = Utc::now() - TimeDelta::minutes(1);
+        assert!(cache.revoke_token(past, gone).await.is_ok());
+        assert_eq!(
+            pttl(&mut conn, &format!("{prefix}rv:jti:{past}")),
+            -2,
+            "an until in the past stores nothing"
+        );
+    });
+}
+
+#[test]
+fn rate_limit_and_attempt_keys_expire() {
+    with_cache(|fixture| async move {
+        let cache = &*fixture;
+        let prefix = cache.key_prefix().to_owned();
+        let policy = RateLimit {
+            name: "test",
+            limit: 2,
+            window: TimeDelta::milliseconds(300),
+        };
+        let decision = cache.hit("k", policy, Utc::now()).await;
+        assert!(decision.is_ok_and(|d| d.allowed));
+        let mut conn = raw(&fixture);
+        let key = format!("{prefix}rl:k");
+        let ttl = pttl(&mut conn, &key);
+        assert!(ttl > 0 && ttl <= 150, "TTL = new TAT - now, got {ttl}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert_eq!(
+            pttl(&mut conn, &key),
+            -2,
+            "the key is gone once its TAT passed"
+        );
+
+        let lockout = LockoutPolicy::default();
+        let state = cache.record_failure("a", &lockout, Utc::now()).await;
+        assert!(state.is_ok_and(|s| s.failures == 1));
+        let ttl = pttl(&mut conn, &format!("{prefix}at:a"));
+        let window = lockout.failure_window.num_milliseconds();
+        assert!(
+            ttl > window - 60_000 && ttl <= window,
+            "kept for the retention, got {ttl}"
+        );
+        assert!(
+            cache
+                .record_success("a", &lockout, Utc::now())
+                .await
+                .is_ok()
+        );
+        assert_eq!(
+            pttl(&mut conn, &format!("{prefix}at:a")),
+            -2,
+            "a state back to the default is deleted"
+        );
+        assert!(
+            cache
+                .record_success("b", &lockout, Utc::now())
+                .await
+                .is_ok()
+        );
+        assert_eq!(
+            pttl(&mut conn, &format!("{prefix}at:b")),
+            -2,
+            "a success alone creates nothing"
+        );
+    });
+}
+
+#[test]
+fn an_unreachable_server_is_unavailable_quickly() {
+    auth_testkit::contract::run(async {
+        let options = RedisOptions {
+            timeout: Duration::from_millis(500),
+            ..RedisOptions::default()
+        };
+        let started = Instant::now();
+        let result = RedisCache::connect("redis://:s3cret@127.0.0.1:1", "authtest:", options).await;
+        let elapsed = started.elapsed();
+        match result {
+            Err(err @ PortError::Unavailable(_)) => {
+                let shown = format!("{err:?} {err}");
+                assert!(!shown.contains("s3cret"), "no password in {shown}");
+            }
+            other => panic!("expected Unavailable, got {other:?}"),
+        }
+        assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
+    });
+}
+
+/// A small deterministic generator for the differential tests (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n.max(1)
+    }
+}
+
+#[test]
+fn the_scripts_decide_exactly_as_the_domain_functions() {
+    with_cache(|fixture| async move {
+        let cache = &*fixture;
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let start = auth_testkit::contract::fixtures::now();
+
+        // GCRA: simulated time only ever runs ahead of real time (steps of at least 200 ms),
+        // so Redis never drops a TAT the model still holds.
+        for round in 0..12 {
+            let policy = RateLimit {
+                name: "diff",
+                limit: u32::try_from(1 + rng.below(12)).unwrap_or(1),
+                window: TimeDelta::milliseconds(
+                    i64::try_from(1000 + rng.below(59_000)).unwrap_or(1000),
+                ),
+            };
+            let key = format!("diff{round}");
+            let mut now = start;
+            let mut tat = None;
+            for step in 0..60 {
+                if rng.below(3) == 0 {
+                    let gap = 200
+                        + rng
+                            .below(u64::try_from(policy.window.num_milliseconds()).unwrap_or(1000));
+                    now += TimeDelta::milliseconds(i64::try_from(gap).unwrap_or(200));
+                }
+                let (next, expected) = auth_domain::policy::gcra(policy, tat, now);
+                let got = cache.hit(&key, policy, now).await;
+                match got {
+                    Ok(got) => assert_eq!(got, expected, "round {round} step {step} {policy:?}"),
+                    Err(err) => panic!("hit: {err:?}"),
+                }
+                tat = Some(next);
+            }
+        }
+
+        // Lockout: failures and successes at random times, states compared whole.
+        for round in 0..8 {
+            let policy = LockoutPolicy {
+                threshold: u32::try_from(1 + rng.below(5)).unwrap_or(1),
+                base_lock: TimeDelta::milliseconds(
+                    i64::try_from(1000 + rng.below(60_000)).unwrap_or(1000),
+                ),
+                max_lock: TimeDelta::milliseconds(
+                    i64::try_from(60_000 + rng.below(600_000)).unwrap_or(60_000),
+                ),
+                failure_window: TimeDelta::milliseconds(
+                    i64::try_from(1000 + rng.below(120_000)).unwrap_or(1000),
+                ),
+                memory: TimeDelta::milliseconds(
+                    i64::try_from(1000 + rng.below(600_000)).unwrap_or(1000),
+                ),
+            };
+            let key = format!("diff{round}");
+            let mut now = start;
+            let mut model = auth_domain::policy::AttemptState::default();
+            for step in 0..80 {
+                now += TimeDelta::milliseconds(i64::try_from(rng.below(150_000)).unwrap_or(0));
+                if rng.below(6) == 0 {
+                    assert!(cache.record_success(&key, &policy, now).await.is_ok());
+                    model = policy.after_success(model);
+                } else {
+                    model = policy.after_failure(model, now);
+                    match cache.record_failure(&key, &policy, now).await {
+                        Ok(got) => assert_eq!(got, model, "round {round} step {step} {policy:?}"),
+                        Err(err) => panic!("record_failure: {err:?}"),
+                    }
+                }
+                match cache.attempts(&key).await {
+                    Ok(stored) => assert_eq!(stored, model, "stored, round {round} step {step}"),
+                    Err(err) => panic!("attempts: {err:?}"),
+                }
+            }
+        }
+    });
+}

@@ -1,0 +1,135 @@
+//! The cache adapters this binary can run on, chosen at start by `REDIS_URL`, and the
+//! failure policy when Redis is down:
+//!
+//! - revocation (verify-token, logout, revoking sessions) fails closed: 503, never a revoked
+//!   token accepted;
+//! - rate limits and lockout counters fall back to this instance's in-process cache, so
+//!   the service keeps limiting (per instance) instead of failing or letting everything
+//!   through; each fallback is counted in `auth_cache_fallback_total`.
+
+use auth_cache_memory::MemoryCache;
+use auth_cache_redis::RedisCache;
+use auth_domain::model::RevocationState;
+use auth_domain::policy::{AttemptState, LockoutPolicy, RateDecision, RateLimit};
+use auth_domain::ports::{AttemptCounter, Cache, PortError, RateLimiter, RevocationList};
+use auth_domain::types::{SessionId, Timestamp, UserId};
+use uuid::Uuid;
+
+/// One cache adapter.
+#[derive(Debug, Clone)]
+pub enum CacheBackend {
+    /// Single instance.
+    Memory(MemoryCache),
+    /// Shared by every instance; `fallback` limits this instance while Redis is down.
+    Redis {
+        /// The shared cache.
+        redis: RedisCache,
+        /// Rate limits and counters while Redis is unreachable.
+        fallback: MemoryCache,
+    },
+}
+
+impl CacheBackend {
+    /// Name for health output and the banner.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Self::Memory(_) => "in-process",
+            Self::Redis { .. } => "redis",
+        }
+    }
+}
+
+/// Runs `op` on Redis; when Redis is unavailable, runs `fallback` on the in-process cache
+/// instead and counts it.
+macro_rules! limited {
+    ($self:ident, $what:literal, $c:ident => $call:expr) => {
+        match $self {
+            CacheBackend::Memory($c) => $call.await,
+            CacheBackend::Redis { redis, fallback } => {
+                let $c = redis;
+                match $call.await {
+                    Err(PortError::Unavailable(_)) => {
+                        metrics::counter!("auth_cache_fallback_total", "operation" => $what).increment(1);
+                        let $c = fallback;
+                        $call.await
+                    }
+                    other => other,
+                }
+            }
+        }
+    };
+}
+
+/// Runs `op` on whichever cache is in use; no fallback (fail closed).
+macro_rules! strict {
+    ($self:ident, $c:ident => $call:expr) => {
+        match $self {
+            CacheBackend::Memory($c) => $call.await,
+            CacheBackend::Redis { redis: $c, .. } => $call.await,
+        }
+    };
+}
+
+impl RevocationList for CacheBackend {
+    async fn revoke_token(&self, jti: Uuid, until: Timestamp) -> Result<(), PortError> {
+        strict!(self, c => c.revoke_token(jti, until))
+    }
+    async fn revoke_session(&self, id: SessionId, until: Timestamp) -> Result<(), PortError> {
+        strict!(self, c => c.revoke_session(id, until))
+    }
+    async fn revoke_user_before(
+        &self,
+        user: UserId,
+        not_before: Timestamp,
+        until: Timestamp,
+    ) -> Result<(), PortError> {
+        strict!(self, c => c.revoke_user_before(user, not_before, until))
+    }
+    async fn revocation_state(
+        &self,
+        jti: Uuid,
+        session: SessionId,
+        user: UserId,
+    ) -> Result<RevocationState, PortError> {
+        strict!(self, c => c.revocation_state(jti, session, user))
+    }
+}
+
+impl RateLimiter for CacheBackend {
+    async fn hit(
+        &self,
+        key: &str,
+        policy: RateLimit,
+        now: Timestamp,
+    ) -> Result<RateDecision, PortError> {
+        limited!(self, "rate_limit", c => c.hit(key, policy, now))
+    }
+}
+
+impl AttemptCounter for CacheBackend {
+    async fn attempts(&self, key: &str) -> Result<AttemptState, PortError> {
+        limited!(self, "attempts", c => c.attempts(key))
+    }
+    async fn record_failure(
+        &self,
+        key: &str,
+        policy: &LockoutPolicy,
+        now: Timestamp,
+    ) -> Result<AttemptState, PortError> {
+        limited!(self, "attempts", c => c.record_failure(key, policy, now))
+    }
+    async fn record_success(
+        &self,
+        key: &str,
+        policy: &LockoutPolicy,
+        now: Timestamp,
+    ) -> Result<(), PortError> {
+        limited!(self, "attempts", c => c.record_success(key, policy, now))
+    }
+}
+
+impl Cache for CacheBackend {
+    async fn ping(&self) -> Result<(), PortError> {
+        strict!(self, c => Cache::ping(c))
+    }
+}
