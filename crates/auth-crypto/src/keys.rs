@@ -100,6 +100,7 @@ fn field_label(field: SealedField) -> &'static [u8] {
         SealedField::Phone => b"field:phone",
         SealedField::Name => b"field:name",
         SealedField::Ip => b"field:ip",
+        SealedField::Mail => b"field:mail",
     }
 }
 

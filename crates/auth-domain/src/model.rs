@@ -212,6 +212,62 @@ pub struct Mail {
     pub link: Option<SecretString>,
 }
 
+impl MailKind {
+    /// Every kind, for templates and metrics.
+    pub const ALL: [MailKind; 8] = [
+        Self::VerifyEmail,
+        Self::ChangeEmail,
+        Self::ResetPassword,
+        Self::RegistrationAttempt,
+        Self::PasswordChanged,
+        Self::EmailChanged,
+        Self::AccountLocked,
+        Self::AccountDeleted,
+    ];
+
+    /// The kind with this stable name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+/// A mail in the durable outbox. Everything that names the recipient or carries a token
+/// is in `payload`, sealed; the rest is what a worker and an operator need to see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMail {
+    /// Id (UUID v7).
+    pub id: Uuid,
+    /// What it says.
+    pub kind: MailKind,
+    /// The sealed [`Mail`] (recipient, name, link).
+    pub payload: Sealed,
+    /// Queued.
+    pub created_at: Timestamp,
+    /// Delivery attempts so far; a claim counts the attempt it starts.
+    pub attempts: u32,
+}
+
+/// A mail to write in the same transaction as the change that causes it, with the
+/// single-use token its link carries (written in that transaction too).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// The mail.
+    pub mail: OutboxMail,
+    /// The token of its link, if it has one.
+    pub token: Option<OneTimeTokenRecord>,
+}
+
+/// The state of the outbox.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxStats {
+    /// Mails waiting to be sent (due or backing off, claimed or not).
+    pub queued: u64,
+    /// When the oldest of them was queued.
+    pub oldest_queued_at: Option<Timestamp>,
+    /// Mails given up on (kept, with their payload erased, until cleanup).
+    pub dead: u64,
+}
+
 /// Claims of an access token that the service issues and checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessClaims {

@@ -29,6 +29,8 @@ pub struct Policy {
     pub password: PasswordPolicy,
     /// Base of the links in mails (`{app_url}/verify-email?token=…`).
     pub app_url: String,
+    /// Retries of the mail outbox.
+    pub outbox: OutboxPolicy,
 }
 
 impl Default for Policy {
@@ -44,7 +46,55 @@ impl Default for Policy {
             rate: RateLimits::default(),
             password: PasswordPolicy::default(),
             app_url: "http://localhost:3000".to_owned(),
+            outbox: OutboxPolicy::default(),
         }
+    }
+}
+
+/// How the outbox worker retries: exponential backoff from `first_retry`, doubling up to
+/// `max_retry`, each delay drawn between half and all of its value (jitter), and dead
+/// after `max_attempts`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboxPolicy {
+    /// Attempts before a mail is dead (default 10: about a day with the defaults).
+    pub max_attempts: u32,
+    /// Delay after the first failure (default 30 s).
+    pub first_retry: TimeDelta,
+    /// Longest delay between attempts (default 4 h).
+    pub max_retry: TimeDelta,
+    /// How long a claimed mail is hidden from other workers (default 5 min). Longer than
+    /// the longest delivery of one batch, or a slow delivery could be claimed twice.
+    pub lease: TimeDelta,
+}
+
+impl Default for OutboxPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 10,
+            first_retry: TimeDelta::seconds(30),
+            max_retry: TimeDelta::hours(4),
+            lease: TimeDelta::minutes(5),
+        }
+    }
+}
+
+impl OutboxPolicy {
+    /// The delay before attempt `attempts + 1`, after `attempts` failures, before jitter:
+    /// `first_retry * 2^(attempts - 1)`, at most `max_retry`.
+    pub fn backoff(&self, attempts: u32) -> TimeDelta {
+        let doublings = attempts.saturating_sub(1).min(30);
+        let factor = 1i32 << doublings;
+        self.first_retry
+            .checked_mul(factor)
+            .map_or(self.max_retry, |d| d.min(self.max_retry))
+    }
+
+    /// [`Self::backoff`] scaled by `jitter` in `[0, 1]`: between half and all of it.
+    pub fn backoff_with_jitter(&self, attempts: u32, jitter: f64) -> TimeDelta {
+        let full = self.backoff(attempts);
+        let millis = full.num_milliseconds() as f64;
+        let scaled = millis * (0.5 + 0.5 * jitter.clamp(0.0, 1.0));
+        TimeDelta::milliseconds(scaled as i64)
     }
 }
 

@@ -11,8 +11,8 @@ use std::future::Future;
 use uuid::Uuid;
 
 use crate::model::{
-    AccessClaims, DeviceClaims, Mail, OneTimeKind, OneTimeTokenRecord, ProfileChanges,
-    RevocationState, Rotation, SessionRecord, UserRecord,
+    AccessClaims, DeviceClaims, Mail, OneTimeKind, OneTimeTokenRecord, OutboxMail, OutboxStats,
+    Outgoing, ProfileChanges, RevocationState, Rotation, SessionRecord, UserRecord,
 };
 use crate::policy::{AttemptState, LockoutPolicy, RateDecision, RateLimit};
 use crate::types::{
@@ -68,12 +68,19 @@ pub enum StoreError {
 }
 
 /// Accounts.
+///
+/// Methods that take `mail: Option<&Outgoing>` write that mail to the outbox (and its
+/// link's single-use token) in the same transaction as the change: both are stored or
+/// neither is.
 pub trait UserStore: Send + Sync + 'static {
     /// Inserts a new account. MUST return `Taken(Username)` / `Taken(Email)` when the
     /// normalized username / email index is used by another account, also when two inserts
     /// race (decided by a unique index, never by a read before the write).
-    fn insert_user(&self, user: &UserRecord)
-    -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn insert_user(
+        &self,
+        user: &UserRecord,
+        mail: Option<&Outgoing>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// The account with this id.
     fn user_by_id(
         &self,
@@ -96,6 +103,7 @@ pub trait UserStore: Send + Sync + 'static {
         id: UserId,
         changes: &ProfileChanges,
         now: Timestamp,
+        mail: Option<&Outgoing>,
     ) -> impl Future<Output = Result<UserRecord, StoreError>> + Send;
     /// Replaces the password hash. `NotFound` if the account is gone.
     fn set_password(
@@ -103,6 +111,7 @@ pub trait UserStore: Send + Sync + 'static {
         id: UserId,
         hash: &PasswordHash,
         now: Timestamp,
+        mail: Option<&Outgoing>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Marks the email verified (idempotent). `NotFound` if the account is gone.
     fn mark_email_verified(
@@ -118,6 +127,7 @@ pub trait UserStore: Send + Sync + 'static {
         index: &BlindIndex,
         sealed: &Sealed,
         now: Timestamp,
+        mail: Option<&Outgoing>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Records a successful login.
     fn record_login(
@@ -126,8 +136,12 @@ pub trait UserStore: Send + Sync + 'static {
         now: Timestamp,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
     /// Deletes the account and, in the same transaction, its sessions, refresh tokens and
-    /// one-time tokens. Returns whether it existed.
-    fn delete_user(&self, id: UserId) -> impl Future<Output = Result<bool, PortError>> + Send;
+    /// one-time tokens. Returns whether it existed; the mail is written only if it did.
+    fn delete_user(
+        &self,
+        id: UserId,
+        mail: Option<&Outgoing>,
+    ) -> impl Future<Output = Result<bool, PortError>> + Send;
 }
 
 /// Sessions and their refresh tokens (stored by hash only).
@@ -221,6 +235,46 @@ pub trait OneTimeTokenStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<OneTimeTokenRecord>, PortError>> + Send;
 }
 
+/// How long a dead mail (payload erased) stays visible to operators before cleanup
+/// deletes it.
+pub const DEAD_MAIL_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(30);
+
+/// The durable outbox: mails written with the change that causes them, delivered by a
+/// worker. Payloads are sealed by the domain; adapters store them as given.
+pub trait OutboxStore: Send + Sync + 'static {
+    /// Queues a mail (and its link's token) in one transaction, due at once.
+    fn enqueue_mail(&self, mail: &Outgoing) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Claims up to `limit` queued mails due at `now`, the earliest due first. In one
+    /// transaction each claimed mail gets `attempts + 1` and becomes due at `now + lease`,
+    /// so no other claim returns it while the lease runs; if the worker dies, it is claimed
+    /// again when the lease ends. Of concurrent claims by any number of workers and
+    /// instances, no two MUST return the same mail (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
+    /// Returns the mails with their attempts counted.
+    fn claim_mail(
+        &self,
+        now: Timestamp,
+        lease: chrono::TimeDelta,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<OutboxMail>, PortError>> + Send;
+    /// The mail was delivered: deletes it, payload included. Idempotent.
+    fn mail_sent(&self, id: Uuid) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Delivery failed and will be retried: the mail becomes due at `retry_at`.
+    fn mail_retry(
+        &self,
+        id: Uuid,
+        retry_at: Timestamp,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Delivery failed for good: the mail is marked dead at `now`, is never claimed
+    /// again, and its payload is erased.
+    fn mail_dead(
+        &self,
+        id: Uuid,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Queue depth, the oldest queued mail, and the dead count.
+    fn outbox_stats(&self) -> impl Future<Output = Result<OutboxStats, PortError>> + Send;
+}
+
 /// What one [`Store::cleanup`] deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CleanupReport {
@@ -230,16 +284,19 @@ pub struct CleanupReport {
     pub one_time_tokens: u64,
     /// Users' "not before" marks.
     pub user_revocations: u64,
+    /// Dead mails older than [`DEAD_MAIL_RETENTION`].
+    pub dead_mails: u64,
 }
 
 /// Everything the domain stores durably.
-pub trait Store: UserStore + SessionStore + OneTimeTokenStore {
+pub trait Store: UserStore + SessionStore + OneTimeTokenStore + OutboxStore {
     /// Cheap round trip for readiness checks.
     fn ping(&self) -> impl Future<Output = Result<(), PortError>> + Send;
     /// Deletes what can no longer serve at `now`: sessions (with their refresh tokens) past
     /// their expiry, or revoked before `revoked_before` (a revoked session must be kept as
     /// long as [`SessionStore::revoked_since`] may be asked about it); single-use tokens
-    /// expired or used; users' "not before" marks past their `until`. MUST NOT delete
+    /// expired or used; users' "not before" marks past their `until`; dead mails marked
+    /// dead before `now - DEAD_MAIL_RETENTION`. MUST NOT delete queued mails, or
     /// anything still usable. Returns what it deleted.
     fn cleanup(
         &self,
@@ -317,10 +374,25 @@ pub trait Cache: RevocationList + RateLimiter + AttemptCounter {
     fn ping(&self) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
-/// Outgoing mail. `enqueue` MUST NOT wait for delivery; a later retry is the adapter's job.
-pub trait MailQueue: Send + Sync + 'static {
-    /// Queues a mail.
-    fn enqueue(&self, mail: Mail) -> impl Future<Output = Result<(), PortError>> + Send;
+/// Why a mail was not delivered. The error MUST NOT hold the recipient, the name or the
+/// link: it is logged.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// Worth retrying later: the server is unreachable, timed out, refused the login, or
+    /// answered with a temporary (4xx) failure.
+    #[error("delivery failed, will retry")]
+    Transient(#[source] BoxError),
+    /// The server refused this message for good (a permanent 5xx answer to the recipient
+    /// or the content): retrying cannot help.
+    #[error("delivery refused")]
+    Permanent(#[source] BoxError),
+}
+
+/// Delivers mail (SMTP, a log, a test mailbox). Called by the outbox worker only, never
+/// on a request's path.
+pub trait MailTransport: Send + Sync + 'static {
+    /// Delivers one mail, or says why not.
+    fn send(&self, mail: &Mail) -> impl Future<Output = Result<(), DeliveryError>> + Send;
 }
 
 /// The time.
@@ -402,6 +474,8 @@ pub enum SealedField {
     Name,
     /// Client IP of a session.
     Ip,
+    /// The payload of a queued mail.
+    Mail,
 }
 
 /// Keyed operations on personal data and tokens, with keys the domain never sees.

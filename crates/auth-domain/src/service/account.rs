@@ -78,6 +78,24 @@ impl<A: Adapters> AuthService<A> {
 
         let current_email = self.open(SealedField::Email, &user.email_sealed)?;
         let new_email = email.filter(|e| e.as_str() != current_email);
+        let mail = match &new_email {
+            Some(new_email) => {
+                let first_name = match &name {
+                    Some(name) => name.as_str().to_owned(),
+                    None => self.open(SealedField::Name, &user.name_sealed)?,
+                };
+                let link = LinkMail {
+                    token_kind: OneTimeKind::ChangeEmail,
+                    mail_kind: MailKind::ChangeEmail,
+                    path: "verify-email",
+                    user: user.id,
+                    ttl: self.policy.verify_email_ttl,
+                    email_index: Some(self.email_index(new_email)),
+                };
+                self.link_mail(link, new_email, Some(first_name)).await?
+            }
+            None => None,
+        };
         let keys = &self.ports.keys;
         let changes = ProfileChanges {
             username: username
@@ -110,25 +128,13 @@ impl<A: Adapters> AuthService<A> {
         let updated = self
             .ports
             .store
-            .update_profile(user.id, &changes, self.now())
+            .update_profile(user.id, &changes, self.now(), mail.as_ref())
             .await
             .map_err(|err| match AuthError::from(err) {
                 AuthError::NotFound => AuthError::TokenRevoked,
                 other => other,
             })?;
         let profile = self.profile_of(&updated)?;
-        if let Some(new_email) = &new_email {
-            let link = LinkMail {
-                token_kind: OneTimeKind::ChangeEmail,
-                mail_kind: MailKind::ChangeEmail,
-                path: "verify-email",
-                user: user.id,
-                ttl: self.policy.verify_email_ttl,
-                email_index: Some(self.email_index(new_email)),
-            };
-            self.mail_link(link, new_email, Some(profile.name.clone()))
-                .await?;
-        }
         Ok((profile, new_email.is_some()))
     }
 
@@ -194,17 +200,25 @@ impl<A: Adapters> AuthService<A> {
         self.check_new_password(&new_password, &profile)?;
 
         let hash = self.ports.hasher.hash(new_password).await?;
+        let mail = self.notice_to_profile(MailKind::PasswordChanged, &profile).await?;
         self.ports
             .store
-            .set_password(user.id, &hash, self.now())
+            .set_password(user.id, &hash, self.now(), mail.as_ref())
             .await?;
         self.revoke_other_sessions(user.id, Some(claims.session_id))
-            .await?;
-        if let Ok(email) = Email::parse(&profile.email) {
-            self.send_mail(MailKind::PasswordChanged, &email, Some(profile.name), None)
-                .await?;
+            .await
+    }
+
+    /// A notice (no link) to the profile's address, by its first name.
+    pub(crate) async fn notice_to_profile(
+        &self,
+        kind: MailKind,
+        profile: &Profile,
+    ) -> Result<Option<crate::model::Outgoing>, AuthError> {
+        match Email::parse(&profile.email) {
+            Ok(email) => self.notice(kind, &email, Some(profile.name.clone())).await,
+            Err(_) => Ok(None),
         }
-        Ok(())
     }
 
     /// Deletes the account after re-authentication: personal data erased, every session and
@@ -222,11 +236,8 @@ impl<A: Adapters> AuthService<A> {
             .cache
             .revoke_token(claims.jti, claims.expires_at.max(self.now()))
             .await?;
-        self.ports.store.delete_user(user.id).await?;
-        if let Ok(email) = Email::parse(&profile.email) {
-            self.send_mail(MailKind::AccountDeleted, &email, Some(profile.name), None)
-                .await?;
-        }
+        let mail = self.notice_to_profile(MailKind::AccountDeleted, &profile).await?;
+        self.ports.store.delete_user(user.id, mail.as_ref()).await?;
         Ok(())
     }
 

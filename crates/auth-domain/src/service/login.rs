@@ -118,7 +118,7 @@ impl<A: Adapters> AuthService<A> {
             let new_hash = self.ports.hasher.hash(password).await?;
             self.ports
                 .store
-                .set_password(user.id, &new_hash, self.now())
+                .set_password(user.id, &new_hash, self.now(), None)
                 .await?;
         }
 
@@ -159,8 +159,8 @@ impl<A: Adapters> AuthService<A> {
         let email = Email::parse(&self.open(SealedField::Email, &user.email_sealed)?);
         if let Ok(email) = email {
             let name = self.open(SealedField::Name, &user.name_sealed).ok();
-            self.send_mail(MailKind::AccountLocked, &email, name, None)
-                .await?;
+            let mail = self.notice(MailKind::AccountLocked, &email, name).await?;
+            self.enqueue(mail).await?;
         }
         Ok(())
     }

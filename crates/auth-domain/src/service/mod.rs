@@ -2,6 +2,7 @@
 
 mod account;
 mod login;
+mod outbox;
 mod recovery;
 mod register;
 mod tokens;
@@ -13,14 +14,17 @@ use chrono::{TimeDelta, Timelike};
 use secrecy::SecretString;
 
 pub use account::ProfileUpdate;
+pub use outbox::{Delivered, DeliveryOutcome, DeliveryReport};
 pub use login::{LoggedIn, LoginIdentifier, LoginRequest};
 pub use register::{Registered, Registration, SecretPassword};
 
 use crate::error::AuthError;
-use crate::model::{Mail, MailKind, OneTimeKind, OneTimeTokenRecord, Profile, UserRecord};
+use crate::model::{
+    Mail, MailKind, OneTimeKind, OneTimeTokenRecord, OutboxMail, Outgoing, Profile, UserRecord,
+};
 use crate::policy::{Policy, RateDecision};
 use crate::ports::{
-    Cache, Clock, IndexPurpose, Keyring, MailQueue, OneTimeTokenStore, PasswordHasher, Randomness,
+    Cache, Clock, IndexPurpose, Keyring, MailTransport, OutboxStore, PasswordHasher, Randomness,
     RateLimiter, SealedField, Store, TokenCodec, UserStore,
 };
 use crate::types::{Email, PlainToken, Timestamp, UserId};
@@ -32,8 +36,8 @@ pub trait Adapters: Send + Sync + 'static {
     type Store: Store;
     /// Revocation list, rate limiter, attempt counters.
     type Cache: Cache;
-    /// Outgoing mail.
-    type Mail: MailQueue;
+    /// Mail delivery, used by the outbox worker.
+    type Mail: MailTransport;
     /// Time.
     type Clock: Clock;
     /// Randomness.
@@ -52,7 +56,7 @@ pub struct Ports<A: Adapters> {
     pub store: A::Store,
     /// Revocation list, rate limiter, attempt counters.
     pub cache: A::Cache,
-    /// Outgoing mail.
+    /// Mail delivery, used by the outbox worker.
     pub mail: A::Mail,
     /// Time.
     pub clock: A::Clock,
@@ -263,41 +267,38 @@ impl<A: Adapters> AuthService<A> {
         })
     }
 
-    /// Issues a single-use token of `kind` for `user`, valid for `ttl`; a change-email token
-    /// names the address it is mailed to (`email_index`).
-    pub(crate) async fn issue_one_time(
+    /// A single-use token of `kind` for `user`, valid for `ttl`, not yet stored; a
+    /// change-email token names the address it is mailed to (`email_index`).
+    pub(crate) fn new_one_time(
         &self,
         kind: OneTimeKind,
         user: UserId,
         ttl: TimeDelta,
         email_index: Option<crate::types::BlindIndex>,
-    ) -> Result<PlainToken, AuthError> {
+    ) -> Result<(PlainToken, OneTimeTokenRecord), AuthError> {
         let token = self.new_token()?;
         let now = self.now();
-        self.ports
-            .store
-            .insert_one_time(&OneTimeTokenRecord {
-                hash: token.hash(),
-                kind,
-                user_id: user,
-                created_at: now,
-                expires_at: now + ttl,
-                used_at: None,
-                email_index,
-            })
-            .await?;
-        Ok(token)
+        let record = OneTimeTokenRecord {
+            hash: token.hash(),
+            kind,
+            user_id: user,
+            created_at: now,
+            expires_at: now + ttl,
+            used_at: None,
+            email_index,
+        };
+        Ok((token, record))
     }
 
-    /// Sends a mail unless one of the same kind went to the same address in the last
-    /// minute (silently: the caller's answer must not change). Returns whether it was sent.
-    pub(crate) async fn send_mail(
+    /// A mail for the outbox, sealed, unless one of the same kind went to the same
+    /// address in the last minute (`None`, silently: the caller's answer must not change).
+    pub(crate) async fn outbox_mail(
         &self,
         kind: MailKind,
         to: &Email,
         name: Option<String>,
         link: Option<SecretString>,
-    ) -> Result<bool, AuthError> {
+    ) -> Result<Option<OutboxMail>, AuthError> {
         let index = self.email_index(to);
         let key = format!("mail:{}:{}", kind.as_str(), index.to_hex());
         let decision = self
@@ -306,18 +307,40 @@ impl<A: Adapters> AuthService<A> {
             .hit(&key, self.policy.rate.mail, self.now())
             .await?;
         if !decision.allowed {
-            return Ok(false);
+            return Ok(None);
         }
-        self.ports
-            .mail
-            .enqueue(Mail {
-                to: to.clone(),
-                name,
-                kind,
-                link,
-            })
-            .await?;
-        Ok(true)
+        let mail = Mail {
+            to: to.clone(),
+            name,
+            kind,
+            link,
+        };
+        Ok(Some(OutboxMail {
+            id: self.new_uuid()?,
+            kind,
+            payload: self.seal(SealedField::Mail, &outbox::encode(&mail)?)?,
+            created_at: self.now(),
+            attempts: 0,
+        }))
+    }
+
+    /// [`Self::outbox_mail`] without a link, ready to write with a change.
+    pub(crate) async fn notice(
+        &self,
+        kind: MailKind,
+        to: &Email,
+        name: Option<String>,
+    ) -> Result<Option<Outgoing>, AuthError> {
+        let mail = self.outbox_mail(kind, to, name, None).await?;
+        Ok(mail.map(|mail| Outgoing { mail, token: None }))
+    }
+
+    /// Queues a mail that goes with no change of its own.
+    pub(crate) async fn enqueue(&self, mail: Option<Outgoing>) -> Result<(), AuthError> {
+        if let Some(mail) = mail {
+            self.ports.store.enqueue_mail(&mail).await?;
+        }
+        Ok(())
     }
 
     /// Refuses a new password that zxcvbn scores too low, with the user's own username,
@@ -359,19 +382,25 @@ impl<A: Adapters> AuthService<A> {
         Ok(user.map(|user| (email, user)))
     }
 
-    /// Issues a single-use token and mails its link (`{APP_URL}/{path}?token=…`) to `to`.
-    pub(crate) async fn mail_link(
+    /// A single-use token and the mail of its link (`{APP_URL}/{path}?token=…`) to `to`,
+    /// ready to write with a change; `None` when the mail is throttled (then no token is
+    /// issued either).
+    pub(crate) async fn link_mail(
         &self,
         link: LinkMail<'_>,
         to: &Email,
         name: Option<String>,
-    ) -> Result<(), AuthError> {
-        let token = self
-            .issue_one_time(link.token_kind, link.user, link.ttl, link.email_index)
-            .await?;
+    ) -> Result<Option<Outgoing>, AuthError> {
+        let (token, record) =
+            self.new_one_time(link.token_kind, link.user, link.ttl, link.email_index)?;
         let url = self.link(link.path, &token);
-        self.send_mail(link.mail_kind, to, name, Some(url)).await?;
-        Ok(())
+        let mail = self
+            .outbox_mail(link.mail_kind, to, name, Some(url))
+            .await?;
+        Ok(mail.map(|mail| Outgoing {
+            mail,
+            token: Some(record),
+        }))
     }
 
     /// `{APP_URL}/{path}?token={token}`.

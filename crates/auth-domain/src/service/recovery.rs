@@ -3,7 +3,7 @@
 use crate::error::{AuthError, Validation};
 use crate::model::{MailKind, OneTimeKind};
 use crate::ports::{PasswordHasher, SealedField, UserStore};
-use crate::types::{Email, Password, PlainToken};
+use crate::types::{Password, PlainToken};
 
 use super::register::SecretPassword;
 use super::{Adapters, AuthService, LinkMail};
@@ -24,7 +24,8 @@ impl<A: Adapters> AuthService<A> {
             ttl: self.policy.reset_ttl,
             email_index: None,
         };
-        self.mail_link(link, &email, name).await
+        let mail = self.link_mail(link, &email, name).await?;
+        self.enqueue(mail).await
     }
 
     /// Sets a new password with a reset token (single use) and ends every session. The
@@ -64,15 +65,13 @@ impl<A: Adapters> AuthService<A> {
             .await?;
         let hash = self.ports.hasher.hash(password).await?;
         let store = &self.ports.store;
-        store.set_password(user.id, &hash, self.now()).await?;
+        let mail = self.notice_to_profile(MailKind::PasswordChanged, &profile).await?;
+        store
+            .set_password(user.id, &hash, self.now(), mail.as_ref())
+            .await?;
         if user.email_verified_at.is_none() {
             store.mark_email_verified(user.id, self.now()).await?;
         }
-        self.revoke_everything(user.id).await?;
-        if let Ok(email) = Email::parse(&profile.email) {
-            self.send_mail(MailKind::PasswordChanged, &email, Some(profile.name), None)
-                .await?;
-        }
-        Ok(())
+        self.revoke_everything(user.id).await
     }
 }

@@ -125,27 +125,28 @@ impl<A: Adapters> AuthService<A> {
             updated_at: now,
             last_login_at: None,
         };
-        match store.insert_user(&record).await {
-            Ok(()) => {}
+        let mail = self
+            .link_mail(
+                self.verification_link(record.id),
+                &email,
+                Some(answer.name.clone()),
+            )
+            .await?;
+        match store.insert_user(&record, mail.as_ref()).await {
+            Ok(()) => Ok(answer),
             Err(StoreError::Taken(Taken::Email)) => {
                 self.mail_registration_attempt(&email).await?;
-                return Ok(answer);
+                Ok(answer)
             }
-            Err(err) => return Err(err.into()),
+            Err(err) => Err(err.into()),
         }
-        self.mail_link(
-            self.verification_link(record.id),
-            &email,
-            Some(answer.name.clone()),
-        )
-        .await?;
-        Ok(answer)
     }
 
     async fn mail_registration_attempt(&self, email: &Email) -> Result<(), AuthError> {
-        self.send_mail(MailKind::RegistrationAttempt, email, None, None)
+        let mail = self
+            .notice(MailKind::RegistrationAttempt, email, None)
             .await?;
-        Ok(())
+        self.enqueue(mail).await
     }
 
     /// Consumes an email-verification token (from registration or from an email change).
@@ -201,14 +202,16 @@ impl<A: Adapters> AuthService<A> {
             return Err(AuthError::InvalidToken);
         }
         let sealed = self.seal(SealedField::Email, new_email.as_str())?;
+        let mail = match old_email {
+            Some(old) => {
+                let name = self.open(SealedField::Name, &user.name_sealed).ok();
+                self.notice(MailKind::EmailChanged, &old, name).await?
+            }
+            None => None,
+        };
         store
-            .apply_email_change(user_id, &index, &sealed, self.now())
+            .apply_email_change(user_id, &index, &sealed, self.now(), mail.as_ref())
             .await?;
-        if let Some(old) = old_email {
-            let name = self.open(SealedField::Name, &user.name_sealed).ok();
-            self.send_mail(MailKind::EmailChanged, &old, name, None)
-                .await?;
-        }
         Ok(())
     }
 
@@ -222,8 +225,10 @@ impl<A: Adapters> AuthService<A> {
             return Ok(());
         }
         let name = self.open(SealedField::Name, &user.name_sealed).ok();
-        self.mail_link(self.verification_link(user.id), &email, name)
-            .await
+        let mail = self
+            .link_mail(self.verification_link(user.id), &email, name)
+            .await?;
+        self.enqueue(mail).await
     }
 
     fn verification_link(&self, user: UserId) -> LinkMail<'static> {

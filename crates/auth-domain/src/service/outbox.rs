@@ -1,0 +1,223 @@
+//! The outbox relay: delivers queued mails, retries with backoff, gives up for good.
+
+use std::error::Error as StdError;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::AuthError;
+use crate::model::{Mail, MailKind, OutboxMail, OutboxStats};
+use crate::ports::{
+    DeliveryError, Keyring, MailTransport, OutboxStore, PortError, Randomness, SealedField,
+};
+use crate::types::{Email, Timestamp};
+
+use super::{Adapters, AuthService};
+
+/// What the sealed payload of a queued mail holds.
+#[derive(Serialize, Deserialize)]
+struct Payload {
+    to: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    link: Option<String>,
+}
+
+/// The plaintext of a mail's payload (sealed before it is stored).
+pub(crate) fn encode(mail: &Mail) -> Result<String, PortError> {
+    serde_json::to_string(&Payload {
+        to: mail.to.as_str().to_owned(),
+        name: mail.name.clone(),
+        link: mail.link.as_ref().map(|l| l.expose_secret().to_owned()),
+    })
+    .map_err(PortError::unexpected)
+}
+
+fn decode(kind: MailKind, plaintext: &str) -> Result<Mail, PortError> {
+    let payload: Payload = serde_json::from_str(plaintext).map_err(PortError::unexpected)?;
+    let to = Email::parse(&payload.to)
+        .map_err(|_| PortError::unexpected("queued mail with an invalid recipient"))?;
+    Ok(Mail {
+        to,
+        name: payload.name,
+        kind,
+        link: payload.link.map(SecretString::from),
+    })
+}
+
+/// What became of one mail in [`AuthService::deliver_mail`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// Delivered; the mail and its payload are deleted.
+    Sent,
+    /// Failed; due again at this time.
+    Retry(Timestamp),
+    /// Failed for good (refused, or out of attempts); the payload is erased.
+    Dead,
+}
+
+/// One mail handled by [`AuthService::deliver_mail`].
+#[derive(Debug, Clone)]
+pub struct Delivered {
+    /// Outbox id.
+    pub id: Uuid,
+    /// Kind.
+    pub kind: MailKind,
+    /// Attempts so far, this one included.
+    pub attempts: u32,
+    /// What became of it.
+    pub outcome: DeliveryOutcome,
+    /// Why it failed (no recipient, name or link in it).
+    pub error: Option<String>,
+    /// When it was queued.
+    pub queued_at: Timestamp,
+}
+
+/// The mails one [`AuthService::deliver_mail`] call handled.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryReport {
+    /// Each mail claimed, in order.
+    pub mails: Vec<Delivered>,
+}
+
+impl DeliveryReport {
+    /// How many mails ended with `outcome`'s kind (any retry time counts as a retry).
+    pub fn count(&self, sent: bool, dead: bool) -> usize {
+        self.mails
+            .iter()
+            .filter(|m| match m.outcome {
+                DeliveryOutcome::Sent => sent,
+                DeliveryOutcome::Dead => dead,
+                DeliveryOutcome::Retry(_) => !sent && !dead,
+            })
+            .count()
+    }
+
+    /// Mails delivered.
+    pub fn sent(&self) -> usize {
+        self.count(true, false)
+    }
+
+    /// Mails that will be retried.
+    pub fn retried(&self) -> usize {
+        self.count(false, false)
+    }
+
+    /// Mails given up on.
+    pub fn dead(&self) -> usize {
+        self.count(false, true)
+    }
+}
+
+fn chain(err: &(dyn StdError + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(next) = source {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        source = next.source();
+    }
+    text
+}
+
+impl<A: Adapters> AuthService<A> {
+    /// Claims up to `limit` due mails from the outbox and delivers them one by one: a sent
+    /// mail is deleted; a transient failure is retried after an exponential backoff with
+    /// jitter; a permanent refusal, a payload that no longer opens, or the last allowed
+    /// attempt makes it dead. A storage failure stops the batch: the mails not yet marked
+    /// are claimed again when their lease ends (so delivery is at least once).
+    pub async fn deliver_mail(&self, limit: u32) -> Result<DeliveryReport, AuthError> {
+        let store = &self.ports.store;
+        let outbox = self.policy.outbox;
+        let claimed = store.claim_mail(self.now(), outbox.lease, limit).await?;
+        let mut report = DeliveryReport {
+            mails: Vec::with_capacity(claimed.len()),
+        };
+        for queued in claimed {
+            let result = match self.open_mail(&queued) {
+                Ok(mail) => self.ports.mail.send(&mail).await,
+                Err(err) => Err(DeliveryError::Permanent(Box::new(err))),
+            };
+            let (outcome, error) = match result {
+                Ok(()) => {
+                    store.mail_sent(queued.id).await?;
+                    (DeliveryOutcome::Sent, None)
+                }
+                Err(err) => {
+                    let text = chain(&err);
+                    let give_up = matches!(err, DeliveryError::Permanent(_))
+                        || queued.attempts >= outbox.max_attempts;
+                    if give_up {
+                        store.mail_dead(queued.id, self.now()).await?;
+                        (DeliveryOutcome::Dead, Some(text))
+                    } else {
+                        let at = self.now()
+                            + outbox.backoff_with_jitter(queued.attempts, self.jitter()?);
+                        store.mail_retry(queued.id, at).await?;
+                        (DeliveryOutcome::Retry(at), Some(text))
+                    }
+                }
+            };
+            report.mails.push(Delivered {
+                id: queued.id,
+                kind: queued.kind,
+                attempts: queued.attempts,
+                outcome,
+                error,
+                queued_at: queued.created_at,
+            });
+        }
+        Ok(report)
+    }
+
+    /// Queue depth, oldest queued mail, dead count.
+    pub async fn outbox_stats(&self) -> Result<OutboxStats, AuthError> {
+        Ok(self.ports.store.outbox_stats().await?)
+    }
+
+    fn open_mail(&self, queued: &OutboxMail) -> Result<Mail, PortError> {
+        let plaintext = self.ports.keys.open(SealedField::Mail, &queued.payload)?;
+        decode(queued.kind, &plaintext)
+    }
+
+    /// A uniform number in `[0, 1]`.
+    fn jitter(&self) -> Result<f64, AuthError> {
+        let mut bytes = [0u8; 2];
+        self.ports.random.fill(&mut bytes)?;
+        Ok(f64::from(u16::from_le_bytes(bytes)) / f64::from(u16::MAX))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_payload_round_trips_with_and_without_optional_parts() -> Result<(), Box<dyn StdError>> {
+        let mail = Mail {
+            to: Email::parse("Ada@Example.com")?,
+            name: Some("Ada \"Countess\" <L>".into()),
+            kind: MailKind::ResetPassword,
+            link: Some(SecretString::from("http://app/reset-password?token=abc")),
+        };
+        let back = decode(MailKind::ResetPassword, &encode(&mail)?)?;
+        assert_eq!(back.to.as_str(), "ada@example.com");
+        assert_eq!(back.name, mail.name);
+        assert_eq!(
+            back.link.as_ref().map(|l| l.expose_secret().to_owned()),
+            Some("http://app/reset-password?token=abc".to_owned())
+        );
+        let bare = Mail {
+            name: None,
+            link: None,
+            kind: MailKind::AccountLocked,
+            ..mail
+        };
+        let back = decode(MailKind::AccountLocked, &encode(&bare)?)?;
+        assert!(back.name.is_none() && back.link.is_none());
+        assert!(decode(MailKind::AccountLocked, "{\"to\":\"not an address\"}").is_err());
+        Ok(())
+    }
+}
