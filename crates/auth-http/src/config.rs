@@ -96,10 +96,38 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// `TRUSTED_PROXIES`, comma-separated CIDRs.
     pub trusted_proxies: Vec<IpNet>,
-    /// `MAIL_SERVER`: none means the log mailer.
+    /// `MAIL_SERVER`: the SMTP host; none means the log mailer.
     pub mail_server: Option<String>,
-    /// `MAIL_DEFAULT_SENDER`.
+    /// `MAIL_DEFAULT_SENDER`: `Name <address>` or an address (default
+    /// `Auth <no-reply@localhost>`; required in production).
     pub mail_default_sender: Option<String>,
+    /// `MAIL_PORT` (default 587 with STARTTLS, 465 with implicit TLS, 25 without TLS).
+    pub mail_port: Option<u16>,
+    /// `MAIL_USERNAME`: authenticate (PLAIN, LOGIN or CRAM-MD5, as offered) when set.
+    pub mail_username: Option<String>,
+    /// `MAIL_PASSWORD`.
+    pub mail_password: Option<SecretString>,
+    /// `MAIL_USE_TLS`: STARTTLS (default true).
+    pub mail_use_tls: bool,
+    /// `MAIL_USE_SSL`: implicit TLS, usually on port 465 (default false).
+    pub mail_use_ssl: bool,
+    /// `MAIL_TIMEOUT` seconds for connecting and for each SMTP command (default 30).
+    pub mail_timeout: TimeDelta,
+    /// `MAIL_TEMPLATES_DIR`: files here replace the built-in templates of the same name.
+    pub mail_templates_dir: Option<PathBuf>,
+    /// `MAIL_PRODUCT_NAME`: how mails name the service (default `Auth`).
+    pub mail_product_name: String,
+    /// `MAIL_MAX_ATTEMPTS`: delivery attempts before a mail is dead (default 10).
+    pub mail_max_attempts: u32,
+    /// `MAIL_RETRY_DELAY` seconds before the first retry; each next one doubles, up to
+    /// 4 hours (default 30).
+    pub mail_retry_delay: TimeDelta,
+    /// `MAIL_POLL_INTERVAL` seconds between outbox polls (default 5); mails queued by
+    /// this instance go out at once.
+    pub mail_poll_interval: TimeDelta,
+    /// `MAIL_QUEUE_WARN_AGE` seconds: `/health` warns when the oldest queued mail is older
+    /// (default 600).
+    pub mail_queue_warn_age: TimeDelta,
     /// `REDIS_URL`: the cache shared by every instance; none means the in-process cache.
     pub redis_url: Option<SecretString>,
     /// `REDIS_KEY_PREFIX` (default `auth:`): every key the service writes starts with it.
@@ -221,8 +249,13 @@ impl Vars<'_> {
     }
 
     fn flag(&mut self, name: &str) -> bool {
+        self.flag_or(name, false)
+    }
+
+    fn flag_or(&mut self, name: &str, default: bool) -> bool {
         match self.get(name).map(str::to_ascii_lowercase).as_deref() {
-            None | Some("0" | "false" | "no" | "off") => false,
+            None => default,
+            Some("0" | "false" | "no" | "off") => false,
             Some("1" | "true" | "yes" | "on") => true,
             Some(other) => {
                 self.problems.push(format!(
@@ -232,6 +265,11 @@ impl Vars<'_> {
             }
         }
     }
+}
+
+/// Whether the variable is set to a non-empty value.
+fn v_explicit(map: &HashMap<String, String>, name: &str) -> bool {
+    map.get(name).is_some_and(|s| !s.trim().is_empty())
 }
 
 fn cores() -> usize {
@@ -364,6 +402,26 @@ impl Config {
             trusted_proxies,
             mail_server: v.get("MAIL_SERVER").map(str::to_owned),
             mail_default_sender: v.get("MAIL_DEFAULT_SENDER").map(str::to_owned),
+            mail_port: v
+                .get("MAIL_PORT")
+                .is_some()
+                .then(|| v.parse("MAIL_PORT", 0u16, |p| *p > 0, "a port number")),
+            mail_username: v.get("MAIL_USERNAME").map(str::to_owned),
+            mail_password: v.secret("MAIL_PASSWORD"),
+            mail_use_tls: v.flag_or("MAIL_USE_TLS", true),
+            mail_use_ssl: v.flag_or("MAIL_USE_SSL", false),
+            mail_timeout: v.seconds("MAIL_TIMEOUT", 30, 1),
+            mail_templates_dir: v.get("MAIL_TEMPLATES_DIR").map(PathBuf::from),
+            mail_product_name: v.get("MAIL_PRODUCT_NAME").unwrap_or("Auth").to_owned(),
+            mail_max_attempts: v.parse(
+                "MAIL_MAX_ATTEMPTS",
+                10u32,
+                |n| (1..=100).contains(n),
+                "an integer from 1 to 100",
+            ),
+            mail_retry_delay: v.seconds("MAIL_RETRY_DELAY", 30, 1),
+            mail_poll_interval: v.seconds("MAIL_POLL_INTERVAL", 5, 1),
+            mail_queue_warn_age: v.seconds("MAIL_QUEUE_WARN_AGE", 600, 1),
             redis_url: v.secret("REDIS_URL"),
             redis_key_prefix: v.get("REDIS_KEY_PREFIX").unwrap_or("auth:").to_owned(),
             rate_limit_ip: v.parse("RATE_LIMIT_IP", 30u32, |n| *n >= 1, "an integer >= 1"),
@@ -409,8 +467,18 @@ impl Config {
         {
             problems.push("REDIS_URL is not valid: expected redis://host:port[/db] (TLS, rediss://, is not supported yet)".to_owned());
         }
-        if config.mail_server.is_some() {
-            problems.push("MAIL_SERVER: this build has only the log mailer; unset MAIL_SERVER (the SMTP adapter arrives with its own issue)".to_owned());
+        if config.mail_use_ssl && config.mail_use_tls && v_explicit(&map, "MAIL_USE_TLS") {
+            problems.push("MAIL_USE_TLS and MAIL_USE_SSL are both true: choose STARTTLS (MAIL_USE_TLS) or implicit TLS (MAIL_USE_SSL)".to_owned());
+        }
+        if config.mail_server.is_none() {
+            for name in ["MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_PORT"] {
+                if v_explicit(&map, name) {
+                    problems.push(format!("{name} is set but MAIL_SERVER is not: set MAIL_SERVER to send mail over SMTP"));
+                }
+            }
+        }
+        if config.mail_password.is_some() && config.mail_username.is_none() {
+            problems.push("MAIL_PASSWORD is set without MAIL_USERNAME".to_owned());
         }
         if config.app_env == AppEnv::Production {
             if config.secret_key.is_none() {
@@ -426,6 +494,12 @@ impl Config {
             if config.mail_server.is_none() {
                 problems.push(
                     "APP_ENV=production needs MAIL_SERVER (the log mailer is for development)"
+                        .to_owned(),
+                );
+            }
+            if config.mail_default_sender.is_none() {
+                problems.push(
+                    "APP_ENV=production needs MAIL_DEFAULT_SENDER (e.g. \"Example <no-reply@example.com>\")"
                         .to_owned(),
                 );
             }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod middleware;
 pub mod openapi;
+pub mod outbox;
 pub mod ratelimit;
 pub mod routes;
 pub mod secrets;

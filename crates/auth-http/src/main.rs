@@ -113,6 +113,7 @@ async fn cleanup(config: Config) -> Result<(), String> {
         sessions = report.sessions,
         one_time_tokens = report.one_time_tokens,
         user_revocations = report.user_revocations,
+        dead_mails = report.dead_mails,
         "cleanup done"
     );
     Ok(())
@@ -138,7 +139,7 @@ async fn serve(config: Config) -> Result<(), String> {
         ms = started.elapsed().as_millis(),
         host = state.config.host,
         storage = facts.storage,
-        mail = state.mailer_backend,
+        mail = facts.mail,
         secrets = facts.secrets,
         tokens = facts.tokens,
         cache = facts.cache,
@@ -146,6 +147,10 @@ async fn serve(config: Config) -> Result<(), String> {
     tracing::info!("{banner}");
     let state = web::Data::new(state);
     startup::spawn_cleanup(state.clone());
+    let worker = auth_http::outbox::spawn_outbox_worker(state.clone());
     let server = startup::run(listener, state).map_err(|e| e.to_string())?;
-    server.await.map_err(|e| e.to_string())
+    let served = server.await.map_err(|e| e.to_string());
+    // The server has stopped taking requests: finish the mail in flight, then exit.
+    worker.stop().await;
+    served
 }

@@ -13,9 +13,10 @@ use auth_cache_memory::MemoryCache;
 use auth_crypto::{
     Asymmetric, BcryptHasher, JwtCodec, Key32, KeyMaterial, OsRandom, SecretKeyring, SystemClock,
 };
-use auth_domain::policy::{LockoutPolicy, Policy, RateLimit, RateLimits};
+use auth_domain::policy::{LockoutPolicy, OutboxPolicy, Policy, RateLimit, RateLimits};
 use auth_domain::{AuthService, Ports};
 use auth_mail_log::{LogMailer, MemoryMailbox};
+use auth_mail_smtp::{Security, SmtpConfig, SmtpMailer};
 use auth_store_sqlite::SqliteStore;
 use chrono::TimeDelta;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -29,7 +30,7 @@ use crate::error::ApiError;
 use crate::extract::{json_config, payload_config};
 use crate::openapi::ApiDoc;
 use crate::state::{AppState, Mailer};
-use crate::storage::Storage;
+use crate::storage::{Backend, Storage};
 use crate::{middleware, routes, secrets};
 use auth_cache_redis::{RedisCache, RedisOptions};
 use auth_store_postgres::{PgOptions, PgStore};
@@ -49,6 +50,9 @@ pub enum StartupError {
     /// The database could not be opened.
     #[error("database: {0}")]
     Database(String),
+    /// The mail settings or templates are unusable.
+    #[error("mail: {0}")]
+    Mail(String),
     /// Anything else.
     #[error("{0}")]
     Other(String),
@@ -65,6 +69,8 @@ pub struct Facts {
     pub tokens: String,
     /// Cache line.
     pub cache: String,
+    /// Mail line.
+    pub mail: String,
 }
 
 /// An error and its causes on one line, for messages.
@@ -130,8 +136,83 @@ fn policy(config: &Config) -> Policy {
             ..RateLimits::default()
         },
         app_url: config.app_url.clone(),
+        outbox: OutboxPolicy {
+            max_attempts: config.mail_max_attempts,
+            first_retry: config.mail_retry_delay,
+            ..OutboxPolicy::default()
+        },
         ..Policy::default()
     }
+}
+
+/// The SMTP settings of `MAIL_*`; fails on a sender that is not an address.
+pub fn smtp_config(config: &Config, host: &str) -> Result<SmtpConfig, StartupError> {
+    let security = if config.mail_use_ssl {
+        Security::ImplicitTls
+    } else if config.mail_use_tls {
+        Security::StartTls
+    } else {
+        Security::None
+    };
+    let sender = config
+        .mail_default_sender
+        .as_deref()
+        .unwrap_or("Auth <no-reply@localhost>");
+    let mut smtp = SmtpConfig::new(host, security, sender)
+        .map_err(|e| StartupError::Mail(format!("MAIL_DEFAULT_SENDER: {e}")))?;
+    if let Some(port) = config.mail_port {
+        smtp.port = port;
+    }
+    if let Some(username) = &config.mail_username {
+        let password = config
+            .mail_password
+            .clone()
+            .unwrap_or_else(|| secrecy::SecretString::from(String::new()));
+        smtp = smtp.with_credentials(username.clone(), password);
+    }
+    let timeout = seconds(config.mail_timeout);
+    smtp.connect_timeout = timeout;
+    smtp.command_timeout = timeout;
+    smtp.templates_dir = config.mail_templates_dir.clone();
+    smtp.product_name = config.mail_product_name.clone();
+    Ok(smtp)
+}
+
+/// The transport `MAIL_SERVER` names, or the log mailer; `mailbox` replaces both (tests).
+pub fn open_mailer(
+    config: &Config,
+    mailbox: Option<MemoryMailbox>,
+) -> Result<(Mailer, String), StartupError> {
+    if let Some(mailbox) = mailbox {
+        return Ok((
+            Mailer::Memory(mailbox),
+            "in-memory mailbox, through the outbox".to_owned(),
+        ));
+    }
+    let Some(host) = &config.mail_server else {
+        return Ok((
+            Mailer::Log(LogMailer),
+            "log (development: mails and their links are written to the log, not sent; set MAIL_SERVER to send)".to_owned(),
+        ));
+    };
+    let smtp = smtp_config(config, host)?;
+    let fact = format!(
+        "SMTP {host}:{} ({}{}), from {}, through the outbox",
+        smtp.port,
+        match smtp.security {
+            Security::ImplicitTls => "implicit TLS",
+            Security::StartTls => "STARTTLS",
+            Security::None => "no TLS",
+        },
+        if smtp.username.is_some() {
+            ", authenticated"
+        } else {
+            ""
+        },
+        smtp.sender,
+    );
+    let mailer = SmtpMailer::new(smtp).map_err(|e| StartupError::Mail(e.to_string()))?;
+    Ok((Mailer::Smtp(Box::new(mailer)), fact))
 }
 
 /// Builds the service: secrets, keys, storage (migrated), cache, mailer. `mailbox` replaces
@@ -203,8 +284,7 @@ pub async fn build_state(
         .map_err(|e| StartupError::Other(error_chain(&e)))?;
     let (store, storage_fact) = open_storage(&config).await?;
     let (cache, cache_fact) = open_cache(&config).await?;
-    let mailer = mailbox.map_or(Mailer::Log(LogMailer), Mailer::Memory);
-    let mailer_backend = mailer.backend();
+    let (mailer, mail_fact) = open_mailer(&config, mailbox)?;
     let jwks = tokens.jwks();
     let ports = Ports::<crate::state::Embedded> {
         store,
@@ -238,6 +318,7 @@ pub async fn build_state(
         },
         tokens: tokens_fact,
         cache: cache_fact,
+        mail: mail_fact,
     };
     let state = AppState {
         service,
@@ -245,7 +326,6 @@ pub async fn build_state(
         jwks,
         metrics: metrics_handle(),
         started: Instant::now(),
-        mailer_backend,
     };
     Ok((state, facts))
 }
@@ -266,6 +346,7 @@ pub fn spawn_cleanup(state: web::Data<AppState>) {
                     sessions = r.sessions,
                     one_time_tokens = r.one_time_tokens,
                     user_revocations = r.user_revocations,
+                    dead_mails = r.dead_mails,
                     "cleanup"
                 ),
                 Err(e) => ApiError::Domain(e).log_cause(),
@@ -302,7 +383,7 @@ pub async fn open_storage(config: &Config) -> Result<(Storage, String), StartupE
                 StartupError::Database(format!("{}: {}", path.display(), error_chain(&e)))
             })?;
             Ok((
-                Storage::Sqlite(store),
+                Storage::new(Backend::Sqlite(store)),
                 format!("SQLite file {} (embedded default)", path.display()),
             ))
         }
@@ -337,7 +418,7 @@ pub async fn open_storage(config: &Config) -> Result<(Storage, String), StartupE
                     ", AUTO_MIGRATE=false"
                 }
             );
-            Ok((Storage::Postgres(store), fact))
+            Ok((Storage::new(Backend::Postgres(store)), fact))
         }
     }
 }

@@ -6,9 +6,10 @@ use crate::cache::CacheBackend;
 use crate::storage::Storage;
 use auth_crypto::{BcryptHasher, JwtCodec, OsRandom, SecretKeyring, SystemClock};
 use auth_domain::model::Mail;
-use auth_domain::ports::{MailQueue, PortError};
+use auth_domain::ports::{DeliveryError, MailTransport};
 use auth_domain::{Adapters, AuthService};
 use auth_mail_log::{LogMailer, MemoryMailbox};
+use auth_mail_smtp::SmtpMailer;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::Config;
@@ -31,29 +32,33 @@ impl Adapters for Embedded {
 /// The service as this binary runs it.
 pub type Service = AuthService<Embedded>;
 
-/// The mailers of this build.
-#[derive(Debug, Clone)]
+/// The mail transports of this build, each behind the outbox worker.
+#[derive(Debug)]
 pub enum Mailer {
+    /// SMTP (`MAIL_SERVER`).
+    Smtp(Box<SmtpMailer>),
     /// Development: mails (with links) go to the log.
     Log(LogMailer),
     /// Mails kept in memory (tests, embedders).
     Memory(MemoryMailbox),
 }
 
-impl MailQueue for Mailer {
-    async fn enqueue(&self, mail: Mail) -> Result<(), PortError> {
+impl MailTransport for Mailer {
+    async fn send(&self, mail: &Mail) -> Result<(), DeliveryError> {
         match self {
-            Self::Log(m) => m.enqueue(mail).await,
-            Self::Memory(m) => m.enqueue(mail).await,
+            Self::Smtp(m) => m.send(mail).await,
+            Self::Log(m) => m.send(mail).await,
+            Self::Memory(m) => m.send(mail).await,
         }
     }
 }
 
 impl Mailer {
-    /// Name for health output and the banner.
+    /// Name for health output.
     pub fn backend(&self) -> &'static str {
         match self {
-            Self::Log(_) => "log (development: mails are written to the log, not sent)",
+            Self::Smtp(_) => "smtp",
+            Self::Log(_) => "log",
             Self::Memory(_) => "memory",
         }
     }
@@ -72,6 +77,4 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// For uptime.
     pub started: Instant,
-    /// The mailer's name.
-    pub mailer_backend: &'static str,
 }

@@ -2,51 +2,92 @@
 //!
 //! An enum rather than a trait object: the ports use `impl Future` (not object-safe), and a
 //! match per call costs nothing next to a query.
+//!
+//! Every write that queues a mail also wakes this instance's outbox worker, so mail goes
+//! out at once instead of at the next poll.
+
+use std::sync::Arc;
 
 use auth_domain::model::{
-    OneTimeKind, OneTimeTokenRecord, ProfileChanges, Rotation, SessionRecord, UserRecord,
+    OneTimeKind, OneTimeTokenRecord, OutboxMail, OutboxStats, Outgoing, ProfileChanges, Rotation,
+    SessionRecord, UserRecord,
 };
 use auth_domain::ports::{
-    CleanupReport, OneTimeTokenStore, PortError, SessionStore, Store, StoreError, UserStore,
+    CleanupReport, OneTimeTokenStore, OutboxStore, PortError, SessionStore, Store, StoreError,
+    UserStore,
 };
 use auth_domain::types::{
     BlindIndex, PasswordHash, Sealed, SessionId, Timestamp, TokenHash, UserId,
 };
 use auth_store_postgres::PgStore;
 use auth_store_sqlite::SqliteStore;
+use tokio::sync::Notify;
+use uuid::Uuid;
 
 /// One storage adapter.
 #[derive(Debug, Clone)]
-pub enum Storage {
+pub enum Backend {
     /// The embedded default.
     Sqlite(SqliteStore),
     /// Production.
     Postgres(PgStore),
 }
 
+/// The storage adapter in use, and the signal that a mail was queued.
+#[derive(Debug, Clone)]
+pub struct Storage {
+    backend: Backend,
+    mail_queued: Arc<Notify>,
+}
+
 impl Storage {
+    /// Wraps an adapter.
+    pub fn new(backend: Backend) -> Self {
+        Self {
+            backend,
+            mail_queued: Arc::new(Notify::new()),
+        }
+    }
+
     /// Name for health output and the banner.
     pub fn backend(&self) -> &'static str {
-        match self {
-            Self::Sqlite(_) => "sqlite",
-            Self::Postgres(_) => "postgresql",
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgresql",
         }
+    }
+
+    /// Notified after each write that queued a mail.
+    pub fn mail_queued(&self) -> Arc<Notify> {
+        Arc::clone(&self.mail_queued)
+    }
+
+    fn queued<T, E>(&self, result: Result<T, E>, mail: Option<&Outgoing>) -> Result<T, E> {
+        if result.is_ok() && mail.is_some() {
+            self.mail_queued.notify_one();
+        }
+        result
     }
 }
 
 /// Calls the same method on whichever adapter is in use.
 macro_rules! delegate {
     ($self:ident, $store:ident => $call:expr) => {
-        match $self {
-            Storage::Sqlite($store) => $call.await,
-            Storage::Postgres($store) => $call.await,
+        match &$self.backend {
+            Backend::Sqlite($store) => $call.await,
+            Backend::Postgres($store) => $call.await,
         }
     };
 }
 
 impl UserStore for Storage {
-    async fn insert_user(&self, user: &UserRecord) -> Result<(), StoreError> {
-        delegate!(self, s => s.insert_user(user))
+    async fn insert_user(
+        &self,
+        user: &UserRecord,
+        mail: Option<&Outgoing>,
+    ) -> Result<(), StoreError> {
+        let result = delegate!(self, s => s.insert_user(user, mail));
+        self.queued(result, mail)
     }
     async fn user_by_id(&self, id: UserId) -> Result<Option<UserRecord>, PortError> {
         delegate!(self, s => s.user_by_id(id))
@@ -62,16 +103,20 @@ impl UserStore for Storage {
         id: UserId,
         changes: &ProfileChanges,
         now: Timestamp,
+        mail: Option<&Outgoing>,
     ) -> Result<UserRecord, StoreError> {
-        delegate!(self, s => s.update_profile(id, changes, now))
+        let result = delegate!(self, s => s.update_profile(id, changes, now, mail));
+        self.queued(result, mail)
     }
     async fn set_password(
         &self,
         id: UserId,
         hash: &PasswordHash,
         now: Timestamp,
+        mail: Option<&Outgoing>,
     ) -> Result<(), StoreError> {
-        delegate!(self, s => s.set_password(id, hash, now))
+        let result = delegate!(self, s => s.set_password(id, hash, now, mail));
+        self.queued(result, mail)
     }
     async fn mark_email_verified(&self, id: UserId, now: Timestamp) -> Result<(), StoreError> {
         delegate!(self, s => s.mark_email_verified(id, now))
@@ -82,14 +127,17 @@ impl UserStore for Storage {
         index: &BlindIndex,
         sealed: &Sealed,
         now: Timestamp,
+        mail: Option<&Outgoing>,
     ) -> Result<(), StoreError> {
-        delegate!(self, s => s.apply_email_change(id, index, sealed, now))
+        let result = delegate!(self, s => s.apply_email_change(id, index, sealed, now, mail));
+        self.queued(result, mail)
     }
     async fn record_login(&self, id: UserId, now: Timestamp) -> Result<(), PortError> {
         delegate!(self, s => s.record_login(id, now))
     }
-    async fn delete_user(&self, id: UserId) -> Result<bool, PortError> {
-        delegate!(self, s => s.delete_user(id))
+    async fn delete_user(&self, id: UserId, mail: Option<&Outgoing>) -> Result<bool, PortError> {
+        let result = delegate!(self, s => s.delete_user(id, mail));
+        self.queued(result, mail)
     }
 }
 
@@ -170,6 +218,33 @@ impl OneTimeTokenStore for Storage {
         now: Timestamp,
     ) -> Result<Option<OneTimeTokenRecord>, PortError> {
         delegate!(self, s => s.consume_one_time(hash, kind, now))
+    }
+}
+
+impl OutboxStore for Storage {
+    async fn enqueue_mail(&self, mail: &Outgoing) -> Result<(), PortError> {
+        let result = delegate!(self, s => s.enqueue_mail(mail));
+        self.queued(result, Some(mail))
+    }
+    async fn claim_mail(
+        &self,
+        now: Timestamp,
+        lease: chrono::TimeDelta,
+        limit: u32,
+    ) -> Result<Vec<OutboxMail>, PortError> {
+        delegate!(self, s => s.claim_mail(now, lease, limit))
+    }
+    async fn mail_sent(&self, id: Uuid) -> Result<(), PortError> {
+        delegate!(self, s => s.mail_sent(id))
+    }
+    async fn mail_retry(&self, id: Uuid, retry_at: Timestamp) -> Result<(), PortError> {
+        delegate!(self, s => s.mail_retry(id, retry_at))
+    }
+    async fn mail_dead(&self, id: Uuid, now: Timestamp) -> Result<(), PortError> {
+        delegate!(self, s => s.mail_dead(id, now))
+    }
+    async fn outbox_stats(&self) -> Result<OutboxStats, PortError> {
+        delegate!(self, s => s.outbox_stats())
     }
 }
 

@@ -6,7 +6,8 @@
 //!   several instances start at once); [`PgStore::connect`] builds the pool and checks one
 //!   connection.
 //! - Races are decided by the database: unique indexes for usernames and emails,
-//!   conditional updates for refresh-token rotation and one-time tokens.
+//!   conditional updates for refresh-token rotation and one-time tokens, row locks
+//!   skipped by concurrent outbox claims (`FOR UPDATE SKIP LOCKED`).
 //! - Failures a retry may cure (server down or restarting, timeouts, pool exhausted) are
 //!   [`PortError::Unavailable`](auth_domain::ports::PortError::Unavailable); the pool
 //!   drops dead connections and recovers by itself when the server is back.
@@ -17,6 +18,7 @@ mod error;
 mod migrate;
 mod models;
 mod one_time;
+mod outbox;
 mod pool;
 mod schema;
 mod sessions;

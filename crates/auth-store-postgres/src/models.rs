@@ -3,17 +3,20 @@
 //! precision); reading never panics on bad data: a row that does not convert is a
 //! [`PortError::Unexpected`].
 
-use auth_domain::model::{OneTimeKind, OneTimeTokenRecord, SessionRecord, UserRecord};
+use auth_domain::model::{
+    MailKind, OneTimeKind, OneTimeTokenRecord, OutboxMail, Outgoing, SessionRecord, UserRecord,
+};
 use auth_domain::ports::PortError;
 use auth_domain::types::{
     BlindIndex, PasswordHash, Sealed, SessionId, Timestamp, TokenHash, UserId,
 };
 use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::error::corrupt;
-use crate::schema::{one_time_tokens, refresh_tokens, sessions, users};
+use crate::schema::{one_time_tokens, outbox, refresh_tokens, sessions, users};
 
 /// The stored form of a token hash.
 pub(crate) fn hash_bytes(hash: &TokenHash) -> Vec<u8> {
@@ -194,4 +197,86 @@ impl OneTimeRow {
             email_index: self.email_index.map(BlindIndex),
         })
     }
+}
+
+/// A row of `outbox`. `payload` is NULL only once the mail is dead.
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = outbox, check_for_backend(Pg))]
+pub(crate) struct OutboxRow {
+    pub id: Uuid,
+    pub kind: String,
+    pub payload: Option<Vec<u8>>,
+    pub created_at: Timestamp,
+    pub due_at: Timestamp,
+    pub attempts: i32,
+    pub dead_at: Option<Timestamp>,
+}
+
+impl OutboxRow {
+    /// A newly queued mail: due at once (when it was created), not dead.
+    pub(crate) fn from_record(mail: &OutboxMail) -> Result<Self, PortError> {
+        Ok(Self {
+            id: mail.id,
+            kind: mail.kind.as_str().to_owned(),
+            payload: Some(mail.payload.0.clone()),
+            created_at: mail.created_at,
+            due_at: mail.created_at,
+            attempts: i32::try_from(mail.attempts)
+                .map_err(|_| PortError::unexpected("outbox attempts out of range"))?,
+            dead_at: None,
+        })
+    }
+
+    /// The mail of a queued row (a dead one has no payload left to give).
+    pub(crate) fn into_record(self) -> Result<OutboxMail, PortError> {
+        const T: &str = "outbox";
+        Ok(OutboxMail {
+            id: self.id,
+            kind: MailKind::parse(&self.kind)
+                .ok_or_else(|| corrupt(T, format!("unknown kind {:?}", self.kind)))?,
+            payload: Sealed(
+                self.payload
+                    .ok_or_else(|| corrupt(T, "queued mail without a payload"))?,
+            ),
+            created_at: self.created_at,
+            attempts: u32::try_from(self.attempts)
+                .map_err(|_| corrupt(T, format!("attempts {}", self.attempts)))?,
+        })
+    }
+}
+
+/// The rows an [`Outgoing`] writes: its link's token (if any) and the mail.
+#[derive(Debug)]
+pub(crate) struct OutgoingRows {
+    pub token: Option<OneTimeRow>,
+    pub mail: OutboxRow,
+}
+
+impl OutgoingRows {
+    pub(crate) fn from_record(outgoing: &Outgoing) -> Result<Self, PortError> {
+        Ok(Self {
+            token: outgoing.token.as_ref().map(OneTimeRow::from_record),
+            mail: OutboxRow::from_record(&outgoing.mail)?,
+        })
+    }
+
+    /// Inserts the token, then the mail, on `conn`: inside the caller's transaction.
+    pub(crate) async fn insert(&self, conn: &mut AsyncPgConnection) -> QueryResult<()> {
+        if let Some(token) = &self.token {
+            diesel::insert_into(one_time_tokens::table)
+                .values(token)
+                .execute(conn)
+                .await?;
+        }
+        diesel::insert_into(outbox::table)
+            .values(&self.mail)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+}
+
+/// [`OutgoingRows::from_record`] of an optional mail.
+pub(crate) fn outgoing_rows(mail: Option<&Outgoing>) -> Result<Option<OutgoingRows>, PortError> {
+    mail.map(OutgoingRows::from_record).transpose()
 }

@@ -1,14 +1,14 @@
 //! [`OneTimeTokenStore`] on PostgreSQL (tokens by hash only), and [`Store`] itself.
 
 use auth_domain::model::{OneTimeKind, OneTimeTokenRecord};
-use auth_domain::ports::{CleanupReport, OneTimeTokenStore, PortError, Store};
+use auth_domain::ports::{CleanupReport, DEAD_MAIL_RETENTION, OneTimeTokenStore, PortError, Store};
 use auth_domain::types::{Timestamp, TokenHash};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl, SimpleAsyncConnection};
 
 use crate::models::{OneTimeRow, hash_bytes};
 use crate::pool::PgStore;
-use crate::schema::{one_time_tokens, sessions, user_revocations};
+use crate::schema::{one_time_tokens, outbox, sessions, user_revocations};
 
 impl OneTimeTokenStore for PgStore {
     async fn insert_one_time(&self, token: &OneTimeTokenRecord) -> Result<(), PortError> {
@@ -91,6 +91,10 @@ impl Store for PgStore {
         now: Timestamp,
         revoked_before: Timestamp,
     ) -> Result<CleanupReport, PortError> {
+        // Dead mails are kept for DEAD_MAIL_RETENTION; queued ones are never deleted here.
+        let dead_before = now
+            .checked_sub_signed(DEAD_MAIL_RETENTION)
+            .ok_or_else(|| PortError::unexpected("cleanup time out of range"))?;
         let report = self
             .run(move |conn| {
                 Box::pin(async move {
@@ -119,10 +123,15 @@ impl Store for PgStore {
                         )
                         .execute(conn)
                         .await?;
+                        let dead_mails =
+                            diesel::delete(outbox::table.filter(outbox::dead_at.lt(dead_before)))
+                                .execute(conn)
+                                .await?;
                         Ok::<_, diesel::result::Error>(CleanupReport {
                             sessions: sessions as u64,
                             one_time_tokens: one_time_tokens as u64,
                             user_revocations: user_revocations as u64,
+                            dead_mails: dead_mails as u64,
                         })
                     })
                     .await

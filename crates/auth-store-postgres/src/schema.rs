@@ -63,6 +63,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    outbox (id) {
+        id -> Uuid,
+        kind -> Text,
+        payload -> Nullable<Bytea>,
+        created_at -> Timestamptz,
+        due_at -> Timestamptz,
+        attempts -> Integer,
+        dead_at -> Nullable<Timestamptz>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(one_time_tokens -> users (user_id));
@@ -72,5 +84,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     refresh_tokens,
     one_time_tokens,
-    user_revocations
+    user_revocations,
+    outbox
 );

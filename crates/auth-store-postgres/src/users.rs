@@ -1,12 +1,13 @@
 //! [`UserStore`] on PostgreSQL.
 
-use auth_domain::model::{ProfileChanges, UserRecord};
+use auth_domain::model::{Outgoing, ProfileChanges, UserRecord};
 use auth_domain::ports::{PortError, StoreError, UserStore};
 use auth_domain::types::{BlindIndex, PasswordHash, Sealed, Timestamp, UserId};
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
-use crate::models::{ProfileChangeset, UserRow};
+use crate::error::DbError;
+use crate::models::{OutgoingRows, ProfileChangeset, UserRow, outgoing_rows};
 use crate::pool::{BoxFuture, PgStore};
 use crate::schema::users;
 
@@ -21,14 +22,48 @@ impl PgStore {
         Ok(self.run(filter).await?.map(UserRow::into_record))
     }
 
-    /// Runs an update of one account; `NotFound` when it touched no row.
-    async fn update_user<F>(&self, update: F) -> Result<(), StoreError>
+    /// Runs `change` and, if a mail goes with it and `applied` says the change took
+    /// effect, writes the mail (token first, then the mail) in the same transaction: both
+    /// are stored or neither is. Without a mail, `change` runs on its own.
+    async fn change_with_mail<R, F>(
+        &self,
+        mail: Option<OutgoingRows>,
+        change: F,
+        applied: fn(&R) -> bool,
+    ) -> Result<R, DbError>
+    where
+        F: for<'c> FnOnce(&'c mut AsyncPgConnection) -> BoxFuture<'c, QueryResult<R>>
+            + Send
+            + 'static,
+        R: Send + 'static,
+    {
+        self.run(move |conn| {
+            Box::pin(async move {
+                let Some(mail) = mail else {
+                    return change(conn).await;
+                };
+                conn.transaction(async move |conn| {
+                    let result = change(conn).await?;
+                    if applied(&result) {
+                        mail.insert(conn).await?;
+                    }
+                    Ok::<_, diesel::result::Error>(result)
+                })
+                .await
+            })
+        })
+        .await
+    }
+
+    /// Runs an update of one account, with its mail if it touched a row; `NotFound` (and
+    /// no mail) when it touched none.
+    async fn update_user<F>(&self, mail: Option<OutgoingRows>, update: F) -> Result<(), StoreError>
     where
         F: for<'c> FnOnce(&'c mut AsyncPgConnection) -> BoxFuture<'c, QueryResult<usize>>
             + Send
             + 'static,
     {
-        match self.run(update).await? {
+        match self.change_with_mail(mail, update, |n| *n > 0).await? {
             0 => Err(StoreError::NotFound),
             _ => Ok(()),
         }
@@ -36,18 +71,28 @@ impl PgStore {
 }
 
 impl UserStore for PgStore {
-    async fn insert_user(&self, user: &UserRecord) -> Result<(), StoreError> {
+    async fn insert_user(
+        &self,
+        user: &UserRecord,
+        mail: Option<&Outgoing>,
+    ) -> Result<(), StoreError> {
         // Uniqueness is decided by the unique indexes, within the insert itself; the
-        // violated index tells which value was taken.
+        // violated index tells which value was taken. The user row comes before the mail's
+        // token, which references it; a refused insert rolls the mail back with it.
         let row = UserRow::from_record(user);
-        self.run(move |conn| {
-            Box::pin(async move {
-                diesel::insert_into(users::table)
-                    .values(&row)
-                    .execute(conn)
-                    .await
-            })
-        })
+        let mail = outgoing_rows(mail)?;
+        self.change_with_mail(
+            mail,
+            move |conn| {
+                Box::pin(async move {
+                    diesel::insert_into(users::table)
+                        .values(&row)
+                        .execute(conn)
+                        .await
+                })
+            },
+            |_| true,
+        )
         .await?;
         Ok(())
     }
@@ -101,6 +146,7 @@ impl UserStore for PgStore {
         id: UserId,
         changes: &ProfileChanges,
         now: Timestamp,
+        mail: Option<&Outgoing>,
     ) -> Result<UserRecord, StoreError> {
         let (username, username_normalized) = changes.username.clone().unzip();
         let (phone_index, phone_sealed) = match &changes.phone {
@@ -123,18 +169,23 @@ impl UserStore for PgStore {
                 .map(|s| Some(s.0.clone())),
             updated_at: now,
         };
+        let mail = outgoing_rows(mail)?;
         // One statement: the change and the read-back of the row as stored are atomic.
         let row = self
-            .run(move |conn| {
-                Box::pin(async move {
-                    diesel::update(users::table.find(id.0))
-                        .set(&changeset)
-                        .returning(UserRow::as_returning())
-                        .get_result(conn)
-                        .await
-                        .optional()
-                })
-            })
+            .change_with_mail(
+                mail,
+                move |conn| {
+                    Box::pin(async move {
+                        diesel::update(users::table.find(id.0))
+                            .set(&changeset)
+                            .returning(UserRow::as_returning())
+                            .get_result(conn)
+                            .await
+                            .optional()
+                    })
+                },
+                Option::is_some,
+            )
             .await?
             .ok_or(StoreError::NotFound)?;
         Ok(row.into_record())
@@ -145,9 +196,10 @@ impl UserStore for PgStore {
         id: UserId,
         hash: &PasswordHash,
         now: Timestamp,
+        mail: Option<&Outgoing>,
     ) -> Result<(), StoreError> {
         let hash = hash.0.clone();
-        self.update_user(move |conn| {
+        self.update_user(outgoing_rows(mail)?, move |conn| {
             Box::pin(async move {
                 diesel::update(users::table.find(id.0))
                     .set((users::password_hash.eq(hash), users::updated_at.eq(now)))
@@ -159,7 +211,7 @@ impl UserStore for PgStore {
     }
 
     async fn mark_email_verified(&self, id: UserId, now: Timestamp) -> Result<(), StoreError> {
-        self.update_user(move |conn| {
+        self.update_user(None, move |conn| {
             Box::pin(async move {
                 // Idempotent: the first verification time stays, and a row already verified
                 // still counts as found.
@@ -187,10 +239,11 @@ impl UserStore for PgStore {
         index: &BlindIndex,
         sealed: &Sealed,
         now: Timestamp,
+        mail: Option<&Outgoing>,
     ) -> Result<(), StoreError> {
         let (index, sealed) = (index.0.clone(), sealed.0.clone());
         // The unique index on email_index decides a collision with another account.
-        self.update_user(move |conn| {
+        self.update_user(outgoing_rows(mail)?, move |conn| {
             Box::pin(async move {
                 diesel::update(users::table.find(id.0))
                     .set((
@@ -220,13 +273,21 @@ impl UserStore for PgStore {
         Ok(())
     }
 
-    async fn delete_user(&self, id: UserId) -> Result<bool, PortError> {
-        // One statement, so one transaction: the foreign keys' ON DELETE CASCADE removes
-        // the sessions (and with them their refresh tokens) and the one-time tokens.
+    async fn delete_user(&self, id: UserId, mail: Option<&Outgoing>) -> Result<bool, PortError> {
+        let mail = outgoing_rows(mail)?;
+        // One statement (in one transaction with the mail, if any): the foreign keys'
+        // ON DELETE CASCADE removes the sessions (and with them their refresh tokens) and
+        // the one-time tokens. The mail, which has no foreign key, stays.
         let deleted = self
-            .run(move |conn| {
-                Box::pin(async move { diesel::delete(users::table.find(id.0)).execute(conn).await })
-            })
+            .change_with_mail(
+                mail,
+                move |conn| {
+                    Box::pin(
+                        async move { diesel::delete(users::table.find(id.0)).execute(conn).await },
+                    )
+                },
+                |n| *n > 0,
+            )
             .await?;
         Ok(deleted > 0)
     }

@@ -1,7 +1,7 @@
 //! The store against a real PostgreSQL: the parts that depend on PostgreSQL itself
 //! (constraint names, row locks under races, cascades, migrations under an advisory lock,
-//! failure and recovery of connections). The port contracts at large are checked by
-//! auth-testkit against every store.
+//! outbox claims that skip locked rows, failure and recovery of connections). The port
+//! contracts at large are checked by auth-testkit against every store.
 //!
 //! Each test gets a database of its own (`test_support::fresh_database`) and is skipped,
 //! with a line on stderr, when PostgreSQL is unreachable (outside CI).
@@ -11,6 +11,8 @@
 mod common;
 #[path = "store/failures.rs"]
 mod failures;
+#[path = "store/outbox.rs"]
+mod outbox;
 
 use auth_domain::model::{OneTimeKind, ProfileChanges, Rotation};
 use auth_domain::ports::{
@@ -32,7 +34,7 @@ async fn a_user_round_trips_and_is_found_by_id_email_index_and_normalized_userna
     let mut alice = user("Alice", "alice@example.com");
     // Sub-millisecond times survive (PostgreSQL keeps microseconds).
     alice.created_at = at(0) + chrono::Duration::microseconds(123);
-    store.insert_user(&alice).await?;
+    store.insert_user(&alice, None).await?;
 
     assert_eq!(store.user_by_id(alice.id).await?, Some(alice.clone()));
     assert_eq!(
@@ -54,15 +56,19 @@ async fn collisions_are_told_apart_by_the_violated_index() -> TestResult {
     let store = db.store().await;
     let alice = user("alice", "alice@example.com");
     let bob = user("bob", "bob@example.com");
-    store.insert_user(&alice).await?;
-    store.insert_user(&bob).await?;
+    store.insert_user(&alice, None).await?;
+    store.insert_user(&bob, None).await?;
 
-    let result = store.insert_user(&user("ALICE", "other@example.com")).await;
+    let result = store
+        .insert_user(&user("ALICE", "other@example.com"), None)
+        .await;
     assert!(
         matches!(result, Err(StoreError::Taken(Taken::Username))),
         "{result:?}"
     );
-    let result = store.insert_user(&user("carol", "alice@example.com")).await;
+    let result = store
+        .insert_user(&user("carol", "alice@example.com"), None)
+        .await;
     assert!(
         matches!(result, Err(StoreError::Taken(Taken::Email))),
         "{result:?}"
@@ -72,13 +78,19 @@ async fn collisions_are_told_apart_by_the_violated_index() -> TestResult {
         username: Some(("Alice".to_owned(), "alice".to_owned())),
         ..ProfileChanges::default()
     };
-    let result = store.update_profile(bob.id, &rename, at(1)).await;
+    let result = store.update_profile(bob.id, &rename, at(1), None).await;
     assert!(
         matches!(result, Err(StoreError::Taken(Taken::Username))),
         "{result:?}"
     );
     let result = store
-        .apply_email_change(bob.id, &index("alice@example.com"), &Sealed(vec![1]), at(1))
+        .apply_email_change(
+            bob.id,
+            &index("alice@example.com"),
+            &Sealed(vec![1]),
+            at(1),
+            None,
+        )
         .await;
     assert!(
         matches!(result, Err(StoreError::Taken(Taken::Email))),
@@ -86,7 +98,7 @@ async fn collisions_are_told_apart_by_the_violated_index() -> TestResult {
     );
 
     let result = store
-        .update_profile(UserId(Uuid::now_v7()), &rename, at(1))
+        .update_profile(UserId(Uuid::now_v7()), &rename, at(1), None)
         .await;
     assert!(matches!(result, Err(StoreError::NotFound)), "{result:?}");
     Ok(())
@@ -103,7 +115,7 @@ async fn of_twenty_concurrent_registrations_with_one_email_exactly_one_wins() ->
             let store = store.clone();
             tokio::spawn(async move {
                 store
-                    .insert_user(&user(&format!("user{n}"), "same@example.com"))
+                    .insert_user(&user(&format!("user{n}"), "same@example.com"), None)
                     .await
             })
         })
@@ -127,7 +139,7 @@ async fn of_sixteen_concurrent_rotations_of_one_token_exactly_one_wins() -> Test
     };
     let store = db.store().await;
     let alice = user("alice", "alice@example.com");
-    store.insert_user(&alice).await?;
+    store.insert_user(&alice, None).await?;
     let live = session(alice.id, 0);
     store.create_session(&live, &token(1)).await?;
 
@@ -179,8 +191,8 @@ async fn deleting_a_user_cascades_to_sessions_refresh_and_one_time_tokens() -> T
     let store = db.store().await;
     let alice = user("alice", "alice@example.com");
     let bob = user("bob", "bob@example.com");
-    store.insert_user(&alice).await?;
-    store.insert_user(&bob).await?;
+    store.insert_user(&alice, None).await?;
+    store.insert_user(&bob, None).await?;
     let alices = session(alice.id, 0);
     let bobs = session(bob.id, 0);
     store.create_session(&alices, &token(1)).await?;
@@ -197,8 +209,8 @@ async fn deleting_a_user_cascades_to_sessions_refresh_and_one_time_tokens() -> T
         .revoke_user_tokens(alice.id, at(10), at(1_000))
         .await?;
 
-    assert!(store.delete_user(alice.id).await?);
-    assert!(!store.delete_user(alice.id).await?, "already gone");
+    assert!(store.delete_user(alice.id, None).await?);
+    assert!(!store.delete_user(alice.id, None).await?, "already gone");
     assert_eq!(store.session(alices.id).await?, None);
     assert_eq!(
         store.rotate_refresh(&token(1), &token(9), at(1)).await?,
@@ -230,7 +242,7 @@ async fn one_time_tokens_are_consumed_once_and_marks_never_move_back() -> TestRe
     };
     let store = db.store().await;
     let alice = user("alice", "alice@example.com");
-    store.insert_user(&alice).await?;
+    store.insert_user(&alice, None).await?;
     let record = one_time(token(1), OneTimeKind::ChangeEmail, alice.id, 1_000);
     store.insert_one_time(&record).await?;
 
@@ -270,7 +282,7 @@ async fn cleanup_deletes_only_what_can_no_longer_serve() -> TestResult {
     };
     let store = db.store().await;
     let alice = user("alice", "alice@example.com");
-    store.insert_user(&alice).await?;
+    store.insert_user(&alice, None).await?;
     let now = at(10_000_000);
 
     let expired = session(alice.id, 0); // expires at 3_600_000
@@ -323,7 +335,8 @@ async fn cleanup_deletes_only_what_can_no_longer_serve() -> TestResult {
         CleanupReport {
             sessions: 2,
             one_time_tokens: 2,
-            user_revocations: 1
+            user_revocations: 1,
+            dead_mails: 0,
         }
     );
     assert_eq!(store.session(expired.id).await?, None);
@@ -378,7 +391,7 @@ async fn migrating_twice_is_a_no_op_and_concurrent_migrations_both_succeed() -> 
 
     let store = db.store().await;
     store
-        .insert_user(&user("alice", "alice@example.com"))
+        .insert_user(&user("alice", "alice@example.com"), None)
         .await?;
     Ok(())
 }

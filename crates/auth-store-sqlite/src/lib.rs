@@ -7,12 +7,14 @@
 //! - Every connection runs in WAL mode with foreign keys on and a busy timeout;
 //!   multi-statement writes take the write lock up front (`BEGIN IMMEDIATE`).
 //! - Races are decided by the database: unique indexes for usernames and emails,
-//!   conditional updates for refresh-token rotation and one-time tokens.
+//!   conditional updates for refresh-token rotation and one-time tokens, and the write
+//!   lock for outbox claims.
 #![forbid(unsafe_code)]
 
 mod error;
 mod models;
 mod one_time;
+mod outbox;
 mod pool;
 mod schema;
 mod sessions;

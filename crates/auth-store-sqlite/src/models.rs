@@ -2,7 +2,9 @@
 //! records. Reading never panics on bad data: a row that does not parse is a
 //! [`PortError::Unexpected`].
 
-use auth_domain::model::{OneTimeKind, OneTimeTokenRecord, SessionRecord, UserRecord};
+use auth_domain::model::{
+    MailKind, OneTimeKind, OneTimeTokenRecord, OutboxMail, Outgoing, SessionRecord, UserRecord,
+};
 use auth_domain::ports::PortError;
 use auth_domain::types::{
     BlindIndex, PasswordHash, Sealed, SessionId, Timestamp, TokenHash, UserId,
@@ -13,7 +15,7 @@ use diesel::sqlite::Sqlite;
 use uuid::Uuid;
 
 use crate::error::corrupt;
-use crate::schema::{one_time_tokens, refresh_tokens, sessions, users};
+use crate::schema::{one_time_tokens, outbox, refresh_tokens, sessions, users};
 
 /// Unix milliseconds, the stored form of a time.
 pub(crate) fn millis(at: Timestamp) -> i64 {
@@ -220,4 +222,84 @@ impl OneTimeRow {
             email_index: self.email_index.map(BlindIndex),
         })
     }
+}
+
+/// A row of `outbox`. `payload` is NULL only once the mail is dead.
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = outbox, check_for_backend(Sqlite))]
+pub(crate) struct OutboxRow {
+    pub id: String,
+    pub kind: String,
+    pub payload: Option<Vec<u8>>,
+    pub created_at: i64,
+    pub due_at: i64,
+    pub attempts: i32,
+    pub dead_at: Option<i64>,
+}
+
+impl OutboxRow {
+    /// A newly queued mail: due at once (when it was created), not dead.
+    pub(crate) fn from_record(mail: &OutboxMail) -> Result<Self, PortError> {
+        Ok(Self {
+            id: mail.id.to_string(),
+            kind: mail.kind.as_str().to_owned(),
+            payload: Some(mail.payload.0.clone()),
+            created_at: millis(mail.created_at),
+            due_at: millis(mail.created_at),
+            attempts: i32::try_from(mail.attempts)
+                .map_err(|_| PortError::unexpected("outbox attempts out of range"))?,
+            dead_at: None,
+        })
+    }
+
+    /// The mail of a queued row (a dead one has no payload left to give).
+    pub(crate) fn into_record(self) -> Result<OutboxMail, PortError> {
+        const T: &str = "outbox";
+        Ok(OutboxMail {
+            id: uuid(T, &self.id)?,
+            kind: MailKind::parse(&self.kind)
+                .ok_or_else(|| corrupt(T, format!("unknown kind {:?}", self.kind)))?,
+            payload: Sealed(
+                self.payload
+                    .ok_or_else(|| corrupt(T, "queued mail without a payload"))?,
+            ),
+            created_at: timestamp(T, self.created_at)?,
+            attempts: u32::try_from(self.attempts)
+                .map_err(|_| corrupt(T, format!("attempts {}", self.attempts)))?,
+        })
+    }
+}
+
+/// The rows an [`Outgoing`] writes: its link's token (if any) and the mail.
+#[derive(Debug)]
+pub(crate) struct OutgoingRows {
+    pub token: Option<OneTimeRow>,
+    pub mail: OutboxRow,
+}
+
+impl OutgoingRows {
+    pub(crate) fn from_record(outgoing: &Outgoing) -> Result<Self, PortError> {
+        Ok(Self {
+            token: outgoing.token.as_ref().map(OneTimeRow::from_record),
+            mail: OutboxRow::from_record(&outgoing.mail)?,
+        })
+    }
+
+    /// Inserts the token, then the mail, on `conn`: inside the caller's transaction.
+    pub(crate) fn insert(&self, conn: &mut SqliteConnection) -> QueryResult<()> {
+        if let Some(token) = &self.token {
+            diesel::insert_into(one_time_tokens::table)
+                .values(token)
+                .execute(conn)?;
+        }
+        diesel::insert_into(outbox::table)
+            .values(&self.mail)
+            .execute(conn)?;
+        Ok(())
+    }
+}
+
+/// [`OutgoingRows::from_record`] of an optional mail.
+pub(crate) fn outgoing_rows(mail: Option<&Outgoing>) -> Result<Option<OutgoingRows>, PortError> {
+    mail.map(OutgoingRows::from_record).transpose()
 }

@@ -1,14 +1,14 @@
 //! [`OneTimeTokenStore`] on SQLite (tokens by hash only), and [`Store`] itself.
 
 use auth_domain::model::{OneTimeKind, OneTimeTokenRecord};
-use auth_domain::ports::{CleanupReport, OneTimeTokenStore, PortError, Store};
+use auth_domain::ports::{CleanupReport, DEAD_MAIL_RETENTION, OneTimeTokenStore, PortError, Store};
 use auth_domain::types::{Timestamp, TokenHash};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
 use crate::models::{OneTimeRow, hash_bytes, millis};
 use crate::pool::SqliteStore;
-use crate::schema::{one_time_tokens, sessions, user_revocations};
+use crate::schema::{one_time_tokens, outbox, sessions, user_revocations};
 
 impl OneTimeTokenStore for SqliteStore {
     async fn insert_one_time(&self, token: &OneTimeTokenRecord) -> Result<(), PortError> {
@@ -80,7 +80,12 @@ impl Store for SqliteStore {
         now: Timestamp,
         revoked_before: Timestamp,
     ) -> Result<CleanupReport, PortError> {
-        let (now, revoked_before) = (millis(now), millis(revoked_before));
+        // Dead mails are kept for DEAD_MAIL_RETENTION; queued ones are never deleted here.
+        let dead_before = now
+            .checked_sub_signed(DEAD_MAIL_RETENTION)
+            .ok_or_else(|| PortError::unexpected("cleanup time out of range"))?;
+        let (now, revoked_before, dead_before) =
+            (millis(now), millis(revoked_before), millis(dead_before));
         self.run(move |conn| {
             conn.immediate_transaction(|conn| {
                 // Refresh tokens go with their session (ON DELETE CASCADE).
@@ -104,10 +109,14 @@ impl Store for SqliteStore {
                     user_revocations::table.filter(user_revocations::expires_at.le(now)),
                 )
                 .execute(conn)?;
+                let dead_mails =
+                    diesel::delete(outbox::table.filter(outbox::dead_at.lt(dead_before)))
+                        .execute(conn)?;
                 Ok(CleanupReport {
                     sessions: sessions as u64,
                     one_time_tokens: one_time_tokens as u64,
                     user_revocations: user_revocations as u64,
+                    dead_mails: dead_mails as u64,
                 })
             })
         })

@@ -63,6 +63,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    outbox (id) {
+        id -> Text,
+        kind -> Text,
+        payload -> Nullable<Binary>,
+        created_at -> BigInt,
+        due_at -> BigInt,
+        attempts -> Integer,
+        dead_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(one_time_tokens -> users (user_id));

@@ -1,11 +1,12 @@
 //! [`UserStore`] on SQLite.
 
-use auth_domain::model::{ProfileChanges, UserRecord};
+use auth_domain::model::{Outgoing, ProfileChanges, UserRecord};
 use auth_domain::ports::{PortError, StoreError, UserStore};
 use auth_domain::types::{BlindIndex, PasswordHash, Sealed, Timestamp, UserId};
 use diesel::prelude::*;
 
-use crate::models::{ProfileChangeset, UserRow, millis};
+use crate::error::DbError;
+use crate::models::{OutgoingRows, ProfileChangeset, UserRow, millis, outgoing_rows};
 use crate::pool::SqliteStore;
 use crate::schema::users;
 
@@ -21,12 +22,39 @@ impl SqliteStore {
             .transpose()
     }
 
-    /// Runs an update of one account; `NotFound` when it touched no row.
-    async fn update_user<F>(&self, update: F) -> Result<(), StoreError>
+    /// Runs `change` and, if a mail goes with it and `applied` says the change took
+    /// effect, writes the mail (token first, then the mail) in the same transaction: both
+    /// are stored or neither is. Without a mail, `change` runs on its own.
+    async fn change_with_mail<R, F>(
+        &self,
+        mail: Option<OutgoingRows>,
+        change: F,
+        applied: fn(&R) -> bool,
+    ) -> Result<R, DbError>
+    where
+        F: FnOnce(&mut SqliteConnection) -> QueryResult<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        self.run(move |conn| match mail {
+            None => change(conn),
+            Some(mail) => conn.immediate_transaction(|conn| {
+                let result = change(conn)?;
+                if applied(&result) {
+                    mail.insert(conn)?;
+                }
+                Ok(result)
+            }),
+        })
+        .await
+    }
+
+    /// Runs an update of one account, with its mail if it touched a row; `NotFound` (and
+    /// no mail) when it touched none.
+    async fn update_user<F>(&self, mail: Option<OutgoingRows>, update: F) -> Result<(), StoreError>
     where
         F: FnOnce(&mut SqliteConnection) -> QueryResult<usize> + Send + 'static,
     {
-        match self.run(update).await? {
+        match self.change_with_mail(mail, update, |n| *n > 0).await? {
             0 => Err(StoreError::NotFound),
             _ => Ok(()),
         }
@@ -34,12 +62,22 @@ impl SqliteStore {
 }
 
 impl UserStore for SqliteStore {
-    async fn insert_user(&self, user: &UserRecord) -> Result<(), StoreError> {
+    async fn insert_user(
+        &self,
+        user: &UserRecord,
+        mail: Option<&Outgoing>,
+    ) -> Result<(), StoreError> {
         // Uniqueness is decided by the unique indexes, within the insert itself; the
-        // violated index tells which value was taken.
+        // violated index tells which value was taken. The user row comes before the mail's
+        // token, which references it; a refused insert rolls the mail back with it.
         let row = UserRow::from_record(user);
-        self.run(move |conn| diesel::insert_into(users::table).values(&row).execute(conn))
-            .await?;
+        let mail = outgoing_rows(mail)?;
+        self.change_with_mail(
+            mail,
+            move |conn| diesel::insert_into(users::table).values(&row).execute(conn),
+            |_| true,
+        )
+        .await?;
         Ok(())
     }
 
@@ -84,6 +122,7 @@ impl UserStore for SqliteStore {
         id: UserId,
         changes: &ProfileChanges,
         now: Timestamp,
+        mail: Option<&Outgoing>,
     ) -> Result<UserRecord, StoreError> {
         let (username, username_normalized) = changes.username.clone().unzip();
         let (phone_index, phone_sealed) = match &changes.phone {
@@ -107,15 +146,20 @@ impl UserStore for SqliteStore {
             updated_at: millis(now),
         };
         let id = id.to_string();
+        let mail = outgoing_rows(mail)?;
         // One statement: the change and the read-back of the row as stored are atomic.
         let row = self
-            .run(move |conn| {
-                diesel::update(users::table.find(id))
-                    .set(&changeset)
-                    .returning(UserRow::as_returning())
-                    .get_result(conn)
-                    .optional()
-            })
+            .change_with_mail(
+                mail,
+                move |conn| {
+                    diesel::update(users::table.find(id))
+                        .set(&changeset)
+                        .returning(UserRow::as_returning())
+                        .get_result(conn)
+                        .optional()
+                },
+                Option::is_some,
+            )
             .await?
             .ok_or(StoreError::NotFound)?;
         Ok(row.into_record()?)
@@ -126,9 +170,10 @@ impl UserStore for SqliteStore {
         id: UserId,
         hash: &PasswordHash,
         now: Timestamp,
+        mail: Option<&Outgoing>,
     ) -> Result<(), StoreError> {
         let (id, hash, now) = (id.to_string(), hash.0.clone(), millis(now));
-        self.update_user(move |conn| {
+        self.update_user(outgoing_rows(mail)?, move |conn| {
             diesel::update(users::table.find(id))
                 .set((users::password_hash.eq(hash), users::updated_at.eq(now)))
                 .execute(conn)
@@ -138,7 +183,7 @@ impl UserStore for SqliteStore {
 
     async fn mark_email_verified(&self, id: UserId, now: Timestamp) -> Result<(), StoreError> {
         let (id, now) = (id.to_string(), millis(now));
-        self.update_user(move |conn| {
+        self.update_user(None, move |conn| {
             // Idempotent: the first verification time stays.
             let marked = diesel::update(
                 users::table
@@ -162,6 +207,7 @@ impl UserStore for SqliteStore {
         index: &BlindIndex,
         sealed: &Sealed,
         now: Timestamp,
+        mail: Option<&Outgoing>,
     ) -> Result<(), StoreError> {
         let (id, index, sealed, now) = (
             id.to_string(),
@@ -170,7 +216,7 @@ impl UserStore for SqliteStore {
             millis(now),
         );
         // The unique index on email_index decides a collision with another account.
-        self.update_user(move |conn| {
+        self.update_user(outgoing_rows(mail)?, move |conn| {
             diesel::update(users::table.find(id))
                 .set((
                     users::email_index.eq(index),
@@ -195,12 +241,18 @@ impl UserStore for SqliteStore {
         Ok(())
     }
 
-    async fn delete_user(&self, id: UserId) -> Result<bool, PortError> {
+    async fn delete_user(&self, id: UserId, mail: Option<&Outgoing>) -> Result<bool, PortError> {
         let id = id.to_string();
-        // One statement, so one transaction: the foreign keys' ON DELETE CASCADE removes
-        // the sessions (and with them their refresh tokens) and the one-time tokens.
+        let mail = outgoing_rows(mail)?;
+        // One statement (in one transaction with the mail, if any): the foreign keys'
+        // ON DELETE CASCADE removes the sessions (and with them their refresh tokens) and
+        // the one-time tokens. The mail, which has no foreign key, stays.
         let deleted = self
-            .run(move |conn| diesel::delete(users::table.find(id)).execute(conn))
+            .change_with_mail(
+                mail,
+                move |conn| diesel::delete(users::table.find(id)).execute(conn),
+                |n| *n > 0,
+            )
             .await?;
         Ok(deleted > 0)
     }

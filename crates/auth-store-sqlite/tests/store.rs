@@ -1,5 +1,6 @@
 //! What only the SQLite store promises: the file on disk (owner-only, WAL mode), data and
-//! migrations across reopening, and operations that finish after their caller gave up.
+//! migrations across reopening (and the outbox migration's way back), dead mails' payloads
+//! erased in the table itself, and operations that finish after their caller gave up.
 //! The ports' contracts (users, sessions, rotation races, one-time tokens, cleanup…) are
 //! tested once for every adapter by the contract test-kit:
 //! `cargo test -p auth-testkit --test contract_sqlite`.
@@ -11,16 +12,38 @@ use std::future::Future;
 use std::os::unix::fs::PermissionsExt;
 use std::task::Poll;
 
-use auth_domain::model::Rotation;
-use auth_domain::ports::{SessionStore, UserStore};
-use auth_store_sqlite::{SqliteStore, migrate};
-use common::{TestResult, at, session, store, token, user};
+use auth_domain::model::{MailKind, OutboxMail, Rotation};
+use auth_domain::ports::{OutboxStore, SessionStore, UserStore};
+use auth_store_sqlite::{MIGRATIONS, SqliteStore, migrate};
+use common::{TestResult, at, mail, session, store, token, user};
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Binary, Nullable, Text};
+use diesel_migrations::MigrationHarness;
+
+/// One row of `outbox` as stored, read with plain SQL.
+#[derive(Debug, PartialEq, Eq, QueryableByName)]
+struct RawMail {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = Nullable<Binary>)]
+    payload: Option<Vec<u8>>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    dead_at: Option<i64>,
+}
+
+fn connect(
+    path: &std::path::Path,
+) -> Result<SqliteConnection, Box<dyn std::error::Error + Send + Sync>> {
+    let url = path.to_str().ok_or("the temporary path is not UTF-8")?;
+    Ok(SqliteConnection::establish(url)?)
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_survives_reopening_the_store_at_the_same_path() -> TestResult {
     let (store, _dir, path) = store().await?;
     let alice = user("alice", "alice@example.com");
-    store.insert_user(&alice).await?;
+    store.insert_user(&alice, None).await?;
     drop(store);
 
     assert!(migrate(&path)?.is_empty(), "nothing left to migrate");
@@ -33,7 +56,7 @@ async fn data_survives_reopening_the_store_at_the_same_path() -> TestResult {
 async fn the_database_and_its_write_ahead_log_are_readable_by_their_owner_only() -> TestResult {
     let (store, _dir, path) = store().await?;
     store
-        .insert_user(&user("alice", "alice@example.com"))
+        .insert_user(&user("alice", "alice@example.com"), None)
         .await?;
     // The -wal file exists only in WAL mode, and holds recent writes until a checkpoint.
     for file in [path.clone(), path.with_extension("db-wal")] {
@@ -51,7 +74,7 @@ async fn an_operation_abandoned_by_its_caller_still_completes() -> TestResult {
     let dir = tempfile::tempdir()?;
     let store = SqliteStore::open(&dir.path().join("auth.db"), 1).await?;
     let alice = user("alice", "alice@example.com");
-    store.insert_user(&alice).await?;
+    store.insert_user(&alice, None).await?;
     store
         .create_session(&session(alice.id, 0), &token(1))
         .await?;
@@ -69,5 +92,117 @@ async fn an_operation_abandoned_by_its_caller_still_completes() -> TestResult {
         Rotation::AlreadyRotated { rotated_at, .. } => assert_eq!(rotated_at, at(1_000)),
         other => return Err(format!("expected AlreadyRotated, got {other:?}").into()),
     }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_mail_keeps_no_payload_in_the_table() -> TestResult {
+    let (store, _dir, path) = store().await?;
+    let dead = mail(MailKind::ResetPassword, 1);
+    let queued = mail(MailKind::VerifyEmail, 2);
+    store.enqueue_mail(&dead).await?;
+    store.enqueue_mail(&queued).await?;
+    store.mail_dead(dead.mail.id, at(5)).await?;
+
+    let mut conn = connect(&path)?;
+    let rows: Vec<RawMail> =
+        diesel::sql_query("SELECT id, payload, dead_at FROM outbox ORDER BY created_at")
+            .load(&mut conn)?;
+    assert_eq!(
+        rows,
+        vec![
+            RawMail {
+                id: dead.mail.id.to_string(),
+                payload: None,
+                dead_at: Some(at(5).timestamp_millis()),
+            },
+            RawMail {
+                id: queued.mail.id.to_string(),
+                payload: Some(queued.mail.payload.0.clone()),
+                dead_at: None,
+            },
+        ],
+        "the dead mail's payload is erased, the queued one's kept"
+    );
+
+    // The table refuses a dead mail that keeps its payload, or a live one without it.
+    for sql in [
+        "UPDATE outbox SET dead_at = 1 WHERE dead_at IS NULL",
+        "UPDATE outbox SET payload = NULL WHERE dead_at IS NULL",
+    ] {
+        let Err(err) = conn.batch_execute(sql) else {
+            return Err(format!("accepted: {sql}").into());
+        };
+        assert!(
+            err.to_string().contains("CHECK constraint failed"),
+            "{sql}: {err}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbox_migration_reverts_and_applies_again() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("auth.db");
+    migrate(&path)?;
+    let tables = "SELECT count(*) AS n FROM sqlite_master WHERE name LIKE 'outbox%'";
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let mut conn = connect(&path)?;
+    assert_eq!(
+        diesel::sql_query(tables).get_result::<Count>(&mut conn)?.n,
+        3,
+        "table and indexes"
+    );
+
+    let reverted = conn
+        .revert_last_migration(MIGRATIONS)
+        .map_err(|err| err.to_string())?;
+    assert_eq!(reverted.to_string(), "20261130000001");
+    assert_eq!(
+        diesel::sql_query(tables).get_result::<Count>(&mut conn)?.n,
+        0,
+        "all gone"
+    );
+    drop(conn);
+
+    assert_eq!(migrate(&path)?, vec![reverted.to_string()], "applied again");
+    let store = SqliteStore::open(&path, 2).await?;
+    let queued = mail(MailKind::AccountDeleted, 1);
+    store.enqueue_mail(&queued).await?;
+    assert_eq!(
+        store
+            .claim_mail(at(2), chrono::TimeDelta::minutes(5), 10)
+            .await?,
+        vec![OutboxMail {
+            attempts: 1,
+            ..queued.mail
+        }]
+    );
+    Ok(())
+}
+
+/// A claim updates its mails in chunks (SQLite limits the parameters of one statement):
+/// a batch larger than a chunk is claimed whole, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_larger_than_one_update_takes_every_mail_once() -> TestResult {
+    let (store, _dir, _path) = store().await?;
+    let mut queued = Vec::new();
+    for n in 0..1_201 {
+        let outgoing = mail(MailKind::AccountLocked, n);
+        store.enqueue_mail(&outgoing).await?;
+        queued.push(OutboxMail {
+            attempts: 1,
+            ..outgoing.mail
+        });
+    }
+    let lease = chrono::TimeDelta::minutes(5);
+    let claimed = store.claim_mail(at(5_000), lease, 2_000).await?;
+    assert_eq!(claimed, queued, "all of them, earliest due first");
+    assert_eq!(store.claim_mail(at(5_000), lease, 2_000).await?, vec![]);
     Ok(())
 }

@@ -29,7 +29,7 @@ use auth_domain::ports::Clock;
 use auth_domain::service::{LoggedIn, LoginIdentifier, LoginRequest, Registration, SecretPassword};
 use auth_domain::types::Timestamp;
 use auth_domain::{Adapters, AuthService, ClientContext, Ports};
-use auth_mail_log::MemoryMailbox;
+use auth_mail_log::{MemoryMailbox, StoredMail};
 use auth_store_sqlite::SqliteStore;
 use chrono::{TimeDelta, Utc};
 use secrecy::ExposeSecret;
@@ -89,6 +89,49 @@ impl Adapters for TestAdapters {
     type Keys = SecretKeyring;
 }
 
+/// The mailbox of a [`Harness`]: every read first runs the outbox relay until nothing is
+/// due, as the worker of a running service would, then reads what was delivered.
+#[derive(Debug, Clone)]
+pub struct HarnessMailbox {
+    service: Arc<AuthService<TestAdapters>>,
+    /// The transport the relay delivers to (tell it to fail with `fail_next`).
+    pub delivered: MemoryMailbox,
+}
+
+impl HarnessMailbox {
+    /// Delivers every mail due now.
+    ///
+    /// # Panics
+    /// If the relay fails.
+    pub async fn deliver(&self) {
+        loop {
+            match self.service.deliver_mail(100).await {
+                Ok(report) if report.mails.is_empty() => return,
+                Ok(_) => {}
+                Err(err) => panic!("deliver mail: {err:?}"),
+            }
+        }
+    }
+
+    /// Every mail delivered so far.
+    pub async fn all(&self) -> Vec<StoredMail> {
+        self.deliver().await;
+        self.delivered.all()
+    }
+
+    /// The mails delivered to `to`, of `kind`, oldest first.
+    pub async fn to(&self, to: &str, kind: MailKind) -> Vec<StoredMail> {
+        self.deliver().await;
+        self.delivered.to(to, kind)
+    }
+
+    /// The newest mail delivered to `to` of `kind`.
+    pub async fn last(&self, to: &str, kind: MailKind) -> Option<StoredMail> {
+        self.deliver().await;
+        self.delivered.last(to, kind)
+    }
+}
+
 /// A service under test and the handles to observe and steer it.
 #[derive(Debug)]
 pub struct Harness {
@@ -96,8 +139,8 @@ pub struct Harness {
     pub service: Arc<AuthService<TestAdapters>>,
     /// Its clock.
     pub clock: FakeClock,
-    /// Every mail it sent.
-    pub mailbox: MemoryMailbox,
+    /// Every mail it sent (through its outbox).
+    pub mailbox: HarnessMailbox,
     /// Its cache (shares state with the service's).
     pub cache: MemoryCache,
     /// Holds the SQLite file; deleted when the harness is dropped.
@@ -146,10 +189,14 @@ pub async fn harness(policy: Policy) -> Harness {
         tokens,
         keys: SecretKeyring::new(keys),
     };
+    let service = Arc::new(AuthService::new(ports, policy));
     Harness {
-        service: Arc::new(AuthService::new(ports, policy)),
+        mailbox: HarnessMailbox {
+            service: Arc::clone(&service),
+            delivered: mailbox,
+        },
+        service,
         clock,
-        mailbox,
         cache,
         _dir: dir,
     }
@@ -191,7 +238,7 @@ pub async fn register_and_verify(h: &Harness, email: &str, username: &str) {
     if let Err(err) = h.service.register(registration(email, username)).await {
         panic!("register {username}: {err:?}");
     }
-    let Some(mail) = h.mailbox.last(email, MailKind::VerifyEmail) else {
+    let Some(mail) = h.mailbox.last(email, MailKind::VerifyEmail).await else {
         panic!("no verification mail to {email}");
     };
     let Some(token) = mail.token() else {

@@ -108,6 +108,7 @@ async fn a_new_user_verifies_their_email_with_the_mailed_token_and_then_logs_in(
     let mail = h
         .mailbox
         .last(ADA, MailKind::VerifyEmail)
+        .await
         .expect("a verification mail");
     let token = mail.token().expect("a token in the link");
     h.service.verify_email(token).await.unwrap();
@@ -161,11 +162,14 @@ async fn registering_a_taken_email_looks_like_success_but_creates_nothing_and_wa
     let stored = h.service.ports().store.user_by_id(answer.id).await.unwrap();
     assert!(stored.is_none(), "the id in the answer matches no account");
     assert!(
-        h.mailbox.last(ADA, MailKind::RegistrationAttempt).is_some(),
+        h.mailbox
+            .last(ADA, MailKind::RegistrationAttempt)
+            .await
+            .is_some(),
         "the owner is warned"
     );
     assert_eq!(
-        h.mailbox.to(ADA, MailKind::VerifyEmail).len(),
+        h.mailbox.to(ADA, MailKind::VerifyEmail).await.len(),
         1,
         "no second verification mail"
     );
@@ -186,7 +190,7 @@ async fn a_taken_username_is_a_conflict_whatever_its_case() {
 
     // Assert
     assert_err!(result, AuthError::Conflict("username"));
-    assert!(h.mailbox.last(BOB, MailKind::VerifyEmail).is_none());
+    assert!(h.mailbox.last(BOB, MailKind::VerifyEmail).await.is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -223,7 +227,7 @@ async fn a_weak_password_is_refused_with_a_message_on_the_password() {
             other => panic!("{why}: expected Validation, got {other:?}"),
         }
     }
-    assert!(h.mailbox.all().is_empty(), "nothing was registered");
+    assert!(h.mailbox.all().await.is_empty(), "nothing was registered");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -547,7 +551,7 @@ async fn five_wrong_passwords_lock_the_account_even_against_the_right_one_until_
     let base_lock = u64::try_from(policy().lockout.base_lock.num_seconds()).unwrap();
     assert!(retry_after > 0 && retry_after <= base_lock, "{retry_after}");
     assert!(
-        h.mailbox.last(ADA, MailKind::AccountLocked).is_some(),
+        h.mailbox.last(ADA, MailKind::AccountLocked).await.is_some(),
         "the owner is told"
     );
     locked_for(login_with(&h, "ada", "not-the-password", None).await);
@@ -578,7 +582,7 @@ async fn a_second_burst_of_failures_locks_for_longer() {
         "{second_lock} s after {first_lock} s"
     );
     assert_eq!(
-        h.mailbox.to(ADA, MailKind::AccountLocked).len(),
+        h.mailbox.to(ADA, MailKind::AccountLocked).await.len(),
         2,
         "a mail per lock"
     );
@@ -726,25 +730,125 @@ async fn the_fourth_login_for_one_identifier_within_a_minute_is_rate_limited_fro
 // ---------------------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registration_succeeds_while_mail_fails_and_its_mail_goes_out_after_the_backoff() {
+    // Arrange
+    let h = fresh().await;
+    h.mailbox.delivered.fail_next(2);
+
+    // Act
+    h.service.register(registration(ADA, "ada")).await.unwrap();
+    let first = h.service.deliver_mail(10).await.unwrap();
+    let still_backing_off = h.service.deliver_mail(10).await.unwrap();
+    let queued = h.service.outbox_stats().await.unwrap();
+    h.clock.advance(TimeDelta::seconds(31));
+    let second = h.service.deliver_mail(10).await.unwrap();
+    h.clock.advance(TimeDelta::seconds(61));
+    let third = h.service.deliver_mail(10).await.unwrap();
+
+    // Assert
+    assert_eq!((first.retried(), first.sent()), (1, 0), "{first:?}");
+    assert!(
+        first.mails[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| !e.contains(ADA)),
+        "the failure is reported without the address: {first:?}"
+    );
+    assert!(
+        still_backing_off.mails.is_empty(),
+        "not due before its backoff"
+    );
+    assert_eq!(queued.queued, 1);
+    assert!(queued.oldest_queued_at.is_some());
+    assert_eq!(second.retried(), 1, "second failure: {second:?}");
+    assert_eq!(third.sent(), 1, "third attempt delivers: {third:?}");
+    assert_eq!(third.mails[0].attempts, 3);
+    let mail = h.mailbox.last(ADA, MailKind::VerifyEmail).await.unwrap();
+    h.service.verify_email(mail.token().unwrap()).await.unwrap();
+    let after = h.service.outbox_stats().await.unwrap();
+    assert_eq!(
+        (after.queued, after.dead),
+        (0, 0),
+        "sent mails leave the outbox"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mail_that_keeps_failing_is_dead_after_the_last_attempt_and_never_sent() {
+    // Arrange
+    let h = harness(Policy {
+        outbox: auth_domain::policy::OutboxPolicy {
+            max_attempts: 3,
+            ..Default::default()
+        },
+        ..policy()
+    })
+    .await;
+    h.mailbox.delivered.fail_next(u32::MAX);
+    h.service.register(registration(ADA, "ada")).await.unwrap();
+
+    // Act
+    let mut outcomes = Vec::new();
+    for _ in 0..5 {
+        let report = h.service.deliver_mail(10).await.unwrap();
+        outcomes.push((report.retried(), report.dead()));
+        h.clock.advance(TimeDelta::hours(5));
+    }
+    h.mailbox.delivered.fail_next(0);
+    h.service.resend_verification(ADA).await.unwrap();
+
+    // Assert
+    assert_eq!(outcomes, vec![(1, 0), (1, 0), (0, 1), (0, 0), (0, 0)]);
+    let delivered = h.mailbox.to(ADA, MailKind::VerifyEmail).await;
+    let stats = h.service.outbox_stats().await.unwrap();
+    assert_eq!(
+        (stats.queued, stats.dead),
+        (0, 1),
+        "the dead mail stays dead"
+    );
+    assert_eq!(delivered.len(), 1, "only the resent link arrives");
+    h.service
+        .verify_email(delivered[0].token().unwrap())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_mail_issues_no_token_and_queues_nothing() {
+    // Arrange
+    let h = fresh().await;
+    h.service.register(registration(ADA, "ada")).await.unwrap();
+    h.service.forgot_password(ADA).await.unwrap();
+
+    // Act
+    h.service.forgot_password(ADA).await.unwrap();
+    let stats = h.service.outbox_stats().await.unwrap();
+
+    // Assert
+    assert_eq!(stats.queued, 2, "one verification and one reset mail");
+    assert_eq!(h.mailbox.to(ADA, MailKind::ResetPassword).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verification_mails_go_out_at_most_once_a_minute_per_address() {
     // Arrange
     let h = fresh().await;
     h.service.register(registration(ADA, "ada")).await.unwrap();
-    assert_eq!(h.mailbox.to(ADA, MailKind::VerifyEmail).len(), 1);
+    assert_eq!(h.mailbox.to(ADA, MailKind::VerifyEmail).await.len(), 1);
     h.clock.advance(TimeDelta::seconds(61));
 
     // Act
     h.service.resend_verification(ADA).await.unwrap();
     h.service.resend_verification(ADA).await.unwrap();
-    let within_a_minute = h.mailbox.to(ADA, MailKind::VerifyEmail).len();
+    let within_a_minute = h.mailbox.to(ADA, MailKind::VerifyEmail).await.len();
     h.clock.advance(TimeDelta::seconds(61));
     h.service.resend_verification(ADA).await.unwrap();
-    let a_minute_later = h.mailbox.to(ADA, MailKind::VerifyEmail).len();
+    let a_minute_later = h.mailbox.to(ADA, MailKind::VerifyEmail).await.len();
 
     // Assert
     assert_eq!(within_a_minute, 2, "two resends within a minute: one mail");
     assert_eq!(a_minute_later, 3, "a minute later: another mail");
-    let newest = h.mailbox.last(ADA, MailKind::VerifyEmail).unwrap();
+    let newest = h.mailbox.last(ADA, MailKind::VerifyEmail).await.unwrap();
     h.service
         .verify_email(newest.token().unwrap())
         .await
@@ -759,7 +863,7 @@ async fn resending_a_verification_for_an_unknown_or_verified_address_answers_ok_
     let h = fresh().await;
     register_and_verify(&h, ADA, "ada").await;
     h.clock.advance(TimeDelta::seconds(61));
-    let mails_before = h.mailbox.all().len();
+    let mails_before = h.mailbox.all().await.len();
 
     // Act
     h.service
@@ -769,7 +873,7 @@ async fn resending_a_verification_for_an_unknown_or_verified_address_answers_ok_
     h.service.resend_verification(ADA).await.unwrap();
 
     // Assert
-    assert_eq!(h.mailbox.all().len(), mails_before);
+    assert_eq!(h.mailbox.all().await.len(), mails_before);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -782,7 +886,7 @@ async fn forgetting_the_password_of_an_unknown_address_answers_ok_and_sends_noth
 
     // Assert
     assert!(result.is_ok(), "{result:?}");
-    assert!(h.mailbox.all().is_empty());
+    assert!(h.mailbox.all().await.is_empty());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -794,6 +898,7 @@ async fn reset_token(h: &Harness, email: &str) -> String {
     let mail = h
         .mailbox
         .last(email, MailKind::ResetPassword)
+        .await
         .expect("a reset mail");
     mail.token().expect("a token in the link").to_owned()
 }
@@ -859,7 +964,12 @@ async fn resetting_the_password_ends_every_session_and_swaps_the_passwords() {
         .await
         .expect("the new password works");
     claims_of(&h, access(&with_new.tokens)).await;
-    assert!(h.mailbox.last(ADA, MailKind::PasswordChanged).is_some());
+    assert!(
+        h.mailbox
+            .last(ADA, MailKind::PasswordChanged)
+            .await
+            .is_some()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -982,7 +1092,12 @@ async fn changing_the_password_needs_the_current_one_and_ends_the_other_sessions
     login_with(&h, "ada", NEW_PASSWORD, None)
         .await
         .expect("the new password works");
-    assert!(h.mailbox.last(ADA, MailKind::PasswordChanged).is_some());
+    assert!(
+        h.mailbox
+            .last(ADA, MailKind::PasswordChanged)
+            .await
+            .is_some()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1023,7 +1138,12 @@ async fn deleting_the_account_needs_the_password_and_frees_the_email_and_usernam
         login_with(&h, "ada", PASSWORD, None).await,
         AuthError::InvalidCredentials
     );
-    assert!(h.mailbox.last(ADA, MailKind::AccountDeleted).is_some());
+    assert!(
+        h.mailbox
+            .last(ADA, MailKind::AccountDeleted)
+            .await
+            .is_some()
+    );
 
     // One verification mail per address and minute.
     h.clock.advance(TimeDelta::seconds(61));
@@ -1174,6 +1294,7 @@ async fn a_new_email_takes_effect_only_once_verified_and_the_old_address_is_told
     let mail = h
         .mailbox
         .last(new_email, MailKind::ChangeEmail)
+        .await
         .expect("a confirmation mail");
     h.service
         .verify_email(mail.token().expect("a token"))
@@ -1194,7 +1315,7 @@ async fn a_new_email_takes_effect_only_once_verified_and_the_old_address_is_told
         AuthError::InvalidCredentials
     );
     assert!(
-        h.mailbox.last(ADA, MailKind::EmailChanged).is_some(),
+        h.mailbox.last(ADA, MailKind::EmailChanged).await.is_some(),
         "the old address is told"
     );
 }
@@ -1216,7 +1337,7 @@ async fn a_link_mailed_for_an_earlier_pending_email_does_not_confirm_a_later_one
         .update_profile(&claims, change_to(mine))
         .await
         .unwrap();
-    let my_link = h.mailbox.last(mine, MailKind::ChangeEmail).unwrap();
+    let my_link = h.mailbox.last(mine, MailKind::ChangeEmail).await.unwrap();
     h.service
         .update_profile(&claims, change_to(someone_elses))
         .await
@@ -1236,6 +1357,7 @@ async fn a_link_mailed_for_an_earlier_pending_email_does_not_confirm_a_later_one
     let their_link = h
         .mailbox
         .last(someone_elses, MailKind::ChangeEmail)
+        .await
         .unwrap();
     h.service
         .verify_email(their_link.token().unwrap())

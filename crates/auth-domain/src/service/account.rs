@@ -200,7 +200,9 @@ impl<A: Adapters> AuthService<A> {
         self.check_new_password(&new_password, &profile)?;
 
         let hash = self.ports.hasher.hash(new_password).await?;
-        let mail = self.notice_to_profile(MailKind::PasswordChanged, &profile).await?;
+        let mail = self
+            .notice_to_profile(MailKind::PasswordChanged, &profile)
+            .await?;
         self.ports
             .store
             .set_password(user.id, &hash, self.now(), mail.as_ref())
@@ -236,7 +238,9 @@ impl<A: Adapters> AuthService<A> {
             .cache
             .revoke_token(claims.jti, claims.expires_at.max(self.now()))
             .await?;
-        let mail = self.notice_to_profile(MailKind::AccountDeleted, &profile).await?;
+        let mail = self
+            .notice_to_profile(MailKind::AccountDeleted, &profile)
+            .await?;
         self.ports.store.delete_user(user.id, mail.as_ref()).await?;
         Ok(())
     }

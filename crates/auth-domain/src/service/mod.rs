@@ -14,8 +14,8 @@ use chrono::{TimeDelta, Timelike};
 use secrecy::SecretString;
 
 pub use account::ProfileUpdate;
-pub use outbox::{Delivered, DeliveryOutcome, DeliveryReport};
 pub use login::{LoggedIn, LoginIdentifier, LoginRequest};
+pub use outbox::{Delivered, DeliveryOutcome, DeliveryReport};
 pub use register::{Registered, Registration, SecretPassword};
 
 use crate::error::AuthError;

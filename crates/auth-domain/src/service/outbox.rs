@@ -129,13 +129,33 @@ impl<A: Adapters> AuthService<A> {
     /// attempt makes it dead. A storage failure stops the batch: the mails not yet marked
     /// are claimed again when their lease ends (so delivery is at least once).
     pub async fn deliver_mail(&self, limit: u32) -> Result<DeliveryReport, AuthError> {
+        self.deliver_mail_until(limit, || false).await
+    }
+
+    /// [`Self::deliver_mail`], checking `stop` before each mail: once it says so, the
+    /// mails claimed but not attempted are released (due at once, for any worker) and
+    /// the call returns. For a graceful shutdown between mails.
+    pub async fn deliver_mail_until(
+        &self,
+        limit: u32,
+        stop: impl Fn() -> bool + Send,
+    ) -> Result<DeliveryReport, AuthError> {
         let store = &self.ports.store;
         let outbox = self.policy.outbox;
         let claimed = store.claim_mail(self.now(), outbox.lease, limit).await?;
         let mut report = DeliveryReport {
             mails: Vec::with_capacity(claimed.len()),
         };
-        for queued in claimed {
+        let mut claimed = claimed.into_iter();
+        while let Some(queued) = claimed.next() {
+            if stop() {
+                let now = self.now();
+                store.mail_retry(queued.id, now).await?;
+                for rest in claimed.by_ref() {
+                    store.mail_retry(rest.id, now).await?;
+                }
+                break;
+            }
             let result = match self.open_mail(&queued) {
                 Ok(mail) => self.ports.mail.send(&mail).await,
                 Err(err) => Err(DeliveryError::Permanent(Box::new(err))),

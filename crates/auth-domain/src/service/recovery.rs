@@ -65,7 +65,9 @@ impl<A: Adapters> AuthService<A> {
             .await?;
         let hash = self.ports.hasher.hash(password).await?;
         let store = &self.ports.store;
-        let mail = self.notice_to_profile(MailKind::PasswordChanged, &profile).await?;
+        let mail = self
+            .notice_to_profile(MailKind::PasswordChanged, &profile)
+            .await?;
         store
             .set_password(user.id, &hash, self.now(), mail.as_ref())
             .await?;

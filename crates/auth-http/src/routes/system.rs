@@ -22,18 +22,29 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// One dependency's state.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Check {
-    /// `ok` or `unavailable`.
+    /// `ok`, `unavailable`, or (mailer only) `warn` when the oldest queued mail waits
+    /// longer than `MAIL_QUEUE_WARN_AGE`.
     pub status: &'static str,
     /// Round-trip time of the check.
     pub latency_ms: f64,
     /// What backs it.
     pub backend: &'static str,
+    /// Mailer only: mails waiting in the outbox.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queued: Option<u64>,
+    /// Mailer only: age of the oldest queued mail, in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oldest_queued_seconds: Option<u64>,
+    /// Mailer only: mails given up on (kept 30 days, payload erased).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dead: Option<u64>,
 }
 
 /// Overall state and each dependency.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HealthResponse {
-    /// `ok`, or `unavailable` when a dependency is down.
+    /// `ok`; `degraded` when mail is late (still ready: requests are served and mail
+    /// waits in the outbox); `unavailable` when a dependency is down.
     pub status: &'static str,
     /// Service version.
     pub version: &'static str,
@@ -50,7 +61,7 @@ pub struct Checks {
     pub database: Check,
     /// Revocation list and rate limits.
     pub cache: Check,
-    /// Outgoing mail.
+    /// Outgoing mail: the outbox.
     pub mailer: Check,
 }
 
@@ -69,8 +80,43 @@ async fn timed<F: std::future::Future<Output = Result<(), E>>, E>(
     let ok = check.await.is_ok();
     Check {
         status: if ok { "ok" } else { "unavailable" },
-        latency_ms: (start.elapsed().as_secs_f64() * 1e6).round() / 1e3,
+        latency_ms: elapsed_ms(start),
         backend,
+        queued: None,
+        oldest_queued_seconds: None,
+        dead: None,
+    }
+}
+
+fn elapsed_ms(start: Instant) -> f64 {
+    (start.elapsed().as_secs_f64() * 1e6).round() / 1e3
+}
+
+/// The outbox: `warn` when its oldest mail is older than `MAIL_QUEUE_WARN_AGE`.
+async fn outbox_check(state: &AppState) -> Check {
+    let start = Instant::now();
+    let backend = state.service.ports().mail.backend();
+    let Ok(stats) = state.service.outbox_stats().await else {
+        return Check {
+            status: "unavailable",
+            latency_ms: elapsed_ms(start),
+            backend,
+            queued: None,
+            oldest_queued_seconds: None,
+            dead: None,
+        };
+    };
+    let age = stats
+        .oldest_queued_at
+        .map(|t| (chrono::Utc::now() - t).max(chrono::TimeDelta::zero()));
+    let late = age.is_some_and(|a| a > state.config.mail_queue_warn_age);
+    Check {
+        status: if late { "warn" } else { "ok" },
+        latency_ms: elapsed_ms(start),
+        backend,
+        queued: Some(stats.queued),
+        oldest_queued_seconds: Some(age.map_or(0, |a| u64::try_from(a.num_seconds()).unwrap_or(0))),
+        dead: Some(stats.dead),
     }
 }
 
@@ -79,16 +125,20 @@ async fn checks(state: &AppState) -> Checks {
     Checks {
         database: timed(ports.store.backend(), Store::ping(&ports.store)).await,
         cache: timed(ports.cache.backend(), Cache::ping(&ports.cache)).await,
-        mailer: timed(state.mailer_backend, async { Ok::<(), ()>(()) }).await,
+        mailer: outbox_check(state).await,
     }
 }
 
 fn health_response(state: &AppState, checks: Checks) -> HttpResponse {
-    let ok = [&checks.database, &checks.cache, &checks.mailer]
-        .iter()
-        .all(|c| c.status == "ok");
+    let all = [&checks.database, &checks.cache, &checks.mailer];
+    let ok = all.iter().all(|c| c.status != "unavailable");
+    let degraded = all.iter().any(|c| c.status == "warn");
     let body = HealthResponse {
-        status: if ok { "ok" } else { "unavailable" },
+        status: match (ok, degraded) {
+            (false, _) => "unavailable",
+            (true, true) => "degraded",
+            (true, false) => "ok",
+        },
         version: env!("CARGO_PKG_VERSION"),
         uptime_seconds: state.started.elapsed().as_secs(),
         checks,

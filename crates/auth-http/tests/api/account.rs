@@ -103,7 +103,9 @@ async fn a_new_email_takes_effect_only_once_verified() -> TestResult {
     assert_eq!(res.status, StatusCode::OK);
     assert_eq!(res.body["email_change_pending"], true);
     assert_eq!(res.body["user"]["email"], "old@example.com", "not yet");
-    let token = app.mailed_token("new@example.com", MailKind::ChangeEmail);
+    let token = app
+        .mailed_token("new@example.com", MailKind::ChangeEmail)
+        .await;
     let verified = app
         .post("/auth/verify-email", &json!({ "token": token }))
         .await;
@@ -111,7 +113,8 @@ async fn a_new_email_takes_effect_only_once_verified() -> TestResult {
     let profile = app.get_auth("/users/profile", &access).await;
     assert_eq!(profile.body["user"]["email"], "new@example.com");
     assert!(
-        app.mailbox
+        app.mailbox()
+            .await
             .last("old@example.com", MailKind::EmailChanged)
             .is_some(),
         "the old address is told"
@@ -174,7 +177,8 @@ async fn changing_the_password_ends_the_other_sessions_only() -> TestResult {
         .await;
     assert_eq!(old.status, StatusCode::UNAUTHORIZED);
     assert!(
-        app.mailbox
+        app.mailbox()
+            .await
             .last("chg@example.com", MailKind::PasswordChanged)
             .is_some()
     );
@@ -200,13 +204,17 @@ async fn a_reset_link_sets_a_new_password_once_and_ends_every_session() -> TestR
     assert_eq!(known.status, StatusCode::ACCEPTED);
     assert_eq!(known.body, unknown.body, "no enumeration");
     assert!(
-        app.mailbox
+        app.mailbox()
+            .await
             .last("nobody@example.com", MailKind::ResetPassword)
             .is_none()
     );
-    let token = app.mailed_token("reset@example.com", MailKind::ResetPassword);
+    let token = app
+        .mailed_token("reset@example.com", MailKind::ResetPassword)
+        .await;
     let mail = app
-        .mailbox
+        .mailbox()
+        .await
         .last("reset@example.com", MailKind::ResetPassword)
         .ok_or("mail")?;
     assert!(
@@ -292,14 +300,16 @@ async fn deleting_the_account_needs_the_password_and_frees_email_and_username() 
         .await;
     assert_eq!(login.status, StatusCode::UNAUTHORIZED);
     assert!(
-        app.mailbox
+        app.mailbox()
+            .await
             .last("gone@example.com", MailKind::AccountDeleted)
             .is_some()
     );
     let again = app.register("gone@example.com", "gone").await;
     assert_eq!(again.status, StatusCode::CREATED);
     assert!(
-        app.mailbox
+        app.mailbox()
+            .await
             .last("gone@example.com", MailKind::RegistrationAttempt)
             .is_none(),
         "a real new account"

@@ -10,7 +10,9 @@ use actix_web::dev::ServerHandle;
 use actix_web::web;
 use auth_domain::model::MailKind;
 use auth_http::config::Config;
+use auth_http::outbox::{OutboxWorker, spawn_outbox_worker};
 use auth_http::startup;
+use auth_http::state::AppState;
 use auth_mail_log::MemoryMailbox;
 use awc::http::StatusCode;
 use serde_json::{Value, json};
@@ -51,8 +53,11 @@ impl Write for SharedWriter {
 
 pub struct TestApp {
     pub base: String,
-    pub mailbox: MemoryMailbox,
+    /// Where the outbox worker delivers (unless the app sends over SMTP).
+    pub inbox: MemoryMailbox,
     pub client: awc::Client,
+    pub state: web::Data<AppState>,
+    worker: Mutex<Option<OutboxWorker>>,
     handle: ServerHandle,
     _backing: Backing,
 }
@@ -157,7 +162,8 @@ impl Backing {
     }
 }
 
-/// Starts the service on `backing` (which may hold an earlier instance's data).
+/// Starts the service on `backing` (which may hold an earlier instance's data), with its
+/// outbox worker delivering to a memory mailbox, or over SMTP when `MAIL_SERVER` is set.
 pub async fn spawn_on(backing: &Backing, vars: &[(&str, &str)]) -> TestApp {
     captured_logs();
     let mut map = base_vars(&backing.data_dir());
@@ -172,23 +178,27 @@ pub async fn spawn_on(backing: &Backing, vars: &[(&str, &str)]) -> TestApp {
     for (k, v) in vars {
         map.insert((*k).to_owned(), (*v).to_owned());
     }
+    let smtp = map.contains_key("MAIL_SERVER");
     let config = Config::from_vars(map).unwrap_or_else(|e| panic!("config: {e}"));
-    let mailbox = MemoryMailbox::new();
-    let (state, _facts) = startup::build_state(config, Some(mailbox.clone()))
+    let inbox = MemoryMailbox::new();
+    let (state, _facts) = startup::build_state(config, (!smtp).then(|| inbox.clone()))
         .await
         .unwrap_or_else(|e| panic!("build: {e}"));
     let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
     let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
-    let server =
-        startup::run(listener, web::Data::new(state)).unwrap_or_else(|e| panic!("run: {e}"));
+    let state = web::Data::new(state);
+    let worker = spawn_outbox_worker(state.clone());
+    let server = startup::run(listener, state.clone()).unwrap_or_else(|e| panic!("run: {e}"));
     let handle = server.handle();
     actix_web::rt::spawn(server);
     TestApp {
         base: format!("http://127.0.0.1:{port}"),
-        mailbox,
+        inbox,
         client: awc::Client::builder()
             .timeout(std::time::Duration::from_secs(30))
             .finish(),
+        state,
+        worker: Mutex::new(Some(worker)),
         handle,
         _backing: backing.clone(),
     }
@@ -203,6 +213,41 @@ pub fn registration(email: &str, username: &str) -> Value {
 impl TestApp {
     pub async fn stop(&self) {
         self.handle.stop(true).await;
+        self.stop_worker().await;
+    }
+
+    /// Stops the outbox worker (between mails), as a shutdown does.
+    pub async fn stop_worker(&self) {
+        let worker = self
+            .worker
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(worker) = worker {
+            worker.stop().await;
+        }
+    }
+
+    /// Starts a new outbox worker (after [`Self::stop_worker`]).
+    pub fn restart_worker(&self) {
+        let worker = spawn_outbox_worker(self.state.clone());
+        *self
+            .worker
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(worker);
+    }
+
+    /// Waits (up to 10 s) until the outbox holds no mail due now, then returns the
+    /// mailbox the worker delivered to.
+    pub async fn mailbox(&self) -> &MemoryMailbox {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            match self.state.service.outbox_stats().await {
+                Ok(stats) if stats.queued == 0 => break,
+                _ => actix_web::rt::time::sleep(std::time::Duration::from_millis(10)).await,
+            }
+        }
+        &self.inbox
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -273,6 +318,10 @@ impl TestApp {
         }
     }
 
+    pub async fn get(&self, path: &str) -> Response {
+        self.call("GET", path, None, None, &[]).await
+    }
+
     pub async fn post(&self, path: &str, body: &Value) -> Response {
         self.call("POST", path, None, Some(body), &[]).await
     }
@@ -287,8 +336,9 @@ impl TestApp {
     }
 
     /// The token of the newest mail of `kind` to `email`.
-    pub fn mailed_token(&self, email: &str, kind: MailKind) -> String {
-        self.mailbox
+    pub async fn mailed_token(&self, email: &str, kind: MailKind) -> String {
+        self.mailbox()
+            .await
             .last(email, kind)
             .and_then(|m| m.token().map(str::to_owned))
             .unwrap_or_else(|| panic!("no {kind:?} mail with a token to {email}"))
@@ -298,7 +348,7 @@ impl TestApp {
     pub async fn verified_user(&self, email: &str, username: &str) {
         let res = self.register(email, username).await;
         assert_eq!(res.status, StatusCode::CREATED, "register: {}", res.body);
-        let token = self.mailed_token(email, MailKind::VerifyEmail);
+        let token = self.mailed_token(email, MailKind::VerifyEmail).await;
         let res = self
             .post("/auth/verify-email", &json!({ "token": token }))
             .await;

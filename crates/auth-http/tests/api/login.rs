@@ -102,7 +102,8 @@ async fn failures_lock_the_identifier_but_not_a_known_device() -> TestResult {
         .parse()?;
     assert!(retry > 0 && retry <= 900);
     assert!(
-        app.mailbox
+        app.mailbox()
+            .await
             .last(
                 "carol@example.com",
                 auth_domain::model::MailKind::AccountLocked

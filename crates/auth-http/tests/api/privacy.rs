@@ -60,7 +60,7 @@ async fn no_personal_data_password_or_token_is_stored_or_logged_in_plain_text() 
         .post("/auth/register", &json!({"email": email, "username": "leakcheck", "password": password, "name": name, "surname": "Quillfeatherton", "phone_number": phone}))
         .await;
     assert_eq!(res.status, StatusCode::CREATED);
-    let verify = app.mailed_token(email, MailKind::VerifyEmail);
+    let verify = app.mailed_token(email, MailKind::VerifyEmail).await;
     app.post("/auth/verify-email", &json!({ "token": verify }))
         .await;
     let login = app
@@ -83,7 +83,7 @@ async fn no_personal_data_password_or_token_is_stored_or_logged_in_plain_text() 
     .await;
     app.post("/auth/forgot-password", &json!({ "email": email }))
         .await;
-    let reset = app.mailed_token(email, MailKind::ResetPassword);
+    let reset = app.mailed_token(email, MailKind::ResetPassword).await;
     app.post(
         "/auth/reset-password",
         &json!({"token": reset, "new_password": new_password}),
@@ -97,6 +97,25 @@ async fn no_personal_data_password_or_token_is_stored_or_logged_in_plain_text() 
         .await
         .str("access_token");
     app.get_auth("/users/sessions", &second).await;
+    // A mail left in the outbox (its worker stopped): its payload holds an address and a
+    // link with a token, and must be sealed like everything else.
+    app.stop_worker().await;
+    let new_email = "leak.check.newaddress@example.org";
+    let changed = app
+        .call(
+            "PUT",
+            "/users/profile",
+            Some(&second),
+            Some(&json!({ "email": new_email })),
+            &[],
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    assert_eq!(
+        app.state.service.outbox_stats().await?.queued,
+        1,
+        "the change-email mail waits in the outbox"
+    );
     app.call("POST", "/auth/logout", Some(&second), None, &[])
         .await;
     app.stop().await;
@@ -120,6 +139,9 @@ async fn no_personal_data_password_or_token_is_stored_or_logged_in_plain_text() 
         ("device token", device),
         ("verification token", verify),
         ("reset token", reset),
+        ("queued mail's address", new_email.to_owned()),
+        ("queued mail's link", "verify-email?token=".to_owned()),
+        ("any mailed link", "http://app.test/".to_owned()),
     ];
     let stored = stored_bytes(&backing)?;
     assert!(stored.len() > 4096, "the database was read");

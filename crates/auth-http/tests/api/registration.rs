@@ -27,7 +27,8 @@ async fn the_seed_quick_start_registers_and_asks_for_verification() -> TestResul
     }
     assert!(uuid::Uuid::parse_str(user["id"].as_str().unwrap_or_default()).is_ok());
     let mail = app
-        .mailbox
+        .mailbox()
+        .await
         .last("test@example.com", MailKind::VerifyEmail)
         .ok_or("no verification mail")?;
     assert!(
@@ -60,12 +61,14 @@ async fn a_taken_email_gets_the_same_answer_and_the_owner_is_told() -> TestResul
         "the id matches no account"
     );
     assert!(
-        app.mailbox
+        app.mailbox()
+            .await
             .last("owner@example.com", MailKind::RegistrationAttempt)
             .is_some()
     );
     assert_eq!(
-        app.mailbox
+        app.mailbox()
+            .await
             .to("owner@example.com", MailKind::VerifyEmail)
             .len(),
         1,
@@ -134,7 +137,9 @@ async fn a_weak_password_is_refused_with_a_reason() -> TestResult {
 async fn a_verification_token_works_once() -> TestResult {
     let app = spawn_app().await;
     app.register("once@example.com", "once").await;
-    let token = app.mailed_token("once@example.com", MailKind::VerifyEmail);
+    let token = app
+        .mailed_token("once@example.com", MailKind::VerifyEmail)
+        .await;
     let ok = app
         .post("/auth/verify-email", &json!({ "token": token }))
         .await;
@@ -172,7 +177,8 @@ async fn resend_verification_answers_202_whoever_asks() -> TestResult {
     assert_eq!(known.body, unknown.body);
     // One mail of a kind per address per minute: the registration mail was just sent.
     assert_eq!(
-        app.mailbox
+        app.mailbox()
+            .await
             .to("pending@example.com", MailKind::VerifyEmail)
             .len(),
         1

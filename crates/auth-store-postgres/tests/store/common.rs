@@ -2,11 +2,14 @@
 
 use std::error::Error;
 
-use auth_domain::model::{OneTimeKind, OneTimeTokenRecord, SessionRecord, UserRecord};
+use auth_domain::model::{
+    MailKind, OneTimeKind, OneTimeTokenRecord, OutboxMail, Outgoing, SessionRecord, UserRecord,
+};
 use auth_domain::types::{
     BlindIndex, PasswordHash, Sealed, SessionId, Timestamp, TokenHash, UserId,
 };
 use chrono::DateTime;
+use tokio_postgres::{Client, NoTls};
 use uuid::Uuid;
 
 pub type TestResult = Result<(), Box<dyn Error + Send + Sync>>;
@@ -73,4 +76,25 @@ pub fn one_time(
         used_at: None,
         email_index: Some(index("new@example.com")),
     }
+}
+
+/// A mail without a link, created (and due) at `created`, never attempted.
+pub fn mail(kind: MailKind, created: i64) -> Outgoing {
+    Outgoing {
+        mail: OutboxMail {
+            id: Uuid::now_v7(),
+            kind,
+            payload: Sealed(format!("sealed:mail:{}", kind.as_str()).into_bytes()),
+            created_at: at(created),
+            attempts: 0,
+        },
+        token: None,
+    }
+}
+
+/// A plain connection to the test database, beside the store's pool.
+pub async fn side_connection(url: &str) -> Result<Client, tokio_postgres::Error> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
+    tokio::spawn(connection);
+    Ok(client)
 }

@@ -8,16 +8,8 @@ use auth_domain::ports::{PortError, SessionStore, Store, UserStore};
 use auth_domain::types::PasswordHash;
 use auth_store_postgres::test_support::fresh_database;
 use auth_store_postgres::{PgOptions, PgStore};
-use tokio_postgres::{Client, NoTls};
 
-use crate::common::{TestResult, at, session, token, user};
-
-/// A plain connection to the test database, beside the store's pool.
-async fn side_connection(url: &str) -> Result<Client, tokio_postgres::Error> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
-    tokio::spawn(connection);
-    Ok(client)
-}
+use crate::common::{TestResult, at, session, side_connection, token, user};
 
 /// The error and its sources, on one line.
 fn chain(err: &dyn std::error::Error) -> String {
@@ -65,7 +57,7 @@ async fn the_pool_recovers_when_the_server_kills_its_connections() -> TestResult
     };
     let store = db.store().await;
     let alice = user("alice", "alice@example.com");
-    store.insert_user(&alice).await?;
+    store.insert_user(&alice, None).await?;
     // Open several pooled connections.
     let pings: Vec<_> = (0..5).map(|_| store.ping()).collect();
     for ping in pings {
@@ -112,7 +104,7 @@ async fn timeouts_are_unavailable() -> TestResult {
     };
     let store = PgStore::connect(db.url(), options).await?;
     let alice = user("alice", "alice@example.com");
-    store.insert_user(&alice).await?;
+    store.insert_user(&alice, None).await?;
 
     // Another session holds the row: the store's update waits on it, holding the only
     // connection of the pool.
@@ -128,7 +120,7 @@ async fn timeouts_are_unavailable() -> TestResult {
         let store = store.clone();
         tokio::spawn(async move {
             store
-                .set_password(alice.id, &PasswordHash("new".to_owned()), at(1))
+                .set_password(alice.id, &PasswordHash("new".to_owned()), at(1), None)
                 .await
         })
     };
@@ -164,7 +156,7 @@ async fn a_caller_that_stops_waiting_leaves_no_half_done_transaction() -> TestRe
     };
     let store = PgStore::connect(db.url(), options).await?;
     let alice = user("alice", "alice@example.com");
-    store.insert_user(&alice).await?;
+    store.insert_user(&alice, None).await?;
     let live = session(alice.id, 0);
     store.create_session(&live, &token(1)).await?;
 

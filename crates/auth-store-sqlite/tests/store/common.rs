@@ -3,7 +3,7 @@
 use std::error::Error;
 use std::path::PathBuf;
 
-use auth_domain::model::{SessionRecord, UserRecord};
+use auth_domain::model::{MailKind, OutboxMail, Outgoing, SessionRecord, UserRecord};
 use auth_domain::types::{
     BlindIndex, PasswordHash, Sealed, SessionId, Timestamp, TokenHash, UserId,
 };
@@ -67,4 +67,18 @@ pub fn session(user: UserId, created: i64) -> SessionRecord {
 
 pub fn token(byte: u8) -> TokenHash {
     TokenHash([byte; 32])
+}
+
+/// A mail without a link, created (and due) at `created`, never attempted.
+pub fn mail(kind: MailKind, created: i64) -> Outgoing {
+    Outgoing {
+        mail: OutboxMail {
+            id: Uuid::now_v7(),
+            kind,
+            payload: Sealed(format!("sealed:mail:{}", kind.as_str()).into_bytes()),
+            created_at: at(created),
+            attempts: 0,
+        },
+        token: None,
+    }
 }

@@ -5,7 +5,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use auth_domain::model::{OneTimeKind, OneTimeTokenRecord, SessionRecord, UserRecord};
+use auth_domain::model::{
+    MailKind, OneTimeKind, OneTimeTokenRecord, OutboxMail, Outgoing, SessionRecord, UserRecord,
+};
 use auth_domain::types::{
     BlindIndex, PasswordHash, Sealed, SessionId, Timestamp, TokenHash, UserId,
 };
@@ -167,5 +169,40 @@ pub fn one_time(user: UserId, kind: OneTimeKind, expires_at: Timestamp) -> OneTi
         expires_at,
         used_at: None,
         email_index: None,
+    }
+}
+
+/// A mail to queue: a fresh id (UUID v7), `kind`, a fresh "sealed" payload, created (and
+/// so due) at `created_at`, never attempted.
+pub fn outbox_mail(kind: MailKind, created_at: Timestamp) -> OutboxMail {
+    OutboxMail {
+        id: Uuid::now_v7(),
+        kind,
+        payload: sealed(&format!("mail:{}", kind.as_str())),
+        created_at,
+        attempts: 0,
+    }
+}
+
+/// [`outbox_mail`], ready to write with a change: a notice without a link (no token).
+pub fn notice(kind: MailKind, created_at: Timestamp) -> Outgoing {
+    Outgoing {
+        mail: outbox_mail(kind, created_at),
+        token: None,
+    }
+}
+
+/// [`outbox_mail`] with the single-use token of its link, ready to write with a change:
+/// a token of `user` of `token_kind` (see [`one_time`]) expiring an hour after
+/// `created_at`, in a mail of `mail_kind`.
+pub fn link_mail(
+    user: UserId,
+    token_kind: OneTimeKind,
+    mail_kind: MailKind,
+    created_at: Timestamp,
+) -> Outgoing {
+    Outgoing {
+        mail: outbox_mail(mail_kind, created_at),
+        token: Some(one_time(user, token_kind, created_at + TimeDelta::hours(1))),
     }
 }

@@ -41,8 +41,9 @@
 //! can be dropped once the pool using it is gone.
 //!
 //! - Each call MUST give a store no other test uses at the same time, ideally empty: the
-//!   cleanup cases assert exact counts of what was deleted. (Every other case creates its
-//!   own uniquely named users, sessions and tokens, and looks only at those.)
+//!   cleanup cases assert exact counts of what was deleted, and the outbox cases claim
+//!   and count every mail in the store. (Every other case creates its own uniquely named
+//!   users, sessions and tokens, and looks only at those.)
 //! - `None` skips the case: it passes without running, and the macro writes
 //!   `SKIPPED <case>` to stderr (past the harness's capture, so it shows in a plain
 //!   `cargo test`). Return `None` only when the adapter's backing service is unreachable,
@@ -286,6 +287,20 @@ macro_rules! store_contract_tests {
                 cleanup::cleanup_deletes_expired_and_used_one_time_tokens,
                 cleanup::cleanup_deletes_expired_user_marks,
                 cleanup::cleanup_keeps_everything_still_usable,
+                cleanup::cleanup_deletes_dead_mails_past_their_retention_only,
+                outbox::an_enqueued_mail_is_claimed_as_written_with_its_attempt_counted,
+                outbox::a_claimed_mail_is_claimed_again_only_when_its_lease_ends,
+                outbox::a_claim_takes_at_most_its_limit_earliest_due_first,
+                outbox::a_retried_mail_is_due_again_at_its_retry_time,
+                outbox::a_sent_mail_is_gone,
+                outbox::a_dead_mail_is_never_claimed_and_counted_dead,
+                outbox::outbox_stats_count_queued_and_dead_mails_and_tell_the_oldest_queued,
+                outbox::enqueueing_a_mail_with_a_link_writes_its_token,
+                outbox::a_registration_writes_its_mail_unless_it_is_refused,
+                outbox::refused_changes_write_no_mail,
+                outbox::changes_write_their_mail_with_them,
+                outbox::of_four_workers_claiming_forty_mails_each_mail_is_claimed_once,
+                outbox::a_change_whose_mail_cannot_be_written_changes_nothing,
                 health::ping_answers,
             }
         }

@@ -2,8 +2,8 @@
 //! report counts what was deleted. These cases count exactly, so they need a store no
 //! other test writes to meanwhile.
 
-use auth_domain::model::{OneTimeKind, Rotation, SessionRecord};
-use auth_domain::ports::{CleanupReport, Store};
+use auth_domain::model::{MailKind, OneTimeKind, OutboxMail, OutboxStats, Rotation, SessionRecord};
+use auth_domain::ports::{CleanupReport, DEAD_MAIL_RETENTION, Store};
 use auth_domain::types::{TokenHash, UserId};
 use chrono::TimeDelta;
 use uuid::Uuid;
@@ -297,4 +297,76 @@ pub async fn cleanup_keeps_everything_still_usable<S: Store>(store: &S) {
         .filter(|(id, _, _)| *id == mark.0)
         .collect();
     assert_eq!(marks, vec![mark], "the mark in force");
+}
+
+/// Dead mails are deleted once dead for longer than [`DEAD_MAIL_RETENTION`]; mails dead
+/// more recently (or exactly that long) stay, and so does every queued mail, however old,
+/// due or not.
+pub async fn cleanup_deletes_dead_mails_past_their_retention_only<S: Store>(store: &S) {
+    let now = fixtures::now();
+    let cutoff = now - DEAD_MAIL_RETENTION;
+    let created = now - DEAD_MAIL_RETENTION - TimeDelta::days(10);
+    let old_queued = fixtures::notice(MailKind::VerifyEmail, created);
+    let not_due = fixtures::notice(MailKind::ResetPassword, created);
+    let dead: Vec<_> = [
+        cutoff - TimeDelta::seconds(1),
+        cutoff,
+        cutoff + TimeDelta::seconds(1),
+    ]
+    .into_iter()
+    .map(|at| (fixtures::notice(MailKind::AccountLocked, created), at))
+    .collect();
+    for mail in [&old_queued, &not_due]
+        .into_iter()
+        .chain(dead.iter().map(|(m, _)| m))
+    {
+        store.enqueue_mail(mail).await.must("enqueue_mail");
+    }
+    for (mail, at) in &dead {
+        store.mail_dead(mail.mail.id, *at).await.must("mail_dead");
+    }
+    store
+        .mail_retry(not_due.mail.id, now + TimeDelta::days(1))
+        .await
+        .must("mail_retry");
+
+    let report = store
+        .cleanup(now, now - TimeDelta::minutes(15))
+        .await
+        .must("cleanup");
+    assert_eq!(
+        report,
+        CleanupReport {
+            dead_mails: 1,
+            ..CleanupReport::default()
+        },
+        "one mail dead for longer than the retention"
+    );
+    let stats = store.outbox_stats().await.must("outbox_stats");
+    assert_eq!(
+        stats,
+        OutboxStats {
+            queued: 2,
+            oldest_queued_at: Some(created),
+            dead: 2,
+        },
+        "the queued mails and the recently dead ones are kept"
+    );
+    let claimed = store
+        .claim_mail(now, TimeDelta::minutes(5), 10)
+        .await
+        .must("claim_mail");
+    assert_eq!(
+        claimed,
+        vec![OutboxMail {
+            attempts: 1,
+            ..old_queued.mail
+        }],
+        "the old queued mail is still delivered"
+    );
+    let again = store
+        .cleanup(now, now - TimeDelta::minutes(15))
+        .await
+        .must("cleanup again");
+    assert_eq!(again, CleanupReport::default(), "nothing left to delete");
 }

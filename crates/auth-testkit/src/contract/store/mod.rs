@@ -1,6 +1,6 @@
 //! The contract of [`Store`]: accounts ([`users`]), sessions ([`sessions`]), refresh-token
 //! rotation ([`rotation`]), single-use tokens ([`one_time`]), users' "not before" marks
-//! ([`revocations`]), [`cleanup`] and [`health`]. Each case takes a store no other test
+//! ([`revocations`]), the mail [`outbox`], [`cleanup`] and [`health`]. Each case takes a store no other test
 //! uses at the same time; see [`crate::contract`].
 
 use auth_domain::model::{SessionRecord, UserRecord};
@@ -13,6 +13,7 @@ use super::fixtures;
 pub mod cleanup;
 pub mod health;
 pub mod one_time;
+pub mod outbox;
 pub mod revocations;
 pub mod rotation;
 pub mod sessions;
@@ -20,7 +21,7 @@ pub mod users;
 
 /// Inserts `user`, which must succeed.
 async fn insert<S: Store>(store: &S, user: UserRecord) -> UserRecord {
-    store.insert_user(&user).await.must("insert_user");
+    store.insert_user(&user, None).await.must("insert_user");
     user
 }
 

@@ -85,7 +85,7 @@ pub async fn a_username_taken_in_any_case_is_refused<S: Store>(store: &S) {
         let second = fixtures::user().username(&other_case).build();
         assert_eq!(second.username_normalized, first.username_normalized);
         assert_taken(
-            store.insert_user(&second).await,
+            store.insert_user(&second, None).await,
             Taken::Username,
             &format!("insert {other_case:?} after {as_typed:?}"),
         );
@@ -115,7 +115,7 @@ pub async fn an_email_taken_by_another_account_is_refused<S: Store>(store: &S) {
         .email_index(first.email_index.clone())
         .build();
     assert_taken(
-        store.insert_user(&second).await,
+        store.insert_user(&second, None).await,
         Taken::Email,
         "insert with a used email index",
     );
@@ -144,7 +144,7 @@ pub async fn a_profile_update_changes_only_the_given_fields<S: Store>(store: &S)
         ..ProfileChanges::default()
     };
     let at = now + TimeDelta::seconds(1);
-    let updated = store.update_profile(user.id, &first, at).await;
+    let updated = store.update_profile(user.id, &first, at, None).await;
     let expected = UserRecord {
         name_sealed: first.name_sealed.clone().must("set above"),
         phone_index: None,
@@ -170,7 +170,7 @@ pub async fn a_profile_update_changes_only_the_given_fields<S: Store>(store: &S)
         ..ProfileChanges::default()
     };
     let at = now + TimeDelta::seconds(2);
-    let updated = store.update_profile(user.id, &second, at).await;
+    let updated = store.update_profile(user.id, &second, at, None).await;
     let expected = UserRecord {
         username: renamed.clone(),
         username_normalized: renamed.to_ascii_lowercase(),
@@ -211,7 +211,7 @@ pub async fn a_rename_onto_a_taken_username_is_refused<S: Store>(store: &S) {
             ..ProfileChanges::default()
         };
         assert_taken(
-            store.update_profile(user.id, &rename, at).await,
+            store.update_profile(user.id, &rename, at, None).await,
             Taken::Username,
             &format!("rename to {taken:?}"),
         );
@@ -228,7 +228,7 @@ pub async fn a_rename_onto_a_taken_username_is_refused<S: Store>(store: &S) {
         username: Some((shouted.clone(), user.username_normalized.clone())),
         ..ProfileChanges::default()
     };
-    let updated = store.update_profile(user.id, &rename, at).await;
+    let updated = store.update_profile(user.id, &rename, at, None).await;
     let updated = updated.must("changing the case of one's own username");
     assert_eq!(
         (
@@ -249,17 +249,20 @@ pub async fn changes_to_a_missing_account_are_not_found<S: Store>(store: &S) {
         ..ProfileChanges::default()
     };
     assert_not_found(
-        store.update_profile(nobody, &changes, now).await,
+        store.update_profile(nobody, &changes, now, None).await,
         "update_profile",
     );
     let hash = PasswordHash(unique("$2b$04$new"));
-    assert_not_found(store.set_password(nobody, &hash, now).await, "set_password");
+    assert_not_found(
+        store.set_password(nobody, &hash, now, None).await,
+        "set_password",
+    );
     assert_not_found(
         store.mark_email_verified(nobody, now).await,
         "mark_email_verified",
     );
     assert!(
-        !store.delete_user(nobody).await.must("delete_user"),
+        !store.delete_user(nobody, None).await.must("delete_user"),
         "delete_user of a missing account returns false"
     );
     assert_eq!(store.user_by_id(nobody).await.must("user_by_id"), None);
@@ -280,7 +283,7 @@ pub async fn an_email_change_takes_effect_verified_unless_the_email_is_taken<S: 
     let sealed = fixtures::sealed("email");
     assert_taken(
         store
-            .apply_email_change(user.id, &other.email_index, &sealed, now)
+            .apply_email_change(user.id, &other.email_index, &sealed, now, None)
             .await,
         Taken::Email,
         "apply another account's email",
@@ -295,7 +298,7 @@ pub async fn an_email_change_takes_effect_verified_unless_the_email_is_taken<S: 
     let (index, sealed) = (fixtures::blind_index(), fixtures::sealed("new-email"));
     let at = now + TimeDelta::seconds(1);
     store
-        .apply_email_change(user.id, &index, &sealed, at)
+        .apply_email_change(user.id, &index, &sealed, at, None)
         .await
         .must("apply_email_change");
     let found = store.user_by_email(&index).await.must("user_by_email");
@@ -344,7 +347,7 @@ pub async fn a_new_password_and_a_login_are_recorded<S: Store>(store: &S) {
     let now = fixtures::now();
     let hash = PasswordHash(unique("$2b$04$new"));
     store
-        .set_password(user.id, &hash, now + TimeDelta::seconds(1))
+        .set_password(user.id, &hash, now + TimeDelta::seconds(1), None)
         .await
         .must("set_password");
     for at in [now + TimeDelta::seconds(2), now + TimeDelta::seconds(3)] {
@@ -391,9 +394,12 @@ pub async fn deleting_a_user_deletes_its_sessions_and_tokens<S: Store>(store: &S
         store.insert_one_time(token).await.must("insert_one_time");
     }
 
-    assert!(store.delete_user(user.id).await.must("delete_user"));
+    assert!(store.delete_user(user.id, None).await.must("delete_user"));
     assert!(
-        !store.delete_user(user.id).await.must("delete_user again"),
+        !store
+            .delete_user(user.id, None)
+            .await
+            .must("delete_user again"),
         "gone already"
     );
     assert_eq!(store.user_by_id(user.id).await.must("user_by_id"), None);
@@ -444,7 +450,7 @@ pub async fn deleting_a_user_deletes_its_sessions_and_tokens<S: Store>(store: &S
         .email_index(user.email_index.clone())
         .build();
     store
-        .insert_user(&again)
+        .insert_user(&again, None)
         .await
         .must("the username and email of a deleted account are free again");
 }
@@ -456,7 +462,7 @@ pub async fn of_twenty_concurrent_registrations_with_one_email_one_wins<S: Store
     let users: Vec<UserRecord> = (0..20)
         .map(|_| fixtures::user().email_index(email.clone()).build())
         .collect();
-    let results = race(users.len(), |i| store.insert_user(&users[i]));
+    let results = race(users.len(), |i| store.insert_user(&users[i], None));
     let winner = one_winner(&users, results, Taken::Email);
     let found = store.user_by_email(&email).await.must("user_by_email");
     assert_eq!(found.map(|u| u.id), Some(winner), "the winner is stored");
@@ -476,7 +482,7 @@ pub async fn of_twenty_concurrent_registrations_with_one_username_one_wins<S: St
             fixtures::user().username(&typed).build()
         })
         .collect();
-    let results = race(users.len(), |i| store.insert_user(&users[i]));
+    let results = race(users.len(), |i| store.insert_user(&users[i], None));
     let winner = one_winner(&users, results, Taken::Username);
     let found = store.user_by_username(&name).await.must("user_by_username");
     assert_eq!(found.map(|u| u.id), Some(winner), "the winner is stored");

@@ -1,0 +1,134 @@
+//! The outbox worker: delivers queued mails in the background, on every instance.
+//!
+//! It wakes when this instance queues a mail, and polls every `MAIL_POLL_INTERVAL` for
+//! mails queued by other instances and for retries that came due. Claims are exclusive
+//! (see [`auth_domain::ports::OutboxStore::claim_mail`]), so any number of instances run
+//! one worker each without sending a mail twice. On stop it finishes the mail it is
+//! sending, releases the rest of its batch, and returns.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use actix_web::web;
+use auth_domain::service::{DeliveryOutcome, DeliveryReport};
+use tokio::sync::Notify;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Mails claimed per round trip.
+const BATCH: u32 = 10;
+
+/// A running worker.
+#[derive(Debug)]
+pub struct OutboxWorker {
+    stopping: Arc<AtomicBool>,
+    wake: Arc<Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl OutboxWorker {
+    /// Asks the worker to stop between mails and waits until it has.
+    pub async fn stop(self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+        if let Err(err) = self.task.await {
+            tracing::error!(error = %err, "outbox worker ended abnormally");
+        }
+    }
+}
+
+/// Starts the worker on the current runtime.
+pub fn spawn_outbox_worker(state: web::Data<AppState>) -> OutboxWorker {
+    let stopping = Arc::new(AtomicBool::new(false));
+    let wake = state.service.ports().store.mail_queued();
+    let poll = Duration::from_secs(
+        u64::try_from(state.config.mail_poll_interval.num_seconds()).unwrap_or(5),
+    );
+    let task = actix_web::rt::spawn(run(state, Arc::clone(&stopping), Arc::clone(&wake), poll));
+    OutboxWorker {
+        stopping,
+        wake,
+        task,
+    }
+}
+
+async fn run(
+    state: web::Data<AppState>,
+    stopping: Arc<AtomicBool>,
+    wake: Arc<Notify>,
+    poll: Duration,
+) {
+    let mut failures_in_a_row = 0u32;
+    while !stopping.load(Ordering::SeqCst) {
+        let flag = Arc::clone(&stopping);
+        let result = state
+            .service
+            .deliver_mail_until(BATCH, move || flag.load(Ordering::SeqCst))
+            .await;
+        let full_batch = match result {
+            Ok(report) => {
+                failures_in_a_row = 0;
+                record(&report);
+                report.mails.len() == BATCH as usize
+            }
+            Err(err) => {
+                failures_in_a_row = failures_in_a_row.saturating_add(1);
+                if failures_in_a_row == 1 {
+                    ApiError::Domain(err).log_cause();
+                }
+                false
+            }
+        };
+        update_gauges(&state).await;
+        if full_batch {
+            continue;
+        }
+        // Storage down: back off up to a minute instead of hammering it.
+        let pause = poll.saturating_mul(failures_in_a_row.clamp(1, 12));
+        tokio::select! {
+            () = wake.notified() => {}
+            () = tokio::time::sleep(pause) => {}
+        }
+    }
+}
+
+/// Counts and logs each mail handled. Logs name the kind, id and attempt, never the
+/// recipient, name or link.
+fn record(report: &DeliveryReport) {
+    for mail in &report.mails {
+        let kind = mail.kind.as_str();
+        let error = mail.error.as_deref().unwrap_or_default();
+        match mail.outcome {
+            DeliveryOutcome::Sent => {
+                metrics::counter!("auth_mail_sent_total", "kind" => kind).increment(1);
+                let waited = (chrono::Utc::now() - mail.queued_at).num_milliseconds();
+                metrics::histogram!("auth_mail_queue_wait_seconds")
+                    .record(waited.max(0) as f64 / 1000.0);
+                tracing::info!(mail_id = %mail.id, kind, attempts = mail.attempts, "mail sent");
+            }
+            DeliveryOutcome::Retry(at) => {
+                metrics::counter!("auth_mail_failed_total", "kind" => kind).increment(1);
+                tracing::warn!(mail_id = %mail.id, kind, attempts = mail.attempts, retry_at = %at, error, "mail delivery failed; will retry");
+            }
+            DeliveryOutcome::Dead => {
+                metrics::counter!("auth_mail_failed_total", "kind" => kind).increment(1);
+                metrics::counter!("auth_mail_dead_total", "kind" => kind).increment(1);
+                tracing::error!(mail_id = %mail.id, kind, attempts = mail.attempts, error, "mail delivery failed for good; the mail is dead");
+            }
+        }
+    }
+}
+
+/// Queue depth, oldest age and dead count, as gauges.
+pub async fn update_gauges(state: &AppState) {
+    if let Ok(stats) = state.service.outbox_stats().await {
+        metrics::gauge!("auth_mail_queue_depth").set(stats.queued as f64);
+        metrics::gauge!("auth_mail_dead").set(stats.dead as f64);
+        let age = stats.oldest_queued_at.map_or(0.0, |t| {
+            (chrono::Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0
+        });
+        metrics::gauge!("auth_mail_queue_oldest_age_seconds").set(age);
+    }
+}

@@ -1,0 +1,137 @@
+//! [`OutboxStore`] on SQLite: the durable mail outbox. One writer at a time (`BEGIN
+//! IMMEDIATE`) is what keeps two claims from taking the same mail.
+
+use auth_domain::model::{OutboxMail, OutboxStats, Outgoing};
+use auth_domain::ports::{OutboxStore, PortError};
+use auth_domain::types::Timestamp;
+use diesel::dsl::{count_star, min};
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use crate::models::{OutboxRow, OutgoingRows, millis, timestamp};
+use crate::pool::SqliteStore;
+use crate::schema::outbox;
+
+/// Most ids one update of a claim binds (SQLite allows 32766 parameters per statement).
+const CLAIM_CHUNK: usize = 500;
+
+impl OutboxStore for SqliteStore {
+    async fn enqueue_mail(&self, mail: &Outgoing) -> Result<(), PortError> {
+        let rows = OutgoingRows::from_record(mail)?;
+        self.run(move |conn| conn.immediate_transaction(|conn| rows.insert(conn)))
+            .await?;
+        Ok(())
+    }
+
+    async fn claim_mail(
+        &self,
+        now: Timestamp,
+        lease: chrono::TimeDelta,
+        limit: u32,
+    ) -> Result<Vec<OutboxMail>, PortError> {
+        let until = now
+            .checked_add_signed(lease)
+            .ok_or_else(|| PortError::unexpected("outbox lease out of range"))?;
+        let (now, until, limit) = (millis(now), millis(until), i64::from(limit));
+        // Select, then update, inside one write transaction: `BEGIN IMMEDIATE` takes the
+        // database's only write lock before the select, so no other claim runs between
+        // the two and none can pick the same rows.
+        let claimed: Vec<OutboxRow> = self
+            .run(move |conn| {
+                conn.immediate_transaction(|conn| {
+                    let mut due: Vec<OutboxRow> = outbox::table
+                        .filter(outbox::dead_at.is_null())
+                        .filter(outbox::due_at.le(now))
+                        // Ids are UUID v7: they break ties in creation order.
+                        .order((outbox::due_at.asc(), outbox::id.asc()))
+                        .limit(limit)
+                        .select(OutboxRow::as_select())
+                        .load(conn)?;
+                    if due.is_empty() {
+                        return Ok(due);
+                    }
+                    let ids: Vec<&str> = due.iter().map(|row| row.id.as_str()).collect();
+                    // In chunks: SQLite limits the bind parameters of one statement.
+                    for chunk in ids.chunks(CLAIM_CHUNK) {
+                        diesel::update(outbox::table.filter(outbox::id.eq_any(chunk)))
+                            .set((
+                                outbox::attempts.eq(outbox::attempts + 1),
+                                outbox::due_at.eq(until),
+                            ))
+                            .execute(conn)?;
+                    }
+                    for row in &mut due {
+                        row.attempts = row.attempts.saturating_add(1);
+                        row.due_at = until;
+                    }
+                    Ok(due)
+                })
+            })
+            .await?;
+        claimed.into_iter().map(OutboxRow::into_record).collect()
+    }
+
+    async fn mail_sent(&self, id: Uuid) -> Result<(), PortError> {
+        let id = id.to_string();
+        self.run(move |conn| diesel::delete(outbox::table.find(id)).execute(conn))
+            .await?;
+        Ok(())
+    }
+
+    async fn mail_retry(&self, id: Uuid, retry_at: Timestamp) -> Result<(), PortError> {
+        let (id, retry_at) = (id.to_string(), millis(retry_at));
+        // A dead mail stays dead.
+        self.run(move |conn| {
+            diesel::update(outbox::table.find(id).filter(outbox::dead_at.is_null()))
+                .set(outbox::due_at.eq(retry_at))
+                .execute(conn)
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn mail_dead(&self, id: Uuid, now: Timestamp) -> Result<(), PortError> {
+        let (id, now) = (id.to_string(), millis(now));
+        // Idempotent: the first time of death stays. The payload (recipient, name, link)
+        // is erased at once; what is left tells operators what failed and when.
+        self.run(move |conn| {
+            diesel::update(outbox::table.find(id).filter(outbox::dead_at.is_null()))
+                .set((
+                    outbox::dead_at.eq(Some(now)),
+                    outbox::payload.eq(None::<Vec<u8>>),
+                ))
+                .execute(conn)
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn outbox_stats(&self) -> Result<OutboxStats, PortError> {
+        // One read transaction: both counts come from one snapshot.
+        let ((queued, oldest), dead): ((i64, Option<i64>), i64) = self
+            .run(|conn| {
+                conn.transaction(|conn| {
+                    let queued = outbox::table
+                        .filter(outbox::dead_at.is_null())
+                        .select((count_star(), min(outbox::created_at)))
+                        .first(conn)?;
+                    let dead = outbox::table
+                        .filter(outbox::dead_at.is_not_null())
+                        .count()
+                        .get_result(conn)?;
+                    Ok((queued, dead))
+                })
+            })
+            .await?;
+        Ok(OutboxStats {
+            queued: count(queued)?,
+            oldest_queued_at: oldest.map(|ms| timestamp("outbox", ms)).transpose()?,
+            dead: count(dead)?,
+        })
+    }
+}
+
+/// A `COUNT(*)` as the unsigned count it is.
+fn count(n: i64) -> Result<u64, PortError> {
+    u64::try_from(n).map_err(|_| PortError::unexpected(format!("negative count {n}")))
+}

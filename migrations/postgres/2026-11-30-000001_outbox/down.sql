@@ -1,0 +1,3 @@
+-- Reverts the outbox (its indexes go with it). Queued mails are lost: drain the queue
+-- first.
+DROP TABLE outbox;
