@@ -200,7 +200,8 @@ impl MailKind {
 }
 
 /// A mail to send. Holds a token in its link: never log it outside a development mailer.
-#[derive(Debug, Clone)]
+/// Its `Debug` form masks the recipient and hides the name and link.
+#[derive(Clone)]
 pub struct Mail {
     /// Recipient.
     pub to: Email,
@@ -266,6 +267,17 @@ pub struct OutboxStats {
     pub oldest_queued_at: Option<Timestamp>,
     /// Mails given up on (kept, with their payload erased, until cleanup).
     pub dead: u64,
+}
+
+impl std::fmt::Debug for Mail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mail")
+            .field("to", &self.to)
+            .field("name", &self.name.as_ref().map(|_| "***"))
+            .field("kind", &self.kind)
+            .field("link", &self.link.as_ref().map(|_| "***"))
+            .finish()
+    }
 }
 
 /// Claims of an access token that the service issues and checks.

@@ -56,24 +56,27 @@ impl Default for Policy {
 /// after `max_attempts`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutboxPolicy {
-    /// Attempts before a mail is dead (default 10: about a day with the defaults).
+    /// Attempts before a mail is dead (default 16: the last one 14 to 28 hours after the
+    /// first, with the defaults).
     pub max_attempts: u32,
     /// Delay after the first failure (default 30 s).
     pub first_retry: TimeDelta,
     /// Longest delay between attempts (default 4 h).
     pub max_retry: TimeDelta,
-    /// How long a claimed mail is hidden from other workers (default 5 min). Longer than
-    /// the longest delivery of one batch, or a slow delivery could be claimed twice.
+    /// How long a claimed mail is hidden from other workers (default 6 min). A batch
+    /// starts no mail after half of it, so one delivery MUST end within the other half
+    /// (the transport's timeouts must bound it), or another worker could claim a mail
+    /// still being delivered.
     pub lease: TimeDelta,
 }
 
 impl Default for OutboxPolicy {
     fn default() -> Self {
         Self {
-            max_attempts: 10,
+            max_attempts: 16,
             first_retry: TimeDelta::seconds(30),
             max_retry: TimeDelta::hours(4),
-            lease: TimeDelta::minutes(5),
+            lease: TimeDelta::minutes(6),
         }
     }
 }

@@ -249,7 +249,9 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// so no other claim returns it while the lease runs; if the worker dies, it is claimed
     /// again when the lease ends. Of concurrent claims by any number of workers and
     /// instances, no two MUST return the same mail (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
-    /// Returns the mails with their attempts counted.
+    /// Returns the mails with their attempts counted. A row this build cannot read (e.g. a
+    /// kind added by a newer version during a rolling deploy) MUST NOT fail the claim: it
+    /// is left out of the result (and so claimed again when its lease ends).
     fn claim_mail(
         &self,
         now: Timestamp,
@@ -259,18 +261,34 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// The mail was delivered: deletes it, payload included. Idempotent.
     fn mail_sent(&self, id: Uuid) -> impl Future<Output = Result<(), PortError>> + Send;
     /// Delivery failed and will be retried: the mail becomes due at `retry_at`.
+    ///
+    /// This and the two methods below are fenced by the claim: they change the mail only
+    /// while its `attempts` is still the `attempts` the claim returned and it is not dead,
+    /// so a worker whose lease ran out never undoes the work of the worker that claimed
+    /// the mail after it. Each returns whether it changed the mail.
     fn mail_retry(
         &self,
         id: Uuid,
+        attempts: u32,
         retry_at: Timestamp,
-    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    ) -> impl Future<Output = Result<bool, PortError>> + Send;
     /// Delivery failed for good: the mail is marked dead at `now`, is never claimed
-    /// again, and its payload is erased.
+    /// again, and its payload is erased. Fenced like [`Self::mail_retry`].
     fn mail_dead(
         &self,
         id: Uuid,
+        attempts: u32,
         now: Timestamp,
-    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    ) -> impl Future<Output = Result<bool, PortError>> + Send;
+    /// The claim is given back without an attempt (a worker stopping): the mail is due at
+    /// `now` again and its `attempts` goes back to `attempts - 1`. Fenced like
+    /// [`Self::mail_retry`].
+    fn mail_release(
+        &self,
+        id: Uuid,
+        attempts: u32,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<bool, PortError>> + Send;
     /// Queue depth, the oldest queued mail, and the dead count.
     fn outbox_stats(&self) -> impl Future<Output = Result<OutboxStats, PortError>> + Send;
 }

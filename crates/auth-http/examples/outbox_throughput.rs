@@ -123,7 +123,7 @@ async fn main() {
     let mut sent = 0;
     loop {
         let report = state.service.deliver_mail(10).await.unwrap();
-        if report.mails.is_empty() {
+        if report.is_empty() {
             break;
         }
         sent += report.sent();

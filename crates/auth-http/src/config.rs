@@ -104,7 +104,8 @@ pub struct Config {
     /// `MAIL_PORT` (default 587 with STARTTLS, 465 with implicit TLS, 25 without TLS).
     pub mail_port: Option<u16>,
     /// `MAIL_USERNAME`: authenticate (PLAIN, LOGIN or CRAM-MD5, as offered) when set.
-    pub mail_username: Option<String>,
+    /// Secret: some providers use an API token as the username.
+    pub mail_username: Option<SecretString>,
     /// `MAIL_PASSWORD`.
     pub mail_password: Option<SecretString>,
     /// `MAIL_USE_TLS`: STARTTLS (default true).
@@ -117,7 +118,7 @@ pub struct Config {
     pub mail_templates_dir: Option<PathBuf>,
     /// `MAIL_PRODUCT_NAME`: how mails name the service (default `Auth`).
     pub mail_product_name: String,
-    /// `MAIL_MAX_ATTEMPTS`: delivery attempts before a mail is dead (default 10).
+    /// `MAIL_MAX_ATTEMPTS`: delivery attempts before a mail is dead (default 16).
     pub mail_max_attempts: u32,
     /// `MAIL_RETRY_DELAY` seconds before the first retry; each next one doubles, up to
     /// 4 hours (default 30).
@@ -267,6 +268,15 @@ impl Vars<'_> {
     }
 }
 
+/// `localhost` or a loopback address.
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_matches(|c| c == '[' || c == ']')
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Whether the variable is set to a non-empty value.
 fn v_explicit(map: &HashMap<String, String>, name: &str) -> bool {
     map.get(name).is_some_and(|s| !s.trim().is_empty())
@@ -406,16 +416,21 @@ impl Config {
                 .get("MAIL_PORT")
                 .is_some()
                 .then(|| v.parse("MAIL_PORT", 0u16, |p| *p > 0, "a port number")),
-            mail_username: v.get("MAIL_USERNAME").map(str::to_owned),
+            mail_username: v.secret("MAIL_USERNAME"),
             mail_password: v.secret("MAIL_PASSWORD"),
             mail_use_tls: v.flag_or("MAIL_USE_TLS", true),
             mail_use_ssl: v.flag_or("MAIL_USE_SSL", false),
-            mail_timeout: v.seconds("MAIL_TIMEOUT", 30, 1),
+            mail_timeout: TimeDelta::seconds(v.parse(
+                "MAIL_TIMEOUT",
+                30i64,
+                |s| (1..=300).contains(s),
+                "whole seconds from 1 to 300",
+            )),
             mail_templates_dir: v.get("MAIL_TEMPLATES_DIR").map(PathBuf::from),
             mail_product_name: v.get("MAIL_PRODUCT_NAME").unwrap_or("Auth").to_owned(),
             mail_max_attempts: v.parse(
                 "MAIL_MAX_ATTEMPTS",
-                10u32,
+                16u32,
                 |n| (1..=100).contains(n),
                 "an integer from 1 to 100",
             ),
@@ -480,6 +495,9 @@ impl Config {
         if config.mail_password.is_some() && config.mail_username.is_none() {
             problems.push("MAIL_PASSWORD is set without MAIL_USERNAME".to_owned());
         }
+        if config.mail_username.is_some() && config.mail_password.is_none() {
+            problems.push("MAIL_USERNAME is set without MAIL_PASSWORD".to_owned());
+        }
         if config.app_env == AppEnv::Production {
             if config.secret_key.is_none() {
                 problems.push(
@@ -496,6 +514,14 @@ impl Config {
                     "APP_ENV=production needs MAIL_SERVER (the log mailer is for development)"
                         .to_owned(),
                 );
+            }
+            if let Some(host) = &config.mail_server
+                && !config.mail_use_tls
+                && !config.mail_use_ssl
+                && config.mail_username.is_some()
+                && !is_loopback(host)
+            {
+                problems.push("APP_ENV=production refuses to send the SMTP password in the clear: set MAIL_USE_TLS=true or MAIL_USE_SSL=true".to_owned());
             }
             if config.mail_default_sender.is_none() {
                 problems.push(
@@ -603,6 +629,84 @@ mod tests {
             matches!(lite.database(), Database::Sqlite(p) if p == std::path::Path::new("/tmp/x.db"))
         );
         assert!(Config::from_vars(vars(&[("DATABASE_URL", "mysql://db")])).is_err());
+    }
+
+    #[test]
+    fn mail_settings_are_checked_together() {
+        let both_tls = Config::from_vars(vars(&[
+            ("MAIL_SERVER", "smtp.example.com"),
+            ("MAIL_USE_TLS", "true"),
+            ("MAIL_USE_SSL", "true"),
+        ]));
+        assert!(
+            both_tls
+                .err()
+                .is_some_and(|e| e.to_string().contains("MAIL_USE_SSL"))
+        );
+        let ssl = Config::from_vars(vars(&[
+            ("MAIL_SERVER", "smtp.example.com"),
+            ("MAIL_USE_SSL", "yes"),
+        ]))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            ssl.mail_use_ssl && ssl.mail_use_tls,
+            "SSL wins over the default STARTTLS"
+        );
+        let errors = Config::from_vars(vars(&[
+            ("MAIL_USERNAME", "apikey"),
+            ("MAIL_PORT", "0"),
+            ("MAIL_TIMEOUT", "9999"),
+        ]))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        for expected in [
+            "MAIL_USERNAME is set but MAIL_SERVER is not",
+            "MAIL_USERNAME is set without MAIL_PASSWORD",
+            "MAIL_PORT",
+            "MAIL_TIMEOUT",
+        ] {
+            assert!(
+                errors.contains(expected),
+                "{expected} missing from: {errors}"
+            );
+        }
+        let secret = Config::from_vars(vars(&[
+            ("MAIL_SERVER", "smtp.example.com"),
+            ("MAIL_USERNAME", "token-user-123"),
+            ("MAIL_PASSWORD", "token-pass-456"),
+        ]))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let shown = format!("{secret:?}");
+        assert!(
+            !shown.contains("token-user-123") && !shown.contains("token-pass-456"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn production_refuses_an_smtp_password_in_the_clear_except_to_localhost() {
+        let base = [
+            ("APP_ENV", "production"),
+            ("SECRET_KEY", "a production secret of enough length"),
+            (
+                "JWT_SECRET_KEY",
+                "a jwt secret of at least thirty-two bytes",
+            ),
+            ("DATABASE_URL", "postgres://db/auth"),
+            ("MAIL_DEFAULT_SENDER", "Example <no-reply@example.com>"),
+            ("MAIL_USERNAME", "user"),
+            ("MAIL_PASSWORD", "pass"),
+            ("MAIL_USE_TLS", "false"),
+        ];
+        let remote = [base.as_slice(), &[("MAIL_SERVER", "smtp.example.com")]].concat();
+        let err = Config::from_vars(vars(&remote))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("in the clear"), "{err}");
+        let local = [base.as_slice(), &[("MAIL_SERVER", "127.0.0.1")]].concat();
+        assert!(Config::from_vars(vars(&local)).is_ok());
     }
 
     #[test]

@@ -11,10 +11,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use actix_web::web;
+use auth_domain::AuthError;
 use auth_domain::service::{DeliveryOutcome, DeliveryReport};
 use tokio::sync::Notify;
 
-use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Mails claimed per round trip.
@@ -67,22 +67,35 @@ async fn run(
             .service
             .deliver_mail_until(BATCH, move || flag.load(Ordering::SeqCst))
             .await;
-        let full_batch = match result {
-            Ok(report) => {
-                failures_in_a_row = 0;
+        let (full_batch, failure) = match result {
+            Ok(mut report) => {
                 record(&report);
-                report.mails.len() == BATCH as usize
+                let full = report.mails.len() + report.released == BATCH as usize;
+                (full, report.interrupted.take())
             }
-            Err(err) => {
-                failures_in_a_row = failures_in_a_row.saturating_add(1);
-                if failures_in_a_row == 1 {
-                    ApiError::Domain(err).log_cause();
-                }
-                false
-            }
+            Err(err) => (false, Some(err)),
         };
+        match failure {
+            Some(err) => {
+                failures_in_a_row = failures_in_a_row.saturating_add(1);
+                // Every failure while it lasts would flood the log: the first, then every
+                // tenth (the pause below grows to a minute).
+                if failures_in_a_row % 10 == 1 {
+                    tracing::error!(
+                        error = %error_chain(&err),
+                        failures_in_a_row,
+                        "outbox worker: storage failed; retrying"
+                    );
+                }
+            }
+            None if failures_in_a_row > 0 => {
+                tracing::info!(failures_in_a_row, "outbox worker: storage is back");
+                failures_in_a_row = 0;
+            }
+            None => {}
+        }
         update_gauges(&state).await;
-        if full_batch {
+        if full_batch && failures_in_a_row == 0 {
             continue;
         }
         // Storage down: back off up to a minute instead of hammering it.
@@ -92,6 +105,17 @@ async fn run(
             () = tokio::time::sleep(pause) => {}
         }
     }
+}
+
+fn error_chain(err: &AuthError) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(next) = source {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        source = next.source();
+    }
+    text
 }
 
 /// Counts and logs each mail handled. Logs name the kind, id and attempt, never the
@@ -116,6 +140,10 @@ fn record(report: &DeliveryReport) {
                 metrics::counter!("auth_mail_failed_total", "kind" => kind).increment(1);
                 metrics::counter!("auth_mail_dead_total", "kind" => kind).increment(1);
                 tracing::error!(mail_id = %mail.id, kind, attempts = mail.attempts, error, "mail delivery failed for good; the mail is dead");
+            }
+            DeliveryOutcome::LeaseLost => {
+                metrics::counter!("auth_mail_failed_total", "kind" => kind).increment(1);
+                tracing::warn!(mail_id = %mail.id, kind, attempts = mail.attempts, error, "mail delivery failed after its lease ran out; another worker has it");
             }
         }
     }

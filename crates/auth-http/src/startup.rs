@@ -98,6 +98,14 @@ pub fn metrics_handle() -> PrometheusHandle {
                     Matcher::Full("http_request_duration_seconds".into()),
                     &buckets,
                 )
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("auth_mail_queue_wait_seconds".into()),
+                        &[
+                            0.01, 0.1, 1.0, 10.0, 60.0, 300.0, 1800.0, 3600.0, 14400.0, 86400.0,
+                        ],
+                    )
+                })
                 .unwrap_or_else(|_| PrometheusBuilder::new());
             let recorder = builder.build_recorder();
             let handle = recorder.handle();
@@ -139,6 +147,10 @@ fn policy(config: &Config) -> Policy {
         outbox: OutboxPolicy {
             max_attempts: config.mail_max_attempts,
             first_retry: config.mail_retry_delay,
+            // One SMTP delivery takes at most six timeouts (a dead kept connection, a new
+            // one, then MAIL, RCPT, DATA and the message): a batch stops starting mails at
+            // half the lease, so the other half must cover one delivery.
+            lease: OutboxPolicy::default().lease.max(config.mail_timeout * 12),
             ..OutboxPolicy::default()
         },
         ..Policy::default()
@@ -163,12 +175,8 @@ pub fn smtp_config(config: &Config, host: &str) -> Result<SmtpConfig, StartupErr
     if let Some(port) = config.mail_port {
         smtp.port = port;
     }
-    if let Some(username) = &config.mail_username {
-        let password = config
-            .mail_password
-            .clone()
-            .unwrap_or_else(|| secrecy::SecretString::from(String::new()));
-        smtp = smtp.with_credentials(username.clone(), password);
+    if let (Some(username), Some(password)) = (&config.mail_username, &config.mail_password) {
+        smtp = smtp.with_credentials(username.expose_secret(), password.clone());
     }
     let timeout = seconds(config.mail_timeout);
     smtp.connect_timeout = timeout;

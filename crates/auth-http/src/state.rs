@@ -54,6 +54,13 @@ impl MailTransport for Mailer {
 }
 
 impl Mailer {
+    /// Says goodbye to the SMTP server, if a connection is open (at shutdown).
+    pub async fn close(&self) {
+        if let Self::Smtp(smtp) = self {
+            smtp.close().await;
+        }
+    }
+
     /// Name for health output.
     pub fn backend(&self) -> &'static str {
         match self {

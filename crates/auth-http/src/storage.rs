@@ -237,11 +237,24 @@ impl OutboxStore for Storage {
     async fn mail_sent(&self, id: Uuid) -> Result<(), PortError> {
         delegate!(self, s => s.mail_sent(id))
     }
-    async fn mail_retry(&self, id: Uuid, retry_at: Timestamp) -> Result<(), PortError> {
-        delegate!(self, s => s.mail_retry(id, retry_at))
+    async fn mail_retry(
+        &self,
+        id: Uuid,
+        attempts: u32,
+        retry_at: Timestamp,
+    ) -> Result<bool, PortError> {
+        delegate!(self, s => s.mail_retry(id, attempts, retry_at))
     }
-    async fn mail_dead(&self, id: Uuid, now: Timestamp) -> Result<(), PortError> {
-        delegate!(self, s => s.mail_dead(id, now))
+    async fn mail_dead(&self, id: Uuid, attempts: u32, now: Timestamp) -> Result<bool, PortError> {
+        delegate!(self, s => s.mail_dead(id, attempts, now))
+    }
+    async fn mail_release(
+        &self,
+        id: Uuid,
+        attempts: u32,
+        now: Timestamp,
+    ) -> Result<bool, PortError> {
+        delegate!(self, s => s.mail_release(id, attempts, now))
     }
     async fn outbox_stats(&self) -> Result<OutboxStats, PortError> {
         delegate!(self, s => s.outbox_stats())

@@ -68,6 +68,7 @@ impl StoredMail {
 pub struct MemoryMailbox {
     mails: Arc<Mutex<Vec<StoredMail>>>,
     failures: Arc<AtomicU32>,
+    refusals: Arc<AtomicU32>,
     notify: Arc<tokio::sync::Notify>,
 }
 
@@ -104,6 +105,11 @@ impl MemoryMailbox {
         self.failures.store(n, Ordering::SeqCst);
     }
 
+    /// Makes the next `n` deliveries fail with a permanent refusal.
+    pub fn refuse_next(&self, n: u32) {
+        self.refusals.store(n, Ordering::SeqCst);
+    }
+
     /// Waits up to `timeout` for a mail to `to` of `kind` (delivery is asynchronous).
     pub async fn wait_for(
         &self,
@@ -137,6 +143,13 @@ impl MailTransport for MemoryMailbox {
             .is_ok();
         if failing {
             return Err(DeliveryError::Transient(Box::new(SimulatedFailure)));
+        }
+        let refusing = self
+            .refusals
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if refusing {
+            return Err(DeliveryError::Permanent(Box::new(SimulatedFailure)));
         }
         let stored = StoredMail {
             to: mail.to.as_str().to_owned(),

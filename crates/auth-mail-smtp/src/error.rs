@@ -135,16 +135,24 @@ pub enum SmtpError {
 
 impl SmtpError {
     /// Whether retrying this mail cannot help: a permanent refusal (550–554) of the
-    /// recipient or of the message. A refused login, a full queue (4xx), a refused
+    /// recipient or of the message (but 552 to `RCPT TO`, which RFC 5321 §4.5.3.1.10 says
+    /// to treat as the temporary 452), or a mail that cannot be rendered or assembled
+    /// (the same input fails the same way). A refused login, a full queue (4xx), a refused
     /// sender or any network failure is not permanent: an operator or time fixes them.
     pub fn is_permanent(&self) -> bool {
-        matches!(
-            self,
+        match self {
+            Self::Reply {
+                stage: Stage::RcptTo,
+                code: 552,
+            } => false,
             Self::Reply {
                 stage: Stage::RcptTo | Stage::Data | Stage::Message,
                 code: 550..=554,
             }
-        )
+            | Self::Render { .. }
+            | Self::Build(_) => true,
+            _ => false,
+        }
     }
 
     /// Whether the connection is unusable (closed, reset, silent, or the server said
@@ -216,6 +224,7 @@ mod tests {
             (Stage::Message, 554, true, "message refused as spam"),
             (Stage::RcptTo, 451, false, "greylisting"),
             (Stage::RcptTo, 452, false, "too many recipients for now"),
+            (Stage::RcptTo, 552, false, "RFC 5321: treat as 452"),
             (
                 Stage::MailFrom,
                 550,
@@ -231,6 +240,7 @@ mod tests {
             ),
             (Stage::RcptTo, 555, false, "parameters not recognised"),
         ];
+        assert!(SmtpError::Build(io::ErrorKind::InvalidData).is_permanent());
         for (stage, code, permanent, why) in cases {
             assert_eq!(
                 SmtpError::Reply { stage, code }.is_permanent(),

@@ -229,9 +229,19 @@ impl SmtpMailer {
             ));
         }
         let attempt = async {
+            // Without TCP_NODELAY each command's last small write waits for the server's
+            // delayed ACK (40 ms on Linux): 23 mails/s instead of hundreds.
             match config.security {
-                Security::None => builder.connect_plain().await.map(boxed),
-                Security::StartTls | Security::ImplicitTls => builder.connect().await.map(boxed),
+                Security::None => builder.connect_plain().await.map(|client| {
+                    let _ = client.stream.set_nodelay(true);
+                    boxed(client)
+                }),
+                Security::StartTls | Security::ImplicitTls => {
+                    builder.connect().await.map(|client| {
+                        let _ = client.stream.get_ref().0.set_nodelay(true);
+                        boxed(client)
+                    })
+                }
             }
         };
         // mail-send bounds each step, but not the greeting of a plain connection: bound

@@ -42,7 +42,7 @@ impl OutboxStore for PgStore {
             .await?;
         // RETURNING follows no order: oldest mail first, as queued.
         claimed.sort_by_key(|row| (row.created_at, row.id));
-        claimed.into_iter().map(OutboxRow::into_record).collect()
+        Ok(readable(claimed))
     }
 
     async fn mail_sent(&self, id: Uuid) -> Result<(), PortError> {
@@ -53,36 +53,72 @@ impl OutboxStore for PgStore {
         Ok(())
     }
 
-    async fn mail_retry(&self, id: Uuid, retry_at: Timestamp) -> Result<(), PortError> {
-        // A dead mail stays dead.
-        self.run(move |conn| {
-            Box::pin(async move {
-                diesel::update(outbox::table.find(id).filter(outbox::dead_at.is_null()))
-                    .set(outbox::due_at.eq(retry_at))
-                    .execute(conn)
-                    .await
+    async fn mail_retry(
+        &self,
+        id: Uuid,
+        attempts: u32,
+        retry_at: Timestamp,
+    ) -> Result<bool, PortError> {
+        let Some(attempts) = stored_attempts(attempts) else {
+            return Ok(false);
+        };
+        let changed = self
+            .run(move |conn| {
+                Box::pin(async move {
+                    diesel::update(fenced(id, attempts))
+                        .set(outbox::due_at.eq(retry_at))
+                        .execute(conn)
+                        .await
+                })
             })
-        })
-        .await?;
-        Ok(())
+            .await?;
+        Ok(changed > 0)
     }
 
-    async fn mail_dead(&self, id: Uuid, now: Timestamp) -> Result<(), PortError> {
-        // Idempotent: the first time of death stays. The payload (recipient, name, link)
-        // is erased at once; what is left tells operators what failed and when.
-        self.run(move |conn| {
-            Box::pin(async move {
-                diesel::update(outbox::table.find(id).filter(outbox::dead_at.is_null()))
-                    .set((
-                        outbox::dead_at.eq(Some(now)),
-                        outbox::payload.eq(None::<Vec<u8>>),
-                    ))
-                    .execute(conn)
-                    .await
+    async fn mail_dead(&self, id: Uuid, attempts: u32, now: Timestamp) -> Result<bool, PortError> {
+        let Some(attempts) = stored_attempts(attempts) else {
+            return Ok(false);
+        };
+        // The payload (recipient, name, link) is erased at once; what is left tells
+        // operators what failed and when. Dead already, it is left as it is: the first
+        // time of death stays.
+        let changed = self
+            .run(move |conn| {
+                Box::pin(async move {
+                    diesel::update(fenced(id, attempts))
+                        .set((
+                            outbox::dead_at.eq(Some(now)),
+                            outbox::payload.eq(None::<Vec<u8>>),
+                        ))
+                        .execute(conn)
+                        .await
+                })
             })
-        })
-        .await?;
-        Ok(())
+            .await?;
+        Ok(changed > 0)
+    }
+
+    async fn mail_release(
+        &self,
+        id: Uuid,
+        attempts: u32,
+        now: Timestamp,
+    ) -> Result<bool, PortError> {
+        // A claim counts at least one attempt: with none, there is no claim to give back.
+        let Some(attempts) = stored_attempts(attempts).filter(|&n| n > 0) else {
+            return Ok(false);
+        };
+        let changed = self
+            .run(move |conn| {
+                Box::pin(async move {
+                    diesel::update(fenced(id, attempts))
+                        .set((outbox::due_at.eq(now), outbox::attempts.eq(attempts - 1)))
+                        .execute(conn)
+                        .await
+                })
+            })
+            .await?;
+        Ok(changed > 0)
     }
 
     async fn outbox_stats(&self) -> Result<OutboxStats, PortError> {
@@ -154,6 +190,49 @@ fn claim_statement(
             outbox::due_at.eq(until),
         ))
         .returning(OutboxRow::as_returning())
+}
+
+/// The mails of claimed rows; a row this build cannot read (a kind added by a newer
+/// version, a broken value) is left out, and claimed again when its lease ends.
+fn readable(rows: Vec<OutboxRow>) -> Vec<OutboxMail> {
+    rows.into_iter()
+        .filter_map(|row| {
+            let id = row.id;
+            match row.into_record() {
+                Ok(mail) => Some(mail),
+                Err(err) => {
+                    tracing::warn!(
+                        id = %id,
+                        error = ?err,
+                        "postgres: outbox row left out of the claim"
+                    );
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
+/// The mail of one id.
+type ById = diesel::dsl::Find<outbox::table, Uuid>;
+/// [`fenced`]: one queued mail at given attempts.
+type Fenced = diesel::dsl::Filter<
+    diesel::dsl::Filter<ById, diesel::dsl::Eq<outbox::attempts, i32>>,
+    diesel::dsl::IsNull<outbox::dead_at>,
+>;
+
+/// The queued mail `id`, while its attempts are still `attempts`: the fence of
+/// `mail_retry`, `mail_dead` and `mail_release` against a worker whose lease ran out.
+fn fenced(id: Uuid, attempts: i32) -> Fenced {
+    outbox::table
+        .find(id)
+        .filter(outbox::attempts.eq(attempts))
+        .filter(outbox::dead_at.is_null())
+}
+
+/// `attempts` as stored; `None` when no row can hold it (so none matches).
+fn stored_attempts(attempts: u32) -> Option<i32> {
+    i32::try_from(attempts).ok()
 }
 
 /// A `count()` as the unsigned count it is.

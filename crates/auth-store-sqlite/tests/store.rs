@@ -1,6 +1,7 @@
 //! What only the SQLite store promises: the file on disk (owner-only, WAL mode), data and
 //! migrations across reopening (and the outbox migration's way back), dead mails' payloads
-//! erased in the table itself, and operations that finish after their caller gave up.
+//! erased in the table itself, outbox rows this build cannot read left out of claims, and
+//! operations that finish after their caller gave up.
 //! The ports' contracts (users, sessions, rotation races, one-time tokens, cleanup…) are
 //! tested once for every adapter by the contract test-kit:
 //! `cargo test -p auth-testkit --test contract_sqlite`.
@@ -18,7 +19,7 @@ use auth_store_sqlite::{MIGRATIONS, SqliteStore, migrate};
 use common::{TestResult, at, mail, session, store, token, user};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Binary, Nullable, Text};
+use diesel::sql_types::{BigInt, Binary, Integer, Nullable, Text};
 use diesel_migrations::MigrationHarness;
 
 /// One row of `outbox` as stored, read with plain SQL.
@@ -102,7 +103,8 @@ async fn a_dead_mail_keeps_no_payload_in_the_table() -> TestResult {
     let queued = mail(MailKind::VerifyEmail, 2);
     store.enqueue_mail(&dead).await?;
     store.enqueue_mail(&queued).await?;
-    store.mail_dead(dead.mail.id, at(5)).await?;
+    // Never claimed: its attempts are still 0.
+    assert!(store.mail_dead(dead.mail.id, 0, at(5)).await?, "dead");
 
     let mut conn = connect(&path)?;
     let rows: Vec<RawMail> =
@@ -204,5 +206,83 @@ async fn a_claim_larger_than_one_update_takes_every_mail_once() -> TestResult {
     let claimed = store.claim_mail(at(5_000), lease, 2_000).await?;
     assert_eq!(claimed, queued, "all of them, earliest due first");
     assert_eq!(store.claim_mail(at(5_000), lease, 2_000).await?, vec![]);
+    Ok(())
+}
+
+/// One row of `outbox`'s claim state, read with plain SQL.
+#[derive(Debug, PartialEq, Eq, QueryableByName)]
+struct RawClaim {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = BigInt)]
+    due_at: i64,
+    #[diesel(sql_type = Integer)]
+    attempts: i32,
+}
+
+/// Rows this build cannot read (a kind added by a newer version, an id that is not a
+/// UUID) do not fail the claim: they are left out of it, the other due mails are
+/// returned, and they stay leased like the rest, to be claimed (and left out) again when
+/// the lease ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_leaves_out_the_rows_it_cannot_read() -> TestResult {
+    let (store, _dir, path) = store().await?;
+    let first = mail(MailKind::VerifyEmail, 1);
+    let last = mail(MailKind::ResetPassword, 4);
+    store.enqueue_mail(&first).await?;
+    store.enqueue_mail(&last).await?;
+    let unknown_kind = uuid::Uuid::now_v7().to_string();
+    let not_a_uuid = "not-a-uuid".to_owned();
+    let mut conn = connect(&path)?;
+    for (id, kind, created) in [
+        (&unknown_kind, "carrier_pigeon", at(2)),
+        (&not_a_uuid, MailKind::AccountLocked.as_str(), at(3)),
+    ] {
+        let ms = created.timestamp_millis();
+        conn.batch_execute(&format!(
+            "INSERT INTO outbox (id, kind, payload, created_at, due_at, attempts) \
+             VALUES ('{id}', '{kind}', x'00', {ms}, {ms}, 0)"
+        ))?;
+    }
+
+    let lease = chrono::TimeDelta::minutes(5);
+    let claimed = store.claim_mail(at(10), lease, 10).await?;
+    let expected = vec![
+        OutboxMail {
+            attempts: 1,
+            ..first.mail.clone()
+        },
+        OutboxMail {
+            attempts: 1,
+            ..last.mail.clone()
+        },
+    ];
+    assert_eq!(claimed, expected, "the readable mails, in due order");
+
+    let until = (at(10) + lease).timestamp_millis();
+    let (first_id, last_id) = (first.mail.id.to_string(), last.mail.id.to_string());
+    let leased: Vec<RawClaim> = [first_id, unknown_kind, not_a_uuid, last_id]
+        .into_iter()
+        .map(|id| RawClaim {
+            id,
+            due_at: until,
+            attempts: 1,
+        })
+        .collect();
+    let rows: Vec<RawClaim> =
+        diesel::sql_query("SELECT id, due_at, attempts FROM outbox ORDER BY created_at")
+            .load(&mut conn)?;
+    assert_eq!(rows, leased, "all four leased, the unreadable ones too");
+    assert_eq!(store.claim_mail(at(10), lease, 10).await?, vec![]);
+
+    let again = store.claim_mail(at(10) + lease, lease, 10).await?;
+    let expected: Vec<OutboxMail> = expected
+        .into_iter()
+        .map(|mail| OutboxMail {
+            attempts: 2,
+            ..mail
+        })
+        .collect();
+    assert_eq!(again, expected, "the unreadable rows are left out again");
     Ok(())
 }

@@ -106,7 +106,10 @@ impl HarnessMailbox {
     pub async fn deliver(&self) {
         loop {
             match self.service.deliver_mail(100).await {
-                Ok(report) if report.mails.is_empty() => return,
+                Ok(report) if report.interrupted.is_some() => {
+                    panic!("deliver mail: {:?}", report.interrupted)
+                }
+                Ok(report) if report.is_empty() => return,
                 Ok(_) => {}
                 Err(err) => panic!("deliver mail: {err:?}"),
             }

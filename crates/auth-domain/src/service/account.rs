@@ -78,6 +78,20 @@ impl<A: Adapters> AuthService<A> {
 
         let current_email = self.open(SealedField::Email, &user.email_sealed)?;
         let new_email = email.filter(|e| e.as_str() != current_email);
+        let username = username.filter(|u| u.as_str() != user.username);
+        if let Some(wanted) = &username
+            && new_email.is_some()
+            && self
+                .ports
+                .store
+                .user_by_username(&wanted.normalized())
+                .await?
+                .is_some_and(|other| other.id != user.id)
+        {
+            // Refused before the change-email mail takes its once-a-minute slot, so the
+            // corrected request still gets its mail (the unique index decides races).
+            return Err(AuthError::Conflict("username"));
+        }
         let mail = match &new_email {
             Some(new_email) => {
                 let first_name = match &name {
@@ -98,9 +112,7 @@ impl<A: Adapters> AuthService<A> {
         };
         let keys = &self.ports.keys;
         let changes = ProfileChanges {
-            username: username
-                .filter(|u| u.as_str() != user.username)
-                .map(|u| (u.as_str().to_owned(), u.normalized())),
+            username: username.map(|u| (u.as_str().to_owned(), u.normalized())),
             name_sealed: name
                 .map(|n| self.seal(SealedField::Name, n.as_str()))
                 .transpose()?,

@@ -54,8 +54,12 @@ pub enum DeliveryOutcome {
     Sent,
     /// Failed; due again at this time.
     Retry(Timestamp),
-    /// Failed for good (refused, or out of attempts); the payload is erased.
+    /// Failed for good (refused, out of attempts, or its link expired before it could be
+    /// delivered); the payload is erased.
     Dead,
+    /// Handled, but its lease had run out and another worker had claimed it meanwhile:
+    /// the outcome was left to that worker.
+    LeaseLost,
 }
 
 /// One mail handled by [`AuthService::deliver_mail`].
@@ -76,38 +80,49 @@ pub struct Delivered {
 }
 
 /// The mails one [`AuthService::deliver_mail`] call handled.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct DeliveryReport {
-    /// Each mail claimed, in order.
+    /// Each mail attempted, in order.
     pub mails: Vec<Delivered>,
+    /// Mails claimed but given back unattempted (stop asked, or the batch's time ran out).
+    pub released: usize,
+    /// A storage failure that cut the batch short; the mails not yet handled are claimed
+    /// again when their lease ends.
+    pub interrupted: Option<AuthError>,
 }
 
 impl DeliveryReport {
-    /// How many mails ended with `outcome`'s kind (any retry time counts as a retry).
-    pub fn count(&self, sent: bool, dead: bool) -> usize {
-        self.mails
-            .iter()
-            .filter(|m| match m.outcome {
-                DeliveryOutcome::Sent => sent,
-                DeliveryOutcome::Dead => dead,
-                DeliveryOutcome::Retry(_) => !sent && !dead,
-            })
-            .count()
+    fn count(&self, f: impl Fn(&DeliveryOutcome) -> bool) -> usize {
+        self.mails.iter().filter(|m| f(&m.outcome)).count()
     }
 
     /// Mails delivered.
     pub fn sent(&self) -> usize {
-        self.count(true, false)
+        self.count(|o| *o == DeliveryOutcome::Sent)
     }
 
     /// Mails that will be retried.
     pub fn retried(&self) -> usize {
-        self.count(false, false)
+        self.count(|o| matches!(o, DeliveryOutcome::Retry(_)))
     }
 
     /// Mails given up on.
     pub fn dead(&self) -> usize {
-        self.count(false, true)
+        self.count(|o| *o == DeliveryOutcome::Dead)
+    }
+
+    /// Whether nothing was claimed.
+    pub fn is_empty(&self) -> bool {
+        self.mails.is_empty() && self.released == 0
+    }
+}
+
+/// The outcome, unless a fenced update found the mail claimed by another worker.
+fn fenced(applied: bool, outcome: DeliveryOutcome) -> DeliveryOutcome {
+    if applied {
+        outcome
+    } else {
+        DeliveryOutcome::LeaseLost
     }
 }
 
@@ -124,17 +139,20 @@ fn chain(err: &(dyn StdError + 'static)) -> String {
 
 impl<A: Adapters> AuthService<A> {
     /// Claims up to `limit` due mails from the outbox and delivers them one by one: a sent
-    /// mail is deleted; a transient failure is retried after an exponential backoff with
-    /// jitter; a permanent refusal, a payload that no longer opens, or the last allowed
-    /// attempt makes it dead. A storage failure stops the batch: the mails not yet marked
-    /// are claimed again when their lease ends (so delivery is at least once).
+    /// mail is deleted; a transient failure (a payload that does not open included: the
+    /// keys may be fixed) is retried after an exponential backoff with jitter; a permanent
+    /// refusal, the last allowed attempt, or a link that expired while the mail waited
+    /// makes it dead. The batch starts no new mail once half of its lease has passed (the
+    /// transport bounds one delivery, see [`crate::policy::OutboxPolicy::lease`]), and
+    /// gives the rest back, so no mail is delivered after its lease ran out. A storage
+    /// failure cuts the batch short ([`DeliveryReport::interrupted`]).
     pub async fn deliver_mail(&self, limit: u32) -> Result<DeliveryReport, AuthError> {
         self.deliver_mail_until(limit, || false).await
     }
 
     /// [`Self::deliver_mail`], checking `stop` before each mail: once it says so, the
-    /// mails claimed but not attempted are released (due at once, for any worker) and
-    /// the call returns. For a graceful shutdown between mails.
+    /// mails claimed but not attempted are given back without counting an attempt (due at
+    /// once, for any worker) and the call returns. For a graceful shutdown between mails.
     pub async fn deliver_mail_until(
         &self,
         limit: u32,
@@ -142,54 +160,105 @@ impl<A: Adapters> AuthService<A> {
     ) -> Result<DeliveryReport, AuthError> {
         let store = &self.ports.store;
         let outbox = self.policy.outbox;
-        let claimed = store.claim_mail(self.now(), outbox.lease, limit).await?;
+        let started = self.now();
+        let claimed = store.claim_mail(started, outbox.lease, limit).await?;
         let mut report = DeliveryReport {
             mails: Vec::with_capacity(claimed.len()),
+            ..DeliveryReport::default()
         };
         let mut claimed = claimed.into_iter();
         while let Some(queued) = claimed.next() {
-            if stop() {
-                let now = self.now();
-                store.mail_retry(queued.id, now).await?;
-                for rest in claimed.by_ref() {
-                    store.mail_retry(rest.id, now).await?;
+            if stop() || self.now() - started >= outbox.lease / 2 {
+                let rest = std::iter::once(queued).chain(claimed.by_ref());
+                if let Err(err) = self.release(rest, &mut report).await {
+                    report.interrupted = Some(err);
                 }
                 break;
             }
-            let result = match self.open_mail(&queued) {
-                Ok(mail) => self.ports.mail.send(&mail).await,
-                Err(err) => Err(DeliveryError::Permanent(Box::new(err))),
-            };
-            let (outcome, error) = match result {
-                Ok(()) => {
-                    store.mail_sent(queued.id).await?;
-                    (DeliveryOutcome::Sent, None)
-                }
+            match self.deliver_one(&queued).await {
+                Ok(delivered) => report.mails.push(delivered),
                 Err(err) => {
-                    let text = chain(&err);
-                    let give_up = matches!(err, DeliveryError::Permanent(_))
-                        || queued.attempts >= outbox.max_attempts;
-                    if give_up {
-                        store.mail_dead(queued.id, self.now()).await?;
-                        (DeliveryOutcome::Dead, Some(text))
-                    } else {
-                        let at = self.now()
-                            + outbox.backoff_with_jitter(queued.attempts, self.jitter()?);
-                        store.mail_retry(queued.id, at).await?;
-                        (DeliveryOutcome::Retry(at), Some(text))
-                    }
+                    report.interrupted = Some(err);
+                    break;
                 }
-            };
-            report.mails.push(Delivered {
-                id: queued.id,
-                kind: queued.kind,
-                attempts: queued.attempts,
-                outcome,
-                error,
-                queued_at: queued.created_at,
-            });
+            }
         }
         Ok(report)
+    }
+
+    async fn release(
+        &self,
+        mails: impl Iterator<Item = OutboxMail>,
+        report: &mut DeliveryReport,
+    ) -> Result<(), AuthError> {
+        let now = self.now();
+        for mail in mails {
+            self.ports
+                .store
+                .mail_release(mail.id, mail.attempts, now)
+                .await?;
+            report.released += 1;
+        }
+        Ok(())
+    }
+
+    /// Delivers one claimed mail and records the outcome; `Err` only if storage fails.
+    async fn deliver_one(&self, queued: &OutboxMail) -> Result<Delivered, AuthError> {
+        let store = &self.ports.store;
+        let outbox = self.policy.outbox;
+        let now = self.now();
+        let expired = self
+            .link_ttl(queued.kind)
+            .is_some_and(|ttl| queued.created_at + ttl <= now);
+        let result = if expired {
+            Err(DeliveryError::Permanent(
+                "its link expired before it could be delivered".into(),
+            ))
+        } else {
+            match self.open_mail(queued) {
+                Ok(mail) => self.ports.mail.send(&mail).await,
+                Err(err) => Err(DeliveryError::Transient(Box::new(err))),
+            }
+        };
+        let (outcome, error) = match result {
+            Ok(()) => {
+                store.mail_sent(queued.id).await?;
+                (DeliveryOutcome::Sent, None)
+            }
+            Err(err) => {
+                let text = chain(&err);
+                let give_up = matches!(err, DeliveryError::Permanent(_))
+                    || queued.attempts >= outbox.max_attempts;
+                if give_up {
+                    let applied = store
+                        .mail_dead(queued.id, queued.attempts, self.now())
+                        .await?;
+                    (fenced(applied, DeliveryOutcome::Dead), Some(text))
+                } else {
+                    let at =
+                        self.now() + outbox.backoff_with_jitter(queued.attempts, self.jitter()?);
+                    let applied = store.mail_retry(queued.id, queued.attempts, at).await?;
+                    (fenced(applied, DeliveryOutcome::Retry(at)), Some(text))
+                }
+            }
+        };
+        Ok(Delivered {
+            id: queued.id,
+            kind: queued.kind,
+            attempts: queued.attempts,
+            outcome,
+            error,
+            queued_at: queued.created_at,
+        })
+    }
+
+    /// How long the link of a mail of `kind` works, if it has one.
+    fn link_ttl(&self, kind: MailKind) -> Option<chrono::TimeDelta> {
+        match kind {
+            MailKind::VerifyEmail | MailKind::ChangeEmail => Some(self.policy.verify_email_ttl),
+            MailKind::ResetPassword => Some(self.policy.reset_ttl),
+            _ => None,
+        }
     }
 
     /// Queue depth, oldest queued mail, dead count.

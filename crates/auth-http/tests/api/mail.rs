@@ -89,6 +89,8 @@ async fn an_smtp_outage_delays_mail_without_failing_the_request_and_it_arrives_o
     let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
     let smtp = SmtpServer::start_on(listener);
     let arrived = smtp.wait_for(1, Duration::from_secs(30)).await;
+    actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    let stats_after = app.state.service.outbox_stats().await?;
 
     // The worker is restarted (as by a deploy) and polls again.
     app.stop_worker().await;
@@ -112,6 +114,11 @@ async fn an_smtp_outage_delays_mail_without_failing_the_request_and_it_arrives_o
     assert_eq!(health_during.body["checks"]["mailer"]["status"], "warn");
     assert_eq!(health_during.body["checks"]["mailer"]["queued"], 1);
     assert_eq!(arrived.len(), 1, "the mail arrives once the server is up");
+    assert_eq!(
+        (stats_after.queued, stats_after.dead),
+        (0, 0),
+        "a sent mail leaves the outbox, so no worker can send it again"
+    );
     assert_eq!(
         smtp.messages().len(),
         1,

@@ -1,11 +1,13 @@
 //! The outbox on PostgreSQL: claims that skip, without waiting, the rows another
-//! transaction holds; payloads erased in the table itself; the migration's way back.
+//! transaction holds, and leave out the rows this build cannot read; payloads erased in
+//! the table itself; the migration's way back.
 
 use std::time::Duration;
 
 use auth_domain::model::{MailKind, OutboxMail};
 use auth_domain::ports::OutboxStore;
 use auth_store_postgres::test_support::fresh_database;
+use uuid::Uuid;
 
 use crate::common::{TestResult, at, mail, side_connection};
 
@@ -61,6 +63,63 @@ async fn a_claim_skips_the_mails_another_transaction_holds_without_waiting() -> 
     Ok(())
 }
 
+/// A row this build cannot read (a kind added by a newer version) does not fail the
+/// claim: it is left out of it, the other due mails are returned, and it stays leased like
+/// the rest, to be claimed (and left out) again when the lease ends.
+#[tokio::test]
+async fn a_claim_leaves_out_the_rows_it_cannot_read() -> TestResult {
+    let Some(db) = fresh_database().await else {
+        return Ok(());
+    };
+    let store = db.store().await;
+    let first = mail(MailKind::VerifyEmail, 1);
+    let last = mail(MailKind::ResetPassword, 3);
+    store.enqueue_mail(&first).await?;
+    store.enqueue_mail(&last).await?;
+    let unknown = Uuid::now_v7();
+    let admin = side_connection(db.url()).await?;
+    let created = at(2).timestamp_millis();
+    admin
+        .batch_execute(&format!(
+            "INSERT INTO outbox (id, kind, payload, created_at, due_at, attempts) \
+             VALUES ('{unknown}', 'carrier_pigeon', decode('00', 'hex'), \
+                     to_timestamp({created} / 1000.0), to_timestamp({created} / 1000.0), 0)"
+        ))
+        .await?;
+
+    let claimed = store.claim_mail(at(10), LEASE, 10).await?;
+    assert_eq!(
+        claimed,
+        vec![attempted(&first.mail, 1), attempted(&last.mail, 1)],
+        "the readable mails, oldest first"
+    );
+    let until = (at(10) + LEASE).timestamp_millis();
+    let rows = admin
+        .query(
+            "SELECT id::text, (extract(epoch FROM due_at) * 1000)::bigint, attempts \
+             FROM outbox ORDER BY created_at",
+            &[],
+        )
+        .await?;
+    let rows: Vec<(String, i64, i32)> = rows
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect();
+    let leased: Vec<(String, i64, i32)> = [first.mail.id, unknown, last.mail.id]
+        .into_iter()
+        .map(|id| (id.to_string(), until, 1))
+        .collect();
+    assert_eq!(rows, leased, "all three leased, the unreadable one too");
+    assert_eq!(store.claim_mail(at(10), LEASE, 10).await?, vec![]);
+
+    assert_eq!(
+        store.claim_mail(at(10) + LEASE, LEASE, 10).await?,
+        vec![attempted(&first.mail, 2), attempted(&last.mail, 2)],
+        "the unreadable row is left out again"
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_dead_mail_keeps_no_payload_in_the_table() -> TestResult {
     let Some(db) = fresh_database().await else {
@@ -71,7 +130,8 @@ async fn a_dead_mail_keeps_no_payload_in_the_table() -> TestResult {
     let queued = mail(MailKind::VerifyEmail, 2);
     store.enqueue_mail(&dead).await?;
     store.enqueue_mail(&queued).await?;
-    store.mail_dead(dead.mail.id, at(5)).await?;
+    // Never claimed: its attempts are still 0.
+    assert!(store.mail_dead(dead.mail.id, 0, at(5)).await?, "dead");
 
     let admin = side_connection(db.url()).await?;
     // (This crate's tokio-postgres maps neither UUID nor TIMESTAMPTZ: read them as text

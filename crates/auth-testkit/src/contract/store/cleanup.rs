@@ -322,13 +322,15 @@ pub async fn cleanup_deletes_dead_mails_past_their_retention_only<S: Store>(stor
     {
         store.enqueue_mail(mail).await.must("enqueue_mail");
     }
+    // Never claimed: their attempts are still 0.
     for (mail, at) in &dead {
-        store.mail_dead(mail.mail.id, *at).await.must("mail_dead");
+        let dead = store.mail_dead(mail.mail.id, 0, *at).await;
+        assert!(dead.must("mail_dead"), "setup: dead at {at}");
     }
-    store
-        .mail_retry(not_due.mail.id, now + TimeDelta::days(1))
-        .await
-        .must("mail_retry");
+    let retried = store
+        .mail_retry(not_due.mail.id, 0, now + TimeDelta::days(1))
+        .await;
+    assert!(retried.must("mail_retry"), "setup: due tomorrow");
 
     let report = store
         .cleanup(now, now - TimeDelta::minutes(15))

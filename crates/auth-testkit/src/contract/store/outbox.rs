@@ -1,13 +1,14 @@
 //! [`OutboxStore`](auth_domain::ports::OutboxStore): mails queued durably (alone, or in the
 //! same transaction as the account change that causes them), claimed under a lease by
-//! any number of workers without two claims ever returning one mail, retried, sent or
-//! given up on. Claims and stats see every mail in the store, so these cases, like the
-//! cleanup ones, need a store no other test writes to meanwhile.
+//! any number of workers without two claims ever returning one mail, retried, given back,
+//! sent or given up on (retries, releases and deaths only by the mail's latest claim).
+//! Claims and stats see every mail in the store, so these cases, like the cleanup ones,
+//! need a store no other test writes to meanwhile.
 
 use auth_domain::model::{
     MailKind, OneTimeKind, OutboxMail, OutboxStats, Outgoing, ProfileChanges,
 };
-use auth_domain::ports::{Store, StoreError, Taken};
+use auth_domain::ports::{CleanupReport, DEAD_MAIL_RETENTION, Store, StoreError, Taken};
 use auth_domain::types::{PasswordHash, Timestamp, UserId};
 use chrono::TimeDelta;
 use uuid::Uuid;
@@ -33,6 +34,24 @@ async fn claim<S: Store>(store: &S, at: Timestamp, limit: u32) -> Vec<OutboxMail
         claimed.len()
     );
     claimed
+}
+
+/// `mail_retry` of `mail` as a claim returned it (its `attempts`); whether it applied.
+async fn retry<S: Store>(store: &S, mail: &OutboxMail, attempts: u32, at: Timestamp) -> bool {
+    let applied = store.mail_retry(mail.id, attempts, at).await;
+    applied.must("mail_retry")
+}
+
+/// `mail_dead` of `mail` fenced by `attempts`; whether it applied.
+async fn dead<S: Store>(store: &S, mail: &OutboxMail, attempts: u32, at: Timestamp) -> bool {
+    let applied = store.mail_dead(mail.id, attempts, at).await;
+    applied.must("mail_dead")
+}
+
+/// `mail_release` of `mail` fenced by `attempts`; whether it applied.
+async fn release<S: Store>(store: &S, mail: &OutboxMail, attempts: u32, at: Timestamp) -> bool {
+    let applied = store.mail_release(mail.id, attempts, at).await;
+    applied.must("mail_release")
 }
 
 /// The outbox's stats.
@@ -130,11 +149,12 @@ pub async fn a_claim_takes_at_most_its_limit_earliest_due_first<S: Store>(store:
         ]),
         "the two due earliest"
     );
-    // The newest due mail becomes due before the others.
-    store
-        .mail_retry(mails[4].mail.id, now - TimeDelta::seconds(10))
-        .await
-        .must("mail_retry");
+    // The newest due mail (never claimed: attempts 0) becomes due before the others.
+    let moved = retry(store, &mails[4].mail, 0, now - TimeDelta::seconds(10)).await;
+    assert!(
+        moved,
+        "mail_retry of an unclaimed mail at its attempts (0) applies"
+    );
     assert_eq!(
         claim(store, now, 1).await,
         vec![attempted(&mails[4].mail, 1)],
@@ -171,10 +191,10 @@ pub async fn a_retried_mail_is_due_again_at_its_retry_time<S: Store>(store: &S) 
     assert_eq!(claim(store, now, 10).await, vec![attempted(&mail.mail, 1)]);
 
     let retry_at = now + LEASE + TimeDelta::minutes(10);
-    store
-        .mail_retry(mail.mail.id, retry_at)
-        .await
-        .must("mail_retry");
+    assert!(
+        retry(store, &mail.mail, 1, retry_at).await,
+        "mail_retry applies"
+    );
     for at in [now + LEASE, retry_at - TimeDelta::milliseconds(1)] {
         assert_eq!(claim(store, at, 10).await, vec![], "not due at {at}");
     }
@@ -186,10 +206,10 @@ pub async fn a_retried_mail_is_due_again_at_its_retry_time<S: Store>(store: &S) 
 
     // A retry time sooner than the lease's end also counts.
     let soon = retry_at + TimeDelta::seconds(1);
-    store
-        .mail_retry(mail.mail.id, soon)
-        .await
-        .must("mail_retry");
+    assert!(
+        retry(store, &mail.mail, 2, soon).await,
+        "mail_retry applies"
+    );
     assert_eq!(claim(store, soon, 10).await, vec![attempted(&mail.mail, 3)]);
 }
 
@@ -227,29 +247,21 @@ pub async fn a_sent_mail_is_gone<S: Store>(store: &S) {
 }
 
 /// `mail_dead` gives a mail up: it is never claimed again (a later `mail_retry` does not
-/// revive it), it counts as dead and no longer as queued. Idempotent.
+/// revive it), it counts as dead and no longer as queued. A second `mail_dead` changes
+/// nothing and says so.
 pub async fn a_dead_mail_is_never_claimed_and_counted_dead<S: Store>(store: &S) {
     let now = fixtures::now();
     let mail = fixtures::notice(MailKind::AccountDeleted, now);
     enqueue(store, &mail).await;
     assert_eq!(claim(store, now, 10).await, vec![attempted(&mail.mail, 1)]);
 
-    store
-        .mail_dead(mail.mail.id, now + TimeDelta::seconds(1))
-        .await
-        .must("mail_dead");
-    store
-        .mail_dead(mail.mail.id, now + TimeDelta::seconds(2))
-        .await
-        .must("mail_dead again");
-    store
-        .mail_dead(Uuid::now_v7(), now)
-        .await
-        .must("mail_dead unknown");
-    store
-        .mail_retry(mail.mail.id, now)
-        .await
-        .must("mail_retry of a dead mail");
+    let m = &mail.mail;
+    assert!(dead(store, m, 1, now + TimeDelta::seconds(1)).await, "dead");
+    let again = dead(store, m, 1, now + TimeDelta::seconds(2)).await;
+    assert!(!again, "mail_dead of a dead mail changes nothing");
+    let unknown = store.mail_dead(Uuid::now_v7(), 1, now).await;
+    assert!(!unknown.must("mail_dead unknown"), "no such mail");
+    assert!(!retry(store, m, 1, now).await, "mail_retry of a dead mail");
     let expected = OutboxStats {
         queued: 0,
         oldest_queued_at: None,
@@ -260,6 +272,152 @@ pub async fn a_dead_mail_is_never_claimed_and_counted_dead<S: Store>(store: &S) 
         assert_eq!(claim(store, at, 10).await, vec![], "never claimed: {at}");
     }
     assert_eq!(stats(store).await, expected, "still dead");
+}
+
+/// A worker whose lease ran out cannot undo the claim that followed it: its `mail_dead`
+/// and `mail_retry`, fenced by the attempts its claim returned, change nothing and say so,
+/// and the mails stay queued under the new lease; those of the latest claim, with its
+/// attempts, apply.
+pub async fn a_worker_whose_lease_ran_out_cannot_undo_the_next_claim<S: Store>(store: &S) {
+    let now = fixtures::now();
+    let kept = fixtures::notice(MailKind::ResetPassword, now - TimeDelta::seconds(2));
+    let given_up = fixtures::notice(MailKind::AccountLocked, now - TimeDelta::seconds(1));
+    enqueue(store, &kept).await;
+    enqueue(store, &given_up).await;
+    let (kept, given_up) = (&kept.mail, &given_up.mail);
+    assert_eq!(
+        sorted(claim(store, now, 10).await),
+        sorted(vec![attempted(kept, 1), attempted(given_up, 1)]),
+        "the first worker's claim"
+    );
+    let end = now + LEASE;
+    assert_eq!(
+        sorted(claim(store, end, 10).await),
+        sorted(vec![attempted(kept, 2), attempted(given_up, 2)]),
+        "the second worker's claim, when the first lease ends"
+    );
+
+    // The first worker, late, reports what it did with its claim.
+    for mail in [kept, given_up] {
+        assert!(!dead(store, mail, 1, end).await, "a stale mail_dead");
+        assert!(!retry(store, mail, 1, end).await, "a stale mail_retry");
+    }
+    assert_eq!(
+        stats(store).await,
+        OutboxStats {
+            queued: 2,
+            oldest_queued_at: Some(kept.created_at),
+            dead: 0,
+        },
+        "both still queued, none dead"
+    );
+    assert_eq!(
+        claim(store, end, 10).await,
+        vec![],
+        "both still under the second lease: the stale retry did not make them due"
+    );
+
+    // The second worker's outcomes apply.
+    let retry_at = end + TimeDelta::minutes(1);
+    let retried = retry(store, kept, 2, retry_at).await;
+    assert!(retried, "mail_retry with the latest claim's attempts");
+    let died = dead(store, given_up, 2, end).await;
+    assert!(died, "mail_dead with the latest claim's attempts");
+    assert_eq!(
+        stats(store).await,
+        OutboxStats {
+            queued: 1,
+            oldest_queued_at: Some(kept.created_at),
+            dead: 1,
+        },
+        "one queued, one dead"
+    );
+    assert_eq!(
+        claim(store, retry_at, 10).await,
+        vec![attempted(kept, 3)],
+        "the retried mail is claimed at its retry time, the dead one never"
+    );
+}
+
+/// `mail_release` gives a claim back without counting its attempt: the mail is due at
+/// once (at the release's time, not when the lease would have ended) and the next claim
+/// counts that attempt again. Fenced like the others: with attempts other than the
+/// mail's (a claim that is no longer the latest) it changes nothing and says so.
+pub async fn a_released_mail_is_due_at_once_with_its_attempt_given_back<S: Store>(store: &S) {
+    let now = fixtures::now();
+    let mail = fixtures::notice(MailKind::VerifyEmail, now);
+    enqueue(store, &mail).await;
+    let mail = &mail.mail;
+    assert_eq!(claim(store, now, 10).await, vec![attempted(mail, 1)]);
+
+    let at = now + TimeDelta::seconds(1);
+    assert!(release(store, mail, 1, at).await, "released");
+    assert_eq!(
+        claim(store, at, 10).await,
+        vec![attempted(mail, 1)],
+        "due at once, its attempt given back"
+    );
+
+    // That claim's lease ends and another claim takes the mail: the claim before it is stale.
+    let end = at + LEASE;
+    assert_eq!(claim(store, end, 10).await, vec![attempted(mail, 2)]);
+    for attempts in [0, 1, 3] {
+        let released = release(store, mail, attempts, end).await;
+        assert!(
+            !released,
+            "released with attempts {attempts} (the mail's: 2)"
+        );
+    }
+    assert_eq!(claim(store, end, 10).await, vec![], "still leased");
+    assert!(
+        release(store, mail, 2, end).await,
+        "released by the latest claim"
+    );
+    assert_eq!(
+        claim(store, end, 10).await,
+        vec![attempted(mail, 2)],
+        "due at once, its attempt given back"
+    );
+}
+
+/// A dead mail stays as it died: `mail_retry`, `mail_dead` and `mail_release`, even with
+/// the attempts of the claim that gave it up, change nothing and say so. It is never
+/// claimed again, and its time of death (by which cleanup judges it) does not move.
+pub async fn retry_dead_and_release_leave_a_dead_mail_as_it_is<S: Store>(store: &S) {
+    let now = fixtures::now();
+    let mail = fixtures::notice(MailKind::EmailChanged, now);
+    enqueue(store, &mail).await;
+    let mail = &mail.mail;
+    assert_eq!(claim(store, now, 10).await, vec![attempted(mail, 1)]);
+    let died = now + TimeDelta::seconds(1);
+    assert!(dead(store, mail, 1, died).await, "setup: dead");
+
+    let later = died + TimeDelta::minutes(1);
+    assert!(!retry(store, mail, 1, now).await, "mail_retry");
+    assert!(!dead(store, mail, 1, later).await, "mail_dead");
+    assert!(!release(store, mail, 1, now).await, "mail_release");
+    let expected = OutboxStats {
+        queued: 0,
+        oldest_queued_at: None,
+        dead: 1,
+    };
+    assert_eq!(stats(store).await, expected, "still dead");
+    for at in [now, later, later + LEASE] {
+        assert_eq!(claim(store, at, 10).await, vec![], "never claimed: {at}");
+    }
+    // Dead since `died`, before `later`: a cleanup whose cutoff is `later` deletes it.
+    let report = store
+        .cleanup(later + DEAD_MAIL_RETENTION, now)
+        .await
+        .must("cleanup");
+    assert_eq!(
+        report,
+        CleanupReport {
+            dead_mails: 1,
+            ..CleanupReport::default()
+        },
+        "dead since the first mail_dead"
+    );
 }
 
 /// `outbox_stats` counts queued mails (due or not, claimed or not), gives the creation
@@ -289,10 +447,7 @@ pub async fn outbox_stats_count_queued_and_dead_mails_and_tell_the_oldest_queued
 
     let oldest = claim(store, now, 1).await;
     assert_eq!(oldest, vec![attempted(&mails[0].mail, 1)], "setup");
-    store
-        .mail_dead(mails[0].mail.id, now)
-        .await
-        .must("mail_dead");
+    assert!(dead(store, &mails[0].mail, 1, now).await, "setup: dead");
     let claimed = claim(store, now, 1).await;
     assert_eq!(claimed, vec![attempted(&mails[1].mail, 1)], "setup");
     assert_eq!(
