@@ -104,6 +104,12 @@ enum Failure {
 }
 
 impl RedisCache {
+    /// Closes the pool (at shutdown): idle connections are dropped at once, the ones in
+    /// use when they come back, and later calls fail as unavailable.
+    pub fn close(&self) {
+        self.pool.close();
+    }
+
     /// Builds a pool of at most `options.pool_size` connections to `url` (`redis://…`,
     /// `rediss://…` is not compiled in) and checks the server with one `PING`. Every key
     /// this cache writes starts with `key_prefix` (e.g. `auth:`).

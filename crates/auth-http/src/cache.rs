@@ -30,6 +30,13 @@ pub enum CacheBackend {
 }
 
 impl CacheBackend {
+    /// Closes the Redis pool, if any (at shutdown).
+    pub fn close(&self) {
+        if let Self::Redis { redis, .. } = self {
+            redis.close();
+        }
+    }
+
     /// Name for health output and the banner.
     pub fn backend(&self) -> &'static str {
         match self {

@@ -143,6 +143,9 @@ pub struct Config {
     pub lockout_duration: TimeDelta,
     /// `MAX_BODY_BYTES` (default 65536).
     pub max_body_bytes: usize,
+    /// `SHUTDOWN_GRACE` seconds: on SIGTERM/SIGINT, how long in-flight requests (and then
+    /// the mail being sent) may take to finish (default 30).
+    pub shutdown_grace: TimeDelta,
     /// `WORKERS`: HTTP worker threads (default: the number of cores).
     pub workers: usize,
     /// `LOG_FORMAT` (`json` or `text`; default json in production, text otherwise).
@@ -454,6 +457,12 @@ impl Config {
                 |n| *n >= 1024,
                 "an integer >= 1024",
             ),
+            shutdown_grace: TimeDelta::seconds(v.parse(
+                "SHUTDOWN_GRACE",
+                30i64,
+                |s| (0..=3600).contains(s),
+                "whole seconds from 0 to 3600",
+            )),
             workers: v.parse("WORKERS", cores(), |n| *n >= 1, "an integer >= 1"),
             log_format,
             debug: v.flag("DEBUG"),

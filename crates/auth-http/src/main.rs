@@ -149,15 +149,9 @@ async fn serve(config: Config) -> Result<(), String> {
     startup::spawn_cleanup(state.clone());
     let worker = auth_http::outbox::spawn_outbox_worker(state.clone());
     let server = startup::run(listener, state.clone()).map_err(|e| e.to_string())?;
+    // Runs until SIGTERM/SIGINT: then stops accepting, and waits up to SHUTDOWN_GRACE for
+    // in-flight requests.
     let served = server.await.map_err(|e| e.to_string());
-    // The server has stopped taking requests: finish the mail in flight (bounded: an
-    // unfinished batch is claimed again by another instance when its lease ends).
-    let grace = std::time::Duration::from_secs(30);
-    if tokio::time::timeout(grace, worker.stop()).await.is_err() {
-        tracing::warn!(
-            "outbox worker still delivering after 30 s; leaving its mail to the next worker"
-        );
-    }
-    state.service.ports().mail.close().await;
+    startup::shutdown(state, worker).await;
     served
 }

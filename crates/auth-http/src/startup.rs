@@ -338,6 +338,26 @@ pub async fn build_state(
     Ok((state, facts))
 }
 
+/// After the HTTP server has stopped (in-flight requests finished or cut at
+/// `SHUTDOWN_GRACE`): stops the outbox worker between mails (bounded by the grace too: an
+/// unfinished batch is claimed again by another instance when its lease ends), says goodbye
+/// to the SMTP server, and closes the database and cache pools.
+pub async fn shutdown(state: web::Data<AppState>, worker: crate::outbox::OutboxWorker) {
+    tracing::info!("HTTP server stopped; stopping the outbox worker");
+    let grace = seconds(state.config.shutdown_grace).max(std::time::Duration::from_secs(1));
+    if tokio::time::timeout(grace, worker.stop()).await.is_err() {
+        tracing::warn!(
+            grace_seconds = grace.as_secs(),
+            "outbox worker still delivering at the end of the grace period; its mail is left to the next worker"
+        );
+    }
+    let ports = state.service.ports();
+    ports.mail.close().await;
+    ports.store.close();
+    ports.cache.close();
+    tracing::info!("shutdown complete");
+}
+
 /// Deletes expired rows every `CLEANUP_INTERVAL` (unless 0), on the server's runtime.
 pub fn spawn_cleanup(state: web::Data<AppState>) {
     let every = state.config.cleanup_interval;
@@ -487,6 +507,7 @@ async fn not_found() -> actix_web::HttpResponse {
 /// spawned; SIGTERM/SIGINT stop it gracefully.
 pub fn run(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<Server> {
     let workers = state.config.workers;
+    let grace = u64::try_from(state.config.shutdown_grace.num_seconds()).unwrap_or(30);
     let body_limit = state.config.max_body_bytes;
     let origins = state.config.cors_origins.clone();
     let openapi = ApiDoc::openapi();
@@ -509,7 +530,7 @@ pub fn run(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result
             .default_service(web::to(not_found))
     })
     .workers(workers)
-    .shutdown_timeout(30)
+    .shutdown_timeout(grace)
     .listen(listener)?
     .run();
     Ok(server)

@@ -57,6 +57,14 @@ impl Storage {
         }
     }
 
+    /// Closes the connection pool (at shutdown).
+    pub fn close(&self) {
+        match &self.backend {
+            Backend::Sqlite(s) => s.close(),
+            Backend::Postgres(s) => s.close(),
+        }
+    }
+
     /// Notified after each write that queued a mail.
     pub fn mail_queued(&self) -> Arc<Notify> {
         Arc::clone(&self.mail_queued)

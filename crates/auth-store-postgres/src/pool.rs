@@ -81,6 +81,12 @@ impl fmt::Debug for PgStore {
 }
 
 impl PgStore {
+    /// Closes the pool (at shutdown): idle connections are dropped at once, the ones in
+    /// use when they come back, and later calls fail as unavailable.
+    pub fn close(&self) {
+        self.pool.close();
+    }
+
     /// Builds a pool of connections to the database at `url` (`postgres://user[:password]@
     /// host[:port]/dbname[?params]`, or libpq's `key=value` form) and checks that one
     /// connection works. Does not migrate: see [`crate::migrate`].

@@ -71,6 +71,12 @@ impl fmt::Debug for SqliteStore {
 }
 
 impl SqliteStore {
+    /// Closes the pool (at shutdown): idle connections are dropped at once, the ones in
+    /// use when they come back, and later calls fail as unavailable.
+    pub fn close(&self) {
+        self.pool.close();
+    }
+
     /// Opens (creating it if needed, with mode 0600) the database at `path`, applies the
     /// pending migrations and builds a pool of at most `pool_size` connections.
     pub async fn open(path: &Path, pool_size: usize) -> Result<Self, PortError> {

@@ -6,6 +6,7 @@ mod cli;
 mod errors;
 mod helpers;
 mod instances;
+mod lifecycle;
 mod login;
 mod mail;
 mod outage;
