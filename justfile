@@ -45,3 +45,7 @@ cleanup:
 # Refresh requests per second on SQLite versus PostgreSQL (needs wrk and PostgreSQL): [seconds] [sessions].
 measure-refresh seconds="10" sessions="64":
     scripts/measure-refresh.sh {{seconds}} {{sessions}}
+
+# Check the Dockerfile, docker-compose.yml, .env.example and deploy/k8s offline (validators pinned in a venv).
+validate-deploy:
+    bash scripts/validate-deploy.sh

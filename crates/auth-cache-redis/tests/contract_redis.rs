@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use auth_cache_redis::{RedisCache, RedisOptions};
 use auth_domain::policy::{LockoutPolicy, RateLimit};
-use auth_domain::ports::{AttemptCounter, PortError, RateLimiter, RevocationList};
+use auth_domain::ports::{AttemptCounter, Cache as _, PortError, RateLimiter, RevocationList};
 use auth_domain::types::{SessionId, UserId};
 use auth_testkit::contract::Fixture;
 use chrono::{TimeDelta, Utc};
@@ -324,5 +324,21 @@ fn the_scripts_decide_exactly_as_the_domain_functions() {
                 }
             }
         }
+    });
+}
+
+#[test]
+fn the_pool_reports_its_connections_and_waiters() {
+    with_cache(|fixture| async move {
+        let cache = &*fixture;
+        assert!(cache.ping().await.is_ok());
+        let status = cache.pool_status();
+        assert_eq!(status.max_size, RedisOptions::default().pool_size);
+        assert_eq!(
+            (status.in_use, status.waiting),
+            (0, 0),
+            "at rest: {status:?}"
+        );
+        assert!(status.idle >= 1, "the ping's connection rests: {status:?}");
     });
 }

@@ -3,9 +3,11 @@
 #![forbid(unsafe_code)]
 
 mod jwt;
+mod keygen;
 mod keys;
 mod password;
 
 pub use jwt::{Asymmetric, JwtCodec, KeyError};
+pub use keygen::{GeneratedKey, RSA_BITS, generate_key_pair};
 pub use keys::{Key32, KeyMaterial, OsRandom, SecretKeyring, SystemClock, hmac_sha256};
-pub use password::BcryptHasher;
+pub use password::{BcryptHasher, HashStats, HashTiming};

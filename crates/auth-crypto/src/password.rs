@@ -2,6 +2,8 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use auth_domain::ports::{PasswordHasher, PortError};
 use auth_domain::types::{Password, PasswordHash};
@@ -19,12 +21,60 @@ use crate::keys::Key32;
 ///
 /// Hashes run on tokio's blocking pool, at most `concurrency` at once, so a login flood
 /// queues here instead of stalling the async workers that verify tokens.
+///
+/// [`BcryptHasher::stats`] tells how many hashes wait for a permit and how many run, and an
+/// observer set with [`BcryptHasher::observed`] learns how long each one waited and ran
+/// (for metrics, which this crate knows nothing of).
 #[derive(Clone)]
 pub struct BcryptHasher {
     cost: u32,
     pepper: Arc<Key32>,
     permits: Arc<Semaphore>,
     fallback: Arc<String>,
+    load: Arc<Load>,
+    observer: Option<Arc<dyn Fn(HashTiming) + Send + Sync>>,
+}
+
+/// Hashes waiting for a permit and hashes running, right now.
+#[derive(Debug, Default)]
+struct Load {
+    waiting: AtomicUsize,
+    in_flight: AtomicUsize,
+}
+
+/// Counts one unit of `counter` for as long as it lives (also when the future holding it is
+/// dropped mid-way).
+struct Counted<'a>(&'a AtomicUsize);
+
+impl<'a> Counted<'a> {
+    fn new(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The load of a [`BcryptHasher`] at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HashStats {
+    /// Hashes (or verifications) waiting for one of the `concurrency` permits.
+    pub waiting: usize,
+    /// Hashes running on the blocking pool.
+    pub in_flight: usize,
+}
+
+/// How long one hash (or verification) took, given to the observer when it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashTiming {
+    /// Time waiting for a permit.
+    pub waited: Duration,
+    /// Time computing, once it had one (blocking-pool scheduling included).
+    pub hashed: Duration,
 }
 
 impl fmt::Debug for BcryptHasher {
@@ -59,22 +109,52 @@ impl BcryptHasher {
             pepper: Arc::new(pepper),
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             fallback: Arc::new(fallback),
+            load: Arc::new(Load::default()),
+            observer: None,
         })
+    }
+
+    /// The same hasher, telling `observer` how long each hash waited and ran. Called on
+    /// the async worker that awaited the hash, so it must be quick.
+    #[must_use]
+    pub fn observed(mut self, observer: impl Fn(HashTiming) + Send + Sync + 'static) -> Self {
+        self.observer = Some(Arc::new(observer));
+        self
+    }
+
+    /// Hashes waiting for a permit and hashes running, now.
+    pub fn stats(&self) -> HashStats {
+        HashStats {
+            waiting: self.load.waiting.load(Ordering::Relaxed),
+            in_flight: self.load.in_flight.load(Ordering::Relaxed),
+        }
     }
 
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> Result<T, bcrypt::BcryptError> + Send + 'static,
     ) -> Result<T, PortError> {
+        let asked = Instant::now();
+        let waiting = Counted::new(&self.load.waiting);
         let _permit = self
             .permits
             .acquire()
             .await
             .map_err(PortError::unexpected)?;
-        tokio::task::spawn_blocking(work)
+        drop(waiting);
+        let _running = Counted::new(&self.load.in_flight);
+        let started = Instant::now();
+        let result = tokio::task::spawn_blocking(work)
             .await
             .map_err(PortError::unexpected)?
-            .map_err(|e| PortError::unexpected(HashError(e.to_string())))
+            .map_err(|e| PortError::unexpected(HashError(e.to_string())));
+        if let Some(observer) = &self.observer {
+            observer(HashTiming {
+                waited: started - asked,
+                hashed: started.elapsed(),
+            });
+        }
+        result
     }
 }
 
@@ -157,6 +237,63 @@ mod tests {
         assert!(
             !h.verify(pw("fallback password for unknown users"), None)
                 .await?
+        );
+        Ok(())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stats_count_hashes_waiting_and_running_and_the_observer_hears_each_one()
+    -> Result<(), PortError> {
+        let timings = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let heard = Arc::clone(&timings);
+        let h = BcryptHasher::new(10, Key32([9; 32]), 1)?.observed(move |t| {
+            heard
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(t);
+        });
+        assert_eq!(h.stats(), HashStats::default(), "idle at first");
+        let tasks: Vec<_> = (0..3)
+            .map(|_| {
+                let h = h.clone();
+                tokio::spawn(async move { h.hash(pw("correct horse battery")).await })
+            })
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut seen = HashStats::default();
+        while Instant::now() < deadline
+            && seen
+                != (HashStats {
+                    waiting: 2,
+                    in_flight: 1,
+                })
+        {
+            seen = h.stats();
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(
+            seen,
+            HashStats {
+                waiting: 2,
+                in_flight: 1
+            },
+            "one permit: one runs, two wait"
+        );
+        for task in tasks {
+            task.await.map_err(PortError::unexpected)??;
+        }
+        assert_eq!(h.stats(), HashStats::default(), "idle again");
+        let timings = timings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        assert_eq!(timings.len(), 3, "one timing per hash");
+        // The last one served waited for the whole of the middle one's hash at least.
+        let longest_wait = timings.iter().map(|t| t.waited).max();
+        let shortest_hash = timings.iter().map(|t| t.hashed).min();
+        assert!(
+            longest_wait >= shortest_hash && shortest_hash > Some(Duration::ZERO),
+            "the queued ones waited: {timings:?}"
         );
         Ok(())
     }

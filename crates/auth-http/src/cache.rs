@@ -37,6 +37,14 @@ impl CacheBackend {
         }
     }
 
+    /// The Redis pool's load, if Redis is in use (for `/metrics`).
+    pub fn pool_status(&self) -> Option<crate::telemetry::PoolLoad> {
+        match self {
+            Self::Memory(_) => None,
+            Self::Redis { redis, .. } => Some(redis.pool_status().into()),
+        }
+    }
+
     /// Name for health output and the banner.
     pub fn backend(&self) -> &'static str {
         match self {

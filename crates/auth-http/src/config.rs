@@ -49,6 +49,9 @@ pub struct Config {
     pub host: IpAddr,
     /// `PORT` (default 5000).
     pub port: u16,
+    /// `METRICS_PORT`: when set, `/metrics` is served on this port only (same `HOST`), not
+    /// on `PORT`.
+    pub metrics_port: Option<u16>,
     /// `DATABASE_URL`; none means the embedded SQLite file.
     pub database_url: Option<SecretString>,
     /// `DATABASE_POOL_SIZE` (default 10).
@@ -297,6 +300,18 @@ impl Config {
 
     /// From a map of variables (tests build one without touching the environment).
     pub fn from_vars(map: HashMap<String, String>) -> Result<Self, ConfigError> {
+        let (config, problems) = Self::from_vars_with_problems(map);
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError(problems))
+        }
+    }
+
+    /// Like [`Config::from_vars`], but always returns a configuration, each invalid value
+    /// replaced by its default, together with every problem found (`auth-http config
+    /// check` shows both). The configuration is only fit to run when there is no problem.
+    pub fn from_vars_with_problems(map: HashMap<String, String>) -> (Self, Vec<String>) {
         let mut v = Vars {
             map: &map,
             problems: Vec::new(),
@@ -363,6 +378,10 @@ impl Config {
                 "an IP address",
             ),
             port: v.parse("PORT", 5000u16, |_| true, "a port number"),
+            metrics_port: v
+                .get("METRICS_PORT")
+                .is_some()
+                .then(|| v.parse("METRICS_PORT", 0u16, |p| *p > 0, "a port number")),
             database_url: v.secret("DATABASE_URL"),
             database_pool_size: v.parse(
                 "DATABASE_POOL_SIZE",
@@ -468,6 +487,9 @@ impl Config {
             debug: v.flag("DEBUG"),
         };
         let mut problems = v.problems;
+        if config.metrics_port.is_some_and(|p| p == config.port) {
+            problems.push("METRICS_PORT is the same as PORT: choose another port, or unset it to serve /metrics on PORT".to_owned());
+        }
         if config.jwt_private_key.is_some() && config.jwt_algorithm == JwtAlgorithm::Hs256 {
             problems.push("JWT_ALGORITHM=HS256 uses JWT_SECRET_KEY: unset JWT_PRIVATE_KEY, or choose RS256, ES256 or EdDSA".to_owned());
         }
@@ -542,11 +564,7 @@ impl Config {
                 problems.push("APP_ENV=production needs DATABASE_URL=postgres://… (SQLite is the single-machine development default)".to_owned());
             }
         }
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(ConfigError(problems))
-        }
+        (config, problems)
     }
 
     /// Where data lives: PostgreSQL when `DATABASE_URL` says so; otherwise the SQLite file
@@ -562,6 +580,203 @@ impl Config {
             )),
             None => Database::Sqlite(self.data_dir.join("auth.db")),
         }
+    }
+
+    /// Every variable of the README's table with its effective value (the default when
+    /// unset), in the table's order, for `auth-http config check`. Secrets show only
+    /// whether they are set; a URL's password shows as `***`.
+    pub fn describe(&self) -> Vec<(&'static str, String)> {
+        const MASKED: &str = "set (masked)";
+        const UNSET: &str = "unset";
+        fn masked(set: bool) -> String {
+            (if set { MASKED } else { UNSET }).to_owned()
+        }
+        fn list(items: &[String]) -> String {
+            if items.is_empty() {
+                UNSET.to_owned()
+            } else {
+                items.join(",")
+            }
+        }
+        let secs = |d: TimeDelta| d.num_seconds().to_string();
+        let database = match self.database() {
+            Database::Postgres(url) => crate::startup::redact_url(url.expose_secret()),
+            Database::Sqlite(path) => match self.database_url.as_ref().map(|u| u.expose_secret()) {
+                // Not a PostgreSQL URL, but it may still carry credentials (a mistake).
+                Some(url) if url.contains("://") => crate::startup::redact_url(url),
+                Some(url) => url.to_owned(),
+                None => format!("{UNSET} (SQLite file {})", path.display()),
+            },
+        };
+        let security = if self.mail_use_ssl {
+            auth_mail_smtp::Security::ImplicitTls
+        } else if self.mail_use_tls {
+            auth_mail_smtp::Security::StartTls
+        } else {
+            auth_mail_smtp::Security::None
+        };
+        let jwt_public_keys = self.jwt_public_key.as_deref().map_or(0, |pems| {
+            pems.lines()
+                .filter(|l| l.trim_start().starts_with("-----BEGIN"))
+                .count()
+        });
+        vec![
+            (
+                "APP_ENV",
+                match self.app_env {
+                    AppEnv::Production => "production",
+                    AppEnv::Development => "development",
+                }
+                .to_owned(),
+            ),
+            ("HOST", self.host.to_string()),
+            ("PORT", self.port.to_string()),
+            (
+                "METRICS_PORT",
+                self.metrics_port.map_or_else(
+                    || format!("{UNSET} (/metrics on PORT)"),
+                    |port| port.to_string(),
+                ),
+            ),
+            ("DATABASE_URL", database),
+            ("DATABASE_POOL_SIZE", self.database_pool_size.to_string()),
+            (
+                "DATABASE_CONNECT_TIMEOUT",
+                secs(self.database_connect_timeout),
+            ),
+            (
+                "DATABASE_STATEMENT_TIMEOUT",
+                secs(self.database_statement_timeout),
+            ),
+            ("AUTO_MIGRATE", self.auto_migrate.to_string()),
+            ("CLEANUP_INTERVAL", secs(self.cleanup_interval)),
+            ("AUTH_DATA_DIR", self.data_dir.display().to_string()),
+            ("SECRET_KEY", masked(self.secret_key.is_some())),
+            (
+                "ENCRYPTION_KEY",
+                masked(self.explicit_keys.encryption.is_some()),
+            ),
+            (
+                "BLIND_INDEX_KEY",
+                masked(self.explicit_keys.blind_index.is_some()),
+            ),
+            (
+                "PASSWORD_PEPPER",
+                masked(self.explicit_keys.pepper.is_some()),
+            ),
+            ("JWT_SECRET_KEY", masked(self.jwt_secret_key.is_some())),
+            ("JWT_PRIVATE_KEY", masked(self.jwt_private_key.is_some())),
+            (
+                "JWT_PUBLIC_KEY",
+                if self.jwt_public_key.is_some() {
+                    format!(
+                        "set ({jwt_public_keys} PEM block{})",
+                        if jwt_public_keys == 1 { "" } else { "s" }
+                    )
+                } else {
+                    UNSET.to_owned()
+                },
+            ),
+            (
+                "JWT_ALGORITHM",
+                match (self.jwt_algorithm, self.jwt_private_key.is_some()) {
+                    (_, false) => "HS256 (JWT_PRIVATE_KEY is unset)",
+                    (JwtAlgorithm::Hs256, true) => "HS256",
+                    (JwtAlgorithm::Rs256, true) => "RS256",
+                    (JwtAlgorithm::Es256, true) => "ES256",
+                    (JwtAlgorithm::EdDsa, true) => "EdDSA",
+                }
+                .to_owned(),
+            ),
+            ("JWT_ISSUER", self.jwt_issuer.clone()),
+            ("JWT_AUDIENCE", self.jwt_audience.clone()),
+            ("JWT_ACCESS_TOKEN_EXPIRES", secs(self.access_ttl)),
+            ("JWT_REFRESH_TOKEN_EXPIRES", secs(self.refresh_ttl)),
+            ("REFRESH_REUSE_INTERVAL", secs(self.reuse_interval)),
+            ("BCRYPT_COST", self.bcrypt_cost.to_string()),
+            ("HASH_CONCURRENCY", self.hash_concurrency.to_string()),
+            ("APP_URL", self.app_url.clone()),
+            ("CORS_ORIGINS", list(&self.cors_origins)),
+            (
+                "TRUSTED_PROXIES",
+                list(
+                    &self
+                        .trusted_proxies
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>(),
+                ),
+            ),
+            ("RATE_LIMIT_IP", self.rate_limit_ip.to_string()),
+            (
+                "RATE_LIMIT_IDENTIFIER",
+                self.rate_limit_identifier.to_string(),
+            ),
+            ("LOCKOUT_THRESHOLD", self.lockout_threshold.to_string()),
+            ("LOCKOUT_DURATION", secs(self.lockout_duration)),
+            ("MAX_BODY_BYTES", self.max_body_bytes.to_string()),
+            ("SHUTDOWN_GRACE", secs(self.shutdown_grace)),
+            ("WORKERS", self.workers.to_string()),
+            (
+                "LOG_FORMAT",
+                match self.log_format {
+                    LogFormat::Json => "json",
+                    LogFormat::Text => "text",
+                }
+                .to_owned(),
+            ),
+            ("DEBUG", self.debug.to_string()),
+            (
+                "REDIS_URL",
+                self.redis_url.as_ref().map_or_else(
+                    || format!("{UNSET} (in-process cache)"),
+                    |url| crate::startup::redact_url(url.expose_secret()),
+                ),
+            ),
+            ("REDIS_KEY_PREFIX", self.redis_key_prefix.clone()),
+            (
+                "MAIL_SERVER",
+                self.mail_server
+                    .clone()
+                    .unwrap_or_else(|| format!("{UNSET} (log mailer)")),
+            ),
+            (
+                "MAIL_PORT",
+                self.mail_port
+                    .unwrap_or_else(|| security.default_port())
+                    .to_string(),
+            ),
+            (
+                "MAIL_USE_TLS",
+                if self.mail_use_ssl && self.mail_use_tls {
+                    "true (unused: MAIL_USE_SSL wins)".to_owned()
+                } else {
+                    self.mail_use_tls.to_string()
+                },
+            ),
+            ("MAIL_USE_SSL", self.mail_use_ssl.to_string()),
+            ("MAIL_USERNAME", masked(self.mail_username.is_some())),
+            ("MAIL_PASSWORD", masked(self.mail_password.is_some())),
+            (
+                "MAIL_DEFAULT_SENDER",
+                self.mail_default_sender
+                    .clone()
+                    .unwrap_or_else(|| "Auth <no-reply@localhost>".to_owned()),
+            ),
+            ("MAIL_TIMEOUT", secs(self.mail_timeout)),
+            (
+                "MAIL_TEMPLATES_DIR",
+                self.mail_templates_dir.as_ref().map_or_else(
+                    || format!("{UNSET} (built-in templates)"),
+                    |dir| dir.display().to_string(),
+                ),
+            ),
+            ("MAIL_PRODUCT_NAME", self.mail_product_name.clone()),
+            ("MAIL_MAX_ATTEMPTS", self.mail_max_attempts.to_string()),
+            ("MAIL_RETRY_DELAY", secs(self.mail_retry_delay)),
+            ("MAIL_POLL_INTERVAL", secs(self.mail_poll_interval)),
+            ("MAIL_QUEUE_WARN_AGE", secs(self.mail_queue_warn_age)),
+        ]
     }
 }
 
@@ -591,6 +806,29 @@ mod tests {
         assert!(
             matches!(config.database(), Database::Sqlite(p) if p == std::path::Path::new("./data/auth.db"))
         );
+    }
+
+    #[test]
+    fn metrics_port_is_a_port_other_than_port_or_unset() {
+        let unset = Config::from_vars(HashMap::new()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(unset.metrics_port, None, "unset: /metrics on PORT");
+        let set =
+            Config::from_vars(vars(&[("METRICS_PORT", "9100")])).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(set.metrics_port, Some(9100));
+        for (value, port, why) in [
+            ("0", "5000", "0 is no port to listen on"),
+            ("metrics", "5000", "not a number"),
+            ("5001", "5001", "the same as PORT"),
+        ] {
+            let problems = Config::from_vars(vars(&[("METRICS_PORT", value), ("PORT", port)]))
+                .err()
+                .map(|e| e.0)
+                .unwrap_or_default();
+            assert!(
+                problems.iter().any(|p| p.contains("METRICS_PORT")),
+                "{why}: {problems:?}"
+            );
+        }
     }
 
     #[test]

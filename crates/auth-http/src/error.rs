@@ -264,6 +264,11 @@ impl ApiError {
         }
     }
 
+    /// The stable `code` of the problem (a label of metrics, the reason of audit events).
+    pub fn code(&self) -> &'static str {
+        self.parts().1
+    }
+
     /// The problem body.
     pub fn problem(&self) -> Problem {
         let (status, code, title, detail) = self.parts();

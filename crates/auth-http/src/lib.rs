@@ -2,7 +2,9 @@
 //! error mapping to problem+json, and middleware.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod cache;
+pub mod cli;
 pub mod config;
 pub mod dto;
 pub mod error;
@@ -16,3 +18,4 @@ pub mod secrets;
 pub mod startup;
 pub mod state;
 pub mod storage;
+pub mod telemetry;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use actix_web::web;
 use auth_domain::ports::Store;
+use auth_http::cli;
 use auth_http::config::{Config, Database, LogFormat};
 use auth_http::startup;
 use clap::{Parser, Subcommand};
@@ -33,6 +34,16 @@ enum Command {
     /// Delete expired sessions, refresh tokens and one-time tokens, then exit (the server
     /// also does this every CLEANUP_INTERVAL).
     Cleanup,
+    /// JWT signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: cli::KeysCommand,
+    },
+    /// Check the configuration without starting anything.
+    Config {
+        #[command(subcommand)]
+        command: cli::ConfigCommand,
+    },
 }
 
 fn init_tracing(config: &Config) {
@@ -52,6 +63,24 @@ fn init_tracing(config: &Config) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Migrate => run_with_config(migrate),
+        Command::Cleanup => run_with_config(cleanup),
+        Command::Serve => run_with_config(serve),
+        // Offline tools: they need no valid configuration (reporting an invalid one is
+        // `config check`'s job), so they run before it is loaded.
+        Command::Keys { command } => cli::keys(&command),
+        Command::Config { command } => cli::config(&command),
+    }
+}
+
+/// Loads the configuration (exit 2 when it is invalid), starts logging, and runs
+/// `command` on the actix runtime (exit 1, with its message, when it fails).
+fn run_with_config<F, Fut>(command: F) -> ExitCode
+where
+    F: FnOnce(Config) -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(err) => {
@@ -60,12 +89,7 @@ fn main() -> ExitCode {
         }
     };
     init_tracing(&config);
-    let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Migrate => actix_web::rt::System::new().block_on(migrate(config)),
-        Command::Cleanup => actix_web::rt::System::new().block_on(cleanup(config)),
-        Command::Serve => actix_web::rt::System::new().block_on(serve(config)),
-    };
-    match result {
+    match actix_web::rt::System::new().block_on(command(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             tracing::error!("{message}");
@@ -124,6 +148,15 @@ async fn serve(config: Config) -> Result<(), String> {
     let addr = (config.host, config.port);
     let listener = TcpListener::bind(addr)
         .map_err(|e| format!("cannot listen on {}:{}: {e}", addr.0, addr.1))?;
+    let metrics_listener = match config.metrics_port {
+        Some(port) => Some(TcpListener::bind((config.host, port)).map_err(|e| {
+            format!(
+                "cannot listen on {}:{port} (METRICS_PORT): {e}",
+                config.host
+            )
+        })?),
+        None => None,
+    };
     let (state, facts) = startup::build_state(config, None)
         .await
         .map_err(|e| e.to_string())?;
@@ -149,6 +182,10 @@ async fn serve(config: Config) -> Result<(), String> {
     startup::spawn_cleanup(state.clone());
     let worker = auth_http::outbox::spawn_outbox_worker(state.clone());
     let server = startup::run(listener, state.clone()).map_err(|e| e.to_string())?;
+    if let Some(listener) = metrics_listener {
+        let metrics = startup::run_metrics(listener, state.clone()).map_err(|e| e.to_string())?;
+        actix_web::rt::spawn(metrics);
+    }
     // Runs until SIGTERM/SIGINT: then stops accepting, and waits up to SHUTDOWN_GRACE for
     // in-flight requests.
     let served = server.await.map_err(|e| e.to_string());

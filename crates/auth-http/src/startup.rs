@@ -106,6 +106,15 @@ pub fn metrics_handle() -> PrometheusHandle {
                         ],
                     )
                 })
+                .and_then(|b| {
+                    // bcrypt: about 1 ms at cost 4, 0.2 s at cost 12, 0.8 s at 14; queues longer.
+                    b.set_buckets_for_metric(
+                        Matcher::Prefix("auth_password_hash_".into()),
+                        &[
+                            0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                        ],
+                    )
+                })
                 .unwrap_or_else(|_| PrometheusBuilder::new());
             let recorder = builder.build_recorder();
             let handle = recorder.handle();
@@ -114,6 +123,7 @@ pub fn metrics_handle() -> PrometheusHandle {
                     "a metrics recorder was already installed; /metrics shows only this one's"
                 );
             }
+            crate::telemetry::describe();
             handle
         })
         .clone()
@@ -289,7 +299,8 @@ pub async fn build_state(
     let hasher = tokio::task::spawn_blocking(move || BcryptHasher::new(cost, pepper, concurrency))
         .await
         .map_err(|e| StartupError::Other(e.to_string()))?
-        .map_err(|e| StartupError::Other(error_chain(&e)))?;
+        .map_err(|e| StartupError::Other(error_chain(&e)))?
+        .observed(crate::telemetry::password_hashed);
     let (store, storage_fact) = open_storage(&config).await?;
     let (cache, cache_fact) = open_cache(&config).await?;
     let (mailer, mail_fact) = open_mailer(&config, mailbox)?;
@@ -510,6 +521,8 @@ pub fn run(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result
     let grace = u64::try_from(state.config.shutdown_grace.num_seconds()).unwrap_or(30);
     let body_limit = state.config.max_body_bytes;
     let origins = state.config.cors_origins.clone();
+    // With METRICS_PORT set, `/metrics` is served there only (see `run_metrics`).
+    let metrics_here = state.config.metrics_port.is_none();
     let openapi = ApiDoc::openapi();
     let server = HttpServer::new(move || {
         App::new()
@@ -525,12 +538,36 @@ pub fn run(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result
             .configure(routes::auth::configure)
             .configure(routes::users::configure)
             .configure(routes::system::configure)
+            .configure(|cfg| {
+                if metrics_here {
+                    routes::system::configure_metrics(cfg);
+                }
+            })
             .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi.clone()))
             .service(web::redirect("/docs", "/docs/"))
             .default_service(web::to(not_found))
     })
     .workers(workers)
     .shutdown_timeout(grace)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+/// Serves `GET /metrics` alone on `listener` (bound to `HOST:METRICS_PORT`), so that it
+/// need not be public; every other path is a 404. One worker; spawn it next to [`run`]
+/// (which then leaves `/metrics` out). SIGTERM/SIGINT stop it too.
+pub fn run_metrics(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<Server> {
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(from_fn(middleware::problem_errors))
+            .wrap(from_fn(middleware::security_headers))
+            .configure(routes::system::configure_metrics)
+            .default_service(web::to(not_found))
+    })
+    .workers(1)
+    .shutdown_timeout(1)
     .listen(listener)?
     .run();
     Ok(server)

@@ -65,6 +65,14 @@ impl Storage {
         }
     }
 
+    /// The connection pool's load (for `/metrics`).
+    pub fn pool_status(&self) -> crate::telemetry::PoolLoad {
+        match &self.backend {
+            Backend::Sqlite(s) => s.pool_status().into(),
+            Backend::Postgres(s) => s.pool_status().into(),
+        }
+    }
+
     /// Notified after each write that queued a mail.
     pub fn mail_queued(&self) -> Arc<Notify> {
         Arc::clone(&self.mail_queued)

@@ -27,4 +27,4 @@ pub mod test_support;
 mod users;
 
 pub use migrate::{MIGRATIONS, migrate};
-pub use pool::{PgOptions, PgStore};
+pub use pool::{PgOptions, PgStore, PoolStatus};

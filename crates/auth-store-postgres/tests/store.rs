@@ -395,3 +395,20 @@ async fn migrating_twice_is_a_no_op_and_concurrent_migrations_both_succeed() -> 
         .await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn the_pool_reports_connections_in_use_idle_and_waiting() -> TestResult {
+    let Some(db) = fresh_database().await else {
+        return Ok(());
+    };
+    let store = db.store().await;
+    store.ping().await?;
+    let status = store.pool_status();
+    assert!(status.max_size >= 1, "{status:?}");
+    assert_eq!((status.in_use, status.waiting), (0, 0), "{status:?}");
+    assert!(
+        (1..=status.max_size).contains(&status.idle),
+        "the ping's connection rests: {status:?}"
+    );
+    Ok(())
+}

@@ -20,4 +20,4 @@ mod schema;
 mod sessions;
 mod users;
 
-pub use pool::{MIGRATIONS, SqliteStore, migrate};
+pub use pool::{MIGRATIONS, PoolStatus, SqliteStore, migrate};

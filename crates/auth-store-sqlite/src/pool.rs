@@ -70,11 +70,35 @@ impl fmt::Debug for SqliteStore {
     }
 }
 
+/// The connection pool at one moment, for monitoring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoolStatus {
+    /// Most connections the pool opens.
+    pub max_size: usize,
+    /// Connections handed out to operations.
+    pub in_use: usize,
+    /// Open connections resting in the pool.
+    pub idle: usize,
+    /// Operations waiting for a connection.
+    pub waiting: usize,
+}
+
 impl SqliteStore {
     /// Closes the pool (at shutdown): idle connections are dropped at once, the ones in
     /// use when they come back, and later calls fail as unavailable.
     pub fn close(&self) {
         self.pool.close();
+    }
+
+    /// Connections in use and idle, and operations waiting for one, now.
+    pub fn pool_status(&self) -> PoolStatus {
+        let status = self.pool.status();
+        PoolStatus {
+            max_size: status.max_size,
+            in_use: status.size.saturating_sub(status.available),
+            idle: status.available,
+            waiting: status.waiting,
+        }
     }
 
     /// Opens (creating it if needed, with mode 0600) the database at `path`, applies the

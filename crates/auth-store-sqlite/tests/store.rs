@@ -286,3 +286,29 @@ async fn a_claim_leaves_out_the_rows_it_cannot_read() -> TestResult {
     assert_eq!(again, expected, "the unreadable rows are left out again");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pool_reports_connections_in_use_idle_and_waiting() -> TestResult {
+    let (store, _dir, _path) = store().await?;
+    let at_rest = store.pool_status();
+    assert_eq!(at_rest.max_size, 4, "the size it was opened with");
+    assert_eq!((at_rest.in_use, at_rest.waiting), (0, 0), "{at_rest:?}");
+    assert_eq!(
+        at_rest.idle, 1,
+        "the connection that checked the file rests"
+    );
+
+    let lookups: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.user_by_username("nobody").await })
+        })
+        .collect();
+    for lookup in lookups {
+        assert_eq!(lookup.await??, None);
+    }
+    let after = store.pool_status();
+    assert_eq!((after.in_use, after.waiting), (0, 0), "{after:?}");
+    assert!((1..=4).contains(&after.idle), "{after:?}");
+    Ok(())
+}

@@ -1444,3 +1444,115 @@ async fn a_link_mailed_for_an_earlier_pending_email_does_not_confirm_a_later_one
         someone_elses
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// What the use cases tell the audit log
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_traced_login_names_the_account_and_the_failure_that_locked_it() {
+    // Arrange
+    let h = fresh().await;
+    register_and_verify(&h, ADA, "ada").await;
+    let traced = |identifier: &str, password: &str| {
+        let request = login_request(identifier, password, None);
+        let service = Arc::clone(&h.service);
+        async move {
+            service
+                .login_traced(request, &ClientContext::default())
+                .await
+        }
+    };
+
+    // Act
+    let (ok, ok_trail) = traced("ada", PASSWORD).await;
+    let mut failures = Vec::new();
+    for _ in 0..5 {
+        failures.push(traced("ada", "not-the-password").await);
+    }
+    let (unknown, unknown_trail) = traced("nobody", "not-the-password").await;
+
+    // Assert
+    let ok = ok.unwrap();
+    assert_eq!(ok_trail.user, Some(ok.profile.id));
+    assert_eq!(ok_trail.session, Some(ok.tokens.session_id));
+    assert!(!ok_trail.locked_out);
+    let index = ok_trail.identifier_index.clone().unwrap_or_default();
+    assert_eq!(index.len(), 64, "the identifier's blind index, in hex");
+    for (attempt, (result, trail)) in failures.iter().enumerate() {
+        assert!(matches!(result, Err(AuthError::InvalidCredentials)));
+        assert_eq!(trail.user, Some(ok.profile.id), "attempt {attempt}");
+        assert_eq!(trail.session, None, "attempt {attempt}");
+        assert_eq!(trail.identifier_index.as_ref(), Some(&index));
+        assert_eq!(
+            trail.locked_out,
+            attempt == 4,
+            "only the fifth failure locks (attempt {attempt})"
+        );
+    }
+    assert_err!(unknown, AuthError::InvalidCredentials);
+    assert_eq!(unknown_trail.user, None, "no account behind the identifier");
+    assert!(unknown_trail.identifier_index.is_some_and(|i| i != index));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_traced_refresh_names_the_session_a_reused_token_belonged_to() {
+    // Arrange
+    let h = fresh().await;
+    register_and_verify(&h, ADA, "ada").await;
+    let logged_in = login(&h, "ada").await;
+    let t1 = refresh(&logged_in.tokens).to_owned();
+    let (rotated, rotated_trail) = h.service.refresh_traced(&t1).await;
+    h.clock
+        .advance(h.service.policy().reuse_interval + TimeDelta::seconds(1));
+
+    // Act
+    let (replay, trail) = h.service.refresh_traced(&t1).await;
+    let (unknown, unknown_trail) = h.service.refresh_traced("not-a-token").await;
+
+    // Assert
+    assert!(rotated.is_ok());
+    assert_eq!(rotated_trail.session, Some(logged_in.tokens.session_id));
+    assert_err!(replay, AuthError::TokenReused);
+    assert_eq!(trail.user, Some(logged_in.profile.id));
+    assert_eq!(trail.session, Some(logged_in.tokens.session_id));
+    assert_err!(unknown, AuthError::InvalidToken);
+    assert_eq!(unknown_trail, auth_domain::service::Trail::default());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verification_and_reset_say_whose_account_and_whether_the_email_changed() {
+    // Arrange
+    let h = fresh().await;
+    let registered = h.service.register(registration(ADA, "ada")).await.unwrap();
+    let token = h.mailbox.last(ADA, MailKind::VerifyEmail).await.unwrap();
+
+    // Act
+    let verified = h
+        .service
+        .verify_email(token.token().unwrap())
+        .await
+        .unwrap();
+    let logged_in = login(&h, "ada").await;
+    let claims = claims_of(&h, access(&logged_in.tokens)).await;
+    let update = ProfileUpdate {
+        email: Some(BOB.to_owned()),
+        ..ProfileUpdate::default()
+    };
+    h.service.update_profile(&claims, update).await.unwrap();
+    let link = h.mailbox.last(BOB, MailKind::ChangeEmail).await.unwrap();
+    let changed = h.service.verify_email(link.token().unwrap()).await.unwrap();
+    let token = reset_token(&h, BOB).await;
+    let reset = h
+        .service
+        .reset_password(&token, SecretPassword(NEW_PASSWORD.to_owned()))
+        .await
+        .unwrap();
+
+    // Assert
+    assert_eq!(verified.user, registered.id);
+    assert!(!verified.email_changed);
+    assert_eq!(changed.user, registered.id);
+    assert!(changed.email_changed);
+    assert_eq!(reset, registered.id);
+}

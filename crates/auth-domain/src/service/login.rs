@@ -9,7 +9,7 @@ use crate::ports::{
 use crate::types::{Email, Password, SessionId};
 
 use super::register::SecretPassword;
-use super::{Adapters, AuthService, ClientContext};
+use super::{Adapters, AuthService, ClientContext, Trail};
 
 /// How the user names themself at login.
 #[derive(Debug, Clone)]
@@ -60,6 +60,27 @@ impl<A: Adapters> AuthService<A> {
         input: LoginRequest,
         ctx: &ClientContext,
     ) -> Result<LoggedIn, AuthError> {
+        self.login_traced(input, ctx).await.0
+    }
+
+    /// [`Self::login`], also telling who the attempt concerned and whether it locked the
+    /// identifier (for the audit log; the answer to the client stays the same).
+    pub async fn login_traced(
+        &self,
+        input: LoginRequest,
+        ctx: &ClientContext,
+    ) -> (Result<LoggedIn, AuthError>, Trail) {
+        let mut trail = Trail::default();
+        let result = self.login_steps(input, ctx, &mut trail).await;
+        (result, trail)
+    }
+
+    async fn login_steps(
+        &self,
+        input: LoginRequest,
+        ctx: &ClientContext,
+        trail: &mut Trail,
+    ) -> Result<LoggedIn, AuthError> {
         let mut v = Validation::default();
         let password = v.field("password", Password::presented(&input.password.0));
         let normalized = input.identifier.normalized();
@@ -75,18 +96,20 @@ impl<A: Adapters> AuthService<A> {
             return Err(AuthError::InvalidCredentials);
         };
 
+        let id_key = self
+            .ports
+            .keys
+            .blind_index(IndexPurpose::Identifier, &normalized)
+            .to_hex();
+        trail.identifier_index = Some(id_key.clone());
         let user = self.find_login_user(&normalized).await?;
+        trail.user = user.as_ref().map(|u| u.id);
         let now = self.now();
         let device = input
             .device_token
             .as_deref()
             .and_then(|t| self.ports.tokens.verify_device(t, now).ok())
             .filter(|d| user.as_ref().is_some_and(|u| u.id == d.user_id));
-        let id_key = self
-            .ports
-            .keys
-            .blind_index(IndexPurpose::Identifier, &normalized)
-            .to_hex();
         let lock_key = match &device {
             Some(d) => format!("lock:{id_key}:dev:{}", d.device_id),
             None => format!("lock:{id_key}"),
@@ -104,7 +127,8 @@ impl<A: Adapters> AuthService<A> {
             (Some(user), true) => user,
             (user, _) => {
                 let after = cache.record_failure(&lock_key, policy, self.now()).await?;
-                if let (Some(user), Some(_)) = (user, after.locked_at(self.now())) {
+                trail.locked_out = after.locked_at(self.now()).is_some();
+                if let (Some(user), true) = (user, trail.locked_out) {
                     self.mail_locked(&user).await?;
                 }
                 return Err(AuthError::InvalidCredentials);
@@ -123,6 +147,7 @@ impl<A: Adapters> AuthService<A> {
         }
 
         let tokens = self.start_session(&user, ctx).await?;
+        trail.session = Some(tokens.session_id);
         let device = DeviceClaims {
             user_id: user.id,
             device_id: match device {

@@ -79,6 +79,30 @@ pub struct ClientContext {
     pub user_agent: Option<String>,
 }
 
+/// Who a login or a refresh concerned, as far as it got, whether it succeeded or not: for
+/// the audit log and metrics. Ids and keyed digests only, never personal data.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Trail {
+    /// The account, once known (a login on an unknown identifier has none).
+    pub user: Option<UserId>,
+    /// The session, once known.
+    pub session: Option<crate::types::SessionId>,
+    /// Login: the blind index (hex) of the identifier, the key of its lockout counter.
+    pub identifier_index: Option<String>,
+    /// Login: this failure locked the identifier.
+    pub locked_out: bool,
+}
+
+/// What a followed verification link did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EmailVerified {
+    /// Whose address.
+    pub user: UserId,
+    /// `true`: a pending new address replaced the old one; `false`: the registration's
+    /// address is verified.
+    pub email_changed: bool,
+}
+
 /// Actions that are rate limited, named in keys and headers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {

@@ -3,7 +3,7 @@
 use crate::error::{AuthError, Validation};
 use crate::model::{MailKind, OneTimeKind};
 use crate::ports::{PasswordHasher, SealedField, UserStore};
-use crate::types::{Password, PlainToken};
+use crate::types::{Password, PlainToken, UserId};
 
 use super::register::SecretPassword;
 use super::{Adapters, AuthService, LinkMail};
@@ -29,12 +29,13 @@ impl<A: Adapters> AuthService<A> {
     }
 
     /// Sets a new password with a reset token (single use) and ends every session. The
-    /// token proves control of the mailbox, so it also verifies the email.
+    /// token proves control of the mailbox, so it also verifies the email. Returns whose
+    /// password it was.
     pub async fn reset_password(
         &self,
         raw_token: &str,
         new_password: SecretPassword,
-    ) -> Result<(), AuthError> {
+    ) -> Result<UserId, AuthError> {
         let mut v = Validation::default();
         let token = match PlainToken::presented(raw_token) {
             Ok(token) => Some(token),
@@ -74,6 +75,7 @@ impl<A: Adapters> AuthService<A> {
         if user.email_verified_at.is_none() {
             store.mark_email_verified(user.id, self.now()).await?;
         }
-        self.revoke_everything(user.id).await
+        self.revoke_everything(user.id).await?;
+        Ok(user.id)
     }
 }

@@ -8,7 +8,7 @@ use crate::ports::{
 };
 use crate::types::{Email, Password, PersonName, PhoneNumber, PlainToken, UserId, Username};
 
-use super::{Adapters, AuthService, LinkMail};
+use super::{Adapters, AuthService, EmailVerified, LinkMail};
 
 /// A registration as received.
 #[derive(Debug, Clone, Default)]
@@ -150,7 +150,7 @@ impl<A: Adapters> AuthService<A> {
     }
 
     /// Consumes an email-verification token (from registration or from an email change).
-    pub async fn verify_email(&self, raw_token: &str) -> Result<(), AuthError> {
+    pub async fn verify_email(&self, raw_token: &str) -> Result<EmailVerified, AuthError> {
         if raw_token.trim().is_empty() {
             let mut v = Validation::default();
             v.add("token", "is required");
@@ -169,16 +169,22 @@ impl<A: Adapters> AuthService<A> {
             OneTimeKind::ChangeEmail
         };
         let record = self.consume_one_time(&token, kind).await?;
-        match kind {
-            OneTimeKind::ChangeEmail => self.apply_email_change(&record).await,
-            _ => store
+        let email_changed = kind == OneTimeKind::ChangeEmail;
+        if email_changed {
+            self.apply_email_change(&record).await?;
+        } else {
+            store
                 .mark_email_verified(record.user_id, self.now())
                 .await
                 .map_err(|err| match err {
                     StoreError::NotFound => AuthError::InvalidToken,
                     other => other.into(),
-                }),
+                })?;
         }
+        Ok(EmailVerified {
+            user: record.user_id,
+            email_changed,
+        })
     }
 
     /// Makes the pending email the email, if it is still the address this link was mailed

@@ -10,7 +10,7 @@ use crate::ports::{
 };
 use crate::types::{PlainToken, SessionId, Timestamp, UserId};
 
-use super::{Adapters, AuthService};
+use super::{Adapters, AuthService, Trail};
 
 impl<A: Adapters> AuthService<A> {
     /// Signs a fresh access token for the session and pairs it with `refresh`.
@@ -43,6 +43,22 @@ impl<A: Adapters> AuthService<A> {
     /// yields the same successor (two tabs refreshing at once stay logged in); after it,
     /// presenting a rotated token revokes the whole session (`TokenReused`).
     pub async fn refresh(&self, raw_token: &str) -> Result<TokenPair, AuthError> {
+        self.refresh_traced(raw_token).await.0
+    }
+
+    /// [`Self::refresh`], also telling whose session the token belonged to, when it
+    /// belonged to one (for the audit log of a detected reuse).
+    pub async fn refresh_traced(&self, raw_token: &str) -> (Result<TokenPair, AuthError>, Trail) {
+        let mut trail = Trail::default();
+        let result = self.refresh_steps(raw_token, &mut trail).await;
+        (result, trail)
+    }
+
+    async fn refresh_steps(
+        &self,
+        raw_token: &str,
+        trail: &mut Trail,
+    ) -> Result<TokenPair, AuthError> {
         let presented = PlainToken::presented(raw_token).map_err(|_| AuthError::InvalidToken)?;
         let successor = self.ports.keys.successor(&presented);
         let now = self.now();
@@ -53,12 +69,12 @@ impl<A: Adapters> AuthService<A> {
             .await?;
         let session = match rotation {
             Rotation::Unknown => return Err(AuthError::InvalidToken),
-            Rotation::Rotated(session) => live(session, now)?,
+            Rotation::Rotated(session) => live(trail.seen(session), now)?,
             Rotation::AlreadyRotated {
                 session,
                 rotated_at,
             } => {
-                let session = live(session, now)?;
+                let session = live(trail.seen(session), now)?;
                 if now - rotated_at > self.policy.reuse_interval {
                     self.revoke_sessions(&[session.id]).await?;
                     return Err(AuthError::TokenReused);
@@ -202,6 +218,15 @@ impl<A: Adapters> AuthService<A> {
                 .await?;
         }
         Ok(revoked.len() + users.len())
+    }
+}
+
+impl Trail {
+    /// Notes the session (and its user), and hands it on.
+    fn seen(&mut self, session: SessionRecord) -> SessionRecord {
+        self.user = Some(session.user_id);
+        self.session = Some(session.id);
+        session
     }
 }
 

@@ -1,11 +1,15 @@
 //! `/auth/*`: registration, verification, login, tokens, password recovery.
 
+use std::net::IpAddr;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
-use auth_domain::Action;
-use auth_domain::service::{LoginIdentifier, Registration, SecretPassword};
+use auth_domain::ports::{IndexPurpose, Keyring};
+use auth_domain::service::{LoginIdentifier, Registration, SecretPassword, Trail};
+use auth_domain::{Action, AuthError};
 use serde::Serialize;
 
+use crate::audit::Audit;
 use crate::dto::{
     EmailRequest, LoginRequest, LoginResponse, LogoutRequest, MessageResponse, RefreshRequest,
     RegisterRequest, RegisterResponse, RegisteredUser, ResetPasswordRequest, TokenRequest,
@@ -14,6 +18,7 @@ use crate::dto::{
 use crate::error::{ApiError, Problem};
 use crate::extract::{Authenticated, Client, bearer, optional_json};
 use crate::state::AppState;
+use crate::telemetry;
 
 /// Routes of this module.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -37,7 +42,8 @@ pub(crate) fn respond<T: Serialize>(status: StatusCode, body: &T) -> HttpRespons
 
 /// Counts the request against its rate limits; the decision rides in the request's
 /// extensions so that every answer, success or error, carries the `RateLimit` headers
-/// (see [`crate::middleware::rate_limit_headers`]).
+/// (see [`crate::middleware::rate_limit_headers`]). A refusal is counted in
+/// `auth_rate_limited_total`.
 async fn throttle(
     state: &AppState,
     req: &HttpRequest,
@@ -48,7 +54,12 @@ async fn throttle(
     let decision = state
         .service
         .throttle(action, client.0.ip, identifier)
-        .await?;
+        .await
+        .inspect_err(|err| {
+            if matches!(err, AuthError::RateLimited(_)) {
+                telemetry::rate_limited(action.as_str());
+            }
+        })?;
     req.extensions_mut().insert(decision);
     Ok(())
 }
@@ -112,11 +123,20 @@ pub async fn verify_email(
     body: web::Json<TokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
     throttle(&state, &req, Action::VerifyEmail, &client, None).await?;
-    state
+    let verified = state
         .service
         .verify_email(&body.token)
         .await
         .map_err(ApiError::mailed)?;
+    let event = if verified.email_changed {
+        "email_change.confirmed"
+    } else {
+        "email.verified"
+    };
+    Audit::success(event)
+        .user(verified.user)
+        .ip(client.0.ip)
+        .emit();
     Ok(respond(
         StatusCode::OK,
         &MessageResponse::new("Email verified successfully."),
@@ -174,20 +194,37 @@ pub async fn login(
         (Some(email), None) => LoginIdentifier::Email(email),
         (None, None) => LoginIdentifier::Username(String::new()),
     };
-    throttle(
-        &state,
-        &req,
-        Action::Login,
-        &client,
-        Some(&identifier.normalized()),
-    )
-    .await?;
+    let ip = client.0.ip;
+    let normalized = identifier.normalized();
+    if let Err(err) = throttle(&state, &req, Action::Login, &client, Some(&normalized)).await {
+        // Refused before the use case ran: only the identifier's index is known.
+        let trail = Trail {
+            identifier_index: (!normalized.is_empty()).then(|| {
+                state
+                    .service
+                    .ports()
+                    .keys
+                    .blind_index(IndexPurpose::Identifier, &normalized)
+                    .to_hex()
+            }),
+            ..Trail::default()
+        };
+        return Err(login_failed(err, &trail, ip));
+    }
     let request = auth_domain::service::LoginRequest {
         identifier,
         password: SecretPassword(body.password),
         device_token: body.device_token,
     };
-    let logged_in = state.service.login(request, &client.0).await?;
+    let (result, trail) = state.service.login_traced(request, &client.0).await;
+    let logged_in = result.map_err(|err| login_failed(err.into(), &trail, ip))?;
+    telemetry::login("success");
+    telemetry::tokens_issued();
+    Audit::success("login.succeeded")
+        .user(logged_in.profile.id)
+        .session(logged_in.tokens.session_id)
+        .ip(ip)
+        .emit();
     let tokens = TokenResponse::from(&logged_in.tokens);
     let answer = LoginResponse {
         message: "Login successful".to_owned(),
@@ -199,6 +236,22 @@ pub async fn login(
         user: logged_in.profile.into(),
     };
     Ok(respond(StatusCode::OK, &answer))
+}
+
+/// Counts and audits a refused login, and the lockout it caused if it did.
+fn login_failed(err: ApiError, trail: &Trail, ip: Option<IpAddr>) -> ApiError {
+    let code = err.code();
+    telemetry::login(code);
+    Audit::failure("login.failed")
+        .reason(code)
+        .trail(trail)
+        .ip(ip)
+        .emit();
+    if trail.locked_out {
+        telemetry::lockout();
+        Audit::failure("account.locked").trail(trail).ip(ip).emit();
+    }
+    err
 }
 
 #[utoipa::path(post, path = "/auth/refresh-token", tag = "auth",
@@ -216,8 +269,25 @@ pub async fn refresh_token(
     body: web::Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     throttle(&state, &req, Action::Refresh, &client, None).await?;
-    let pair = state.service.refresh(&body.refresh_token).await?;
-    Ok(respond(StatusCode::OK, &TokenResponse::from(&pair)))
+    let (result, trail) = state.service.refresh_traced(&body.refresh_token).await;
+    match result {
+        Ok(pair) => {
+            telemetry::tokens_refreshed();
+            Ok(respond(StatusCode::OK, &TokenResponse::from(&pair)))
+        }
+        Err(err) => {
+            if matches!(err, AuthError::TokenReused) {
+                telemetry::refresh_reuse_detected();
+                telemetry::tokens_revoked("reuse");
+                Audit::failure("refresh.reuse_detected")
+                    .reason("token_reused")
+                    .trail(&trail)
+                    .ip(client.0.ip)
+                    .emit();
+            }
+            Err(err.into())
+        }
+    }
 }
 
 #[utoipa::path(post, path = "/auth/logout", tag = "auth",
@@ -239,6 +309,17 @@ pub async fn logout(
     throttle(&state, &req, Action::Logout, &client, None).await?;
     let body: LogoutRequest = optional_json(&req, &body)?;
     state.service.logout(&auth.0, body.all).await?;
+    let (event, reason) = if body.all {
+        ("logout.all", "logout_all")
+    } else {
+        ("logout.session", "logout")
+    };
+    telemetry::tokens_revoked(reason);
+    Audit::success(event)
+        .user(auth.0.user_id)
+        .session(auth.0.session_id)
+        .ip(client.0.ip)
+        .emit();
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -285,11 +366,16 @@ pub async fn reset_password(
 ) -> Result<HttpResponse, ApiError> {
     throttle(&state, &req, Action::ResetPassword, &client, None).await?;
     let body = body.into_inner();
-    state
+    let user = state
         .service
         .reset_password(&body.token, SecretPassword(body.new_password))
         .await
         .map_err(ApiError::mailed)?;
+    telemetry::tokens_revoked("password_reset");
+    Audit::success("password.reset")
+        .user(user)
+        .ip(client.0.ip)
+        .emit();
     Ok(respond(
         StatusCode::OK,
         &MessageResponse::new("Password has been reset. Please log in again."),

@@ -10,13 +10,17 @@ use utoipa::ToSchema;
 
 use crate::state::AppState;
 
-/// Routes of this module.
+/// Routes of this module but `/metrics` (see [`configure_metrics`]).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/health").route(web::get().to(health)))
         .service(web::resource("/health/live").route(web::get().to(live)))
         .service(web::resource("/health/ready").route(web::get().to(ready)))
-        .service(web::resource("/metrics").route(web::get().to(metrics)))
         .service(web::resource("/.well-known/jwks.json").route(web::get().to(jwks)));
+}
+
+/// `GET /metrics`: on the main port, or alone on `METRICS_PORT` when that is set.
+pub fn configure_metrics(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/metrics").route(web::get().to(metrics)));
 }
 
 /// One dependency's state.
@@ -179,6 +183,7 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
 #[utoipa::path(get, path = "/metrics", tag = "system",
     responses((status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain; version=0.0.4")))]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    crate::telemetry::publish_gauges(&state);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(state.metrics.render())

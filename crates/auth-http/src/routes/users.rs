@@ -6,14 +6,16 @@ use auth_domain::AuthError;
 use auth_domain::service::{ProfileUpdate, SecretPassword};
 use auth_domain::types::SessionId;
 
+use crate::audit::Audit;
 use crate::dto::{
     ChangePasswordRequest, DeleteAccountRequest, MessageResponse, ProfileResponse,
     ProfileUpdateRequest, ProfileUpdateResponse, SessionBody, SessionsResponse,
 };
 use crate::error::{ApiError, Problem};
-use crate::extract::Authenticated;
+use crate::extract::{Authenticated, Client};
 use crate::routes::auth::respond;
 use crate::state::AppState;
+use crate::telemetry;
 
 /// A use case of the signed-in user failed. `TokenRevoked` here means the account behind a
 /// valid token is gone: a bearer failure, so it carries `WWW-Authenticate`.
@@ -22,6 +24,31 @@ fn failed(err: AuthError) -> ApiError {
         AuthError::TokenRevoked => ApiError::Bearer(err),
         other => ApiError::Domain(other),
     }
+}
+
+/// A re-authentication (change password, delete account) was refused: counts a rate limit,
+/// and audits a wrong password or a rate limit as `event`.
+fn reauthentication_refused(
+    err: &AuthError,
+    event: &'static str,
+    action: &'static str,
+    auth: &Authenticated,
+    client: &Client,
+) {
+    let reason = match err {
+        AuthError::WrongPassword => "invalid_credentials",
+        AuthError::RateLimited(_) => {
+            telemetry::rate_limited(action);
+            "rate_limited"
+        }
+        _ => return,
+    };
+    Audit::failure(event)
+        .reason(reason)
+        .user(auth.0.user_id)
+        .session(auth.0.session_id)
+        .ip(client.0.ip)
+        .emit();
 }
 
 /// Routes of this module.
@@ -68,6 +95,7 @@ pub async fn get_profile(
 pub async fn update_profile(
     state: web::Data<AppState>,
     auth: Authenticated,
+    client: Client,
     body: web::Json<ProfileUpdateRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
@@ -83,6 +111,13 @@ pub async fn update_profile(
         .update_profile(&auth.0, update)
         .await
         .map_err(failed)?;
+    if pending {
+        Audit::success("email_change.requested")
+            .user(auth.0.user_id)
+            .session(auth.0.session_id)
+            .ip(client.0.ip)
+            .emit();
+    }
     let message = if pending {
         "Profile updated. Follow the link sent to your new email address to confirm it."
     } else {
@@ -109,6 +144,7 @@ pub async fn update_profile(
 pub async fn change_password(
     state: web::Data<AppState>,
     auth: Authenticated,
+    client: Client,
     body: web::Json<ChangePasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
@@ -120,7 +156,22 @@ pub async fn change_password(
             SecretPassword(body.new_password),
         )
         .await
+        .inspect_err(|err| {
+            reauthentication_refused(
+                err,
+                "password.change_failed",
+                "change_password",
+                &auth,
+                &client,
+            );
+        })
         .map_err(failed)?;
+    telemetry::tokens_revoked("password_change");
+    Audit::success("password.changed")
+        .user(auth.0.user_id)
+        .session(auth.0.session_id)
+        .ip(client.0.ip)
+        .emit();
     Ok(respond(
         StatusCode::OK,
         &MessageResponse::new(
@@ -142,13 +193,29 @@ pub async fn change_password(
 pub async fn delete_account(
     state: web::Data<AppState>,
     auth: Authenticated,
+    client: Client,
     body: web::Json<DeleteAccountRequest>,
 ) -> Result<HttpResponse, ApiError> {
     state
         .service
         .delete_account(&auth.0, SecretPassword(body.into_inner().password))
         .await
+        .inspect_err(|err| {
+            reauthentication_refused(
+                err,
+                "account.delete_failed",
+                "delete_account",
+                &auth,
+                &client,
+            );
+        })
         .map_err(failed)?;
+    telemetry::tokens_revoked("account_deleted");
+    Audit::success("account.deleted")
+        .user(auth.0.user_id)
+        .session(auth.0.session_id)
+        .ip(client.0.ip)
+        .emit();
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -188,6 +255,7 @@ pub async fn list_sessions(
 pub async fn revoke_session(
     state: web::Data<AppState>,
     auth: Authenticated,
+    client: Client,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = SessionId::parse(&id).map_err(|_| ApiError::BadPath("session"))?;
@@ -196,5 +264,12 @@ pub async fn revoke_session(
         .revoke_session(&auth.0, id)
         .await
         .map_err(failed)?;
+    telemetry::tokens_revoked("session");
+    // The revoked session, which may be another one than the caller's.
+    Audit::success("session.revoked")
+        .user(auth.0.user_id)
+        .session(id)
+        .ip(client.0.ip)
+        .emit();
     Ok(HttpResponse::NoContent().finish())
 }

@@ -9,6 +9,7 @@ mod instances;
 mod lifecycle;
 mod login;
 mod mail;
+mod observability;
 mod outage;
 mod privacy;
 mod registration;

@@ -1,0 +1,106 @@
+//! The audit log: one event per security-relevant outcome, on target `audit` with the
+//! message `audit` (docs/architecture.md, "Audit log", lists the events). An event carries
+//! ids, the client IP and the identifier's blind index, never an email, phone, name,
+//! password or token; its request id comes from the request's span.
+
+use std::net::IpAddr;
+
+use auth_domain::service::Trail;
+use auth_domain::types::{SessionId, UserId};
+use tracing::field::display;
+
+/// One audit event: built, then [emitted](Audit::emit).
+#[derive(Debug, Clone)]
+#[must_use = "an audit event is written only by `emit`"]
+pub struct Audit {
+    event: &'static str,
+    success: bool,
+    reason: Option<&'static str>,
+    user: Option<UserId>,
+    session: Option<SessionId>,
+    ip: Option<IpAddr>,
+    identifier_index: Option<String>,
+}
+
+impl Audit {
+    fn new(event: &'static str, success: bool) -> Self {
+        Self {
+            event,
+            success,
+            reason: None,
+            user: None,
+            session: None,
+            ip: None,
+            identifier_index: None,
+        }
+    }
+
+    /// `event` happened (`outcome="success"`).
+    pub fn success(event: &'static str) -> Self {
+        Self::new(event, true)
+    }
+
+    /// `event` was attempted and refused, or is an alarm (`outcome="failure"`).
+    pub fn failure(event: &'static str) -> Self {
+        Self::new(event, false)
+    }
+
+    /// Why: the problem code the client got.
+    pub fn reason(mut self, code: &'static str) -> Self {
+        self.reason = Some(code);
+        self
+    }
+
+    /// Whose account.
+    pub fn user(mut self, user: UserId) -> Self {
+        self.user = Some(user);
+        self
+    }
+
+    /// Which session.
+    pub fn session(mut self, session: SessionId) -> Self {
+        self.session = Some(session);
+        self
+    }
+
+    /// The client IP (after `TRUSTED_PROXIES`).
+    pub fn ip(mut self, ip: Option<IpAddr>) -> Self {
+        self.ip = ip;
+        self
+    }
+
+    /// What a login or refresh learnt: user, session, identifier index, where known.
+    pub fn trail(mut self, trail: &Trail) -> Self {
+        self.user = trail.user.or(self.user);
+        self.session = trail.session.or(self.session);
+        if let Some(index) = &trail.identifier_index {
+            self.identifier_index = Some(index.clone());
+        }
+        self
+    }
+
+    /// The blind index (hex) of a login identifier whose account is not known.
+    pub fn identifier_index(mut self, index: String) -> Self {
+        self.identifier_index = Some(index);
+        self
+    }
+
+    /// Writes the event (level INFO; absent fields are left out).
+    pub fn emit(self) {
+        let outcome = if self.success { "success" } else { "failure" };
+        let user_id = self.user.map(|u| display(u.0));
+        let session_id = self.session.map(|s| display(s.0));
+        let ip = self.ip.map(display);
+        tracing::info!(
+            target: "audit",
+            event = self.event,
+            outcome,
+            reason = self.reason,
+            user_id,
+            session_id,
+            ip,
+            identifier_index = self.identifier_index.as_deref(),
+            "audit"
+        );
+    }
+}
