@@ -109,7 +109,7 @@ fn generate(args: &GenerateArgs) -> Result<(), String> {
             // stderr, so that stdout holds the PEMs only and can go straight to a file.
             eprintln!("kid: {}", key.kid);
             eprintln!(
-                "hint: JWT_ALGORITHM={alg} JWT_PRIVATE_KEY=\"<the PRIVATE KEY block>\" (saved to FILE: \"$(sed '/END PRIVATE KEY/q' FILE)\"); the PUBLIC KEY block is for JWT_PUBLIC_KEY during a rotation"
+                "hint: JWT_ALGORITHM={alg} JWT_PRIVATE_KEY=\"<the PRIVATE KEY block>\" (saved to FILE: \"$(sed '/END PRIVATE KEY/q' FILE)\"); the PUBLIC KEY block is for JWT_PUBLIC_KEY during a rotation. Save with `umask 077` first, or use --out DIR (mode 0600)"
             );
         }
         Some(dir) => {

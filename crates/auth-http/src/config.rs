@@ -604,7 +604,10 @@ impl Config {
             Database::Sqlite(path) => match self.database_url.as_ref().map(|u| u.expose_secret()) {
                 // Not a PostgreSQL URL, but it may still carry credentials (a mistake).
                 Some(url) if url.contains("://") => crate::startup::redact_url(url),
-                Some(url) => url.to_owned(),
+                // A path (`x.db`, `x.sqlite`) is shown; anything else may be a libpq
+                // `key=value` string with a password in it.
+                Some(url) if url.ends_with(".db") || url.ends_with(".sqlite") => url.to_owned(),
+                Some(_) => "set (masked: not a URL or a .db path)".to_owned(),
                 None => format!("{UNSET} (SQLite file {})", path.display()),
             },
         };

@@ -182,13 +182,26 @@ async fn serve(config: Config) -> Result<(), String> {
     startup::spawn_cleanup(state.clone());
     let worker = auth_http::outbox::spawn_outbox_worker(state.clone());
     let server = startup::run(listener, state.clone()).map_err(|e| e.to_string())?;
-    if let Some(listener) = metrics_listener {
-        let metrics = startup::run_metrics(listener, state.clone()).map_err(|e| e.to_string())?;
-        actix_web::rt::spawn(metrics);
-    }
+    let metrics_handle = match metrics_listener {
+        Some(listener) => {
+            let metrics =
+                startup::run_metrics(listener, state.clone()).map_err(|e| e.to_string())?;
+            let handle = metrics.handle();
+            actix_web::rt::spawn(metrics);
+            Some(handle)
+        }
+        None => None,
+    };
+    let stopper = actix_web::rt::spawn(startup::stop_on_signal(server.handle(), metrics_handle));
     // Runs until SIGTERM/SIGINT: then stops accepting, and waits up to SHUTDOWN_GRACE for
     // in-flight requests.
     let served = server.await.map_err(|e| e.to_string());
-    startup::shutdown(state, worker).await;
+    let stop_began = if stopper.is_finished() {
+        stopper.await.ok()
+    } else {
+        stopper.abort();
+        None
+    };
+    startup::shutdown(state, worker, stop_began).await;
     served
 }

@@ -34,7 +34,10 @@ pub async fn request_id(
                     .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
         })
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
-    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.path());
+    // At ERROR level so the span exists under any filter (a span's level only decides
+    // whether it is created): with `RUST_LOG=warn,audit=info` audit lines still carry
+    // their request id.
+    let span = tracing::error_span!("request", request_id = %id, method = %req.method(), path = %req.path());
     let start = Instant::now();
     let mut res = next.call(req).instrument(span.clone()).await?;
     if let Ok(value) = HeaderValue::from_str(&id) {

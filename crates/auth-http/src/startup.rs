@@ -353,9 +353,19 @@ pub async fn build_state(
 /// `SHUTDOWN_GRACE`): stops the outbox worker between mails (bounded by the grace too: an
 /// unfinished batch is claimed again by another instance when its lease ends), says goodbye
 /// to the SMTP server, and closes the database and cache pools.
-pub async fn shutdown(state: web::Data<AppState>, worker: crate::outbox::OutboxWorker) {
+pub async fn shutdown(
+    state: web::Data<AppState>,
+    worker: crate::outbox::OutboxWorker,
+    stop_began: Option<std::time::Instant>,
+) {
     tracing::info!("HTTP server stopped; stopping the outbox worker");
-    let grace = seconds(state.config.shutdown_grace).max(std::time::Duration::from_secs(1));
+    // One deadline for both phases: what the requests left of SHUTDOWN_GRACE (at least a
+    // second, to finish a mail in flight when the requests took it all).
+    let full = seconds(state.config.shutdown_grace);
+    let used = stop_began.map_or(std::time::Duration::ZERO, |t| t.elapsed());
+    let grace = full
+        .saturating_sub(used)
+        .max(std::time::Duration::from_secs(1));
     if tokio::time::timeout(grace, worker.stop()).await.is_err() {
         tracing::warn!(
             grace_seconds = grace.as_secs(),
@@ -399,13 +409,32 @@ pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return "***".to_owned();
     };
-    match rest.rsplit_once('@') {
+    // A password may also come as a query parameter (`?password=…`).
+    let (rest, query) = match rest.split_once('?') {
+        Some((rest, query)) => (rest, Some(query)),
+        None => (rest, None),
+    };
+    let mut shown = match rest.rsplit_once('@') {
         Some((credentials, host)) => {
             let user = credentials.split(':').next().unwrap_or_default();
             format!("{scheme}://{user}:***@{host}")
         }
-        None => url.to_owned(),
+        None => format!("{scheme}://{rest}"),
+    };
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if key.to_ascii_lowercase().contains("pass") => {
+                    format!("{key}=***")
+                }
+                _ => pair.to_owned(),
+            })
+            .collect();
+        shown.push('?');
+        shown.push_str(&params.join("&"));
     }
+    shown
 }
 
 fn seconds(d: TimeDelta) -> std::time::Duration {
@@ -549,6 +578,9 @@ pub fn run(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result
     })
     .workers(workers)
     .shutdown_timeout(grace)
+    // `serve` handles SIGTERM and SIGINT itself (`stop_on_signal`): actix's handler would
+    // make SIGINT a forced stop. Tests stop servers through their handles.
+    .disable_signals()
     .listen(listener)?
     .run();
     Ok(server)
@@ -568,7 +600,76 @@ pub fn run_metrics(listener: TcpListener, state: web::Data<AppState>) -> std::io
     })
     .workers(1)
     .shutdown_timeout(1)
+    // Stopped by `serve` after the main server (see `stop_on_signal`).
+    .disable_signals()
     .listen(listener)?
     .run();
     Ok(server)
+}
+
+/// Waits for SIGTERM or SIGINT (Ctrl-C), then stops `main` gracefully — no new
+/// connections, in-flight requests get `SHUTDOWN_GRACE` — and then `extra` (the metrics
+/// listener). Both servers run with actix's own signal handling off: it treats SIGINT as
+/// a forced stop, and a second server's stop would end the whole system early. Returns
+/// when the stop has begun, with the time the signal came.
+pub async fn stop_on_signal(
+    main: actix_web::dev::ServerHandle,
+    extra: Option<actix_web::dev::ServerHandle>,
+) -> std::time::Instant {
+    let signal = wait_for_signal().await;
+    let at = std::time::Instant::now();
+    tracing::info!(
+        signal,
+        "stopping: no new connections; in-flight requests get SHUTDOWN_GRACE"
+    );
+    actix_web::rt::spawn(async move {
+        main.stop(true).await;
+        if let Some(extra) = extra {
+            extra.stop(true).await;
+        }
+    });
+    at
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        },
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+            "ctrl-c"
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() -> &'static str {
+    let _ = tokio::signal::ctrl_c().await;
+    "ctrl-c"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn urls_lose_their_passwords_wherever_they_are() {
+        assert_eq!(
+            redact_url("postgres://auth:s3cret@db:5432/auth"),
+            "postgres://auth:***@db:5432/auth"
+        );
+        assert_eq!(
+            redact_url("postgres://db/auth?sslmode=disable&password=s3cret"),
+            "postgres://db/auth?sslmode=disable&password=***"
+        );
+        assert_eq!(redact_url("redis://redis:6379/0"), "redis://redis:6379/0");
+        assert_eq!(redact_url("host=db password=s3cret"), "***");
+    }
 }

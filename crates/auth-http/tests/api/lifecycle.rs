@@ -26,11 +26,21 @@ fn get(port: u16, path: &str) -> std::io::Result<String> {
 
 #[test]
 fn sigterm_finishes_the_request_in_flight_refuses_new_ones_and_exits_zero() -> TestResult {
+    graceful_stop("-TERM", false)
+}
+
+#[test]
+fn sigint_is_as_graceful_also_with_a_separate_metrics_port() -> TestResult {
+    graceful_stop("-INT", true)
+}
+
+fn graceful_stop(signal: &str, metrics_port: bool) -> TestResult {
     // Arrange: a server whose logins take long (bcrypt cost 14 on every login, also for an
     // unknown user).
     let dir = tempfile::tempdir()?;
     let port = free_port()?;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_auth-http"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_auth-http"));
+    command
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("AUTH_DATA_DIR", dir.path().join("data"))
@@ -41,8 +51,12 @@ fn sigterm_finishes_the_request_in_flight_refuses_new_ones_and_exits_zero() -> T
         .env("SHUTDOWN_GRACE", "20")
         .env("LOG_FORMAT", "text")
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()?;
+        .stderr(Stdio::piped());
+    let metrics = free_port()?;
+    if metrics_port {
+        command.env("METRICS_PORT", metrics.to_string());
+    }
+    let mut child = command.spawn()?;
     let deadline = Instant::now() + Duration::from_secs(60);
     while get(port, "/health/live").map_or(true, |a| !a.starts_with("HTTP/1.1 200")) {
         assert!(Instant::now() < deadline, "the server did not start");
@@ -60,8 +74,11 @@ fn sigterm_finishes_the_request_in_flight_refuses_new_ones_and_exits_zero() -> T
     )?;
     std::thread::sleep(Duration::from_millis(300));
     let signalled = Instant::now();
+    if metrics_port {
+        assert!(get(metrics, "/metrics")?.starts_with("HTTP/1.1 200"));
+    }
     let kill = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()?;
     assert!(kill.success());
     std::thread::sleep(Duration::from_millis(300));
