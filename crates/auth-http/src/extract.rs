@@ -116,7 +116,7 @@ pub fn json_config(limit: usize) -> web::JsonConfig {
     web::JsonConfig::default()
         .limit(limit)
         .content_type_required(true)
-        .error_handler(move |err, _req| {
+        .error_handler(move |err, req| {
             let api = match &err {
                 JsonPayloadError::ContentType => ApiError::UnsupportedMediaType,
                 JsonPayloadError::OverflowKnownLength { .. }
@@ -124,6 +124,20 @@ pub fn json_config(limit: usize) -> web::JsonConfig {
                 JsonPayloadError::Deserialize(de) => ApiError::BadJson(describe(de)),
                 other => ApiError::BadJson(other.to_string()),
             };
+            if req.path() == "/auth/login" {
+                // Refused before the handler runs, but still a failed login: counted and
+                // audited like the others (no identifier is known).
+                let trusted = req
+                    .app_data::<web::Data<AppState>>()
+                    .map(|s| s.config.trusted_proxies.clone())
+                    .unwrap_or_default();
+                let code = api.code();
+                crate::telemetry::login(code);
+                crate::audit::Audit::failure("login.failed")
+                    .reason(code)
+                    .ip(client_ip(req, &trusted))
+                    .emit();
+            }
             api.into()
         })
 }

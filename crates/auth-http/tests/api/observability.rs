@@ -39,6 +39,7 @@ const FLOW_VARS: &[(&str, &str)] = &[
 /// The audit events of [`full_flow`], in order.
 const FLOW_EVENTS: &[&str] = &[
     "email.verified",
+    "login.failed",
     "login.succeeded",
     "login.failed",
     "login.failed",
@@ -142,6 +143,16 @@ async fn full_flow(d: &impl Driver) -> Trace {
     expect(res, StatusCode::OK, "verify");
     secrets.push(token);
 
+    // A body the JSON extractor refuses (a number for the username) is a failed login too.
+    let res = d
+        .send(
+            "POST",
+            "/auth/login",
+            None,
+            Some(json!({ "username": 5, "password": PASSWORD_1 })),
+        )
+        .await;
+    expect(res, StatusCode::BAD_REQUEST, "malformed login");
     let by_name = ("username", USERNAME);
     let first = expect(login(d, by_name, PASSWORD_1).await, StatusCode::OK, "login");
     let (access, refresh) = (first.str("access_token"), first.str("refresh_token"));
@@ -375,6 +386,11 @@ const FLOW_COUNTS: &[(&str, Labels, f64)] = &[
         3.0,
     ),
     ("auth_logins_total", &[("outcome", "account_locked")], 1.0),
+    (
+        "auth_logins_total",
+        &[("outcome", "validation_failed")],
+        1.0,
+    ),
     ("auth_lockouts_total", &[], 1.0),
     (
         "auth_rate_limited_total",
@@ -680,10 +696,18 @@ async fn the_binary_counts_the_flow_exactly_and_its_json_logs_hold_the_audit_eve
             || name == "refresh.reuse_detected";
         let outcome = if failure { "failure" } else { "success" };
         assert_eq!(event["outcome"], outcome, "{event}");
-        assert_eq!(event["user_id"], trace.user_id.as_str(), "{event}");
         assert_eq!(event["ip"], "127.0.0.1", "{event}");
         let request_id = event["span"]["request_id"].as_str().unwrap_or_default();
         assert!(!request_id.is_empty(), "request id from the span: {event}");
+        if event["reason"] == "validation_failed" {
+            // The malformed login: refused before anyone is known.
+            assert!(
+                event["user_id"].is_null() && event["identifier_index"].is_null(),
+                "{event}"
+            );
+            continue;
+        }
+        assert_eq!(event["user_id"], trace.user_id.as_str(), "{event}");
         if name.starts_with("login.") || name == "account.locked" {
             let index = event["identifier_index"].as_str().unwrap_or_default();
             let wanted = name != "login.succeeded";
@@ -714,6 +738,7 @@ async fn the_binary_counts_the_flow_exactly_and_its_json_logs_hold_the_audit_eve
     assert_eq!(
         reasons,
         [
+            "validation_failed",
             "invalid_credentials",
             "invalid_credentials",
             "invalid_credentials",
