@@ -49,3 +49,7 @@ measure-refresh seconds="10" sessions="64":
 # Check the Dockerfile, docker-compose.yml, .env.example and deploy/k8s offline (validators pinned in a venv).
 validate-deploy:
     bash scripts/validate-deploy.sh
+
+# Benchmarks (needs wrk): verify-token vs the /health/live floor per algorithm, memory, start to ready. See docs/benchmarks.md.
+bench seconds="10":
+    python3 scripts/bench.py --seconds {{seconds}}
