@@ -38,15 +38,18 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::LazyLock;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use auth_domain::model::RevocationState;
 use auth_domain::policy::{AttemptState, LockoutPolicy, RateDecision, RateLimit};
 use auth_domain::ports::{AttemptCounter, Cache, PortError, RateLimiter, RevocationList};
 use auth_domain::types::{SessionId, Timestamp, UserId};
 use chrono::{DateTime, Utc};
+use deadpool::managed::{self, Metrics, Object, RecycleResult};
+use deadpool_redis::redis::aio::MultiplexedConnection;
 use deadpool_redis::redis::{self, ErrorKind, RedisError, Script, ServerErrorKind};
-use deadpool_redis::{Config, Connection, Pool, PoolConfig, PoolError, Runtime, Timeouts};
+use deadpool_redis::{PoolConfig, Runtime, Timeouts};
 use uuid::Uuid;
 
 /// Pool settings of a [`RedisCache`].
@@ -71,6 +74,7 @@ impl Default for RedisOptions {
 #[derive(Clone)]
 pub struct RedisCache {
     pool: Pool,
+    last_failure: Arc<Mutex<Option<Instant>>>,
     prefix: String,
     timeout: Duration,
 }
@@ -101,6 +105,106 @@ enum Failure {
     Pool(String),
     #[error("unexpected data in redis: {0}")]
     Data(String),
+}
+
+type Pool = managed::Pool<Manager>;
+type PoolError = managed::PoolError<RedisError>;
+
+/// A connection checked out within this long is lent again without a check, unless a
+/// connection failed since: its last command got an answer (a connection whose command
+/// failed is dropped by [`RedisCache::run`]). One idle for longer is checked first.
+const TRUSTED_FOR: Duration = Duration::from_secs(5);
+
+/// deadpool-redis's manager without its round trip on every checkout: it sends `UNWATCH` +
+/// `PING` before lending a connection, which doubled the cost of every cache operation
+/// (`verify-token` made two round trips instead of one). Connections in steady use are
+/// lent as they are; after any connection fails (the server restarted, say), every other
+/// one is checked again before its next use, so an outage costs one failed operation, not
+/// one per pooled connection.
+struct Manager {
+    inner: deadpool_redis::Manager,
+    last_failure: Arc<Mutex<Option<Instant>>>,
+}
+
+impl managed::Manager for Manager {
+    type Type = MultiplexedConnection;
+    type Error = RedisError;
+
+    async fn create(&self) -> Result<MultiplexedConnection, RedisError> {
+        self.inner.create().await
+    }
+
+    async fn recycle(
+        &self,
+        conn: &mut MultiplexedConnection,
+        metrics: &Metrics,
+    ) -> RecycleResult<RedisError> {
+        let last_lent = metrics.recycled.unwrap_or(metrics.created);
+        let failed_since = lock(&self.last_failure).is_some_and(|failed| failed >= last_lent);
+        if !failed_since && metrics.last_used() < TRUSTED_FOR {
+            return Ok(());
+        }
+        self.inner.recycle(conn, metrics).await
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A connection lent to one operation. Unless given back after an answer, it is taken out
+/// of the pool when dropped, and the failure is noted for [`Manager::recycle`]: after an
+/// I/O error, a dropped connection or a timeout (the operation's future dropped mid-way) it
+/// may be broken or hold a late reply.
+struct Lent<'a> {
+    conn: Option<Object<Manager>>,
+    last_failure: &'a Mutex<Option<Instant>>,
+}
+
+impl Lent<'_> {
+    fn give_back(&mut self) {
+        drop(self.conn.take());
+    }
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            *lock(self.last_failure) = Some(Instant::now());
+            drop(Object::take(conn));
+        }
+    }
+}
+
+/// How one attempt on a lent connection failed.
+enum Attempt {
+    /// No connection could be had.
+    Pool(PortError),
+    /// The connection broke (it is dropped, never lent again).
+    Broken(RedisError),
+    /// The server answered with an error; the connection is fine.
+    Answered(RedisError),
+}
+
+impl Attempt {
+    fn into_port(self) -> PortError {
+        match self {
+            Attempt::Pool(err) => err,
+            Attempt::Broken(err) | Attempt::Answered(err) => redis_error(err),
+        }
+    }
+}
+
+/// Whether a connection is fit for the next command after this error: only when the
+/// server itself answered (a script error, a wrong type).
+fn connection_survives(err: &RedisError) -> bool {
+    !(err.is_io_error()
+        || err.is_timeout()
+        || err.is_connection_dropped()
+        || err.is_connection_refusal()
+        || err.is_unrecoverable_error())
 }
 
 /// The connection pool at one moment, for monitoring.
@@ -153,19 +257,26 @@ impl RedisCache {
             create: Some(options.timeout),
             recycle: Some(options.timeout),
         };
-        let config = Config {
-            url: Some(url.to_owned()),
-            connection: None,
-            pool: Some(pool_config),
-        };
-        let pool = config.create_pool(Some(Runtime::Tokio1)).map_err(|err| {
+        let config_error = |source: Box<dyn std::error::Error + Send + Sync>| {
             PortError::unexpected(Failure::Config {
                 target: redact(url),
-                source: Box::new(err),
+                source,
             })
-        })?;
+        };
+        let manager = deadpool_redis::Manager::new(url).map_err(|e| config_error(Box::new(e)))?;
+        let last_failure = Arc::default();
+        let manager = Manager {
+            inner: manager,
+            last_failure: Arc::clone(&last_failure),
+        };
+        let pool = Pool::builder(manager)
+            .config(pool_config)
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|e| config_error(Box::new(e)))?;
         let cache = RedisCache {
             pool,
+            last_failure,
             prefix: key_prefix.to_owned(),
             timeout: options.timeout,
         };
@@ -180,25 +291,81 @@ impl RedisCache {
 
     async fn ping_server(&self) -> Result<(), PortError> {
         self.run(
-            |mut conn| async move { redis::cmd("PING").query_async::<String>(&mut *conn).await },
+            |mut conn| async move { redis::cmd("PING").query_async::<String>(&mut conn).await },
         )
         .await
         .map(drop)
     }
 
-    /// Takes a connection and runs `op` on it, the whole bounded by the timeout.
+    /// Takes a connection and runs `op` on it, the whole bounded by the timeout. A
+    /// connection that failed (or whose operation was cut short by the timeout) is dropped,
+    /// never lent again; see [`Manager`].
     async fn run<T, F, Fut>(&self, op: F) -> Result<T, PortError>
     where
-        F: FnOnce(Connection) -> Fut,
+        F: FnOnce(MultiplexedConnection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        let work = async {
-            let conn = self.pool.get().await.map_err(pool_error)?;
-            op(conn).await.map_err(redis_error)
-        };
+        self.bounded(async { self.once(op).await.map_err(Attempt::into_port) })
+            .await
+    }
+
+    /// [`RedisCache::run`] for an operation that may run twice (a read): when the lent
+    /// connection turns out broken (the server restarted since its last use), once more on
+    /// a fresh one, so that a restart fails no verification.
+    async fn run_idempotent<T, F, Fut>(&self, op: F) -> Result<T, PortError>
+    where
+        F: Fn(MultiplexedConnection) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        self.bounded(async {
+            match self.once(&op).await {
+                Err(Attempt::Broken(_)) => self.once(&op).await,
+                other => other,
+            }
+            .map_err(Attempt::into_port)
+        })
+        .await
+    }
+
+    async fn bounded<T>(
+        &self,
+        work: impl Future<Output = Result<T, PortError>>,
+    ) -> Result<T, PortError> {
         match tokio::time::timeout(self.timeout, work).await {
             Ok(result) => result,
             Err(_) => Err(PortError::unavailable(Failure::Timeout(self.timeout))),
+        }
+    }
+
+    async fn once<T, F, Fut>(&self, op: F) -> Result<T, Attempt>
+    where
+        F: FnOnce(MultiplexedConnection) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let mut lent = Lent {
+            conn: Some(
+                self.pool
+                    .get()
+                    .await
+                    .map_err(|e| Attempt::Pool(pool_error(e)))?,
+            ),
+            last_failure: &self.last_failure,
+        };
+        let conn = lent.conn.as_deref().cloned().ok_or_else(|| {
+            Attempt::Pool(PortError::unexpected(Failure::Pool(
+                "no connection lent".to_owned(),
+            )))
+        })?;
+        match op(conn).await {
+            Ok(value) => {
+                lent.give_back();
+                Ok(value)
+            }
+            Err(err) if connection_survives(&err) => {
+                lent.give_back();
+                Err(Attempt::Answered(err))
+            }
+            Err(err) => Err(Attempt::Broken(err)),
         }
     }
 
@@ -393,7 +560,7 @@ impl RevocationList for RedisCache {
             REVOKE
                 .key(key)
                 .arg(until)
-                .invoke_async::<i64>(&mut *conn)
+                .invoke_async::<i64>(&mut conn)
                 .await
         })
         .await
@@ -409,7 +576,7 @@ impl RevocationList for RedisCache {
             REVOKE
                 .key(key)
                 .arg(until)
-                .invoke_async::<i64>(&mut *conn)
+                .invoke_async::<i64>(&mut conn)
                 .await
         })
         .await
@@ -432,7 +599,7 @@ impl RevocationList for RedisCache {
                 .key(key)
                 .arg(not_before)
                 .arg(until)
-                .invoke_async::<i64>(&mut *conn)
+                .invoke_async::<i64>(&mut conn)
                 .await
         })
         .await
@@ -453,11 +620,14 @@ impl RevocationList for RedisCache {
             self.key("rv:usr:", user.0),
         ];
         let values: Vec<Option<String>> = self
-            .run(|mut conn| async move {
-                redis::cmd("MGET")
-                    .arg(&keys[..])
-                    .query_async(&mut *conn)
-                    .await
+            .run_idempotent(|mut conn| {
+                let keys = &keys;
+                async move {
+                    redis::cmd("MGET")
+                        .arg(&keys[..])
+                        .query_async(&mut conn)
+                        .await
+                }
             })
             .await?;
         let [token, session, user] = <[Option<String>; 3]>::try_from(values)
@@ -493,7 +663,7 @@ impl RateLimiter for RedisCache {
                     .arg(now)
                     .arg(limit)
                     .arg(window)
-                    .invoke_async(&mut *conn)
+                    .invoke_async(&mut conn)
                     .await
             })
             .await?;
@@ -515,7 +685,7 @@ impl AttemptCounter for RedisCache {
         let key = self.key("at:", key);
         let fields: HashMap<String, String> =
             self.run(|mut conn| async move {
-                redis::cmd("HGETALL").arg(key).query_async(&mut *conn).await
+                redis::cmd("HGETALL").arg(key).query_async(&mut conn).await
             })
             .await?;
         attempt_state(&fields)
@@ -542,7 +712,7 @@ impl AttemptCounter for RedisCache {
                     .arg(policy.max_lock.num_milliseconds())
                     .arg(policy.failure_window.num_milliseconds())
                     .arg(policy.memory.num_milliseconds())
-                    .invoke_async(&mut *conn)
+                    .invoke_async(&mut conn)
                     .await
             })
             .await?;
@@ -578,7 +748,7 @@ impl AttemptCounter for RedisCache {
                 .arg(now)
                 .arg(window)
                 .arg(memory)
-                .invoke_async::<i64>(&mut *conn)
+                .invoke_async::<i64>(&mut conn)
                 .await
         })
         .await

@@ -342,3 +342,168 @@ fn the_pool_reports_its_connections_and_waiters() {
         assert!(status.idle >= 1, "the ping's connection rests: {status:?}");
     });
 }
+
+/// A TCP proxy to Redis inside the test: counts the `PING`s clients send through it, and
+/// `cut` closes every connection it forwards (as a server restart does), after which it
+/// forwards new ones again.
+struct Proxy {
+    addr: std::net::SocketAddr,
+    pings: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    open: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Proxy {
+    fn start(upstream: &str) -> std::io::Result<Proxy> {
+        use std::io::{Read as _, Write as _};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let pings = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let open = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (upstream, counted, held) = (upstream.to_owned(), pings.clone(), open.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().filter_map(Result::ok) {
+                let Ok(server) = std::net::TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else {
+                    continue;
+                };
+                if let (Ok(c3), Ok(s3)) = (client.try_clone(), server.try_clone()) {
+                    let mut held = held
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    held.push(c3);
+                    held.push(s3);
+                }
+                let counted = counted.clone();
+                let (mut from_client, mut to_server) = (client, server);
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 16384];
+                    while let Ok(n @ 1..) = from_client.read(&mut buf) {
+                        let chunk = &buf[..n];
+                        let found = chunk
+                            .windows(4)
+                            .filter(|w| w.eq_ignore_ascii_case(b"PING"))
+                            .count();
+                        counted.fetch_add(found, Ordering::SeqCst);
+                        if to_server.write_all(chunk).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to_server.shutdown(std::net::Shutdown::Both);
+                });
+                let (mut from_server, mut to_client) = (s2, c2);
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from_server, &mut to_client);
+                    let _ = to_client.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        Ok(Proxy { addr, pings, open })
+    }
+
+    fn pings(&self) -> usize {
+        self.pings.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn cut(&self) {
+        let mut open = self
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for stream in open.drain(..) {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+#[test]
+fn connections_in_steady_use_are_not_pinged_and_a_restart_fails_no_revocation_check() {
+    auth_testkit::contract::run(async {
+        let url = url();
+        let Some(upstream) = url
+            .split_once("://")
+            .map(|(_, rest)| rest.rsplit_once('@').map_or(rest, |(_, host)| host))
+            .map(|rest| rest.split('/').next().unwrap_or(rest).to_owned())
+        else {
+            panic!("unparsable TEST_REDIS_URL");
+        };
+        let upstream = if upstream.contains(':') {
+            upstream
+        } else {
+            format!("{upstream}:6379")
+        };
+        if std::net::TcpStream::connect(&upstream).is_err() {
+            assert!(!under_ci(), "Redis unreachable at {upstream} under CI");
+            eprintln!(
+                "SKIPPED: Redis unreachable at {upstream} (set TEST_REDIS_URL; CI fails here)"
+            );
+            return;
+        }
+        let proxy = match Proxy::start(&upstream) {
+            Ok(proxy) => proxy,
+            Err(err) => panic!("proxy: {err}"),
+        };
+        let proxied = url.replacen(&upstream, &proxy.addr.to_string(), 1);
+        let proxied = if proxied == url {
+            // The URL named no port: the default one was meant.
+            url.replacen(
+                upstream.trim_end_matches(":6379"),
+                &proxy.addr.to_string(),
+                1,
+            )
+        } else {
+            proxied
+        };
+        let prefix = format!("authtest:{}:", Uuid::new_v4());
+        let options = RedisOptions {
+            pool_size: 4,
+            timeout: Duration::from_secs(2),
+        };
+        let cache = match RedisCache::connect(&proxied, &prefix, options).await {
+            Ok(cache) => cache,
+            Err(err) => panic!("connect through the proxy: {err}"),
+        };
+        let _keys = DropKeys {
+            url: url.clone(),
+            prefix,
+        };
+        let check = || {
+            cache.revocation_state(
+                Uuid::new_v4(),
+                SessionId(Uuid::new_v4()),
+                UserId(Uuid::new_v4()),
+            )
+        };
+        // Four connections in the pool: four operations at once.
+        let (a, b, c, d) = tokio::join!(check(), check(), check(), check());
+        assert!(a.is_ok() && b.is_ok() && c.is_ok() && d.is_ok(), "warm-up");
+        assert_eq!(cache.pool_status().idle, 4, "{:?}", cache.pool_status());
+
+        let before = proxy.pings();
+        for _ in 0..50 {
+            assert!(check().await.is_ok());
+        }
+        assert_eq!(
+            proxy.pings(),
+            before,
+            "no PING before each use of a connection in steady use"
+        );
+
+        proxy.cut();
+        let mut failed = 0;
+        for _ in 0..10 {
+            match check().await {
+                Ok(_) => {}
+                Err(PortError::Unavailable(_)) => failed += 1,
+                Err(other) => panic!("a broken connection is unavailable, not {other}"),
+            }
+        }
+        assert_eq!(
+            failed, 0,
+            "revocation checks failed after the server dropped every connection"
+        );
+        assert!(check().await.is_ok(), "recovered");
+    });
+}
