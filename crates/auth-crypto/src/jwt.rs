@@ -68,6 +68,7 @@ pub struct JwtCodec {
     public_jwks: Vec<Jwk>,
     issuer: String,
     audience: String,
+    recent: Option<quick_cache::sync::Cache<String, AccessClaims>>,
 }
 
 impl fmt::Debug for JwtCodec {
@@ -185,6 +186,21 @@ fn pem_blocks(pems: &str) -> Vec<String> {
 }
 
 impl JwtCodec {
+    /// The same codec, remembering up to `capacity` access tokens it verified (0: none), so
+    /// that a token presented again (a downstream service checks the same user's token on
+    /// each of their requests) costs a lookup instead of a signature check.
+    ///
+    /// Only tokens whose signature, header and claims passed are kept, keyed by their
+    /// whole text; each use still checks expiry against `now`, and revocation is the
+    /// caller's (the service asks the revocation list every time). The keys that verify
+    /// are fixed for the codec's life, so a remembered verdict cannot go stale. Memory:
+    /// about 1 KB per token kept.
+    #[must_use]
+    pub fn with_verify_cache(mut self, capacity: usize) -> Self {
+        self.recent = (capacity > 0).then(|| quick_cache::sync::Cache::new(capacity));
+        self
+    }
+
     /// HS256 with a shared secret (at least 32 bytes). JWKS stays empty: a symmetric key is
     /// never published.
     pub fn hs256(secret: &[u8], issuer: &str, audience: &str) -> Result<Self, KeyError> {
@@ -213,6 +229,7 @@ impl JwtCodec {
             public_jwks: Vec::new(),
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
+            recent: None,
         })
     }
 
@@ -300,6 +317,7 @@ impl JwtCodec {
             public_jwks,
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
+            recent: None,
         })
     }
 
@@ -386,6 +404,36 @@ fn str_claim<'a>(payload: &'a JwtPayload, name: &str) -> Option<&'a str> {
 }
 
 impl JwtCodec {
+    /// Every check of an access token: signature, header, shared claims, its own claims.
+    fn verify_access_fully(
+        &self,
+        token: &str,
+        now: Timestamp,
+    ) -> Result<AccessClaims, TokenRejection> {
+        let p = self.verify(token, ACCESS_TYP, now)?;
+        if str_claim(&p, "typ") != Some("access") {
+            return Err(TokenRejection::Invalid);
+        }
+        let parse = |raw: Option<&str>| {
+            raw.and_then(|s| Uuid::parse_str(s).ok())
+                .ok_or(TokenRejection::Invalid)
+        };
+        Ok(AccessClaims {
+            user_id: UserId(parse(p.subject())?),
+            session_id: SessionId(parse(str_claim(&p, "sid"))?),
+            jti: parse(p.jwt_id())?,
+            username: str_claim(&p, "username").unwrap_or_default().to_owned(),
+            issued_at: p
+                .issued_at()
+                .and_then(from_system)
+                .ok_or(TokenRejection::Invalid)?,
+            expires_at: p
+                .expires_at()
+                .and_then(from_system)
+                .ok_or(TokenRejection::Invalid)?,
+        })
+    }
+
     fn base_payload(
         &self,
         subject: &str,
@@ -426,28 +474,20 @@ impl TokenCodec for JwtCodec {
     }
 
     fn verify_access(&self, token: &str, now: Timestamp) -> Result<AccessClaims, TokenRejection> {
-        let p = self.verify(token, ACCESS_TYP, now)?;
-        if str_claim(&p, "typ") != Some("access") {
-            return Err(TokenRejection::Invalid);
-        }
-        let parse = |raw: Option<&str>| {
-            raw.and_then(|s| Uuid::parse_str(s).ok())
-                .ok_or(TokenRejection::Invalid)
+        let Some(recent) = &self.recent else {
+            return self.verify_access_fully(token, now);
         };
-        Ok(AccessClaims {
-            user_id: UserId(parse(p.subject())?),
-            session_id: SessionId(parse(str_claim(&p, "sid"))?),
-            jti: parse(p.jwt_id())?,
-            username: str_claim(&p, "username").unwrap_or_default().to_owned(),
-            issued_at: p
-                .issued_at()
-                .and_then(from_system)
-                .ok_or(TokenRejection::Invalid)?,
-            expires_at: p
-                .expires_at()
-                .and_then(from_system)
-                .ok_or(TokenRejection::Invalid)?,
-        })
+        if let Some(claims) = recent.get(token) {
+            return if claims.expires_at > now {
+                Ok(claims)
+            } else {
+                recent.remove(token);
+                Err(TokenRejection::Expired)
+            };
+        }
+        let claims = self.verify_access_fully(token, now)?;
+        recent.insert(token.to_owned(), claims.clone());
+        Ok(claims)
     }
 
     fn issue_device(&self, claims: &DeviceClaims) -> Result<String, PortError> {

@@ -233,3 +233,92 @@ fn short_hs256_secrets_and_garbage_keys_are_refused() {
     assert!(JwtCodec::hs256(b"short", "iss", "aud").is_err());
     assert!(JwtCodec::asymmetric(Asymmetric::Rs256, "not a pem", None, "iss", "aud").is_err());
 }
+
+#[test]
+fn a_remembered_token_verifies_again_until_it_expires_and_nothing_else_rides_on_it() {
+    let codec = JwtCodec::asymmetric(Asymmetric::Rs256, &rsa_pem(), None, "iss", "aud")
+        .unwrap()
+        .with_verify_cache(16);
+    let c = claims(TimeDelta::minutes(15));
+    let token = codec.issue_access(&c).unwrap();
+    let now = Utc::now();
+    assert_eq!(
+        codec.verify_access(&token, now).unwrap(),
+        c,
+        "first: verified"
+    );
+    assert_eq!(
+        codec.verify_access(&token, now).unwrap(),
+        c,
+        "again: remembered, same claims"
+    );
+
+    // A forgery that shares the remembered token's header and signature is still checked.
+    let p = parts(&token);
+    let mut payload = decode_part(&p[1]);
+    payload["sub"] = serde_json::json!(Uuid::now_v7().to_string());
+    let forged = format!(
+        "{}.{}.{}",
+        p[0],
+        URL_SAFE_NO_PAD.encode(payload.to_string()),
+        p[2]
+    );
+    assert_eq!(
+        codec.verify_access(&forged, now),
+        Err(TokenRejection::Invalid)
+    );
+    assert_eq!(
+        codec.verify_access(&format!("{token}x"), now),
+        Err(TokenRejection::Invalid),
+        "a token is remembered by its whole text"
+    );
+
+    // Expiry is checked on every use, remembered or not.
+    assert_eq!(
+        codec.verify_access(&token, c.expires_at),
+        Err(TokenRejection::Expired)
+    );
+    assert_eq!(
+        codec.verify_access(&token, c.expires_at + TimeDelta::seconds(1)),
+        Err(TokenRejection::Expired)
+    );
+    // A device token is no access token, however often it was seen.
+    let device = codec
+        .issue_device(&DeviceClaims {
+            user_id: c.user_id,
+            device_id: Uuid::now_v7(),
+            expires_at: c.expires_at,
+        })
+        .unwrap();
+    assert!(codec.verify_device(&device, now).is_ok());
+    assert_eq!(
+        codec.verify_access(&device, now),
+        Err(TokenRejection::Invalid)
+    );
+}
+
+#[test]
+fn a_token_another_codec_would_refuse_is_not_accepted_through_a_remembered_one() {
+    // Two codecs with different audiences: one remembering the token does not make the other
+    // accept it (each codec has its own memory).
+    let pem = rsa_pem();
+    let issuer = JwtCodec::asymmetric(Asymmetric::Rs256, &pem, None, "iss", "aud")
+        .unwrap()
+        .with_verify_cache(16);
+    let other = JwtCodec::asymmetric(Asymmetric::Rs256, &pem, None, "iss", "other")
+        .unwrap()
+        .with_verify_cache(16);
+    let token = issuer.issue_access(&claims(TimeDelta::minutes(5))).unwrap();
+    assert!(issuer.verify_access(&token, Utc::now()).is_ok());
+    assert_eq!(
+        other.verify_access(&token, Utc::now()),
+        Err(TokenRejection::Invalid)
+    );
+    // Off (capacity 0): the same answers, every time in full.
+    let off = JwtCodec::asymmetric(Asymmetric::Rs256, &pem, None, "iss", "aud")
+        .unwrap()
+        .with_verify_cache(0);
+    for _ in 0..2 {
+        assert!(off.verify_access(&token, Utc::now()).is_ok());
+    }
+}

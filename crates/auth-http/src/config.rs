@@ -83,6 +83,8 @@ pub struct Config {
     pub jwt_issuer: String,
     /// `JWT_AUDIENCE` (default `auth-service`).
     pub jwt_audience: String,
+    /// `JWT_VERIFY_CACHE`: access tokens remembered after a full check (default 10000, 0: off).
+    pub jwt_verify_cache: usize,
     /// `JWT_ACCESS_TOKEN_EXPIRES` seconds (default 900).
     pub access_ttl: TimeDelta,
     /// `JWT_REFRESH_TOKEN_EXPIRES` seconds (default 30 days).
@@ -415,6 +417,7 @@ impl Config {
             jwt_algorithm,
             jwt_issuer: v.get("JWT_ISSUER").unwrap_or("auth-service").to_owned(),
             jwt_audience: v.get("JWT_AUDIENCE").unwrap_or("auth-service").to_owned(),
+            jwt_verify_cache: v.parse("JWT_VERIFY_CACHE", 10_000, |_| true, "an integer >= 0"),
             access_ttl: v.seconds("JWT_ACCESS_TOKEN_EXPIRES", 900, 1),
             refresh_ttl: v.seconds("JWT_REFRESH_TOKEN_EXPIRES", 30 * 24 * 3600, 60),
             reuse_interval: v.seconds("REFRESH_REUSE_INTERVAL", 10, 0),
@@ -693,6 +696,7 @@ impl Config {
             ),
             ("JWT_ISSUER", self.jwt_issuer.clone()),
             ("JWT_AUDIENCE", self.jwt_audience.clone()),
+            ("JWT_VERIFY_CACHE", self.jwt_verify_cache.to_string()),
             ("JWT_ACCESS_TOKEN_EXPIRES", secs(self.access_ttl)),
             ("JWT_REFRESH_TOKEN_EXPIRES", secs(self.refresh_ttl)),
             ("REFRESH_REUSE_INTERVAL", secs(self.reuse_interval)),
@@ -879,6 +883,22 @@ mod tests {
             matches!(lite.database(), Database::Sqlite(p) if p == std::path::Path::new("/tmp/x.db"))
         );
         assert!(Config::from_vars(vars(&[("DATABASE_URL", "mysql://db")])).is_err());
+    }
+
+    #[test]
+    fn the_verify_cache_defaults_on_and_takes_zero_or_a_size() {
+        let default = Config::from_vars(vars(&[])).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(default.jwt_verify_cache, 10_000);
+        let off =
+            Config::from_vars(vars(&[("JWT_VERIFY_CACHE", "0")])).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(off.jwt_verify_cache, 0);
+        for bad in ["-1", "many", "1.5"] {
+            let refused = Config::from_vars(vars(&[("JWT_VERIFY_CACHE", bad)]))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(refused.contains("JWT_VERIFY_CACHE"), "{bad}: {refused}");
+        }
     }
 
     #[test]

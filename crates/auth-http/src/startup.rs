@@ -268,7 +268,8 @@ pub async fn build_state(
                 config.jwt_public_key.as_deref(),
                 &config.jwt_issuer,
                 &config.jwt_audience,
-            )?;
+            )?
+            .with_verify_cache(config.jwt_verify_cache);
             let fact = format!(
                 "{} from JWT_PRIVATE_KEY, kid {}",
                 codec.algorithm(),
@@ -281,7 +282,8 @@ pub async fn build_state(
                 secrets.jwt_secret_key.expose_secret(),
                 &config.jwt_issuer,
                 &config.jwt_audience,
-            )?;
+            )?
+            .with_verify_cache(config.jwt_verify_cache);
             let source = if config.jwt_secret_key.is_some() {
                 "JWT_SECRET_KEY"
             } else {
