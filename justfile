@@ -34,22 +34,14 @@ openapi url="http://127.0.0.1:5000" out="openapi.json":
     curl -fsS {{url}}/openapi.json -o {{out}}
     @echo "wrote {{out}}"
 
-# Login and verify-token requests per second on the embedded default (needs wrk): [seconds] [bcrypt cost].
-measure seconds="10" cost="12":
-    scripts/measure-embedded.sh {{seconds}} {{cost}}
-
 # Delete expired sessions, refresh tokens and one-time tokens once, then exit.
 cleanup:
     cargo run -- cleanup
-
-# Refresh requests per second on SQLite versus PostgreSQL (needs wrk and PostgreSQL): [seconds] [sessions].
-measure-refresh seconds="10" sessions="64":
-    scripts/measure-refresh.sh {{seconds}} {{sessions}}
 
 # Check the Dockerfile, docker-compose.yml, .env.example and deploy/k8s offline (validators pinned in a venv).
 validate-deploy:
     bash scripts/validate-deploy.sh
 
-# Benchmarks (needs wrk): verify-token vs the /health/live floor per algorithm, memory, start to ready. See docs/benchmarks.md.
-bench seconds="10":
-    python3 scripts/bench.py --seconds {{seconds}}
+# Benchmarks (needs wrk; about 7 min): verify-token, refresh, login vs the bcrypt bound, verify-token during a login flood, memory, start to ready, on SQLite and on PostgreSQL + Redis. `just bench 8 --write` updates docs/benchmarks.md. See docs/benchmarks.md.
+bench seconds="8" *args="":
+    python3 scripts/bench.py --seconds {{seconds}} {{args}}

@@ -46,7 +46,7 @@ use auth_domain::policy::{AttemptState, LockoutPolicy, RateDecision, RateLimit};
 use auth_domain::ports::{AttemptCounter, Cache, PortError, RateLimiter, RevocationList};
 use auth_domain::types::{SessionId, Timestamp, UserId};
 use chrono::{DateTime, Utc};
-use deadpool::managed::{self, Metrics, Object, RecycleResult};
+use deadpool::managed::{self, Metrics, RecycleResult};
 use deadpool_redis::redis::aio::MultiplexedConnection;
 use deadpool_redis::redis::{self, ErrorKind, RedisError, Script, ServerErrorKind};
 use deadpool_redis::{PoolConfig, Runtime, Timeouts};
@@ -110,17 +110,17 @@ enum Failure {
 type Pool = managed::Pool<Manager>;
 type PoolError = managed::PoolError<RedisError>;
 
-/// A connection checked out within this long is lent again without a check, unless a
-/// connection failed since: its last command got an answer (a connection whose command
-/// failed is dropped by [`RedisCache::run`]). One idle for longer is checked first.
+/// A connection used within this long is lent again without a check, unless an operation
+/// failed on a broken connection since (see [`RedisCache::once`]). One idle for longer is
+/// checked first.
 const TRUSTED_FOR: Duration = Duration::from_secs(5);
 
 /// deadpool-redis's manager without its round trip on every checkout: it sends `UNWATCH` +
 /// `PING` before lending a connection, which doubled the cost of every cache operation
 /// (`verify-token` made two round trips instead of one). Connections in steady use are
-/// lent as they are; after any connection fails (the server restarted, say), every other
-/// one is checked again before its next use, so an outage costs one failed operation, not
-/// one per pooled connection.
+/// lent as they are; after an operation finds its connection broken (the server
+/// restarted, say), every pooled connection is checked before its next use, and a broken
+/// one replaced.
 struct Manager {
     inner: deadpool_redis::Manager,
     last_failure: Arc<Mutex<Option<Instant>>>,
@@ -154,35 +154,11 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// A connection lent to one operation. Unless given back after an answer, it is taken out
-/// of the pool when dropped, and the failure is noted for [`Manager::recycle`]: after an
-/// I/O error, a dropped connection or a timeout (the operation's future dropped mid-way) it
-/// may be broken or hold a late reply.
-struct Lent<'a> {
-    conn: Option<Object<Manager>>,
-    last_failure: &'a Mutex<Option<Instant>>,
-}
-
-impl Lent<'_> {
-    fn give_back(&mut self) {
-        drop(self.conn.take());
-    }
-}
-
-impl Drop for Lent<'_> {
-    fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            *lock(self.last_failure) = Some(Instant::now());
-            drop(Object::take(conn));
-        }
-    }
-}
-
 /// How one attempt on a lent connection failed.
 enum Attempt {
     /// No connection could be had.
     Pool(PortError),
-    /// The connection broke (it is dropped, never lent again).
+    /// The connection broke (checked, and replaced, before its next use).
     Broken(RedisError),
     /// The server answered with an error; the connection is fine.
     Answered(RedisError),
@@ -297,9 +273,8 @@ impl RedisCache {
         .map(drop)
     }
 
-    /// Takes a connection and runs `op` on it, the whole bounded by the timeout. A
-    /// connection that failed (or whose operation was cut short by the timeout) is dropped,
-    /// never lent again; see [`Manager`].
+    /// Takes a connection and runs `op` on it, the whole bounded by the timeout. After a
+    /// connection fails, the pool checks each one before its next use; see [`Manager`].
     async fn run<T, F, Fut>(&self, op: F) -> Result<T, PortError>
     where
         F: FnOnce(MultiplexedConnection) -> Fut,
@@ -342,30 +317,25 @@ impl RedisCache {
         F: FnOnce(MultiplexedConnection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        let mut lent = Lent {
-            conn: Some(
-                self.pool
-                    .get()
-                    .await
-                    .map_err(|e| Attempt::Pool(pool_error(e)))?,
-            ),
-            last_failure: &self.last_failure,
-        };
-        let conn = lent.conn.as_deref().cloned().ok_or_else(|| {
-            Attempt::Pool(PortError::unexpected(Failure::Pool(
-                "no connection lent".to_owned(),
-            )))
-        })?;
+        // The pooled connection goes back at once: a multiplexed connection carries any
+        // number of operations at a time, so concurrent operations share one (their commands
+        // pipelined on one socket, fewer system calls here and in Redis) instead of each
+        // holding its own.
+        let conn = MultiplexedConnection::clone(
+            &*self
+                .pool
+                .get()
+                .await
+                .map_err(|e| Attempt::Pool(pool_error(e)))?,
+        );
         match op(conn).await {
-            Ok(value) => {
-                lent.give_back();
-                Ok(value)
+            Ok(value) => Ok(value),
+            Err(err) if connection_survives(&err) => Err(Attempt::Answered(err)),
+            Err(err) => {
+                // Every pooled connection is checked before its next use.
+                *lock(&self.last_failure) = Some(Instant::now());
+                Err(Attempt::Broken(err))
             }
-            Err(err) if connection_survives(&err) => {
-                lent.give_back();
-                Err(Attempt::Answered(err))
-            }
-            Err(err) => Err(Attempt::Broken(err)),
         }
     }
 

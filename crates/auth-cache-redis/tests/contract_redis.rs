@@ -419,7 +419,8 @@ impl Proxy {
 }
 
 #[test]
-fn connections_in_steady_use_are_not_pinged_and_a_restart_fails_no_revocation_check() {
+fn operations_share_a_connection_never_pinged_in_steady_use_and_a_restart_fails_no_revocation_check()
+ {
     auth_testkit::contract::run(async {
         let url = url();
         let Some(upstream) = url
@@ -476,10 +477,11 @@ fn connections_in_steady_use_are_not_pinged_and_a_restart_fails_no_revocation_ch
                 UserId(Uuid::new_v4()),
             )
         };
-        // Four connections in the pool: four operations at once.
+        // Four operations at once share one multiplexed connection.
         let (a, b, c, d) = tokio::join!(check(), check(), check(), check());
         assert!(a.is_ok() && b.is_ok() && c.is_ok() && d.is_ok(), "warm-up");
-        assert_eq!(cache.pool_status().idle, 4, "{:?}", cache.pool_status());
+        let status = cache.pool_status();
+        assert_eq!((status.idle, status.in_use), (1, 0), "{status:?}");
 
         let before = proxy.pings();
         for _ in 0..50 {
