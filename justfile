@@ -42,6 +42,6 @@ cleanup:
 validate-deploy:
     bash scripts/validate-deploy.sh
 
-# Benchmarks (needs wrk; about 7 min): verify-token, refresh, login vs the bcrypt bound, verify-token during a login flood, memory, start to ready, on SQLite and on PostgreSQL + Redis. `just bench 8 --write` updates docs/benchmarks.md. See docs/benchmarks.md.
-bench seconds="8" *args="":
+# Benchmarks (needs wrk, PostgreSQL and Redis; about 5 min after the release build): verify-token, refresh, login vs the bcrypt bound, verify-token during a login flood, memory, start to ready, on SQLite and on PostgreSQL + Redis. `just bench 6 --write` updates docs/benchmarks.md. See docs/benchmarks.md.
+bench seconds="6" *args="":
     python3 scripts/bench.py --seconds {{seconds}} {{args}}
