@@ -38,6 +38,14 @@ openapi url="http://127.0.0.1:5000" out="openapi.json":
 cleanup:
     cargo run -- cleanup
 
+# schemathesis against the running service's /openapi.json, every check (what CI runs): [embedded|postgres|both] [examples per operation].
+schemathesis which="both" examples="200":
+    bash scripts/schemathesis.sh {{which}} {{examples}}
+
+# Soak (needs PostgreSQL and Redis): a mixed workload for [minutes] (default 30), errors, latency and memory over time. See docs/soak.md.
+soak minutes="30" *args="":
+    python3 scripts/soak.py --minutes {{minutes}} {{args}}
+
 # Check the Dockerfile, docker-compose.yml, .env.example and deploy/k8s offline (validators pinned in a venv).
 validate-deploy:
     bash scripts/validate-deploy.sh
@@ -45,3 +53,7 @@ validate-deploy:
 # Benchmarks (needs wrk, PostgreSQL and Redis; about 5 min after the release build): verify-token, refresh, login vs the bcrypt bound, verify-token during a login flood, memory, start to ready, on SQLite and on PostgreSQL + Redis. `just bench 6 --write` updates docs/benchmarks.md. See docs/benchmarks.md.
 bench seconds="6" *args="":
     python3 scripts/bench.py --seconds {{seconds}} {{args}}
+
+# Fuzz each cargo-fuzz target in fuzz/ for [seconds] (default 60; needs `cargo install cargo-fuzz`). See docs/hardening.md.
+fuzz seconds="60":
+    cd fuzz && for t in json_bodies jwt refresh_token; do RUSTC_BOOTSTRAP=1 cargo fuzz run -O $t -- -max_total_time={{seconds}} || exit 1; done

@@ -412,14 +412,15 @@ if interval < 1 then interval = 1 end
 local tat = now
 local stored = tonumber(redis.call('GET', KEYS[1]))
 if stored and stored > now then tat = stored end
+local span = interval * limit
 local new_tat = tat + interval
-local allow_at = new_tat - window
+local allow_at = new_tat - span
 if allow_at > now then
   local retry = ceil_secs(allow_at - now)
   if retry < 1 then retry = 1 end
   return {{0, 0, ceil_secs(tat - now), retry}}
 end
-local remaining = idiv(window - (new_tat - now), interval)
+local remaining = idiv(span - (new_tat - now), interval)
 if remaining < 0 then remaining = 0 end
 redis.call('SET', KEYS[1], int(new_tat), 'PX', int(new_tat - now))
 return {{1, remaining, ceil_secs(new_tat - now), 0}}
@@ -482,7 +483,7 @@ if failures >= threshold then
   if level < 4294967295 then level = level + 1 end
   local shift = level - 1
   if shift < 0 then shift = 0 end
-  if shift > 16 then shift = 16 end
+  if shift > 40 then shift = 40 end
   local lock = base * (2 ^ shift)
   if lock > max_lock then lock = max_lock end
   lu = now + lock

@@ -219,8 +219,14 @@ impl LockoutPolicy {
 
     /// Lock time at an escalation level (1 = first lock).
     pub fn lock_duration(&self, level: u32) -> TimeDelta {
-        let factor = 1i32 << level.saturating_sub(1).min(16);
-        (self.base_lock * factor).min(self.max_lock)
+        // The shift is bounded only so that the product cannot overflow: 2^40 times the
+        // smallest base (1 s) is far past any cap. (It was bounded at 16, which kept a
+        // 1-second base from ever reaching the 24-hour cap; found by a property test.)
+        let factor = 1i64 << level.saturating_sub(1).min(40);
+        let ms = self.base_lock.num_milliseconds().saturating_mul(factor);
+        TimeDelta::try_milliseconds(ms)
+            .unwrap_or(self.max_lock)
+            .min(self.max_lock)
     }
 
     /// How long a counter must keep a state so that nothing above is lost.
@@ -308,9 +314,13 @@ pub fn gcra(
     let limit = i64::from(policy.limit.max(1));
     let window_ms = policy.window.num_milliseconds().max(1);
     let interval_ms = (window_ms / limit).max(1);
+    // The burst is `span / interval` = exactly `limit`: with the whole window instead, the
+    // remainder of `window / limit` let one request more through when it reached the
+    // interval (249 a minute allowed 250 at once; found by a property test).
+    let span_ms = interval_ms * limit;
     let tat = tat.filter(|t| *t > now).unwrap_or(now);
     let new_tat = tat + TimeDelta::milliseconds(interval_ms);
-    let allow_at = new_tat - TimeDelta::milliseconds(window_ms);
+    let allow_at = new_tat - TimeDelta::milliseconds(span_ms);
     let ceil_secs = |d: TimeDelta| -> u64 {
         let ms = d.num_milliseconds().max(0);
         u64::try_from((ms + 999) / 1000).unwrap_or(0)
@@ -326,7 +336,7 @@ pub fn gcra(
         return (tat, decision);
     }
     let used_ms = (new_tat - now).num_milliseconds();
-    let remaining = (window_ms - used_ms) / interval_ms;
+    let remaining = (span_ms - used_ms) / interval_ms;
     let decision = RateDecision {
         policy,
         allowed: true,

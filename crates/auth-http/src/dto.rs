@@ -15,19 +15,19 @@ use uuid::Uuid;
 #[serde(default)]
 pub struct RegisterRequest {
     /// Email address (normalized to lower case).
-    #[schema(example = "test@example.com")]
+    #[schema(required = true, min_length = 1, max_length = 254, format = Email, example = "test@example.com")]
     pub email: String,
-    /// 3–32 letters, digits, `_`, `.`, `-`.
-    #[schema(example = "testuser")]
+    /// 3–32 letters, digits, `_`, `.`, `-`, starting with a letter or a digit.
+    #[schema(required = true, min_length = 1, example = "testuser")]
     pub username: String,
     /// 8–128 characters, zxcvbn score ≥ 3.
-    #[schema(example = "SecurePass123!", format = Password)]
+    #[schema(required = true, min_length = 8, max_length = 128, example = "SecurePass123!", format = Password)]
     pub password: String,
     /// First name.
-    #[schema(example = "Test")]
+    #[schema(required = true, min_length = 1, example = "Test")]
     pub name: String,
     /// Surname.
-    #[schema(example = "User")]
+    #[schema(required = true, min_length = 1, example = "User")]
     pub surname: String,
     /// Optional phone number (7–15 digits, optional leading `+`).
     #[schema(example = "+15550100200")]
@@ -65,6 +65,7 @@ pub struct RegisterResponse {
 #[serde(default)]
 pub struct TokenRequest {
     /// The token.
+    #[schema(required = true, min_length = 1)]
     pub token: String,
 }
 
@@ -73,7 +74,7 @@ pub struct TokenRequest {
 #[serde(default)]
 pub struct EmailRequest {
     /// Email address.
-    #[schema(example = "test@example.com")]
+    #[schema(required = true, min_length = 1, max_length = 254, format = Email, example = "test@example.com")]
     pub email: String,
 }
 
@@ -103,7 +104,7 @@ pub struct LoginRequest {
     /// Email.
     pub email: Option<String>,
     /// Password.
-    #[schema(example = "SecurePass123!", format = Password)]
+    #[schema(required = true, min_length = 1, max_length = 1024, example = "SecurePass123!", format = Password)]
     pub password: String,
     /// Device token from an earlier login: exempts this device from lockouts caused elsewhere.
     pub device_token: Option<String>,
@@ -180,6 +181,7 @@ pub struct LoginResponse {
 #[serde(default)]
 pub struct RefreshRequest {
     /// The refresh token.
+    #[schema(required = true, min_length = 1)]
     pub refresh_token: String,
 }
 
@@ -220,9 +222,10 @@ pub struct LogoutRequest {
 #[serde(default)]
 pub struct ResetPasswordRequest {
     /// The token from the mailed link.
+    #[schema(required = true, min_length = 1)]
     pub token: String,
-    /// The new password.
-    #[schema(format = Password)]
+    /// The new password (8–128 characters, zxcvbn score ≥ 3).
+    #[schema(required = true, min_length = 8, max_length = 128, format = Password)]
     pub new_password: String,
 }
 
@@ -268,17 +271,21 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct ProfileUpdateRequest {
-    /// New username.
+    /// New username (3–32 letters, digits, `_`, `.`, `-`).
+    #[schema(min_length = 1)]
     pub username: Option<String>,
     /// New first name.
+    #[schema(min_length = 1)]
     pub name: Option<String>,
     /// New surname.
+    #[schema(min_length = 1)]
     pub surname: Option<String>,
     /// New phone number; `null` or `""` removes it.
     #[serde(deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub phone_number: Option<Option<String>>,
     /// New email: takes effect once the link mailed to it is followed.
+    #[schema(min_length = 1, max_length = 254, format = Email)]
     pub email: Option<String>,
 }
 
@@ -287,10 +294,10 @@ pub struct ProfileUpdateRequest {
 #[serde(default)]
 pub struct ChangePasswordRequest {
     /// The current password.
-    #[schema(format = Password)]
+    #[schema(required = true, min_length = 1, max_length = 1024, format = Password)]
     pub current_password: String,
-    /// The new password.
-    #[schema(format = Password)]
+    /// The new password (8–128 characters, zxcvbn score ≥ 3).
+    #[schema(required = true, min_length = 8, max_length = 128, format = Password)]
     pub new_password: String,
 }
 
@@ -299,7 +306,7 @@ pub struct ChangePasswordRequest {
 #[serde(default)]
 pub struct DeleteAccountRequest {
     /// The password, to re-authenticate.
-    #[schema(format = Password)]
+    #[schema(required = true, min_length = 1, max_length = 1024, format = Password)]
     pub password: String,
 }
 

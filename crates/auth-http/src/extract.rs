@@ -124,22 +124,72 @@ pub fn json_config(limit: usize) -> web::JsonConfig {
                 JsonPayloadError::Deserialize(de) => ApiError::BadJson(describe(de)),
                 other => ApiError::BadJson(other.to_string()),
             };
-            if req.path() == "/auth/login" {
-                // Refused before the handler runs, but still a failed login: counted and
-                // audited like the others (no identifier is known).
-                let trusted = req
-                    .app_data::<web::Data<AppState>>()
-                    .map(|s| s.config.trusted_proxies.clone())
-                    .unwrap_or_default();
-                let code = api.code();
-                crate::telemetry::login(code);
-                crate::audit::Audit::failure("login.failed")
-                    .reason(code)
-                    .ip(client_ip(req, &trusted))
-                    .emit();
-            }
+            refused_body(req, &api);
             api.into()
         })
+}
+
+/// Notes a body refused before its handler ran: on `/auth/login` it is still a failed
+/// login, counted and audited like the others (no identifier is known).
+fn refused_body(req: &HttpRequest, api: &ApiError) {
+    if req.path() == "/auth/login" {
+        let trusted = req
+            .app_data::<web::Data<AppState>>()
+            .map(|s| s.config.trusted_proxies.clone())
+            .unwrap_or_default();
+        let code = api.code();
+        crate::telemetry::login(code);
+        crate::audit::Audit::failure("login.failed")
+            .reason(code)
+            .ip(client_ip(req, &trusted))
+            .emit();
+    }
+}
+
+/// A JSON request body that must be an object. serde would also fill a struct from an
+/// array (`["a@example.com", "name", …]` taken field by field, `[null, null]` as an empty
+/// change), which no client means: such a body is a 400 `invalid_json` like any other
+/// malformed one. Size, content type and syntax are checked by [`json_config`].
+#[derive(Debug)]
+pub struct JsonObject<T>(pub T);
+
+impl<T> JsonObject<T> {
+    /// The body.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for JsonObject<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: serde::de::DeserializeOwned + 'static> FromRequest for JsonObject<T> {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, actix_web::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let value = web::Json::<serde_json::Value>::from_request(req, payload);
+        let req = req.clone();
+        Box::pin(async move {
+            let value = value.await?.into_inner();
+            let parsed = if value.is_object() {
+                T::deserialize(value).map_err(|e| ApiError::BadJson(describe(&e)))
+            } else {
+                Err(ApiError::BadJson(
+                    "the body must be a JSON object".to_owned(),
+                ))
+            };
+            parsed.map(JsonObject).map_err(|api| {
+                refused_body(&req, &api);
+                api.into()
+            })
+        })
+    }
 }
 
 /// Limits for raw bodies (routes whose body is optional).
@@ -189,5 +239,12 @@ pub fn optional_json<T: serde::de::DeserializeOwned + Default>(
     if !is_json {
         return Err(ApiError::UnsupportedMediaType);
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::BadJson(describe(&e)))
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::BadJson(describe(&e)))?;
+    if !value.is_object() {
+        return Err(ApiError::BadJson(
+            "the body must be a JSON object".to_owned(),
+        ));
+    }
+    T::deserialize(value).map_err(|e| ApiError::BadJson(describe(&e)))
 }

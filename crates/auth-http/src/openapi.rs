@@ -26,6 +26,53 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Documents the framework's own refusals of a request body on every operation that takes
+/// one: 400 (unreadable JSON, or a field of the wrong type), 413 (larger than the limit) and
+/// 415 (not `application/json`), each a problem document like every other error.
+struct BodyRefusals;
+
+impl Modify for BodyRefusals {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        let refusal = |description: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/problem+json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("Problem")))
+                            .build(),
+                    )
+                    .build(),
+            )
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                if operation.request_body.is_none() {
+                    continue;
+                }
+                let responses = &mut operation.responses.responses;
+                responses.entry("400".to_owned()).or_insert_with(|| {
+                    refusal("The body is not JSON, or a field has the wrong type")
+                });
+                responses
+                    .entry("413".to_owned())
+                    .or_insert_with(|| refusal("The body is larger than the limit"));
+                responses
+                    .entry("415".to_owned())
+                    .or_insert_with(|| refusal("The body is not `application/json`"));
+            }
+        }
+    }
+}
+
 /// The API document, served at `/openapi.json` and shown at `/docs`.
 #[derive(OpenApi)]
 #[openapi(
@@ -42,7 +89,7 @@ impl Modify for BearerAuth {
         system::health, system::live, system::ready, system::metrics, system::jwks,
     ),
     components(schemas(Problem)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &BodyRefusals),
     tags(
         (name = "auth", description = "Registration, login, tokens, recovery"),
         (name = "users", description = "The signed-in user's account"),

@@ -16,7 +16,7 @@ use crate::dto::{
     TokenResponse, VerifyTokenResponse,
 };
 use crate::error::{ApiError, Problem};
-use crate::extract::{Authenticated, Client, bearer, optional_json};
+use crate::extract::{Authenticated, Client, JsonObject, bearer, optional_json};
 use crate::state::AppState;
 use crate::telemetry;
 
@@ -78,7 +78,7 @@ pub async fn register(
     state: web::Data<AppState>,
     req: HttpRequest,
     client: Client,
-    body: web::Json<RegisterRequest>,
+    body: JsonObject<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     throttle(&state, &req, Action::Register, &client, Some(&body.email)).await?;
@@ -120,7 +120,7 @@ pub async fn verify_email(
     state: web::Data<AppState>,
     req: HttpRequest,
     client: Client,
-    body: web::Json<TokenRequest>,
+    body: JsonObject<TokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
     throttle(&state, &req, Action::VerifyEmail, &client, None).await?;
     let verified = state
@@ -154,7 +154,7 @@ pub async fn resend_verification(
     state: web::Data<AppState>,
     req: HttpRequest,
     client: Client,
-    body: web::Json<EmailRequest>,
+    body: JsonObject<EmailRequest>,
 ) -> Result<HttpResponse, ApiError> {
     throttle(
         &state,
@@ -185,7 +185,7 @@ pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
     client: Client,
-    body: web::Json<LoginRequest>,
+    body: JsonObject<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let identifier = match (body.email, body.username) {
@@ -266,7 +266,7 @@ pub async fn refresh_token(
     state: web::Data<AppState>,
     req: HttpRequest,
     client: Client,
-    body: web::Json<RefreshRequest>,
+    body: JsonObject<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     throttle(&state, &req, Action::Refresh, &client, None).await?;
     let (result, trail) = state.service.refresh_traced(&body.refresh_token).await;
@@ -334,7 +334,7 @@ pub async fn forgot_password(
     state: web::Data<AppState>,
     req: HttpRequest,
     client: Client,
-    body: web::Json<EmailRequest>,
+    body: JsonObject<EmailRequest>,
 ) -> Result<HttpResponse, ApiError> {
     throttle(
         &state,
@@ -362,7 +362,7 @@ pub async fn reset_password(
     state: web::Data<AppState>,
     req: HttpRequest,
     client: Client,
-    body: web::Json<ResetPasswordRequest>,
+    body: JsonObject<ResetPasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
     throttle(&state, &req, Action::ResetPassword, &client, None).await?;
     let body = body.into_inner();

@@ -12,7 +12,7 @@ use crate::dto::{
     ProfileUpdateRequest, ProfileUpdateResponse, SessionBody, SessionsResponse,
 };
 use crate::error::{ApiError, Problem};
-use crate::extract::{Authenticated, Client};
+use crate::extract::{Authenticated, Client, JsonObject};
 use crate::routes::auth::respond;
 use crate::state::AppState;
 use crate::telemetry;
@@ -96,7 +96,7 @@ pub async fn update_profile(
     state: web::Data<AppState>,
     auth: Authenticated,
     client: Client,
-    body: web::Json<ProfileUpdateRequest>,
+    body: JsonObject<ProfileUpdateRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let update = ProfileUpdate {
@@ -145,7 +145,7 @@ pub async fn change_password(
     state: web::Data<AppState>,
     auth: Authenticated,
     client: Client,
-    body: web::Json<ChangePasswordRequest>,
+    body: JsonObject<ChangePasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     state
@@ -194,7 +194,7 @@ pub async fn delete_account(
     state: web::Data<AppState>,
     auth: Authenticated,
     client: Client,
-    body: web::Json<DeleteAccountRequest>,
+    body: JsonObject<DeleteAccountRequest>,
 ) -> Result<HttpResponse, ApiError> {
     state
         .service

@@ -42,6 +42,65 @@ async fn malformed_json_is_a_400_problem() -> TestResult {
     Ok(())
 }
 
+/// Found by schemathesis: serde fills a struct from a JSON array field by field, so
+/// `PUT /users/profile` took `[null, null]` as an empty change (200) and `POST
+/// /auth/register` would take its five fields positionally.
+#[actix_web::test]
+async fn a_body_that_is_not_a_json_object_is_a_400_problem() -> TestResult {
+    let app = spawn_app().await;
+    let positional = br#"["arr@example.com", "arruser", "SecurePass123!", "Arr", "Ay"]"#;
+    for (path, body) in [
+        ("/auth/register", positional.to_vec()),
+        (
+            "/auth/login",
+            br#"["arruser", null, "SecurePass123!"]"#.to_vec(),
+        ),
+        ("/auth/forgot-password", br#""arr@example.com""#.to_vec()),
+        ("/auth/refresh-token", b"42".to_vec()),
+    ] {
+        let res = app.raw("POST", path, "application/json", body).await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{path}: {}", res.body);
+        assert!(is_problem(&res), "{path}: {}", res.body);
+        assert!(
+            res.body["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("must be a JSON object"),
+            "{path}: {}",
+            res.body
+        );
+    }
+    let (access, _) = app.signed_in("arr@example.com", "arruser").await;
+    let res = app
+        .call(
+            "PUT",
+            "/users/profile",
+            Some(&access),
+            Some(&serde_json::json!([null, null])),
+            &[],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.body);
+    let profile = app.get_auth("/users/profile", &access).await;
+    assert_eq!(profile.body["user"]["username"], "arruser", "unchanged");
+    let logout = app
+        .call(
+            "POST",
+            "/auth/logout",
+            Some(&access),
+            Some(&serde_json::json!([true])),
+            &[],
+        )
+        .await;
+    assert_eq!(logout.status, StatusCode::BAD_REQUEST, "{}", logout.body);
+    assert_eq!(
+        app.get_auth("/auth/verify-token", &access).await.status,
+        StatusCode::OK,
+        "a refused logout ends nothing"
+    );
+    Ok(())
+}
+
 #[actix_web::test]
 async fn a_wrong_content_type_is_a_415_problem() -> TestResult {
     let app = spawn_app().await;

@@ -79,8 +79,30 @@ async fn the_openapi_document_describes_every_endpoint_and_docs_are_served() -> 
         ("/metrics", "get"),
     ];
     for (path, method) in expected {
-        assert!(paths[path][method].is_object(), "{method} {path} missing");
+        let operation = &paths[path][method];
+        assert!(operation.is_object(), "{method} {path} missing");
+        if operation["requestBody"].is_object() {
+            for status in ["400", "413", "415"] {
+                assert!(
+                    operation["responses"][status].is_object(),
+                    "{method} {path} does not document its {status}"
+                );
+            }
+        }
     }
+    // Request fields the service requires are required in the document too.
+    let register = &doc.body["components"]["schemas"]["RegisterRequest"];
+    let required: Vec<&str> = register["required"]
+        .as_array()
+        .map(|r| r.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    for field in ["email", "username", "password", "name", "surname"] {
+        assert!(
+            required.contains(&field),
+            "{field} not required: {register}"
+        );
+    }
+    assert_eq!(register["properties"]["password"]["minLength"], 8);
     assert!(doc.body["components"]["schemas"]["Problem"].is_object());
     let docs = app.call("GET", "/docs/", None, None, &[]).await;
     assert_eq!(docs.status, StatusCode::OK);
