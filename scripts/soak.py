@@ -182,9 +182,11 @@ def main():
     parser.add_argument("--interval", type=int, default=60, help="seconds per row (default 60)")
     parser.add_argument("--embedded", action="store_true", help="SQLite and the in-process cache instead")
     parser.add_argument("--out", help="also write the report (Markdown) here")
+    parser.add_argument("--no-build", action="store_true", help="use target/release/auth-http as it is")
     args = parser.parse_args()
     import subprocess
-    subprocess.run(["cargo", "build", "--release", "-q", "-p", "auth-http"], cwd=bench.ROOT, check=True)
+    if not args.no_build:
+        subprocess.run(["cargo", "build", "--release", "-q", "-p", "auth-http"], cwd=bench.ROOT, check=True)
     kind = "embedded" if args.embedded else "postgres"
     server = bench.Server(kind, {"BCRYPT_COST": str(args.cost)})
     mailbox = Mailbox(Path(server.dir, "log"))
@@ -215,7 +217,11 @@ def main():
             t.start()
         end = began + args.minutes * 60
         while time.monotonic() < end:
-            time.sleep(min(args.interval, max(0.0, end - time.monotonic())))
+            try:
+                time.sleep(min(args.interval, max(0.0, end - time.monotonic())))
+            except KeyboardInterrupt:
+                print("interrupted: stopping early", flush=True)
+                end = 0
             requests, lat, errors = stats.drain()
             all_errors += errors
             row = {"minute": (time.monotonic() - began) / 60, "requests": requests, "rps": requests / args.interval,

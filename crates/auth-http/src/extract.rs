@@ -148,7 +148,7 @@ fn refused_body(req: &HttpRequest, api: &ApiError) {
 
 /// A JSON request body that must be an object. serde would also fill a struct from an
 /// array (`["a@example.com", "name", …]` taken field by field, `[null, null]` as an empty
-/// change), which no client means: such a body is a 400 `invalid_json` like any other
+/// change), which no client means: such a body is a 400 `validation_failed` like any other
 /// malformed one. Size, content type and syntax are checked by [`json_config`].
 #[derive(Debug)]
 pub struct JsonObject<T>(pub T);
