@@ -174,6 +174,16 @@ def pct(values, q):
     return values[min(len(values) - 1, int(q * len(values)))] * 1000
 
 
+def rss_slope(rows):
+    """Least-squares slope of RSS against time, MB per minute (0 with fewer than two rows)."""
+    if len(rows) < 2:
+        return 0.0
+    xs, ys = [r["minute"] for r in rows], [r["rss"] for r in rows]
+    mx, my = statistics.mean(xs), statistics.mean(ys)
+    den = sum((x - mx) ** 2 for x in xs)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / den if den else 0.0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=30)
@@ -242,7 +252,8 @@ def main():
     summary = [
         f"requests {sum(r['requests'] for r in rows):,}, errors {len(all_errors)}",
         f"RSS: {rows[0]['rss']:.1f} MB after the first interval, {mean('rss', early):.1f} MB early, "
-        f"{mean('rss', late):.1f} MB late, peak {max(r['rss'] for r in rows):.1f} MB",
+        f"{mean('rss', late):.1f} MB late, peak {max(r['rss'] for r in rows):.1f} MB; "
+        f"after warm-up {rss_slope(rows[fifth:]):+.3f} MB a minute (least squares)",
         f"p99: {mean('p99', early):.1f} ms early, {mean('p99', late):.1f} ms late; "
         f"p50: {mean('p50', early):.1f} ms early, {mean('p50', late):.1f} ms late; "
         f"throughput {mean('rps', early):,.0f} req/s early, {mean('rps', late):,.0f} late",

@@ -403,6 +403,12 @@ fn str_claim<'a>(payload: &'a JwtPayload, name: &str) -> Option<&'a str> {
     payload.claim(name).and_then(Value::as_str)
 }
 
+/// A claim that must hold a UUID; anything else makes the token invalid.
+fn uuid_claim(raw: Option<&str>) -> Result<Uuid, TokenRejection> {
+    raw.and_then(|s| Uuid::parse_str(s).ok())
+        .ok_or(TokenRejection::Invalid)
+}
+
 impl JwtCodec {
     /// Every check of an access token: signature, header, shared claims, its own claims.
     fn verify_access_fully(
@@ -414,14 +420,10 @@ impl JwtCodec {
         if str_claim(&p, "typ") != Some("access") {
             return Err(TokenRejection::Invalid);
         }
-        let parse = |raw: Option<&str>| {
-            raw.and_then(|s| Uuid::parse_str(s).ok())
-                .ok_or(TokenRejection::Invalid)
-        };
         Ok(AccessClaims {
-            user_id: UserId(parse(p.subject())?),
-            session_id: SessionId(parse(str_claim(&p, "sid"))?),
-            jti: parse(p.jwt_id())?,
+            user_id: UserId(uuid_claim(p.subject())?),
+            session_id: SessionId(uuid_claim(str_claim(&p, "sid"))?),
+            jti: uuid_claim(p.jwt_id())?,
             username: str_claim(&p, "username").unwrap_or_default().to_owned(),
             issued_at: p
                 .issued_at()
@@ -508,13 +510,9 @@ impl TokenCodec for JwtCodec {
         if str_claim(&p, "typ") != Some("device") {
             return Err(TokenRejection::Invalid);
         }
-        let parse = |raw: Option<&str>| {
-            raw.and_then(|s| Uuid::parse_str(s).ok())
-                .ok_or(TokenRejection::Invalid)
-        };
         Ok(DeviceClaims {
-            user_id: UserId(parse(p.subject())?),
-            device_id: parse(str_claim(&p, "did"))?,
+            user_id: UserId(uuid_claim(p.subject())?),
+            device_id: uuid_claim(str_claim(&p, "did"))?,
             expires_at: p
                 .expires_at()
                 .and_then(from_system)

@@ -45,6 +45,29 @@ async fn metrics_are_prometheus_text_by_route_and_status() -> TestResult {
 }
 
 #[actix_web::test]
+async fn invented_methods_are_refused_and_counted_under_one_label() -> TestResult {
+    let app = spawn_app().await;
+    for method in ["BREWCOFFEE", "XQZ-PROPFIND-7"] {
+        let res = app.call(method, "/health/live", None, None, &[]).await;
+        assert!(res.status.is_client_error(), "{method}: {}", res.status);
+    }
+    let text = app.call("GET", "/metrics", None, None, &[]).await.body;
+    let text = text.as_str().unwrap_or_default();
+    // Each invented method would otherwise be a series kept for the life of the process.
+    assert!(
+        !text.contains("BREWCOFFEE") && !text.contains("XQZ-PROPFIND-7"),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| l.starts_with("http_requests_total{")
+            && l.contains("method=\"OTHER\"")
+            && l.contains("route=\"/health/live\"")),
+        "{text}"
+    );
+    Ok(())
+}
+
+#[actix_web::test]
 async fn the_openapi_document_describes_every_endpoint_and_docs_are_served() -> TestResult {
     let app = spawn_app().await;
     let doc = app.call("GET", "/openapi.json", None, None, &[]).await;
