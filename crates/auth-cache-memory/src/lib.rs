@@ -41,7 +41,9 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use auth_domain::model::RevocationState;
-use auth_domain::policy::{AttemptState, LockoutPolicy, RateDecision, RateLimit, gcra};
+use auth_domain::policy::{
+    AttemptReservation, AttemptState, LockoutPolicy, RateDecision, RateLimit, gcra,
+};
 use auth_domain::ports::{AttemptCounter, Cache, PortError, RateLimiter, RevocationList};
 use auth_domain::types::{SessionId, Timestamp, UserId};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -200,6 +202,27 @@ impl RateLimiter for MemoryCache {
     }
 }
 
+/// Stores `state` under `key` for [`LockoutPolicy::retention`].
+fn keep_attempts(
+    table: &mut AttemptTable,
+    key: &str,
+    state: AttemptState,
+    policy: &LockoutPolicy,
+    now: Timestamp,
+) {
+    let entry = AttemptEntry {
+        state,
+        expires: add(now, policy.retention(&state, now)),
+    };
+    match table.states.get_mut(key) {
+        Some(slot) => *slot = entry,
+        None => {
+            table.states.insert(key.to_owned(), entry);
+        }
+    }
+    table.after_write(now);
+}
+
 impl AttemptCounter for MemoryCache {
     /// The stored state, or the default. Without a `now` this reads no clock: a state past
     /// its retention may still be returned until swept, which is harmless since by
@@ -221,30 +244,45 @@ impl AttemptCounter for MemoryCache {
         let mut table = lock(&self.inner.attempts);
         let state = table.live(key, now);
         let next = policy.after_failure(state, now);
-        let entry = AttemptEntry {
-            state: next,
-            expires: add(now, policy.retention(&next, now)),
-        };
-        match table.states.get_mut(key) {
-            Some(slot) => *slot = entry,
-            None => {
-                table.states.insert(key.to_owned(), entry);
-            }
-        }
-        table.after_write(now);
+        keep_attempts(&mut table, key, next, policy, now);
         Ok(next)
     }
 
-    /// Applies [`LockoutPolicy::after_success`] under the lock. A key whose state becomes
-    /// the default is removed, so successes alone never create entries.
+    /// Under the lock: a key locked at `now` is left as it is; otherwise
+    /// [`LockoutPolicy::after_failure`] is applied and kept, as in [`Self::record_failure`].
+    async fn reserve_attempt(
+        &self,
+        key: &str,
+        policy: &LockoutPolicy,
+        now: Timestamp,
+    ) -> Result<AttemptReservation, PortError> {
+        let mut table = lock(&self.inner.attempts);
+        let state = table.live(key, now);
+        if state.locked_at(now).is_some() {
+            return Ok(AttemptReservation {
+                counted: false,
+                state,
+            });
+        }
+        let next = policy.after_failure(state, now);
+        keep_attempts(&mut table, key, next, policy, now);
+        Ok(AttemptReservation {
+            counted: true,
+            state: next,
+        })
+    }
+
+    /// Applies [`LockoutPolicy::after_success_lifting`] under the lock. A key whose state
+    /// becomes the default is removed, so successes alone never create entries.
     async fn record_success(
         &self,
         key: &str,
         policy: &LockoutPolicy,
         now: Timestamp,
+        lifted: Option<Timestamp>,
     ) -> Result<(), PortError> {
         let mut table = lock(&self.inner.attempts);
-        let next = policy.after_success(table.live(key, now));
+        let next = policy.after_success_lifting(table.live(key, now), lifted);
         if next == AttemptState::default() {
             table.states.remove(key);
         } else if let Some(slot) = table.states.get_mut(key) {

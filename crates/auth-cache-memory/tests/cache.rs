@@ -130,7 +130,7 @@ async fn successes_alone_store_nothing_and_clones_share_state() {
     let cache = MemoryCache::new();
     let now = Utc::now();
     cache
-        .record_success("lock:x", &lockout(5), now)
+        .record_success("lock:x", &lockout(5), now, None)
         .await
         .unwrap();
     assert!(cache.is_empty());

@@ -42,7 +42,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use auth_domain::model::RevocationState;
-use auth_domain::policy::{AttemptState, LockoutPolicy, RateDecision, RateLimit};
+use auth_domain::policy::{
+    AttemptReservation, AttemptState, LockoutPolicy, RateDecision, RateLimit,
+};
 use auth_domain::ports::{AttemptCounter, Cache, PortError, RateLimiter, RevocationList};
 use auth_domain::types::{SessionId, Timestamp, UserId};
 use chrono::{DateTime, Utc};
@@ -197,6 +199,51 @@ pub struct PoolStatus {
 }
 
 impl RedisCache {
+    /// Runs [`FAILURE`] or [`RESERVE`] on the attempt hash of `key`.
+    async fn failure(
+        &self,
+        script: &'static Script,
+        key: &str,
+        policy: &LockoutPolicy,
+        now: Timestamp,
+    ) -> Result<AttemptReservation, PortError> {
+        let key = self.key("at:", key);
+        let now = now.timestamp_millis();
+        let policy = *policy;
+        let reply: (i64, i64, i64, i64, i64, i64) = self
+            .run(|mut conn| async move {
+                script
+                    .key(key)
+                    .arg(now)
+                    .arg(policy.threshold)
+                    .arg(policy.base_lock.num_milliseconds())
+                    .arg(policy.max_lock.num_milliseconds())
+                    .arg(policy.failure_window.num_milliseconds())
+                    .arg(policy.memory.num_milliseconds())
+                    .invoke_async(&mut conn)
+                    .await
+            })
+            .await?;
+        let (counted, failures, last_failure, level, locked, locked_until) = reply;
+        Ok(AttemptReservation {
+            counted: counted == 1,
+            state: AttemptState {
+                failures: count(failures)?,
+                last_failure: if last_failure < 0 {
+                    None
+                } else {
+                    Some(timestamp(last_failure)?)
+                },
+                level: count(level)?,
+                locked_until: if locked == 1 {
+                    Some(timestamp(locked_until)?)
+                } else {
+                    None
+                },
+            },
+        })
+    }
+
     /// Closes the pool (at shutdown): idle connections are dropped at once, the ones in
     /// use when they come back, and later calls fail as unavailable.
     pub fn close(&self) {
@@ -458,10 +505,16 @@ end
 
 /// `LockoutPolicy::after_failure` on the hash `KEYS[1]`: `ARGV` = now, threshold,
 /// base_lock, max_lock, failure_window, memory (ms). Keeps the result for
-/// `LockoutPolicy::retention` and returns `{failures, last_failure, level, has_lock,
-/// locked_until}`.
-static FAILURE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&format!(
+/// `LockoutPolicy::retention` and returns `{counted, failures, last_failure, level,
+/// has_lock, locked_until}` (`last_failure` -1 when none). With `reserve`, a key locked at
+/// `now` is left as it is and returned with `counted` 0 (`AttemptCounter::reserve_attempt`).
+fn failure_script(reserve: bool) -> String {
+    let guard = if reserve {
+        "if lu ~= nil and lu > now then return {0, failures, lf or -1, level, 1, lu} end"
+    } else {
+        ""
+    };
+    format!(
         r"{LUA_INT}
 local now = tonumber(ARGV[1])
 local threshold = tonumber(ARGV[2])
@@ -475,6 +528,7 @@ local failures = tonumber(h[1]) or 0
 local lf = tonumber(h[2])
 local level = tonumber(h[3]) or 0
 local lu = tonumber(h[4])
+{guard}
 if lf == nil or now - lf > window then failures = 0 end
 if lu == nil or now - lu > memory then level = 0 end
 failures = failures + 1
@@ -491,26 +545,35 @@ if failures >= threshold then
 end
 save(failures, lf, level, lu)
 if lu == nil then
-  return {{failures, lf, level, 0, 0}}
+  return {{1, failures, lf, level, 0, 0}}
 end
-return {{failures, lf, level, 1, lu}}
+return {{1, failures, lf, level, 1, lu}}
 "
-    ))
-});
+    )
+}
 
-/// `LockoutPolicy::after_success` on the hash `KEYS[1]`: `ARGV` = now, failure_window,
-/// memory (ms). A missing key stays missing; a state that becomes the default is deleted.
+static FAILURE: LazyLock<Script> = LazyLock::new(|| Script::new(&failure_script(false)));
+static RESERVE: LazyLock<Script> = LazyLock::new(|| Script::new(&failure_script(true)));
+
+/// `LockoutPolicy::after_success_lifting` on the hash `KEYS[1]`: `ARGV` = now,
+/// failure_window, memory, lifted (ms; -1 for none). A missing key stays missing; a state
+/// that becomes the default is deleted.
 static SUCCESS: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r"{LUA_INT}
 local now = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local memory = tonumber(ARGV[3])
+local lifted = tonumber(ARGV[4])
 {LUA_RETENTION}
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local h = redis.call('HMGET', KEYS[1], 'level', 'locked_until')
 local level = tonumber(h[1]) or 0
 local lu = tonumber(h[2])
+if lifted >= 0 and lu == lifted then
+  lu = nil
+  if level > 0 then level = level - 1 end
+end
 if level == 0 and lu == nil then
   redis.call('DEL', KEYS[1])
   return 1
@@ -670,55 +733,41 @@ impl AttemptCounter for RedisCache {
         policy: &LockoutPolicy,
         now: Timestamp,
     ) -> Result<AttemptState, PortError> {
-        let key = self.key("at:", key);
-        let now = now.timestamp_millis();
-        let policy = *policy;
-        let reply: (i64, i64, i64, i64, i64) = self
-            .run(|mut conn| async move {
-                FAILURE
-                    .key(key)
-                    .arg(now)
-                    .arg(policy.threshold)
-                    .arg(policy.base_lock.num_milliseconds())
-                    .arg(policy.max_lock.num_milliseconds())
-                    .arg(policy.failure_window.num_milliseconds())
-                    .arg(policy.memory.num_milliseconds())
-                    .invoke_async(&mut conn)
-                    .await
-            })
-            .await?;
-        let (failures, last_failure, level, locked, locked_until) = reply;
-        Ok(AttemptState {
-            failures: count(failures)?,
-            last_failure: Some(timestamp(last_failure)?),
-            level: count(level)?,
-            locked_until: if locked == 1 {
-                Some(timestamp(locked_until)?)
-            } else {
-                None
-            },
-        })
+        Ok(self.failure(&FAILURE, key, policy, now).await?.state)
     }
 
-    /// One script applies [`LockoutPolicy::after_success`]: failures forgotten, level and
-    /// lock kept (with a fresh retention); a state that becomes the default is deleted, and
-    /// a missing key is not created.
+    /// The same script as [`Self::record_failure`], which leaves a locked key alone.
+    async fn reserve_attempt(
+        &self,
+        key: &str,
+        policy: &LockoutPolicy,
+        now: Timestamp,
+    ) -> Result<AttemptReservation, PortError> {
+        self.failure(&RESERVE, key, policy, now).await
+    }
+
+    /// One script applies [`LockoutPolicy::after_success_lifting`]: failures forgotten,
+    /// level and lock kept (with a fresh retention) unless the lock is `lifted`; a state
+    /// that becomes the default is deleted, and a missing key is not created.
     async fn record_success(
         &self,
         key: &str,
         policy: &LockoutPolicy,
         now: Timestamp,
+        lifted: Option<Timestamp>,
     ) -> Result<(), PortError> {
         let key = self.key("at:", key);
         let now = now.timestamp_millis();
         let window = policy.failure_window.num_milliseconds();
         let memory = policy.memory.num_milliseconds();
+        let lifted = lifted.map_or(-1, |t| t.timestamp_millis());
         self.run(|mut conn| async move {
             SUCCESS
                 .key(key)
                 .arg(now)
                 .arg(window)
                 .arg(memory)
+                .arg(lifted)
                 .invoke_async::<i64>(&mut conn)
                 .await
         })

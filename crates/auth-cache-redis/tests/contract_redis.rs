@@ -193,7 +193,7 @@ fn rate_limit_and_attempt_keys_expire() {
         );
         assert!(
             cache
-                .record_success("a", &lockout, Utc::now())
+                .record_success("a", &lockout, Utc::now(), None)
                 .await
                 .is_ok()
         );
@@ -204,7 +204,7 @@ fn rate_limit_and_attempt_keys_expire() {
         );
         assert!(
             cache
-                .record_success("b", &lockout, Utc::now())
+                .record_success("b", &lockout, Utc::now(), None)
                 .await
                 .is_ok()
         );
@@ -309,7 +309,7 @@ fn the_scripts_decide_exactly_as_the_domain_functions() {
             for step in 0..80 {
                 now += TimeDelta::milliseconds(i64::try_from(rng.below(150_000)).unwrap_or(0));
                 if rng.below(6) == 0 {
-                    assert!(cache.record_success(&key, &policy, now).await.is_ok());
+                    assert!(cache.record_success(&key, &policy, now, None).await.is_ok());
                     model = policy.after_success(model);
                 } else {
                     model = policy.after_failure(model, now);

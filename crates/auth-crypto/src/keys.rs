@@ -91,6 +91,7 @@ fn purpose_label(purpose: IndexPurpose) -> &'static [u8] {
         IndexPurpose::Email => b"email",
         IndexPurpose::Phone => b"phone",
         IndexPurpose::Identifier => b"identifier",
+        IndexPurpose::PendingPassword => b"pending-password",
     }
 }
 

@@ -108,6 +108,11 @@ impl From<StoreError> for AuthError {
             StoreError::Taken(Taken::Username) => Self::Conflict("username"),
             StoreError::Taken(Taken::Email) => Self::Conflict("email"),
             StoreError::NotFound => Self::NotFound,
+            // Each use case that writes with a compare-and-set says what losing it means;
+            // one that reaches here did not expect to lose one.
+            StoreError::Stale => {
+                Self::Unexpected(PortError::unexpected("a compare-and-set lost unexpectedly"))
+            }
             StoreError::Port(port) => port.into(),
         }
     }

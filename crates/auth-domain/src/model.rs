@@ -41,6 +41,35 @@ pub struct UserRecord {
     pub updated_at: Timestamp,
     /// Last successful login.
     pub last_login_at: Option<Timestamp>,
+    /// Goes up by one each time the password is set (change, reset). A session, a rehash
+    /// or a password change is written only while the version is still the one read when
+    /// the password was checked: a login that races a reset never outlives it.
+    pub password_version: i64,
+    /// Set on a *pending registration for a taken email*: a registration whose email
+    /// another account already holds. It is stored like a fresh, unverified account (it
+    /// reserves its username, its password logs in to `email_not_verified`, it expires
+    /// like an unverified account) so that no answer tells the two cases apart, but it can
+    /// never be verified and holds no email of its own (`email_index` is unique to it).
+    pub pending_for: Option<PendingFor>,
+}
+
+/// What a pending registration for a taken email was registered with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingFor {
+    /// Blind index of the taken email, so a login by that email finds the registration.
+    pub email_index: BlindIndex,
+    /// A 16-bit keyed tag of the registration's password. A login by email picks the one
+    /// candidate (the account or a pending registration) whose password it may be without
+    /// running bcrypt for each, so it costs one hash whatever exists; 16 bits identify no
+    /// password (65,536 passwords share each tag) and the key never leaves the keyring.
+    pub password_tag: u16,
+}
+
+impl UserRecord {
+    /// Whether this row is a pending registration for a taken email.
+    pub fn is_pending_registration(&self) -> bool {
+        self.pending_for.is_some()
+    }
 }
 
 /// Changes to a profile; `None` leaves a field as it is.
@@ -56,6 +85,9 @@ pub struct ProfileChanges {
     pub phone: Option<Option<(BlindIndex, Sealed)>>,
     /// A new email to verify before it takes effect.
     pub pending_email_sealed: Option<Sealed>,
+    /// Apply only while the password version is this one (the change was authorised by
+    /// checking that password): `StoreError::Stale` otherwise.
+    pub expected_password_version: Option<i64>,
 }
 
 /// A session: one refresh-token family on one device.
@@ -107,6 +139,9 @@ pub enum OneTimeKind {
 }
 
 impl OneTimeKind {
+    /// Every kind.
+    pub const ALL: [OneTimeKind; 3] = [Self::VerifyEmail, Self::ChangeEmail, Self::ResetPassword];
+
     /// Stable name for storage.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -163,6 +198,8 @@ pub enum MailKind {
     PasswordChanged,
     /// The email was changed (sent to the old address).
     EmailChanged,
+    /// A change of email was requested (sent to the current address, before it changes).
+    EmailChangeRequested,
     /// The account was locked after failed logins.
     AccountLocked,
     /// The account was deleted.
@@ -179,6 +216,7 @@ impl MailKind {
             Self::RegistrationAttempt => "registration_attempt",
             Self::PasswordChanged => "password_changed",
             Self::EmailChanged => "email_changed",
+            Self::EmailChangeRequested => "email_change_requested",
             Self::AccountLocked => "account_locked",
             Self::AccountDeleted => "account_deleted",
         }
@@ -193,6 +231,7 @@ impl MailKind {
             Self::RegistrationAttempt => "Someone tried to register with your email",
             Self::PasswordChanged => "Your password was changed",
             Self::EmailChanged => "Your email address was changed",
+            Self::EmailChangeRequested => "A change of your email address was requested",
             Self::AccountLocked => "Your account was locked",
             Self::AccountDeleted => "Your account was deleted",
         }
@@ -215,13 +254,14 @@ pub struct Mail {
 
 impl MailKind {
     /// Every kind, for templates and metrics.
-    pub const ALL: [MailKind; 8] = [
+    pub const ALL: [MailKind; 9] = [
         Self::VerifyEmail,
         Self::ChangeEmail,
         Self::ResetPassword,
         Self::RegistrationAttempt,
         Self::PasswordChanged,
         Self::EmailChanged,
+        Self::EmailChangeRequested,
         Self::AccountLocked,
         Self::AccountDeleted,
     ];

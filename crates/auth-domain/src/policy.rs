@@ -21,6 +21,10 @@ pub struct Policy {
     pub reset_ttl: TimeDelta,
     /// Lifetime of a device token (default 90 days).
     pub device_ttl: TimeDelta,
+    /// How long an account whose email was never verified is kept (default 7 days); then
+    /// cleanup deletes it and frees its username and email. Pending registrations for
+    /// taken emails expire the same way.
+    pub unverified_ttl: TimeDelta,
     /// Lockout after consecutive failures.
     pub lockout: LockoutPolicy,
     /// Rate limits on `/auth/*` POSTs.
@@ -42,6 +46,7 @@ impl Default for Policy {
             verify_email_ttl: TimeDelta::hours(24),
             reset_ttl: TimeDelta::hours(1),
             device_ttl: TimeDelta::days(90),
+            unverified_ttl: TimeDelta::days(7),
             lockout: LockoutPolicy::default(),
             rate: RateLimits::default(),
             password: PasswordPolicy::default(),
@@ -174,6 +179,26 @@ pub struct AttemptState {
     pub locked_until: Option<Timestamp>,
 }
 
+/// The outcome of [`crate::ports::AttemptCounter::reserve_attempt`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttemptReservation {
+    /// Whether the attempt was counted (`false`: the key was locked; nothing changed).
+    pub counted: bool,
+    /// The state after the reservation (or as found, when not counted).
+    pub state: AttemptState,
+}
+
+impl AttemptReservation {
+    /// The lock this reservation set, if it set one (it was the last attempt allowed).
+    pub fn lock_set(&self, now: Timestamp) -> Option<Timestamp> {
+        if self.counted {
+            self.state.locked_at(now)
+        } else {
+            None
+        }
+    }
+}
+
 impl AttemptState {
     /// The end of the lock, if the key is locked at `now`.
     pub fn locked_at(&self, now: Timestamp) -> Option<Timestamp> {
@@ -215,6 +240,23 @@ impl LockoutPolicy {
             last_failure: None,
             ..state
         }
+    }
+
+    /// [`Self::after_success`] for an attempt reserved by
+    /// [`crate::ports::AttemptCounter::reserve_attempt`]: if that reservation locked the
+    /// key (`lifted`, its lock's end) and that lock is still the one in force, the lock and
+    /// the escalation it added are undone: a correct password is never punished.
+    pub fn after_success_lifting(
+        &self,
+        state: AttemptState,
+        lifted: Option<Timestamp>,
+    ) -> AttemptState {
+        let mut next = self.after_success(state);
+        if lifted.is_some() && next.locked_until == lifted {
+            next.locked_until = None;
+            next.level = next.level.saturating_sub(1);
+        }
+        next
     }
 
     /// Lock time at an escalation level (1 = first lock).
@@ -261,6 +303,9 @@ pub struct RateLimits {
     pub per_identifier: RateLimit,
     /// Mails of one kind to one address (1 per minute, per API.md).
     pub mail: RateLimit,
+    /// Email changes requested by one account, and to one new address (default 5 per
+    /// hour each): a stolen session cannot mail-bomb, nor probe addresses quickly.
+    pub email_change: RateLimit,
 }
 
 impl Default for RateLimits {
@@ -280,6 +325,11 @@ impl Default for RateLimits {
                 name: "mail",
                 limit: 1,
                 window: TimeDelta::minutes(1),
+            },
+            email_change: RateLimit {
+                name: "email_change",
+                limit: 5,
+                window: TimeDelta::hours(1),
             },
         }
     }

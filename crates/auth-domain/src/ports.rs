@@ -14,7 +14,7 @@ use crate::model::{
     AccessClaims, DeviceClaims, Mail, OneTimeKind, OneTimeTokenRecord, OutboxMail, OutboxStats,
     Outgoing, ProfileChanges, RevocationState, Rotation, SessionRecord, UserRecord,
 };
-use crate::policy::{AttemptState, LockoutPolicy, RateDecision, RateLimit};
+use crate::policy::{AttemptReservation, AttemptState, LockoutPolicy, RateDecision, RateLimit};
 use crate::types::{
     BlindIndex, Password, PasswordHash, PlainToken, Sealed, SessionId, Timestamp, TokenHash, UserId,
 };
@@ -62,6 +62,10 @@ pub enum StoreError {
     /// The row to change does not exist (any more).
     #[error("not found")]
     NotFound,
+    /// A compare-and-set lost: the row changed since it was read (e.g. the password version
+    /// moved on), so nothing was written.
+    #[error("changed since read")]
+    Stale,
     /// Any other failure.
     #[error(transparent)]
     Port(#[from] PortError),
@@ -91,13 +95,23 @@ pub trait UserStore: Send + Sync + 'static {
         &self,
         index: &BlindIndex,
     ) -> impl Future<Output = Result<Option<UserRecord>, PortError>> + Send;
-    /// The account with this normalized username.
+    /// The account with this normalized username (a pending registration for a taken
+    /// email included: it holds its username like any account).
     fn user_by_username(
         &self,
         normalized: &str,
     ) -> impl Future<Output = Result<Option<UserRecord>, PortError>> + Send;
+    /// The newest pending registration for the taken email `email_index` whose password
+    /// tag is `password_tag` (see [`crate::model::PendingFor`]).
+    fn pending_registration(
+        &self,
+        email_index: &BlindIndex,
+        password_tag: u16,
+    ) -> impl Future<Output = Result<Option<UserRecord>, PortError>> + Send;
     /// Applies profile changes and returns the account as stored. MUST return
-    /// `Taken(Username)` on a username collision and `NotFound` if the account is gone.
+    /// `Taken(Username)` on a username collision, `NotFound` if the account is gone, and
+    /// `Stale` (changing nothing) if `changes.expected_password_version` is set and the
+    /// password version differs.
     fn update_profile(
         &self,
         id: UserId,
@@ -105,13 +119,29 @@ pub trait UserStore: Send + Sync + 'static {
         now: Timestamp,
         mail: Option<&Outgoing>,
     ) -> impl Future<Output = Result<UserRecord, StoreError>> + Send;
-    /// Replaces the password hash. `NotFound` if the account is gone.
+    /// Sets a new password (change or reset), in one transaction: replaces the hash, adds
+    /// one to the password version, marks every unused reset and change-email token of the
+    /// user used at `now` and clears the pending email (whoever held the old password or
+    /// an old link loses what it gave them). With `expected_version`, only while the
+    /// version is that one: `Stale` otherwise, changing nothing. `NotFound` if the account
+    /// is gone.
     fn set_password(
         &self,
         id: UserId,
         hash: &PasswordHash,
         now: Timestamp,
         mail: Option<&Outgoing>,
+        expected_version: Option<i64>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Replaces the hash of the same password (a cost change), only while the password
+    /// version is `expected_version`, and without changing the version: `Stale` otherwise
+    /// (a rehash never overwrites a password set meanwhile). `NotFound` if the account is
+    /// gone.
+    fn rehash_password(
+        &self,
+        id: UserId,
+        hash: &PasswordHash,
+        expected_version: i64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Marks the email verified (idempotent). `NotFound` if the account is gone.
     fn mark_email_verified(
@@ -119,8 +149,10 @@ pub trait UserStore: Send + Sync + 'static {
         id: UserId,
         now: Timestamp,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Makes the pending email the email, verified, and clears the pending one. MUST return
-    /// `Taken(Email)` if another account has that index by now.
+    /// Makes the pending email the email, verified, and clears the pending one; in the same
+    /// transaction marks every other unused single-use token of the user used at `now`
+    /// (links mailed to the old address die with it). MUST return `Taken(Email)` if
+    /// another account has that index by now.
     fn apply_email_change(
         &self,
         id: UserId,
@@ -152,6 +184,17 @@ pub trait SessionStore: Send + Sync + 'static {
         session: &SessionRecord,
         refresh: &TokenHash,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// A login's session: in one transaction, records the login (`last_login_at` =
+    /// `session.created_at`) only while the user's password version is `password_version`
+    /// (the password the login checked is still the password), then stores the session and
+    /// its first refresh token. `Stale` (nothing stored) if the version moved on, as when
+    /// a reset committed while the login was hashing; `NotFound` if the account is gone.
+    fn create_login_session(
+        &self,
+        session: &SessionRecord,
+        refresh: &TokenHash,
+        password_version: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Presents a refresh token. Atomically: if `presented` is live (never rotated), marks it
     /// rotated at `now`, stores `successor` in its session (idempotently: storing the same
     /// successor twice is not an error), sets the session's `last_used_at`, and returns
@@ -304,6 +347,9 @@ pub struct CleanupReport {
     pub user_revocations: u64,
     /// Dead mails older than [`DEAD_MAIL_RETENTION`].
     pub dead_mails: u64,
+    /// Accounts never verified (pending registrations for taken emails included) that
+    /// expired.
+    pub unverified_users: u64,
 }
 
 /// Everything the domain stores durably.
@@ -314,12 +360,14 @@ pub trait Store: UserStore + SessionStore + OneTimeTokenStore + OutboxStore {
     /// their expiry, or revoked before `revoked_before` (a revoked session must be kept as
     /// long as [`SessionStore::revoked_since`] may be asked about it); single-use tokens
     /// expired or used; users' "not before" marks past their `until`; dead mails marked
-    /// dead before `now - DEAD_MAIL_RETENTION`. MUST NOT delete queued mails, or
-    /// anything still usable. Returns what it deleted.
+    /// dead before `now - DEAD_MAIL_RETENTION`; accounts whose email was never verified
+    /// created before `unverified_before` (with their tokens). MUST NOT delete queued
+    /// mails, verified accounts, or anything still usable. Returns what it deleted.
     fn cleanup(
         &self,
         now: Timestamp,
         revoked_before: Timestamp,
+        unverified_before: Timestamp,
     ) -> impl Future<Output = Result<CleanupReport, PortError>> + Send;
 }
 
@@ -377,12 +425,27 @@ pub trait AttemptCounter: Send + Sync + 'static {
         policy: &LockoutPolicy,
         now: Timestamp,
     ) -> impl Future<Output = Result<AttemptState, PortError>> + Send;
-    /// Atomically applies [`LockoutPolicy::after_success`] to `key`.
+    /// Reserves one attempt before the password is checked, so that concurrent attempts
+    /// cannot all pass a check made before any of them failed. Atomically: if `key` is
+    /// locked at `now`, changes nothing and returns `counted: false` with the state;
+    /// otherwise applies [`LockoutPolicy::after_failure`] (the attempt counts as a failure
+    /// until [`Self::record_success`] says otherwise; it may lock the key) and returns
+    /// `counted: true` with the new state.
+    fn reserve_attempt(
+        &self,
+        key: &str,
+        policy: &LockoutPolicy,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<AttemptReservation, PortError>> + Send;
+    /// Atomically applies [`LockoutPolicy::after_success_lifting`] to `key`: failures
+    /// forgotten, and `lifted` (the lock a reserved attempt set, if it set one) undone if
+    /// it is still the lock in force.
     fn record_success(
         &self,
         key: &str,
         policy: &LockoutPolicy,
         now: Timestamp,
+        lifted: Option<Timestamp>,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
@@ -478,6 +541,8 @@ pub enum IndexPurpose {
     Phone,
     /// Rate-limit and lockout keys for a login identifier.
     Identifier,
+    /// The password tag of a pending registration (see [`crate::model::PendingFor`]).
+    PendingPassword,
 }
 
 /// Fields that are sealed; each is authenticated with its own associated data, so a

@@ -10,7 +10,9 @@
 use auth_cache_memory::MemoryCache;
 use auth_cache_redis::RedisCache;
 use auth_domain::model::RevocationState;
-use auth_domain::policy::{AttemptState, LockoutPolicy, RateDecision, RateLimit};
+use auth_domain::policy::{
+    AttemptReservation, AttemptState, LockoutPolicy, RateDecision, RateLimit,
+};
 use auth_domain::ports::{AttemptCounter, Cache, PortError, RateLimiter, RevocationList};
 use auth_domain::types::{SessionId, Timestamp, UserId};
 use uuid::Uuid;
@@ -133,13 +135,22 @@ impl AttemptCounter for CacheBackend {
     ) -> Result<AttemptState, PortError> {
         limited!(self, "attempts", c => c.record_failure(key, policy, now))
     }
+    async fn reserve_attempt(
+        &self,
+        key: &str,
+        policy: &LockoutPolicy,
+        now: Timestamp,
+    ) -> Result<AttemptReservation, PortError> {
+        limited!(self, "attempts", c => c.reserve_attempt(key, policy, now))
+    }
     async fn record_success(
         &self,
         key: &str,
         policy: &LockoutPolicy,
         now: Timestamp,
+        lifted: Option<Timestamp>,
     ) -> Result<(), PortError> {
-        limited!(self, "attempts", c => c.record_success(key, policy, now))
+        limited!(self, "attempts", c => c.record_success(key, policy, now, lifted))
     }
 }
 

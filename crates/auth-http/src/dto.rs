@@ -284,9 +284,14 @@ pub struct ProfileUpdateRequest {
     #[serde(deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub phone_number: Option<Option<String>>,
-    /// New email: takes effect once the link mailed to it is followed.
+    /// New email: takes effect once the link mailed to it is followed. Needs
+    /// `current_password`; the current address is told of the request.
     #[schema(min_length = 1, max_length = 254, format = Email)]
     pub email: Option<String>,
+    /// The current password: required with a new `email` (re-authentication, rate limited
+    /// like `POST /users/change-password`), ignored otherwise.
+    #[schema(min_length = 1, max_length = 1024, format = Password)]
+    pub current_password: Option<String>,
 }
 
 /// `POST /users/change-password`.

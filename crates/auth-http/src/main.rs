@@ -125,12 +125,17 @@ async fn migrate(config: Config) -> Result<(), String> {
 
 async fn cleanup(config: Config) -> Result<(), String> {
     let access_ttl = config.access_ttl;
+    let unverified_ttl = startup::policy(&config).unverified_ttl;
     let (store, _) = startup::open_storage(&config)
         .await
         .map_err(|e| e.to_string())?;
     let now = chrono::Utc::now();
     let report = store
-        .cleanup(now, now - access_ttl - chrono::TimeDelta::seconds(1))
+        .cleanup(
+            now,
+            now - access_ttl - chrono::TimeDelta::seconds(1),
+            now - unverified_ttl,
+        )
         .await
         .map_err(|e| format!("cleanup: {}", startup::error_chain(&e)))?;
     tracing::info!(
@@ -138,6 +143,7 @@ async fn cleanup(config: Config) -> Result<(), String> {
         one_time_tokens = report.one_time_tokens,
         user_revocations = report.user_revocations,
         dead_mails = report.dead_mails,
+        unverified_users = report.unverified_users,
         "cleanup done"
     );
     Ok(())

@@ -165,7 +165,8 @@ pub fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
-fn policy(config: &Config) -> Policy {
+/// The domain's policies from the configuration.
+pub fn policy(config: &Config) -> Policy {
     let minute = TimeDelta::minutes(1);
     Policy {
         access_ttl: config.access_ttl,
@@ -434,6 +435,7 @@ pub fn spawn_cleanup(state: web::Data<AppState>) {
                     one_time_tokens = r.one_time_tokens,
                     user_revocations = r.user_revocations,
                     dead_mails = r.dead_mails,
+                    unverified_users = r.unverified_users,
                     "cleanup"
                 ),
                 Err(e) => ApiError::Domain(e).log_cause(),

@@ -114,6 +114,13 @@ impl UserStore for Storage {
     async fn user_by_username(&self, normalized: &str) -> Result<Option<UserRecord>, PortError> {
         delegate!(self, s => s.user_by_username(normalized))
     }
+    async fn pending_registration(
+        &self,
+        email_index: &BlindIndex,
+        password_tag: u16,
+    ) -> Result<Option<UserRecord>, PortError> {
+        delegate!(self, s => s.pending_registration(email_index, password_tag))
+    }
     async fn update_profile(
         &self,
         id: UserId,
@@ -130,9 +137,18 @@ impl UserStore for Storage {
         hash: &PasswordHash,
         now: Timestamp,
         mail: Option<&Outgoing>,
+        expected_version: Option<i64>,
     ) -> Result<(), StoreError> {
-        let result = delegate!(self, s => s.set_password(id, hash, now, mail));
+        let result = delegate!(self, s => s.set_password(id, hash, now, mail, expected_version));
         self.queued(result, mail)
+    }
+    async fn rehash_password(
+        &self,
+        id: UserId,
+        hash: &PasswordHash,
+        expected_version: i64,
+    ) -> Result<(), StoreError> {
+        delegate!(self, s => s.rehash_password(id, hash, expected_version))
     }
     async fn mark_email_verified(&self, id: UserId, now: Timestamp) -> Result<(), StoreError> {
         delegate!(self, s => s.mark_email_verified(id, now))
@@ -164,6 +180,14 @@ impl SessionStore for Storage {
         refresh: &TokenHash,
     ) -> Result<(), PortError> {
         delegate!(self, s => s.create_session(session, refresh))
+    }
+    async fn create_login_session(
+        &self,
+        session: &SessionRecord,
+        refresh: &TokenHash,
+        password_version: i64,
+    ) -> Result<(), StoreError> {
+        delegate!(self, s => s.create_login_session(session, refresh, password_version))
     }
     async fn rotate_refresh(
         &self,
@@ -285,7 +309,8 @@ impl Store for Storage {
         &self,
         now: Timestamp,
         revoked_before: Timestamp,
+        unverified_before: Timestamp,
     ) -> Result<CleanupReport, PortError> {
-        delegate!(self, s => s.cleanup(now, revoked_before))
+        delegate!(self, s => s.cleanup(now, revoked_before, unverified_before))
     }
 }

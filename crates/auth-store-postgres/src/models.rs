@@ -4,7 +4,8 @@
 //! [`PortError::Unexpected`].
 
 use auth_domain::model::{
-    MailKind, OneTimeKind, OneTimeTokenRecord, OutboxMail, Outgoing, SessionRecord, UserRecord,
+    MailKind, OneTimeKind, OneTimeTokenRecord, OutboxMail, Outgoing, PendingFor, SessionRecord,
+    UserRecord,
 };
 use auth_domain::ports::PortError;
 use auth_domain::types::{
@@ -48,6 +49,9 @@ pub(crate) struct UserRow {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub last_login_at: Option<Timestamp>,
+    pub password_version: i64,
+    pub pending_for_email_index: Option<Vec<u8>>,
+    pub pending_password_tag: Option<i32>,
 }
 
 impl UserRow {
@@ -68,6 +72,9 @@ impl UserRow {
             created_at: user.created_at,
             updated_at: user.updated_at,
             last_login_at: user.last_login_at,
+            password_version: user.password_version,
+            pending_for_email_index: user.pending_for.as_ref().map(|p| p.email_index.0.clone()),
+            pending_password_tag: user.pending_for.as_ref().map(|p| i32::from(p.password_tag)),
         }
     }
 
@@ -88,6 +95,16 @@ impl UserRow {
             created_at: self.created_at,
             updated_at: self.updated_at,
             last_login_at: self.last_login_at,
+            password_version: self.password_version,
+            // A row with an index is pending whatever its tag; a tag this service never
+            // writes (out of range or missing) only means no login finds it by email.
+            pending_for: self.pending_for_email_index.map(|index| PendingFor {
+                email_index: BlindIndex(index),
+                password_tag: self
+                    .pending_password_tag
+                    .and_then(|tag| u16::try_from(tag).ok())
+                    .unwrap_or_default(),
+            }),
         }
     }
 }

@@ -8,7 +8,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl, SimpleAsyncConnection};
 
 use crate::models::{OneTimeRow, hash_bytes};
 use crate::pool::PgStore;
-use crate::schema::{one_time_tokens, outbox, sessions, user_revocations};
+use crate::schema::{one_time_tokens, outbox, sessions, user_revocations, users};
 
 impl OneTimeTokenStore for PgStore {
     async fn insert_one_time(&self, token: &OneTimeTokenRecord) -> Result<(), PortError> {
@@ -90,6 +90,7 @@ impl Store for PgStore {
         &self,
         now: Timestamp,
         revoked_before: Timestamp,
+        unverified_before: Timestamp,
     ) -> Result<CleanupReport, PortError> {
         // Dead mails are kept for DEAD_MAIL_RETENTION; queued ones are never deleted here.
         let dead_before = now
@@ -99,6 +100,15 @@ impl Store for PgStore {
             .run(move |conn| {
                 Box::pin(async move {
                     conn.transaction(async |conn| {
+                        // Accounts never verified expire (their tokens go with them, ON
+                        // DELETE CASCADE), freeing their username and email.
+                        let unverified_users = diesel::delete(
+                            users::table
+                                .filter(users::email_verified_at.is_null())
+                                .filter(users::created_at.lt(unverified_before)),
+                        )
+                        .execute(conn)
+                        .await?;
                         // Refresh tokens go with their session (ON DELETE CASCADE).
                         let sessions = diesel::delete(
                             sessions::table.filter(
@@ -132,6 +142,7 @@ impl Store for PgStore {
                             one_time_tokens: one_time_tokens as u64,
                             user_revocations: user_revocations as u64,
                             dead_mails: dead_mails as u64,
+                            unverified_users: unverified_users as u64,
                         })
                     })
                     .await

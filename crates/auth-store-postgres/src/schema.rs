@@ -18,6 +18,9 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         last_login_at -> Nullable<Timestamptz>,
+        password_version -> BigInt,
+        pending_for_email_index -> Nullable<Bytea>,
+        pending_password_tag -> Nullable<Integer>,
     }
 }
 

@@ -1,7 +1,7 @@
 //! [`SessionStore`] on PostgreSQL: sessions and their refresh tokens, by hash only.
 
 use auth_domain::model::{Rotation, SessionRecord};
-use auth_domain::ports::{PortError, SessionStore};
+use auth_domain::ports::{PortError, SessionStore, StoreError};
 use auth_domain::types::{SessionId, Timestamp, TokenHash, UserId};
 use diesel::prelude::*;
 use diesel::sql_types::Timestamptz;
@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::error::corrupt;
 use crate::models::{NewRefreshToken, SessionRow, hash_bytes};
 use crate::pool::PgStore;
-use crate::schema::{refresh_tokens, sessions, user_revocations};
+use crate::schema::{refresh_tokens, sessions, user_revocations, users};
 
 /// What one rotation found, still as rows.
 enum RotationRow {
@@ -52,6 +52,52 @@ impl SessionStore for PgStore {
         })
         .await?;
         Ok(())
+    }
+
+    async fn create_login_session(
+        &self,
+        session: &SessionRecord,
+        refresh: &TokenHash,
+        password_version: i64,
+    ) -> Result<(), StoreError> {
+        let row = SessionRow::from_record(session);
+        let token = NewRefreshToken {
+            hash: hash_bytes(refresh),
+            session_id: row.id,
+            created_at: row.created_at,
+        };
+        let user = UserId(row.user_id);
+        self.run(move |conn| {
+            Box::pin(async move {
+                conn.transaction(async move |conn| {
+                    // The compare-and-set comes first and locks the user's row: a reset
+                    // either committed before (the version moved on, nothing is stored) or
+                    // waits for this session and then revokes it.
+                    let recorded = diesel::update(
+                        users::table
+                            .find(user.0)
+                            .filter(users::password_version.eq(password_version)),
+                    )
+                    .set(users::last_login_at.eq(Some(row.created_at)))
+                    .execute(conn)
+                    .await?;
+                    if recorded == 0 {
+                        return Ok(Err(crate::users::missing_or_stale(conn, user).await?));
+                    }
+                    diesel::insert_into(sessions::table)
+                        .values(&row)
+                        .execute(conn)
+                        .await?;
+                    diesel::insert_into(refresh_tokens::table)
+                        .values(&token)
+                        .execute(conn)
+                        .await?;
+                    Ok::<_, diesel::result::Error>(Ok(()))
+                })
+                .await
+            })
+        })
+        .await?
     }
 
     async fn rotate_refresh(

@@ -1,6 +1,6 @@
 //! [`UserStore`] on PostgreSQL.
 
-use auth_domain::model::{Outgoing, ProfileChanges, UserRecord};
+use auth_domain::model::{OneTimeKind, Outgoing, ProfileChanges, UserRecord};
 use auth_domain::ports::{PortError, StoreError, UserStore};
 use auth_domain::types::{BlindIndex, PasswordHash, Sealed, Timestamp, UserId};
 use diesel::prelude::*;
@@ -9,7 +9,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use crate::error::DbError;
 use crate::models::{OutgoingRows, ProfileChangeset, UserRow, outgoing_rows};
 use crate::pool::{BoxFuture, PgStore};
-use crate::schema::users;
+use crate::schema::{one_time_tokens, users};
 
 impl PgStore {
     /// The one account matching `filter`, converted.
@@ -68,6 +68,38 @@ impl PgStore {
             _ => Ok(()),
         }
     }
+}
+
+/// `Stale` if the account exists (so a compare-and-set lost), else `NotFound`.
+pub(crate) async fn missing_or_stale(
+    conn: &mut AsyncPgConnection,
+    id: UserId,
+) -> QueryResult<StoreError> {
+    let exists: i64 = users::table.find(id.0).count().get_result(conn).await?;
+    Ok(if exists > 0 {
+        StoreError::Stale
+    } else {
+        StoreError::NotFound
+    })
+}
+
+/// Marks the user's unused single-use tokens of these kinds used at `now`.
+async fn kill_tokens(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+    kinds: &[OneTimeKind],
+    now: Timestamp,
+) -> QueryResult<usize> {
+    let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+    diesel::update(
+        one_time_tokens::table
+            .filter(one_time_tokens::user_id.eq(user.0))
+            .filter(one_time_tokens::kind.eq_any(kinds))
+            .filter(one_time_tokens::used_at.is_null()),
+    )
+    .set(one_time_tokens::used_at.eq(Some(now)))
+    .execute(conn)
+    .await
 }
 
 impl UserStore for PgStore {
@@ -141,6 +173,27 @@ impl UserStore for PgStore {
         .await
     }
 
+    async fn pending_registration(
+        &self,
+        email_index: &BlindIndex,
+        password_tag: u16,
+    ) -> Result<Option<UserRecord>, PortError> {
+        let (index, tag) = (email_index.0.clone(), i32::from(password_tag));
+        self.find_user(move |conn| {
+            Box::pin(async move {
+                users::table
+                    .filter(users::pending_for_email_index.eq(index))
+                    .filter(users::pending_password_tag.eq(tag))
+                    .order(users::created_at.desc())
+                    .select(UserRow::as_select())
+                    .first(conn)
+                    .await
+                    .optional()
+            })
+        })
+        .await
+    }
+
     async fn update_profile(
         &self,
         id: UserId,
@@ -169,6 +222,7 @@ impl UserStore for PgStore {
                 .map(|s| Some(s.0.clone())),
             updated_at: now,
         };
+        let expected = changes.expected_password_version;
         let mail = outgoing_rows(mail)?;
         // One statement: the change and the read-back of the row as stored are atomic.
         let row = self
@@ -176,18 +230,36 @@ impl UserStore for PgStore {
                 mail,
                 move |conn| {
                     Box::pin(async move {
-                        diesel::update(users::table.find(id.0))
-                            .set(&changeset)
-                            .returning(UserRow::as_returning())
-                            .get_result(conn)
-                            .await
-                            .optional()
+                        let updated = match expected {
+                            None => {
+                                diesel::update(users::table.find(id.0))
+                                    .set(&changeset)
+                                    .returning(UserRow::as_returning())
+                                    .get_result(conn)
+                                    .await
+                            }
+                            Some(version) => {
+                                diesel::update(
+                                    users::table
+                                        .find(id.0)
+                                        .filter(users::password_version.eq(version)),
+                                )
+                                .set(&changeset)
+                                .returning(UserRow::as_returning())
+                                .get_result(conn)
+                                .await
+                            }
+                        }
+                        .optional()?;
+                        match updated {
+                            Some(row) => Ok(Ok(row)),
+                            None => Ok(Err(missing_or_stale(conn, id).await?)),
+                        }
                     })
                 },
-                Option::is_some,
+                Result::is_ok,
             )
-            .await?
-            .ok_or(StoreError::NotFound)?;
+            .await??;
         Ok(row.into_record())
     }
 
@@ -197,17 +269,84 @@ impl UserStore for PgStore {
         hash: &PasswordHash,
         now: Timestamp,
         mail: Option<&Outgoing>,
+        expected_version: Option<i64>,
     ) -> Result<(), StoreError> {
         let hash = hash.0.clone();
-        self.update_user(outgoing_rows(mail)?, move |conn| {
+        let mail = outgoing_rows(mail)?;
+        self.run(move |conn| {
             Box::pin(async move {
-                diesel::update(users::table.find(id.0))
-                    .set((users::password_hash.eq(hash), users::updated_at.eq(now)))
-                    .execute(conn)
-                    .await
+                conn.transaction(async move |conn| {
+                    let changes = (
+                        users::password_hash.eq(hash),
+                        users::password_version.eq(users::password_version + 1),
+                        users::pending_email_sealed.eq(None::<Vec<u8>>),
+                        users::updated_at.eq(now),
+                    );
+                    let updated = match expected_version {
+                        None => {
+                            diesel::update(users::table.find(id.0))
+                                .set(changes)
+                                .execute(conn)
+                                .await?
+                        }
+                        Some(version) => {
+                            diesel::update(
+                                users::table
+                                    .find(id.0)
+                                    .filter(users::password_version.eq(version)),
+                            )
+                            .set(changes)
+                            .execute(conn)
+                            .await?
+                        }
+                    };
+                    if updated == 0 {
+                        return Ok(Err(missing_or_stale(conn, id).await?));
+                    }
+                    // Whoever holds an outstanding reset or change-email link loses it with
+                    // the old password.
+                    kill_tokens(
+                        conn,
+                        id,
+                        &[OneTimeKind::ResetPassword, OneTimeKind::ChangeEmail],
+                        now,
+                    )
+                    .await?;
+                    if let Some(mail) = mail {
+                        mail.insert(conn).await?;
+                    }
+                    Ok::<_, diesel::result::Error>(Ok(()))
+                })
+                .await
             })
         })
-        .await
+        .await?
+    }
+
+    async fn rehash_password(
+        &self,
+        id: UserId,
+        hash: &PasswordHash,
+        expected_version: i64,
+    ) -> Result<(), StoreError> {
+        let hash = hash.0.clone();
+        self.run(move |conn| {
+            Box::pin(async move {
+                let updated = diesel::update(
+                    users::table
+                        .find(id.0)
+                        .filter(users::password_version.eq(expected_version)),
+                )
+                .set(users::password_hash.eq(hash))
+                .execute(conn)
+                .await?;
+                if updated == 0 {
+                    return Ok(Err(missing_or_stale(conn, id).await?));
+                }
+                Ok(Ok(()))
+            })
+        })
+        .await?
     }
 
     async fn mark_email_verified(&self, id: UserId, now: Timestamp) -> Result<(), StoreError> {
@@ -215,10 +354,12 @@ impl UserStore for PgStore {
             Box::pin(async move {
                 // Idempotent: the first verification time stays, and a row already verified
                 // still counts as found.
+                // A pending registration for a taken email is never verified.
                 let marked = diesel::update(
                     users::table
                         .find(id.0)
-                        .filter(users::email_verified_at.is_null()),
+                        .filter(users::email_verified_at.is_null())
+                        .filter(users::pending_for_email_index.is_null()),
                 )
                 .set((users::email_verified_at.eq(now), users::updated_at.eq(now)))
                 .execute(conn)
@@ -242,22 +383,36 @@ impl UserStore for PgStore {
         mail: Option<&Outgoing>,
     ) -> Result<(), StoreError> {
         let (index, sealed) = (index.0.clone(), sealed.0.clone());
-        // The unique index on email_index decides a collision with another account.
-        self.update_user(outgoing_rows(mail)?, move |conn| {
+        let mail = outgoing_rows(mail)?;
+        // The unique index on email_index decides a collision with another account. Every
+        // link still outstanding was mailed to the old address: it dies with it.
+        self.run(move |conn| {
             Box::pin(async move {
-                diesel::update(users::table.find(id.0))
-                    .set((
-                        users::email_index.eq(index),
-                        users::email_sealed.eq(sealed),
-                        users::email_verified_at.eq(Some(now)),
-                        users::pending_email_sealed.eq(None::<Vec<u8>>),
-                        users::updated_at.eq(now),
-                    ))
-                    .execute(conn)
-                    .await
+                conn.transaction(async move |conn| {
+                    let updated = diesel::update(users::table.find(id.0))
+                        .set((
+                            users::email_index.eq(index),
+                            users::email_sealed.eq(sealed),
+                            users::email_verified_at.eq(Some(now)),
+                            users::pending_email_sealed.eq(None::<Vec<u8>>),
+                            users::updated_at.eq(now),
+                        ))
+                        .execute(conn)
+                        .await?;
+                    if updated == 0 {
+                        return Ok(Err(StoreError::NotFound));
+                    }
+                    kill_tokens(conn, id, &OneTimeKind::ALL, now).await?;
+                    if let Some(mail) = mail {
+                        mail.insert(conn).await?;
+                    }
+                    Ok::<_, diesel::result::Error>(Ok(()))
+                })
+                .await
             })
         })
         .await
+        .map_err(StoreError::from)?
     }
 
     async fn record_login(&self, id: UserId, now: Timestamp) -> Result<(), PortError> {

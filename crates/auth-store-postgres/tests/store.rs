@@ -329,7 +329,9 @@ async fn cleanup_deletes_only_what_can_no_longer_serve() -> TestResult {
         .await?;
     store.revoke_user_tokens(bob, at(1), at(10_000_001)).await?;
 
-    let report = store.cleanup(now, at(9_000_000)).await?;
+    let report = store
+        .cleanup(now, at(9_000_000), chrono::DateTime::UNIX_EPOCH)
+        .await?;
     assert_eq!(
         report,
         CleanupReport {
@@ -337,6 +339,7 @@ async fn cleanup_deletes_only_what_can_no_longer_serve() -> TestResult {
             one_time_tokens: 2,
             user_revocations: 1,
             dead_mails: 0,
+            unverified_users: 0,
         }
     );
     assert_eq!(store.session(expired.id).await?, None);
@@ -365,7 +368,9 @@ async fn cleanup_deletes_only_what_can_no_longer_serve() -> TestResult {
         vec![(bob, at(1), at(10_000_001))]
     );
     assert_eq!(
-        store.cleanup(now, at(9_000_000)).await?,
+        store
+            .cleanup(now, at(9_000_000), chrono::DateTime::UNIX_EPOCH)
+            .await?,
         CleanupReport::default()
     );
     Ok(())

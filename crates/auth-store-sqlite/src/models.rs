@@ -3,7 +3,8 @@
 //! [`PortError::Unexpected`].
 
 use auth_domain::model::{
-    MailKind, OneTimeKind, OneTimeTokenRecord, OutboxMail, Outgoing, SessionRecord, UserRecord,
+    MailKind, OneTimeKind, OneTimeTokenRecord, OutboxMail, Outgoing, PendingFor, SessionRecord,
+    UserRecord,
 };
 use auth_domain::ports::PortError;
 use auth_domain::types::{
@@ -66,6 +67,9 @@ pub(crate) struct UserRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub last_login_at: Option<i64>,
+    pub password_version: i64,
+    pub pending_for_email_index: Option<Vec<u8>>,
+    pub pending_password_tag: Option<i32>,
 }
 
 impl UserRow {
@@ -86,6 +90,9 @@ impl UserRow {
             created_at: millis(user.created_at),
             updated_at: millis(user.updated_at),
             last_login_at: user.last_login_at.map(millis),
+            password_version: user.password_version,
+            pending_for_email_index: user.pending_for.as_ref().map(|p| p.email_index.0.clone()),
+            pending_password_tag: user.pending_for.as_ref().map(|p| i32::from(p.password_tag)),
         }
     }
 
@@ -107,6 +114,21 @@ impl UserRow {
             created_at: timestamp(T, self.created_at)?,
             updated_at: timestamp(T, self.updated_at)?,
             last_login_at: opt_timestamp(T, self.last_login_at)?,
+            password_version: self.password_version,
+            pending_for: match (self.pending_for_email_index, self.pending_password_tag) {
+                (Some(index), Some(tag)) => Some(PendingFor {
+                    email_index: BlindIndex(index),
+                    password_tag: u16::try_from(tag)
+                        .map_err(|_| corrupt(T, "pending_password_tag out of range"))?,
+                }),
+                (None, None) => None,
+                _ => {
+                    return Err(corrupt(
+                        T,
+                        "a pending registration without its index or tag",
+                    ));
+                }
+            },
         })
     }
 }

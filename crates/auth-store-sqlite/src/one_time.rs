@@ -8,7 +8,7 @@ use diesel::prelude::*;
 
 use crate::models::{OneTimeRow, hash_bytes, millis};
 use crate::pool::SqliteStore;
-use crate::schema::{one_time_tokens, outbox, sessions, user_revocations};
+use crate::schema::{one_time_tokens, outbox, sessions, user_revocations, users};
 
 impl OneTimeTokenStore for SqliteStore {
     async fn insert_one_time(&self, token: &OneTimeTokenRecord) -> Result<(), PortError> {
@@ -79,15 +79,28 @@ impl Store for SqliteStore {
         &self,
         now: Timestamp,
         revoked_before: Timestamp,
+        unverified_before: Timestamp,
     ) -> Result<CleanupReport, PortError> {
         // Dead mails are kept for DEAD_MAIL_RETENTION; queued ones are never deleted here.
         let dead_before = now
             .checked_sub_signed(DEAD_MAIL_RETENTION)
             .ok_or_else(|| PortError::unexpected("cleanup time out of range"))?;
-        let (now, revoked_before, dead_before) =
-            (millis(now), millis(revoked_before), millis(dead_before));
+        let (now, revoked_before, dead_before, unverified_before) = (
+            millis(now),
+            millis(revoked_before),
+            millis(dead_before),
+            millis(unverified_before),
+        );
         self.run(move |conn| {
             conn.immediate_transaction(|conn| {
+                // Accounts never verified expire (their tokens go with them, ON DELETE
+                // CASCADE), freeing their username and email.
+                let unverified_users = diesel::delete(
+                    users::table
+                        .filter(users::email_verified_at.is_null())
+                        .filter(users::created_at.lt(unverified_before)),
+                )
+                .execute(conn)?;
                 // Refresh tokens go with their session (ON DELETE CASCADE).
                 let sessions = diesel::delete(
                     sessions::table.filter(
@@ -117,6 +130,7 @@ impl Store for SqliteStore {
                     one_time_tokens: one_time_tokens as u64,
                     user_revocations: user_revocations as u64,
                     dead_mails: dead_mails as u64,
+                    unverified_users: unverified_users as u64,
                 })
             })
         })

@@ -35,13 +35,17 @@ const POOL_WAIT: Duration = Duration::from_secs(5);
 /// Set on every connection: SQLite keeps none of these but `journal_mode` in the file.
 /// WAL lets readers run alongside the one writer; `synchronous = NORMAL` is durable in WAL
 /// mode except for the last transactions on power loss; foreign keys are off by default,
-/// and the cascades that delete an account's sessions and tokens depend on them.
+/// and the cascades that delete an account's sessions and tokens depend on them;
+/// `secure_delete` overwrites deleted content with zeros, so an erased account, session or
+/// token does not linger in free pages of the file (the WAL keeps it until the next
+/// checkpoint: see docs/security.md).
 fn pragmas() -> String {
     format!(
         "PRAGMA busy_timeout = {BUSY_TIMEOUT_MS};
          PRAGMA journal_mode = WAL;
          PRAGMA synchronous = NORMAL;
-         PRAGMA foreign_keys = ON;"
+         PRAGMA foreign_keys = ON;
+         PRAGMA secure_delete = ON;"
     )
 }
 

@@ -18,6 +18,9 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         last_login_at -> Nullable<BigInt>,
+        password_version -> BigInt,
+        pending_for_email_index -> Nullable<Binary>,
+        pending_password_tag -> Nullable<Integer>,
     }
 }
 

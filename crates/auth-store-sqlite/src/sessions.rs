@@ -1,14 +1,14 @@
 //! [`SessionStore`] on SQLite: sessions and their refresh tokens, by hash only.
 
 use auth_domain::model::{Rotation, SessionRecord};
-use auth_domain::ports::{PortError, SessionStore};
+use auth_domain::ports::{PortError, SessionStore, StoreError};
 use auth_domain::types::{SessionId, Timestamp, TokenHash, UserId};
 use diesel::prelude::*;
 
 use crate::error::corrupt;
 use crate::models::{NewRefreshToken, SessionRow, hash_bytes, millis, session_id, timestamp};
 use crate::pool::SqliteStore;
-use crate::schema::{refresh_tokens, sessions, user_revocations};
+use crate::schema::{refresh_tokens, sessions, user_revocations, users};
 
 /// What one rotation found, still as rows.
 enum RotationRow {
@@ -105,6 +105,50 @@ impl SessionStore for SqliteStore {
         })
         .await?;
         Ok(())
+    }
+
+    async fn create_login_session(
+        &self,
+        session: &SessionRecord,
+        refresh: &TokenHash,
+        password_version: i64,
+    ) -> Result<(), StoreError> {
+        let row = SessionRow::from_record(session);
+        let token = NewRefreshToken {
+            hash: hash_bytes(refresh),
+            session_id: row.id.clone(),
+            created_at: row.created_at,
+        };
+        self.run(move |conn| {
+            conn.immediate_transaction(|conn| {
+                // The compare-and-set comes first and takes the write lock: a reset either
+                // committed before (the version moved on, nothing is stored) or waits for
+                // this session and then revokes it.
+                let recorded = diesel::update(
+                    users::table
+                        .find(&row.user_id)
+                        .filter(users::password_version.eq(password_version)),
+                )
+                .set(users::last_login_at.eq(Some(row.created_at)))
+                .execute(conn)?;
+                if recorded == 0 {
+                    let exists: i64 = users::table.find(&row.user_id).count().get_result(conn)?;
+                    return Ok(Err(if exists > 0 {
+                        StoreError::Stale
+                    } else {
+                        StoreError::NotFound
+                    }));
+                }
+                diesel::insert_into(sessions::table)
+                    .values(&row)
+                    .execute(conn)?;
+                diesel::insert_into(refresh_tokens::table)
+                    .values(&token)
+                    .execute(conn)?;
+                Ok(Ok(()))
+            })
+        })
+        .await?
     }
 
     async fn rotate_refresh(

@@ -1,6 +1,6 @@
 //! [`UserStore`] on SQLite.
 
-use auth_domain::model::{Outgoing, ProfileChanges, UserRecord};
+use auth_domain::model::{OneTimeKind, Outgoing, ProfileChanges, UserRecord};
 use auth_domain::ports::{PortError, StoreError, UserStore};
 use auth_domain::types::{BlindIndex, PasswordHash, Sealed, Timestamp, UserId};
 use diesel::prelude::*;
@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use crate::error::DbError;
 use crate::models::{OutgoingRows, ProfileChangeset, UserRow, millis, outgoing_rows};
 use crate::pool::SqliteStore;
-use crate::schema::users;
+use crate::schema::{one_time_tokens, users};
 
 impl SqliteStore {
     /// The one account matching `filter`, converted.
@@ -59,6 +59,34 @@ impl SqliteStore {
             _ => Ok(()),
         }
     }
+}
+
+/// `Stale` if the account exists (so a compare-and-set lost), else `NotFound`.
+fn missing_or_stale(conn: &mut SqliteConnection, id: &str) -> QueryResult<StoreError> {
+    let exists: i64 = users::table.find(id).count().get_result(conn)?;
+    Ok(if exists > 0 {
+        StoreError::Stale
+    } else {
+        StoreError::NotFound
+    })
+}
+
+/// Marks the user's unused single-use tokens of these kinds used at `now`.
+pub(crate) fn kill_tokens(
+    conn: &mut SqliteConnection,
+    user: &str,
+    kinds: &[OneTimeKind],
+    now: i64,
+) -> QueryResult<usize> {
+    let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+    diesel::update(
+        one_time_tokens::table
+            .filter(one_time_tokens::user_id.eq(user))
+            .filter(one_time_tokens::kind.eq_any(kinds))
+            .filter(one_time_tokens::used_at.is_null()),
+    )
+    .set(one_time_tokens::used_at.eq(Some(now)))
+    .execute(conn)
 }
 
 impl UserStore for SqliteStore {
@@ -117,6 +145,24 @@ impl UserStore for SqliteStore {
         .await
     }
 
+    async fn pending_registration(
+        &self,
+        email_index: &BlindIndex,
+        password_tag: u16,
+    ) -> Result<Option<UserRecord>, PortError> {
+        let (index, tag) = (email_index.0.clone(), i32::from(password_tag));
+        self.find_user(move |conn| {
+            users::table
+                .filter(users::pending_for_email_index.eq(index))
+                .filter(users::pending_password_tag.eq(tag))
+                .order(users::created_at.desc())
+                .select(UserRow::as_select())
+                .first(conn)
+                .optional()
+        })
+        .await
+    }
+
     async fn update_profile(
         &self,
         id: UserId,
@@ -146,22 +192,44 @@ impl UserStore for SqliteStore {
             updated_at: millis(now),
         };
         let id = id.to_string();
+        let expected = changes.expected_password_version;
         let mail = outgoing_rows(mail)?;
         // One statement: the change and the read-back of the row as stored are atomic.
         let row = self
             .change_with_mail(
                 mail,
                 move |conn| {
-                    diesel::update(users::table.find(id))
+                    let updated = match expected {
+                        None => diesel::update(users::table.find(&id))
+                            .set(&changeset)
+                            .returning(UserRow::as_returning())
+                            .get_result(conn)
+                            .optional()?,
+                        Some(version) => diesel::update(
+                            users::table
+                                .find(&id)
+                                .filter(users::password_version.eq(version)),
+                        )
                         .set(&changeset)
                         .returning(UserRow::as_returning())
                         .get_result(conn)
-                        .optional()
+                        .optional()?,
+                    };
+                    match updated {
+                        Some(row) => Ok(Ok(row)),
+                        None => {
+                            let exists: i64 = users::table.find(&id).count().get_result(conn)?;
+                            Ok(Err(if exists > 0 {
+                                StoreError::Stale
+                            } else {
+                                StoreError::NotFound
+                            }))
+                        }
+                    }
                 },
-                Option::is_some,
+                Result::is_ok,
             )
-            .await?
-            .ok_or(StoreError::NotFound)?;
+            .await??;
         Ok(row.into_record()?)
     }
 
@@ -171,24 +239,83 @@ impl UserStore for SqliteStore {
         hash: &PasswordHash,
         now: Timestamp,
         mail: Option<&Outgoing>,
+        expected_version: Option<i64>,
     ) -> Result<(), StoreError> {
         let (id, hash, now) = (id.to_string(), hash.0.clone(), millis(now));
-        self.update_user(outgoing_rows(mail)?, move |conn| {
-            diesel::update(users::table.find(id))
-                .set((users::password_hash.eq(hash), users::updated_at.eq(now)))
-                .execute(conn)
+        let mail = outgoing_rows(mail)?;
+        self.run(move |conn| {
+            conn.immediate_transaction(|conn| {
+                let changes = (
+                    users::password_hash.eq(hash),
+                    users::password_version.eq(users::password_version + 1),
+                    users::pending_email_sealed.eq(None::<Vec<u8>>),
+                    users::updated_at.eq(now),
+                );
+                let updated = match expected_version {
+                    None => diesel::update(users::table.find(&id))
+                        .set(changes)
+                        .execute(conn)?,
+                    Some(version) => diesel::update(
+                        users::table
+                            .find(&id)
+                            .filter(users::password_version.eq(version)),
+                    )
+                    .set(changes)
+                    .execute(conn)?,
+                };
+                if updated == 0 {
+                    return Ok(Err(missing_or_stale(conn, &id)?));
+                }
+                // Whoever holds an outstanding reset or change-email link loses it with the
+                // old password.
+                kill_tokens(
+                    conn,
+                    &id,
+                    &[OneTimeKind::ResetPassword, OneTimeKind::ChangeEmail],
+                    now,
+                )?;
+                if let Some(mail) = mail {
+                    mail.insert(conn)?;
+                }
+                Ok(Ok(()))
+            })
         })
-        .await
+        .await?
+    }
+
+    async fn rehash_password(
+        &self,
+        id: UserId,
+        hash: &PasswordHash,
+        expected_version: i64,
+    ) -> Result<(), StoreError> {
+        let (id, hash) = (id.to_string(), hash.0.clone());
+        self.run(move |conn| {
+            let updated = diesel::update(
+                users::table
+                    .find(&id)
+                    .filter(users::password_version.eq(expected_version)),
+            )
+            .set(users::password_hash.eq(hash))
+            .execute(conn)?;
+            if updated == 0 {
+                return Ok(Err(missing_or_stale(conn, &id)?));
+            }
+            Ok(Ok(()))
+        })
+        .await?
     }
 
     async fn mark_email_verified(&self, id: UserId, now: Timestamp) -> Result<(), StoreError> {
         let (id, now) = (id.to_string(), millis(now));
         self.update_user(None, move |conn| {
             // Idempotent: the first verification time stays.
+            // A pending registration for a taken email is never verified.
             let marked = diesel::update(
                 users::table
                     .find(&id)
-                    .filter(users::email_verified_at.is_null()),
+                    .filter(users::email_verified_at.is_null())
+                    .filter(users::pending_for_email_index.is_null()),
             )
             .set((users::email_verified_at.eq(now), users::updated_at.eq(now)))
             .execute(conn)?;
@@ -215,19 +342,32 @@ impl UserStore for SqliteStore {
             sealed.0.clone(),
             millis(now),
         );
-        // The unique index on email_index decides a collision with another account.
-        self.update_user(outgoing_rows(mail)?, move |conn| {
-            diesel::update(users::table.find(id))
-                .set((
-                    users::email_index.eq(index),
-                    users::email_sealed.eq(sealed),
-                    users::email_verified_at.eq(Some(now)),
-                    users::pending_email_sealed.eq(None::<Vec<u8>>),
-                    users::updated_at.eq(now),
-                ))
-                .execute(conn)
+        // The unique index on email_index decides a collision with another account. Every
+        // link still outstanding was mailed to the old address: it dies with it.
+        let mail = outgoing_rows(mail)?;
+        self.run(move |conn| {
+            conn.immediate_transaction(|conn| {
+                let updated = diesel::update(users::table.find(&id))
+                    .set((
+                        users::email_index.eq(index),
+                        users::email_sealed.eq(sealed),
+                        users::email_verified_at.eq(Some(now)),
+                        users::pending_email_sealed.eq(None::<Vec<u8>>),
+                        users::updated_at.eq(now),
+                    ))
+                    .execute(conn)?;
+                if updated == 0 {
+                    return Ok(Err(StoreError::NotFound));
+                }
+                kill_tokens(conn, &id, &OneTimeKind::ALL, now)?;
+                if let Some(mail) = mail {
+                    mail.insert(conn)?;
+                }
+                Ok(Ok(()))
+            })
         })
         .await
+        .map_err(StoreError::from)?
     }
 
     async fn record_login(&self, id: UserId, now: Timestamp) -> Result<(), PortError> {

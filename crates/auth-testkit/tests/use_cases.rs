@@ -142,7 +142,7 @@ async fn logging_in_before_verifying_says_so_only_to_whoever_knows_the_password(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn registering_a_taken_email_looks_like_success_but_creates_nothing_and_warns_the_owner() {
+async fn registering_a_taken_email_keeps_a_pending_registration_that_can_never_be_verified() {
     // Arrange
     let h = fresh().await;
     register_and_verify(&h, ADA, "ada").await;
@@ -159,8 +159,22 @@ async fn registering_a_taken_email_looks_like_success_but_creates_nothing_and_wa
     assert_eq!(answer.email, ADA);
     assert_eq!(answer.username, "impostor");
     assert_ne!(answer.id, owner.profile.id);
-    let stored = h.service.ports().store.user_by_id(answer.id).await.unwrap();
-    assert!(stored.is_none(), "the id in the answer matches no account");
+    let store = &h.service.ports().store;
+    let stored = store.user_by_id(answer.id).await.unwrap().expect("stored");
+    assert!(stored.is_pending_registration());
+    assert_eq!(stored.email_verified_at, None);
+    assert_err!(
+        h.service.register(registration(BOB, "impostor")).await,
+        AuthError::Conflict("username")
+    );
+    assert_err!(
+        login_with(&h, "impostor", PASSWORD, None).await,
+        AuthError::EmailNotVerified
+    );
+    assert_err!(
+        login_with(&h, ADA, PASSWORD, None).await,
+        AuthError::EmailNotVerified
+    );
     assert!(
         h.mailbox
             .last(ADA, MailKind::RegistrationAttempt)
@@ -171,11 +185,118 @@ async fn registering_a_taken_email_looks_like_success_but_creates_nothing_and_wa
     assert_eq!(
         h.mailbox.to(ADA, MailKind::VerifyEmail).await.len(),
         1,
-        "no second verification mail"
+        "no verification mail for the pending registration"
+    );
+    h.clock.advance(TimeDelta::minutes(2));
+    h.service.resend_verification(ADA).await.unwrap();
+    assert_eq!(
+        h.mailbox.to(ADA, MailKind::VerifyEmail).await.len(),
+        1,
+        "nor on request: the address belongs to a verified account"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owner_logs_in_by_email_as_before_while_a_pending_registration_exists() {
+    let h = fresh().await;
+    register_and_verify(&h, ADA, "ada").await;
+    let mut probe = registration(ADA, "impostor");
+    probe.password = SecretPassword(NEW_PASSWORD.to_owned());
+    h.service.register(probe).await.unwrap();
+
+    let owner = login_with(&h, ADA, PASSWORD, None).await.unwrap();
+    assert_eq!(owner.profile.username, "ada");
+    assert_err!(
+        login_with(&h, ADA, NEW_PASSWORD, None).await,
+        AuthError::EmailNotVerified
     );
     assert_err!(
-        login_with(&h, "impostor", PASSWORD, None).await,
+        login_with(&h, ADA, "Wrong-Password-Entirely-1", None).await,
         AuthError::InvalidCredentials
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unverified_accounts_and_pending_registrations_expire_alike_and_free_their_usernames() {
+    // Arrange: a fresh unverified account and a pending registration for a taken email.
+    let h = fresh().await;
+    register_and_verify(&h, ADA, "ada").await;
+    h.service
+        .register(registration(BOB, "unverified"))
+        .await
+        .unwrap();
+    h.service
+        .register(registration(ADA, "pending"))
+        .await
+        .unwrap();
+    let ttl = h.service.policy().unverified_ttl;
+
+    // Act: cleanup just before and just after their time.
+    h.clock.advance(ttl - TimeDelta::minutes(1));
+    let early = h.service.cleanup().await.unwrap();
+    h.clock.advance(TimeDelta::minutes(2));
+    let late = h.service.cleanup().await.unwrap();
+
+    // Assert
+    assert_eq!(early.unverified_users, 0, "kept until they expire");
+    assert_eq!(late.unverified_users, 2, "both expire together");
+    for username in ["unverified", "pending"] {
+        assert_err!(
+            login_with(&h, username, PASSWORD, None).await,
+            AuthError::InvalidCredentials
+        );
+        h.service
+            .register(registration(&format!("{username}@example.net"), username))
+            .await
+            .unwrap_or_else(|e| panic!("{username} is free again: {e:?}"));
+    }
+    login(&h, "ada").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_kills_every_other_reset_link_of_the_account() {
+    let h = fresh().await;
+    register_and_verify(&h, ADA, "ada").await;
+    h.service.forgot_password(ADA).await.unwrap();
+    let first = h.mailbox.last(ADA, MailKind::ResetPassword).await.unwrap();
+    h.clock.advance(TimeDelta::minutes(2));
+    h.service.forgot_password(ADA).await.unwrap();
+    let second = h.mailbox.last(ADA, MailKind::ResetPassword).await.unwrap();
+    assert_ne!(first.token(), second.token());
+
+    h.service
+        .reset_password(
+            second.token().unwrap(),
+            SecretPassword(NEW_PASSWORD.to_owned()),
+        )
+        .await
+        .unwrap();
+    let older = h
+        .service
+        .reset_password(
+            first.token().unwrap(),
+            SecretPassword("Another-Strong-Phrase-6612".to_owned()),
+        )
+        .await;
+
+    assert_err!(older, AuthError::InvalidToken);
+    login_with(&h, ADA, NEW_PASSWORD, None).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_correct_password_on_the_last_allowed_attempt_is_not_punished() {
+    let h = fresh().await;
+    register_and_verify(&h, ADA, "ada").await;
+    fail_logins(&h, "ada", 4, None).await;
+    login(&h, "ada").await;
+    login(&h, "ada").await;
+    // Past the per-identifier rate limit's window (10 a minute).
+    h.clock.advance(TimeDelta::minutes(1));
+    fail_logins(&h, "ada", 4, None).await;
+    let after = login_with(&h, "ada", PASSWORD, None).await;
+    assert!(
+        after.is_ok(),
+        "four failures after a success do not lock: {after:?}"
     );
 }
 
@@ -1361,6 +1482,7 @@ async fn a_new_email_takes_effect_only_once_verified_and_the_old_address_is_told
     let update = ProfileUpdate {
         email: Some("Ada.Lovelace@Example.org".to_owned()),
         name: Some("Augusta Ada".to_owned()),
+        current_password: Some(SecretPassword(PASSWORD.to_owned())),
         ..ProfileUpdate::default()
     };
 
@@ -1405,6 +1527,7 @@ async fn a_link_mailed_for_an_earlier_pending_email_does_not_confirm_a_later_one
     let claims = claims_of(&h, access(&logged_in.tokens)).await;
     let change_to = |email: &str| ProfileUpdate {
         email: Some(email.to_owned()),
+        current_password: Some(SecretPassword(PASSWORD.to_owned())),
         ..ProfileUpdate::default()
     };
     let mine = "mine@example.org";
@@ -1537,6 +1660,7 @@ async fn verification_and_reset_say_whose_account_and_whether_the_email_changed(
     let claims = claims_of(&h, access(&logged_in.tokens)).await;
     let update = ProfileUpdate {
         email: Some(BOB.to_owned()),
+        current_password: Some(SecretPassword(PASSWORD.to_owned())),
         ..ProfileUpdate::default()
     };
     h.service.update_profile(&claims, update).await.unwrap();

@@ -3,7 +3,8 @@
 use crate::error::{AuthError, Validation};
 use crate::model::{AccessClaims, MailKind, OneTimeKind, Profile, ProfileChanges, SessionView};
 use crate::ports::{
-    Keyring, PasswordHasher, RateLimiter, RevocationList, SealedField, SessionStore, UserStore,
+    Keyring, PasswordHasher, RateLimiter, RevocationList, SealedField, SessionStore, StoreError,
+    UserStore,
 };
 use crate::types::{Email, Password, PersonName, PhoneNumber, SessionId, UserId, Username};
 
@@ -24,6 +25,8 @@ pub struct ProfileUpdate {
     pub phone_number: Option<Option<String>>,
     /// New email: takes effect once verified.
     pub email: Option<String>,
+    /// The current password: required with a new email (re-authentication).
+    pub current_password: Option<SecretPassword>,
 }
 
 impl<A: Adapters> AuthService<A> {
@@ -42,9 +45,12 @@ impl<A: Adapters> AuthService<A> {
             .ok_or(AuthError::TokenRevoked)
     }
 
-    /// Updates the profile. A new email is mailed a verification link and only replaces the
-    /// current one when verified; the answer does not say whether it is used by another
-    /// account. Returns the profile and whether an email change is pending.
+    /// Updates the profile. A new email needs the current password (a stolen access token
+    /// alone must not be enough to take the account), is rate limited per account and per
+    /// new address, is mailed a verification link, and only replaces the current one when
+    /// verified; the current address is told at once. The answer does not say whether the
+    /// new email is used by another account. Returns the profile and whether an email
+    /// change is pending.
     pub async fn update_profile(
         &self,
         claims: &AccessClaims,
@@ -74,10 +80,22 @@ impl<A: Adapters> AuthService<A> {
             .email
             .as_deref()
             .and_then(|raw| v.field("email", Email::parse(raw)));
-        v.finish()?;
-
         let current_email = self.open(SealedField::Email, &user.email_sealed)?;
         let new_email = email.filter(|e| e.as_str() != current_email);
+        let current_password = update.current_password.as_ref().filter(|p| !p.0.is_empty());
+        if new_email.is_some() && current_password.is_none() {
+            v.add("current_password", "is required to change the email");
+        }
+        v.finish()?;
+        if let (Some(new_email), Some(password)) = (&new_email, current_password) {
+            self.reauthenticate(&user, password)
+                .await
+                .map_err(|err| match err {
+                    AuthError::Validation(_) => AuthError::WrongPassword,
+                    other => other,
+                })?;
+            self.throttle_email_change(user.id, new_email).await?;
+        }
         let username = username.filter(|u| u.as_str() != user.username);
         if let Some(wanted) = &username
             && new_email.is_some()
@@ -136,18 +154,48 @@ impl<A: Adapters> AuthService<A> {
                 .as_ref()
                 .map(|e| self.seal(SealedField::Email, e.as_str()))
                 .transpose()?,
+            // The password checked above must still be the password when this is written.
+            expected_password_version: new_email.as_ref().map(|_| user.password_version),
         };
         let updated = self
             .ports
             .store
             .update_profile(user.id, &changes, self.now(), mail.as_ref())
             .await
-            .map_err(|err| match AuthError::from(err) {
-                AuthError::NotFound => AuthError::TokenRevoked,
-                other => other,
+            .map_err(|err| match err {
+                StoreError::Stale => AuthError::WrongPassword,
+                StoreError::NotFound => AuthError::TokenRevoked,
+                other => other.into(),
             })?;
+        if new_email.is_some() {
+            let old = Email::parse(&current_email).ok();
+            let name = self.open(SealedField::Name, &updated.name_sealed).ok();
+            if let Some(old) = old {
+                let notice = self
+                    .notice(MailKind::EmailChangeRequested, &old, name)
+                    .await?;
+                self.enqueue(notice).await?;
+            }
+        }
         let profile = self.profile_of(&updated)?;
         Ok((profile, new_email.is_some()))
+    }
+
+    /// Counts an email change against the account's limit and the new address's limit.
+    async fn throttle_email_change(&self, user: UserId, to: &Email) -> Result<(), AuthError> {
+        let now = self.now();
+        let limit = self.policy.rate.email_change;
+        let keys = [
+            format!("rl:change_email:user:{user}"),
+            format!("rl:change_email:to:{}", self.email_index(to).to_hex()),
+        ];
+        for key in keys {
+            let decision = self.ports.cache.hit(&key, limit, now).await?;
+            if !decision.allowed {
+                return Err(AuthError::RateLimited(decision));
+            }
+        }
+        Ok(())
     }
 
     /// Re-authenticates the caller with their password (`WrongPassword` if it is wrong).
@@ -215,10 +263,23 @@ impl<A: Adapters> AuthService<A> {
         let mail = self
             .notice_to_profile(MailKind::PasswordChanged, &profile)
             .await?;
+        // Only over the password that was checked: a reset committed meanwhile wins, and
+        // the current password presented here is then no longer the password.
         self.ports
             .store
-            .set_password(user.id, &hash, self.now(), mail.as_ref())
-            .await?;
+            .set_password(
+                user.id,
+                &hash,
+                self.now(),
+                mail.as_ref(),
+                Some(user.password_version),
+            )
+            .await
+            .map_err(|err| match err {
+                StoreError::Stale => AuthError::WrongPassword,
+                StoreError::NotFound => AuthError::TokenRevoked,
+                other => other.into(),
+            })?;
         self.revoke_other_sessions(user.id, Some(claims.session_id))
             .await
     }

@@ -3,8 +3,8 @@
 use crate::error::{AuthError, Validation};
 use crate::model::{DeviceClaims, MailKind, Profile, SessionRecord, TokenPair, UserRecord};
 use crate::ports::{
-    AttemptCounter, IndexPurpose, Keyring, PasswordHasher, SealedField, SessionStore, TokenCodec,
-    UserStore,
+    AttemptCounter, IndexPurpose, Keyring, PasswordHasher, SealedField, SessionStore, StoreError,
+    TokenCodec, UserStore,
 };
 use crate::types::{Email, Password, SessionId};
 
@@ -102,7 +102,7 @@ impl<A: Adapters> AuthService<A> {
             .blind_index(IndexPurpose::Identifier, &normalized)
             .to_hex();
         trail.identifier_index = Some(id_key.clone());
-        let user = self.find_login_user(&normalized).await?;
+        let user = self.find_login_user(&normalized, &password).await?;
         trail.user = user.as_ref().map(|u| u.id);
         let now = self.now();
         let device = input
@@ -110,44 +110,59 @@ impl<A: Adapters> AuthService<A> {
             .as_deref()
             .and_then(|t| self.ports.tokens.verify_device(t, now).ok())
             .filter(|d| user.as_ref().is_some_and(|u| u.id == d.user_id));
+        // The per-identifier limit is shared by every IP, so anyone could spend it: a login
+        // that proves it comes from the account's own device is exempt (the per-IP limit,
+        // counted before, still applies to it).
+        if device.is_none() {
+            let decision = self
+                .throttle(super::Action::Login, None, Some(&normalized))
+                .await?;
+            trail.rate = Some(decision);
+        }
         let lock_key = match &device {
             Some(d) => format!("lock:{id_key}:dev:{}", d.device_id),
             None => format!("lock:{id_key}"),
         };
         let cache = &self.ports.cache;
-        let state = cache.attempts(&lock_key).await?;
-        if let Some(until) = state.locked_at(now) {
+        let policy = &self.policy.lockout;
+        // Reserve the attempt before hashing: concurrent guesses each count before any is
+        // checked, so no more than the threshold are ever evaluated.
+        let reservation = cache.reserve_attempt(&lock_key, policy, now).await?;
+        if !reservation.counted {
+            let until = reservation.state.locked_at(now).unwrap_or(now);
             return Err(locked(until - now));
         }
 
         let hash = user.as_ref().map(|u| u.password_hash.clone());
         let matches = self.ports.hasher.verify(password.clone(), hash).await?;
-        let policy = &self.policy.lockout;
         let user = match (user, matches) {
             (Some(user), true) => user,
             (user, _) => {
-                let after = cache.record_failure(&lock_key, policy, self.now()).await?;
-                trail.locked_out = after.locked_at(self.now()).is_some();
+                trail.locked_out = reservation.lock_set(now).is_some();
                 if let (Some(user), true) = (user, trail.locked_out) {
                     self.mail_locked(&user).await?;
                 }
                 return Err(AuthError::InvalidCredentials);
             }
         };
-        cache.record_success(&lock_key, policy, self.now()).await?;
+        cache
+            .record_success(&lock_key, policy, self.now(), reservation.lock_set(now))
+            .await?;
         if user.email_verified_at.is_none() {
             return Err(AuthError::EmailNotVerified);
         }
         if self.ports.hasher.needs_rehash(&user.password_hash) {
             let new_hash = self.ports.hasher.hash(password).await?;
+            // Only over the password that was checked: a reset committed meanwhile wins.
             self.ports
                 .store
-                .set_password(user.id, &new_hash, self.now(), None)
-                .await?;
+                .rehash_password(user.id, &new_hash, user.password_version)
+                .await
+                .map_err(stale_is_invalid_credentials)?;
         }
 
         let tokens = self.start_session(&user, ctx).await?;
-        trail.session = Some(tokens.session_id);
+        trail.session = Some(tokens.pair.session_id);
         let device = DeviceClaims {
             user_id: user.id,
             device_id: match device {
@@ -157,27 +172,37 @@ impl<A: Adapters> AuthService<A> {
             expires_at: self.now() + self.policy.device_ttl,
         };
         let device_token = self.ports.tokens.issue_device(&device)?;
-        let now = self.now();
-        self.ports.store.record_login(user.id, now).await?;
         let mut profile = self.profile_of(&user)?;
-        profile.last_login_at = Some(now);
+        profile.last_login_at = Some(tokens.issued_at);
         Ok(LoggedIn {
-            tokens,
+            tokens: tokens.pair,
             device_token,
             profile,
         })
     }
 
-    async fn find_login_user(&self, normalized: &str) -> Result<Option<UserRecord>, AuthError> {
+    /// The account a login names. By username: that account (a pending registration for a
+    /// taken email included). By email: the account holding it, unless a pending
+    /// registration for that email has the presented password's tag, in which case that
+    /// registration: either way one candidate, so one bcrypt, whatever exists.
+    async fn find_login_user(
+        &self,
+        normalized: &str,
+        password: &Password,
+    ) -> Result<Option<UserRecord>, AuthError> {
         let store = &self.ports.store;
-        if normalized.contains('@') {
-            match Email::parse(normalized) {
-                Ok(email) => Ok(store.user_by_email(&self.email_index(&email)).await?),
-                Err(_) => Ok(None),
-            }
-        } else {
-            Ok(store.user_by_username(normalized).await?)
+        if !normalized.contains('@') {
+            return Ok(store.user_by_username(normalized).await?);
         }
+        let Ok(email) = Email::parse(normalized) else {
+            return Ok(None);
+        };
+        let index = self.email_index(&email);
+        let owner = store.user_by_email(&index).await?;
+        let pending = store
+            .pending_registration(&index, self.password_tag(password))
+            .await?;
+        Ok(pending.or(owner))
     }
 
     async fn mail_locked(&self, user: &UserRecord) -> Result<(), AuthError> {
@@ -190,12 +215,14 @@ impl<A: Adapters> AuthService<A> {
         Ok(())
     }
 
-    /// Starts a session for `user` and issues its first token pair.
+    /// Starts a session for `user` and issues its first token pair, only while the
+    /// password the login checked is still the account's password (see
+    /// [`crate::ports::SessionStore::create_login_session`]).
     async fn start_session(
         &self,
         user: &UserRecord,
         ctx: &ClientContext,
-    ) -> Result<TokenPair, AuthError> {
+    ) -> Result<StartedSession, AuthError> {
         let now = self.now();
         let session = SessionRecord {
             id: SessionId(self.new_uuid()?),
@@ -216,9 +243,29 @@ impl<A: Adapters> AuthService<A> {
         let refresh = self.new_token()?;
         self.ports
             .store
-            .create_session(&session, &refresh.hash())
-            .await?;
-        self.token_pair(user.id, &user.username, session.id, refresh)
+            .create_login_session(&session, &refresh.hash(), user.password_version)
+            .await
+            .map_err(stale_is_invalid_credentials)?;
+        let pair = self.token_pair(user.id, &user.username, session.id, refresh)?;
+        Ok(StartedSession {
+            pair,
+            issued_at: now,
+        })
+    }
+}
+
+/// A session just started, and when.
+struct StartedSession {
+    pair: TokenPair,
+    issued_at: crate::types::Timestamp,
+}
+
+/// The password a login checked was replaced meanwhile (or the account is gone): to the
+/// client, the password is no longer valid.
+fn stale_is_invalid_credentials(err: StoreError) -> AuthError {
+    match err {
+        StoreError::Stale | StoreError::NotFound => AuthError::InvalidCredentials,
+        other => other.into(),
     }
 }
 

@@ -91,6 +91,9 @@ pub struct Trail {
     pub identifier_index: Option<String>,
     /// Login: this failure locked the identifier.
     pub locked_out: bool,
+    /// Login: the per-identifier rate-limit decision, when it was counted (a login with a
+    /// valid device token of the account is exempt), for the `RateLimit` headers.
+    pub rate: Option<RateDecision>,
 }
 
 /// What a followed verification link did.
@@ -264,6 +267,17 @@ impl<A: Adapters> AuthService<A> {
         self.ports
             .keys
             .blind_index(IndexPurpose::Email, email.as_str())
+    }
+
+    /// The 16-bit keyed tag of a password that pending registrations are found by (see
+    /// [`crate::model::PendingFor`]).
+    pub(crate) fn password_tag(&self, password: &crate::types::Password) -> u16 {
+        let index = self
+            .ports
+            .keys
+            .blind_index(IndexPurpose::PendingPassword, password.expose());
+        let byte = |i: usize| index.0.get(i).copied().unwrap_or(0);
+        u16::from_be_bytes([byte(0), byte(1)])
     }
 
     /// Decrypts a stored account for its owner.

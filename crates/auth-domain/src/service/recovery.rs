@@ -2,7 +2,7 @@
 
 use crate::error::{AuthError, Validation};
 use crate::model::{MailKind, OneTimeKind};
-use crate::ports::{PasswordHasher, SealedField, UserStore};
+use crate::ports::{PasswordHasher, SealedField, StoreError, UserStore};
 use crate::types::{Password, PlainToken, UserId};
 
 use super::register::SecretPassword;
@@ -69,9 +69,21 @@ impl<A: Adapters> AuthService<A> {
         let mail = self
             .notice_to_profile(MailKind::PasswordChanged, &profile)
             .await?;
+        // Only over the password read above: of two resets (or a reset and a change) that
+        // race, one wins and the other's link is dead, as every other outstanding link is.
         store
-            .set_password(user.id, &hash, self.now(), mail.as_ref())
-            .await?;
+            .set_password(
+                user.id,
+                &hash,
+                self.now(),
+                mail.as_ref(),
+                Some(user.password_version),
+            )
+            .await
+            .map_err(|err| match err {
+                StoreError::Stale | StoreError::NotFound => AuthError::InvalidToken,
+                other => other.into(),
+            })?;
         if user.email_verified_at.is_none() {
             store.mark_email_verified(user.id, self.now()).await?;
         }

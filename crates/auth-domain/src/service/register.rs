@@ -1,7 +1,7 @@
 //! Registration and email verification.
 
 use crate::error::{AuthError, Validation};
-use crate::model::{MailKind, OneTimeKind, OneTimeTokenRecord, UserRecord};
+use crate::model::{MailKind, OneTimeKind, OneTimeTokenRecord, PendingFor, UserRecord};
 use crate::ports::{
     IndexPurpose, Keyring, OneTimeTokenStore, PasswordHasher, SealedField, StoreError, Taken,
     UserStore,
@@ -37,8 +37,9 @@ impl std::fmt::Debug for SecretPassword {
     }
 }
 
-/// The answer to a registration. For an email that is already registered it has the same
-/// shape with an id that matches no account (the owner is mailed instead).
+/// The answer to a registration. For an email that is already registered it is the same:
+/// its id is that of a pending registration for a taken email (see
+/// [`crate::model::PendingFor`]), which can never be verified; the owner is mailed instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registered {
     /// Id.
@@ -55,7 +56,8 @@ pub struct Registered {
 
 impl<A: Adapters> AuthService<A> {
     /// Registers an account and mails a verification link. A taken username is
-    /// `Conflict("username")`; a taken email looks like success (see [`Registered`]).
+    /// `Conflict("username")`; a taken email is indistinguishable from success (see
+    /// [`Registered`]): same answer, same work (one bcrypt, one insert with one mail).
     pub async fn register(&self, input: Registration) -> Result<Registered, AuthError> {
         let mut v = Validation::default();
         let email = v.field("email", Email::parse(&input.email));
@@ -87,7 +89,7 @@ impl<A: Adapters> AuthService<A> {
             return Err(AuthError::Conflict("username"));
         }
         let email_index = self.email_index(&email);
-        // Hash before looking at the email, so a taken email costs the same time.
+        let password_tag = self.password_tag(&password);
         let password_hash = self.ports.hasher.hash(password).await?;
         let answer = Registered {
             id: UserId(self.new_uuid()?),
@@ -96,18 +98,14 @@ impl<A: Adapters> AuthService<A> {
             name: name.as_str().to_owned(),
             surname: surname.as_str().to_owned(),
         };
-        if store.user_by_email(&email_index).await?.is_some() {
-            self.mail_registration_attempt(&email).await?;
-            return Ok(answer);
-        }
 
         let now = self.now();
         let keys = &self.ports.keys;
-        let record = UserRecord {
+        let mut record = UserRecord {
             id: answer.id,
             username: username.as_str().to_owned(),
             username_normalized: username.normalized(),
-            email_index,
+            email_index: email_index.clone(),
             email_sealed: self.seal(SealedField::Email, email.as_str())?,
             phone_index: phone
                 .as_ref()
@@ -124,29 +122,40 @@ impl<A: Adapters> AuthService<A> {
             created_at: now,
             updated_at: now,
             last_login_at: None,
+            password_version: 0,
+            pending_for: None,
         };
-        let mail = self
-            .link_mail(
-                self.verification_link(record.id),
-                &email,
-                Some(answer.name.clone()),
-            )
-            .await?;
-        match store.insert_user(&record, mail.as_ref()).await {
-            Ok(()) => Ok(answer),
-            Err(StoreError::Taken(Taken::Email)) => {
-                self.mail_registration_attempt(&email).await?;
-                Ok(answer)
+        if store.user_by_email(&email_index).await?.is_none() {
+            let mail = self
+                .link_mail(
+                    self.verification_link(record.id),
+                    &email,
+                    Some(answer.name.clone()),
+                )
+                .await?;
+            match store.insert_user(&record, mail.as_ref()).await {
+                Ok(()) => return Ok(answer),
+                // Another registration took the email meanwhile: this one is pending too.
+                Err(StoreError::Taken(Taken::Email)) => {}
+                Err(err) => return Err(err.into()),
             }
-            Err(err) => Err(err.into()),
         }
-    }
-
-    async fn mail_registration_attempt(&self, email: &Email) -> Result<(), AuthError> {
-        let mail = self
-            .notice(MailKind::RegistrationAttempt, email, None)
+        // The email is taken: store the registration as pending, so that it answers like a
+        // fresh one everywhere (its username is reserved, its password logs in to
+        // `email_not_verified`, it expires unverified), and mail the owner instead.
+        record.pending_for = Some(PendingFor {
+            email_index,
+            password_tag,
+        });
+        record.email_index = keys.blind_index(
+            IndexPurpose::Email,
+            &format!("pending-registration:{}", record.id),
+        );
+        let notice = self
+            .notice(MailKind::RegistrationAttempt, &email, None)
             .await?;
-        self.enqueue(mail).await
+        store.insert_user(&record, notice.as_ref()).await?;
+        Ok(answer)
     }
 
     /// Consumes an email-verification token (from registration or from an email change).

@@ -192,11 +192,17 @@ impl<A: Adapters> AuthService<A> {
     }
 
     /// Deletes expired and spent rows from storage, keeping revoked sessions for one
-    /// access-token lifetime (a restart must still learn those revocations).
+    /// access-token lifetime (a restart must still learn those revocations); accounts never
+    /// verified go after `unverified_ttl`.
     pub async fn cleanup(&self) -> Result<crate::ports::CleanupReport, AuthError> {
         let now = self.now();
         let keep = now - self.policy.access_ttl - TimeDelta::seconds(1);
-        Ok(self.ports.store.cleanup(now, keep).await?)
+        let unverified_before = now - self.policy.unverified_ttl;
+        Ok(self
+            .ports
+            .store
+            .cleanup(now, keep, unverified_before)
+            .await?)
     }
 
     /// Teaches a fresh cache the revocations that storage remembers (sessions revoked within

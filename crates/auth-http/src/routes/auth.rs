@@ -4,6 +4,7 @@ use std::net::IpAddr;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use auth_domain::policy::RateDecision;
 use auth_domain::ports::{IndexPurpose, Keyring};
 use auth_domain::service::{LoginIdentifier, Registration, SecretPassword, Trail};
 use auth_domain::{Action, AuthError};
@@ -196,7 +197,9 @@ pub async fn login(
     };
     let ip = client.0.ip;
     let normalized = identifier.normalized();
-    if let Err(err) = throttle(&state, &req, Action::Login, &client, Some(&normalized)).await {
+    // The per-IP limit here; the per-identifier one is the use case's, which exempts a login
+    // presenting a valid device token of the account.
+    if let Err(err) = throttle(&state, &req, Action::Login, &client, None).await {
         // Refused before the use case ran: only the identifier's index is known.
         let trail = Trail {
             identifier_index: (!normalized.is_empty()).then(|| {
@@ -217,7 +220,13 @@ pub async fn login(
         device_token: body.device_token,
     };
     let (result, trail) = state.service.login_traced(request, &client.0).await;
-    let logged_in = result.map_err(|err| login_failed(err.into(), &trail, ip))?;
+    tighten_rate_decision(&req, trail.rate);
+    let logged_in = result.map_err(|err| {
+        if matches!(err, AuthError::RateLimited(_)) {
+            telemetry::rate_limited(Action::Login.as_str());
+        }
+        login_failed(err.into(), &trail, ip)
+    })?;
     telemetry::login("success");
     telemetry::tokens_issued();
     Audit::success("login.succeeded")
@@ -236,6 +245,19 @@ pub async fn login(
         user: logged_in.profile.into(),
     };
     Ok(respond(StatusCode::OK, &answer))
+}
+
+/// Puts `decision` in the request's extensions (for the `RateLimit` headers) if it leaves
+/// fewer requests than the one there.
+fn tighten_rate_decision(req: &HttpRequest, decision: Option<RateDecision>) {
+    let Some(decision) = decision else { return };
+    let mut extensions = req.extensions_mut();
+    let tighter = extensions
+        .get::<RateDecision>()
+        .is_none_or(|current| decision.remaining < current.remaining);
+    if tighter {
+        extensions.insert(decision);
+    }
 }
 
 /// Counts and audits a refused login, and the lockout it caused if it did.

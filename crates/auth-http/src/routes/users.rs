@@ -87,10 +87,12 @@ pub async fn get_profile(
     security(("bearer" = [])),
     request_body = ProfileUpdateRequest,
     responses(
-        (status = 200, description = "Updated. A new email is pending until the link mailed to it is followed.", body = ProfileUpdateResponse),
-        (status = 400, description = "Invalid fields or malformed body", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "Updated. A new email is pending until the link mailed to it is followed; the current address is told.", body = ProfileUpdateResponse),
+        (status = 400, description = "Invalid fields, a new email without current_password, or malformed body", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A new email with a wrong current_password (invalid_credentials)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Username taken", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many password checks or email changes for this account, or changes to this address (rate_limited, Retry-After)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn update_profile(
     state: web::Data<AppState>,
@@ -105,11 +107,15 @@ pub async fn update_profile(
         surname: body.surname,
         phone_number: body.phone_number,
         email: body.email,
+        current_password: body.current_password.map(SecretPassword),
     };
     let (profile, pending) = state
         .service
         .update_profile(&auth.0, update)
         .await
+        .inspect_err(|err| {
+            reauthentication_refused(err, "email_change.failed", "change_email", &auth, &client);
+        })
         .map_err(failed)?;
     if pending {
         Audit::success("email_change.requested")

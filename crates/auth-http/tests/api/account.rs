@@ -96,7 +96,7 @@ async fn a_new_email_takes_effect_only_once_verified() -> TestResult {
             "PUT",
             "/users/profile",
             Some(&access),
-            Some(&json!({"email": "new@example.com"})),
+            Some(&json!({"email": "new@example.com", "current_password": PASSWORD})),
             &[],
         )
         .await;

@@ -13,6 +13,7 @@ mod observability;
 mod outage;
 mod privacy;
 mod registration;
+mod security;
 mod smtp;
 mod system;
 mod tokens;

@@ -258,7 +258,7 @@ async fn full_flow(d: &impl Driver) -> Trace {
             "PUT",
             "/users/profile",
             Some(&access),
-            Some(json!({ "email": NEW_EMAIL })),
+            Some(json!({ "email": NEW_EMAIL, "current_password": PASSWORD_2 })),
         )
         .await;
     expect(res, StatusCode::OK, "change email");

@@ -106,15 +106,15 @@ async fn no_personal_data_password_or_token_is_stored_or_logged_in_plain_text() 
             "PUT",
             "/users/profile",
             Some(&second),
-            Some(&json!({ "email": new_email })),
+            Some(&json!({ "email": new_email, "current_password": new_password })),
             &[],
         )
         .await;
     assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
     assert_eq!(
         app.state.service.outbox_stats().await?.queued,
-        1,
-        "the change-email mail waits in the outbox"
+        2,
+        "the change-email mail and the notice to the current address wait in the outbox"
     );
     app.call("POST", "/auth/logout", Some(&second), None, &[])
         .await;

@@ -120,7 +120,7 @@ async fn timeouts_are_unavailable() -> TestResult {
         let store = store.clone();
         tokio::spawn(async move {
             store
-                .set_password(alice.id, &PasswordHash("new".to_owned()), at(1), None)
+                .set_password(alice.id, &PasswordHash("new".to_owned()), at(1), None, None)
                 .await
         })
     };

@@ -44,6 +44,8 @@ pub fn user(username: &str, email: &str) -> UserRecord {
         created_at: at(0),
         updated_at: at(0),
         last_login_at: None,
+        password_version: 0,
+        pending_for: None,
     }
 }
 

@@ -91,6 +91,8 @@ pub fn user() -> UserBuilder {
         created_at: at,
         updated_at: at,
         last_login_at: None,
+        password_version: 0,
+        pending_for: None,
     })
 }
 
@@ -134,6 +136,23 @@ impl UserBuilder {
     /// Last logged in at `at`.
     pub fn logged_in_at(mut self, at: Timestamp) -> Self {
         self.0.last_login_at = Some(at);
+        self
+    }
+
+    /// Created (and last changed) at `at`.
+    pub fn created_at(mut self, at: Timestamp) -> Self {
+        self.0.created_at = at;
+        self.0.updated_at = at;
+        self
+    }
+
+    /// A pending registration for the taken email `index`, with this password tag (its own
+    /// email index stays unique).
+    pub fn pending_for(mut self, index: BlindIndex, password_tag: u16) -> Self {
+        self.0.pending_for = Some(auth_domain::model::PendingFor {
+            email_index: index,
+            password_tag,
+        });
         self
     }
 

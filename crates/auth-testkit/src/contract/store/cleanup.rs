@@ -11,6 +11,11 @@ use uuid::Uuid;
 use super::{new_session, new_user};
 use crate::contract::{Must, fixtures};
 
+/// An `unverified_before` that expires no account: these cases are about other rows.
+fn never_unverified() -> auth_domain::types::Timestamp {
+    chrono::DateTime::UNIX_EPOCH
+}
+
 /// Presents `refresh` (with a fresh successor) at `at`.
 async fn rotate<S: Store>(
     store: &S,
@@ -41,7 +46,7 @@ pub async fn cleanup_deletes_expired_sessions_with_their_refresh_tokens<S: Store
     assert!(expired.expires_at < now && live.expires_at > now, "setup");
 
     let report = store
-        .cleanup(now, now - TimeDelta::minutes(15))
+        .cleanup(now, now - TimeDelta::minutes(15), never_unverified())
         .await
         .must("cleanup");
     assert_eq!(
@@ -73,7 +78,7 @@ pub async fn cleanup_deletes_expired_sessions_with_their_refresh_tokens<S: Store
         "its refresh token still works"
     );
     let again = store
-        .cleanup(now, now - TimeDelta::minutes(15))
+        .cleanup(now, now - TimeDelta::minutes(15), never_unverified())
         .await
         .must("cleanup again");
     assert_eq!(again, CleanupReport::default(), "nothing left to delete");
@@ -101,7 +106,10 @@ pub async fn cleanup_deletes_sessions_revoked_before_the_cutoff_only<S: Store>(s
         sessions.push((session, refresh, revoked_at));
     }
 
-    let report = store.cleanup(now, cutoff).await.must("cleanup");
+    let report = store
+        .cleanup(now, cutoff, never_unverified())
+        .await
+        .must("cleanup");
     assert_eq!(
         report,
         CleanupReport {
@@ -160,7 +168,7 @@ pub async fn cleanup_deletes_expired_and_used_one_time_tokens<S: Store>(store: &
     assert!(consumed.must("consume_one_time").is_some(), "setup: used");
 
     let report = store
-        .cleanup(at, at - TimeDelta::minutes(15))
+        .cleanup(at, at - TimeDelta::minutes(15), never_unverified())
         .await
         .must("cleanup");
     assert_eq!(
@@ -205,7 +213,7 @@ pub async fn cleanup_deletes_expired_user_marks<S: Store>(store: &S) {
         .must("revoke_user_tokens");
 
     let report = store
-        .cleanup(at, at - TimeDelta::minutes(15))
+        .cleanup(at, at - TimeDelta::minutes(15), never_unverified())
         .await
         .must("cleanup");
     assert_eq!(
@@ -259,7 +267,10 @@ pub async fn cleanup_keeps_everything_still_usable<S: Store>(store: &S) {
         .await
         .must("revoke_user_tokens");
 
-    let report = store.cleanup(now, cutoff).await.must("cleanup");
+    let report = store
+        .cleanup(now, cutoff, never_unverified())
+        .await
+        .must("cleanup");
     assert_eq!(report, CleanupReport::default(), "nothing to delete");
 
     let found = store.user_by_id(user.id).await.must("user_by_id");
@@ -333,7 +344,7 @@ pub async fn cleanup_deletes_dead_mails_past_their_retention_only<S: Store>(stor
     assert!(retried.must("mail_retry"), "setup: due tomorrow");
 
     let report = store
-        .cleanup(now, now - TimeDelta::minutes(15))
+        .cleanup(now, now - TimeDelta::minutes(15), never_unverified())
         .await
         .must("cleanup");
     assert_eq!(
@@ -367,8 +378,59 @@ pub async fn cleanup_deletes_dead_mails_past_their_retention_only<S: Store>(stor
         "the old queued mail is still delivered"
     );
     let again = store
-        .cleanup(now, now - TimeDelta::minutes(15))
+        .cleanup(now, now - TimeDelta::minutes(15), never_unverified())
         .await
         .must("cleanup again");
     assert_eq!(again, CleanupReport::default(), "nothing left to delete");
+}
+
+/// Accounts never verified (pending registrations included) created before the cutoff are
+/// deleted with their tokens; verified accounts of any age and newer unverified ones stay.
+pub async fn cleanup_deletes_unverified_accounts_past_their_time_only<S: Store>(store: &S) {
+    let now = fixtures::now();
+    let cutoff = now - TimeDelta::days(7);
+    let old = cutoff - TimeDelta::minutes(1);
+    let expired = super::insert(store, fixtures::user().created_at(old).build()).await;
+    let token = fixtures::one_time(expired.id, OneTimeKind::VerifyEmail, now);
+    store.insert_one_time(&token).await.must("insert_one_time");
+    let owner = super::insert(
+        store,
+        fixtures::user().created_at(old).verified_at(old).build(),
+    )
+    .await;
+    let pending = super::insert(
+        store,
+        fixtures::user()
+            .created_at(old)
+            .pending_for(owner.email_index.clone(), 3)
+            .build(),
+    )
+    .await;
+    let recent = super::insert(
+        store,
+        fixtures::user()
+            .created_at(cutoff + TimeDelta::minutes(1))
+            .build(),
+    )
+    .await;
+
+    let report = store
+        .cleanup(now, now - TimeDelta::minutes(15), cutoff)
+        .await
+        .must("cleanup");
+    assert_eq!(report.unverified_users, 2, "{report:?}");
+    for (user, kept) in [
+        (&expired, false),
+        (&pending, false),
+        (&owner, true),
+        (&recent, true),
+    ] {
+        let found = store.user_by_id(user.id).await.must("user_by_id");
+        assert_eq!(found.is_some(), kept, "{}", user.username);
+    }
+    let token = store
+        .find_one_time(&token.hash, token.kind)
+        .await
+        .must("find_one_time");
+    assert_eq!(token, None, "its tokens go with it");
 }

@@ -1,6 +1,7 @@
 //! The contract of [`Store`]: accounts ([`users`]), sessions ([`sessions`]), refresh-token
 //! rotation ([`rotation`]), single-use tokens ([`one_time`]), users' "not before" marks
-//! ([`revocations`]), the mail [`outbox`], [`cleanup`] and [`health`]. Each case takes a store no other test
+//! ([`revocations`]), password versions and pending registrations ([`passwords`]), the mail
+//! [`outbox`], [`cleanup`] and [`health`]. Each case takes a store no other test
 //! uses at the same time; see [`crate::contract`].
 
 use auth_domain::model::{SessionRecord, UserRecord};
@@ -14,6 +15,7 @@ pub mod cleanup;
 pub mod health;
 pub mod one_time;
 pub mod outbox;
+pub mod passwords;
 pub mod revocations;
 pub mod rotation;
 pub mod sessions;

@@ -407,7 +407,11 @@ pub async fn retry_dead_and_release_leave_a_dead_mail_as_it_is<S: Store>(store: 
     }
     // Dead since `died`, before `later`: a cleanup whose cutoff is `later` deletes it.
     let report = store
-        .cleanup(later + DEAD_MAIL_RETENTION, now)
+        .cleanup(
+            later + DEAD_MAIL_RETENTION,
+            now,
+            chrono::DateTime::UNIX_EPOCH,
+        )
         .await
         .must("cleanup");
     assert_eq!(
@@ -560,7 +564,13 @@ pub async fn refused_changes_write_no_mail<S: Store>(store: &S) {
     );
     let hash = PasswordHash(unique("$2b$04$new"));
     let result = store
-        .set_password(nobody, &hash, now, Some(&notice(MailKind::PasswordChanged)))
+        .set_password(
+            nobody,
+            &hash,
+            now,
+            Some(&notice(MailKind::PasswordChanged)),
+            None,
+        )
         .await;
     assert!(
         matches!(result, Err(StoreError::NotFound)),
@@ -654,7 +664,7 @@ pub async fn changes_write_their_mail_with_them<S: Store>(store: &S) {
     let password = fixtures::notice(MailKind::PasswordChanged, now - TimeDelta::seconds(3));
     let hash = PasswordHash(unique("$2b$04$new"));
     store
-        .set_password(user.id, &hash, now, Some(&password))
+        .set_password(user.id, &hash, now, Some(&password), None)
         .await
         .must("set_password with its mail");
     let email = fixtures::notice(MailKind::EmailChanged, now - TimeDelta::seconds(2));
@@ -754,7 +764,9 @@ pub async fn a_change_whose_mail_cannot_be_written_changes_nothing<S: Store>(sto
     let user = insert(store, fixtures::user().build()).await;
     let hash = PasswordHash(unique("$2b$04$new"));
     let mail = clash(user.id);
-    let result = store.set_password(user.id, &hash, now, Some(&mail)).await;
+    let result = store
+        .set_password(user.id, &hash, now, Some(&mail), None)
+        .await;
     assert!(result.is_err(), "set_password: {result:?}");
     let found = store.user_by_id(user.id).await.must("user_by_id");
     assert_eq!(found.as_ref(), Some(&user), "the password is not changed");

@@ -254,7 +254,7 @@ pub async fn changes_to_a_missing_account_are_not_found<S: Store>(store: &S) {
     );
     let hash = PasswordHash(unique("$2b$04$new"));
     assert_not_found(
-        store.set_password(nobody, &hash, now, None).await,
+        store.set_password(nobody, &hash, now, None, None).await,
         "set_password",
     );
     assert_not_found(
@@ -347,7 +347,7 @@ pub async fn a_new_password_and_a_login_are_recorded<S: Store>(store: &S) {
     let now = fixtures::now();
     let hash = PasswordHash(unique("$2b$04$new"));
     store
-        .set_password(user.id, &hash, now + TimeDelta::seconds(1), None)
+        .set_password(user.id, &hash, now + TimeDelta::seconds(1), None, None)
         .await
         .must("set_password");
     for at in [now + TimeDelta::seconds(2), now + TimeDelta::seconds(3)] {
