@@ -9,6 +9,8 @@ use chrono::TimeDelta;
 use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
 
+pub use crate::cors::CorsOrigins;
+
 /// Where the service runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AppEnv {
@@ -97,8 +99,8 @@ pub struct Config {
     pub hash_concurrency: usize,
     /// `APP_URL`: base of mailed links (default `http://localhost:3000`).
     pub app_url: String,
-    /// `CORS_ORIGINS`, comma-separated.
-    pub cors_origins: Vec<String>,
+    /// `CORS_ORIGINS`: comma-separated origins, or `*` for any origin without credentials.
+    pub cors_origins: CorsOrigins,
     /// `TRUSTED_PROXIES`, comma-separated CIDRs.
     pub trusted_proxies: Vec<IpNet>,
     /// `MAIL_SERVER`: the SMTP host; none means the log mailer.
@@ -363,13 +365,9 @@ impl Config {
                 )),
             }
         }
-        let cors_origins = v
-            .get("CORS_ORIGINS")
-            .unwrap_or_default()
-            .split(',')
-            .map(|s| s.trim().trim_end_matches('/').to_owned())
-            .filter(|s| !s.is_empty())
-            .collect();
+        let (cors_origins, cors_problems) =
+            CorsOrigins::parse(v.get("CORS_ORIGINS").unwrap_or_default());
+        v.problems.extend(cors_problems);
 
         let config = Config {
             app_env,
@@ -570,6 +568,16 @@ impl Config {
         (config, problems)
     }
 
+    /// What is allowed but deserves a second look, one line each: `serve` logs them as
+    /// warnings at start and `config check` lists them, neither refuses to run.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.app_env == AppEnv::Production && self.cors_origins == CorsOrigins::Any {
+            warnings.push("CORS_ORIGINS=* lets every web page call the API from a browser (without credentials): list your front ends' origins instead".to_owned());
+        }
+        warnings
+    }
+
     /// Where data lives: PostgreSQL when `DATABASE_URL` says so; otherwise the SQLite file
     /// of `DATABASE_URL=sqlite://path`, or `{AUTH_DATA_DIR}/auth.db`.
     pub fn database(&self) -> Database {
@@ -703,7 +711,7 @@ impl Config {
             ("BCRYPT_COST", self.bcrypt_cost.to_string()),
             ("HASH_CONCURRENCY", self.hash_concurrency.to_string()),
             ("APP_URL", self.app_url.clone()),
-            ("CORS_ORIGINS", list(&self.cors_origins)),
+            ("CORS_ORIGINS", self.cors_origins.describe()),
             (
                 "TRUSTED_PROXIES",
                 list(
@@ -977,6 +985,89 @@ mod tests {
         assert!(err.contains("in the clear"), "{err}");
         let local = [base.as_slice(), &[("MAIL_SERVER", "127.0.0.1")]].concat();
         assert!(Config::from_vars(vars(&local)).is_ok());
+    }
+
+    /// The value `describe` shows for `name`.
+    fn shown(config: &Config, name: &str) -> String {
+        config
+            .describe()
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, value)| value)
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn cors_origins_are_checked_as_the_server_will_use_them() {
+        let star = Config::from_vars(vars(&[("CORS_ORIGINS", "*")]))
+            .unwrap_or_else(|e| panic!("* is the original service's any-origin: {e}"));
+        assert_eq!(
+            shown(&star, "CORS_ORIGINS"),
+            "* (any origin, without credentials)"
+        );
+        let listed = Config::from_vars(vars(&[(
+            "CORS_ORIGINS",
+            "https://App.Example.com/, http://localhost:3000",
+        )]))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            shown(&listed, "CORS_ORIGINS"),
+            "https://app.example.com,http://localhost:3000",
+            "in the form a browser sends"
+        );
+        for (value, why) in [
+            ("*, https://app.example.com", "* mixed with a list"),
+            (
+                "app.example.com",
+                "no scheme: never equal to an Origin header",
+            ),
+            ("https://app.example.com/login", "a path"),
+            ("https://*.example.com", "a wildcard host"),
+            (
+                "https://exa mple.com",
+                "not a URI: the middleware would refuse to start",
+            ),
+        ] {
+            let err = Config::from_vars(vars(&[("CORS_ORIGINS", value)]))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                err.contains("CORS_ORIGINS"),
+                "{why}: {value:?} gave {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn any_origin_in_production_is_a_warning_not_a_problem() {
+        let production = [
+            ("APP_ENV", "production"),
+            ("SECRET_KEY", "a production secret of enough length"),
+            (
+                "JWT_SECRET_KEY",
+                "a jwt secret of at least thirty-two bytes",
+            ),
+            ("DATABASE_URL", "postgres://db/auth"),
+            ("MAIL_SERVER", "smtp.example.com"),
+            ("MAIL_DEFAULT_SENDER", "Example <no-reply@example.com>"),
+            ("METRICS_PORT", "9090"),
+        ];
+        let star = [production.as_slice(), &[("CORS_ORIGINS", "*")]].concat();
+        let config = Config::from_vars(vars(&star)).unwrap_or_else(|e| panic!("{e}"));
+        let warnings = config.warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("CORS_ORIGINS=*"), "{warnings:?}");
+        let listed = [
+            production.as_slice(),
+            &[("CORS_ORIGINS", "https://app.example.com")],
+        ]
+        .concat();
+        let config = Config::from_vars(vars(&listed)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(config.warnings().is_empty());
+        let development =
+            Config::from_vars(vars(&[("CORS_ORIGINS", "*")])).unwrap_or_else(|e| panic!("{e}"));
+        assert!(development.warnings().is_empty(), "development stays quiet");
     }
 
     #[test]

@@ -456,6 +456,66 @@ fn config_check_names_every_problem_and_exits_two_like_the_start() -> TestResult
 }
 
 #[test]
+fn config_check_and_the_start_agree_on_cors_origins() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data").display().to_string();
+    // Not a URI: the CORS middleware would refuse to start the server's workers, after the
+    // port is bound. Both must refuse it as configuration instead, naming it.
+    let bad = [
+        ("AUTH_DATA_DIR", data.as_str()),
+        ("HOST", "127.0.0.1"),
+        ("PORT", "0"),
+        (
+            "CORS_ORIGINS",
+            "https://app.example.com, https://exa mple.com",
+        ),
+    ];
+    let checked = check(&bad)?;
+    assert_eq!(checked.status.code(), Some(2), "{}", stdout(&checked));
+    assert!(
+        stdout(&checked).contains("CORS_ORIGINS entry \"https://exa mple.com\""),
+        "{}",
+        stdout(&checked)
+    );
+    let mut serve = binary();
+    serve.envs(bad);
+    let start = serve.output()?;
+    assert_eq!(start.status.code(), Some(2), "{}", stderr(&start));
+    assert!(
+        stderr(&start).contains("CORS_ORIGINS entry"),
+        "{}",
+        stderr(&start)
+    );
+
+    // `*`: any origin, accepted by both; in production, a warning.
+    let star = check(&[
+        ("AUTH_DATA_DIR", data.as_str()),
+        ("APP_ENV", "production"),
+        ("SECRET_KEY", "a production secret of enough length"),
+        (
+            "JWT_SECRET_KEY",
+            "a jwt secret of at least thirty-two bytes",
+        ),
+        ("DATABASE_URL", "postgres://db.internal/auth"),
+        ("MAIL_SERVER", "smtp.example.com"),
+        ("MAIL_DEFAULT_SENDER", "Example <no-reply@example.com>"),
+        ("METRICS_PORT", "9090"),
+        ("CORS_ORIGINS", "*"),
+    ])?;
+    let shown = stdout(&star);
+    assert_eq!(star.status.code(), Some(0), "{shown}");
+    assert!(
+        shown.contains("\nCORS_ORIGINS=* (any origin, without credentials)\n"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("warnings (the service starts, and logs each):\n  - CORS_ORIGINS=*"),
+        "{shown}"
+    );
+    Ok(())
+}
+
+#[test]
 fn config_check_finds_an_unusable_database_path_without_touching_it() -> TestResult {
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("a-file");
