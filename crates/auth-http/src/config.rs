@@ -278,6 +278,28 @@ impl Vars<'_> {
     }
 }
 
+/// The fewest bytes a secret given as text (`SECRET_KEY`, `JWT_SECRET_KEY`) may have in
+/// production: 256 bits if every byte were random, which typed or placeholder values are
+/// not, so this is a floor, not a target (the examples ask for `openssl rand -base64 48`).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// Why the secret `name` is too weak for production, if it is: shorter than
+/// [`MIN_SECRET_BYTES`], or one byte repeated (`xxxx…`, a base64 key of zeros). Names the
+/// variable, never the value or its length.
+fn weak_secret(name: &str, value: &[u8], min_len: usize) -> Option<String> {
+    if value.len() < min_len {
+        return Some(format!(
+            "APP_ENV=production refuses {name} shorter than {min_len} bytes: generate one with openssl rand -base64 48"
+        ));
+    }
+    if value.windows(2).all(|pair| pair[0] == pair[1]) {
+        return Some(format!(
+            "APP_ENV=production refuses {name}: it is one byte repeated, a placeholder rather than a secret"
+        ));
+    }
+    None
+}
+
 /// `localhost` or a loopback address.
 fn is_loopback(host: &str) -> bool {
     host.eq_ignore_ascii_case("localhost")
@@ -541,6 +563,7 @@ impl Config {
                 problems
                     .push("APP_ENV=production needs JWT_PRIVATE_KEY or JWT_SECRET_KEY".to_owned());
             }
+            problems.extend(config.weak_secrets());
             if config.mail_server.is_none() {
                 problems.push(
                     "APP_ENV=production needs MAIL_SERVER (the log mailer is for development)"
@@ -566,6 +589,38 @@ impl Config {
             }
         }
         (config, problems)
+    }
+
+    /// Production's rules for the secrets given as values: each long enough and not one
+    /// byte repeated; the explicit keys (always exactly 32 bytes) not one byte repeated;
+    /// and the root secret not reused as the JWT key, which every HS256 verifier holds.
+    fn weak_secrets(&self) -> Vec<String> {
+        let text = [
+            ("SECRET_KEY", self.secret_key.as_ref()),
+            ("JWT_SECRET_KEY", self.jwt_secret_key.as_ref()),
+        ];
+        let keys = [
+            ("ENCRYPTION_KEY", self.explicit_keys.encryption),
+            ("BLIND_INDEX_KEY", self.explicit_keys.blind_index),
+            ("PASSWORD_PEPPER", self.explicit_keys.pepper),
+        ];
+        let mut problems: Vec<String> = text
+            .iter()
+            .filter_map(|(name, secret)| {
+                let value = (*secret)?.expose_secret().as_bytes();
+                weak_secret(name, value, MIN_SECRET_BYTES)
+            })
+            .chain(
+                keys.iter()
+                    .filter_map(|(name, key)| weak_secret(name, key.as_ref()?, 32)),
+            )
+            .collect();
+        if let (Some(root), Some(jwt)) = (&self.secret_key, &self.jwt_secret_key)
+            && root.expose_secret() == jwt.expose_secret()
+        {
+            problems.push("APP_ENV=production refuses SECRET_KEY and JWT_SECRET_KEY with the same value: JWT_SECRET_KEY is shared with every service that verifies HS256 tokens, SECRET_KEY protects stored personal data and passwords".to_owned());
+        }
+        problems
     }
 
     /// What is allowed but deserves a second look, one line each: `serve` logs them as
@@ -1068,6 +1123,91 @@ mod tests {
         let development =
             Config::from_vars(vars(&[("CORS_ORIGINS", "*")])).unwrap_or_else(|e| panic!("{e}"));
         assert!(development.warnings().is_empty(), "development stays quiet");
+    }
+
+    /// A production environment that passes, with `changes` applied (an empty value unsets).
+    fn production_with(changes: &[(&str, &str)]) -> Result<Config, Vec<String>> {
+        let mut map = vars(&[
+            ("APP_ENV", "production"),
+            ("SECRET_KEY", "a production secret of enough length"),
+            (
+                "JWT_SECRET_KEY",
+                "a jwt secret of at least thirty-two bytes",
+            ),
+            ("DATABASE_URL", "postgres://db/auth"),
+            ("MAIL_SERVER", "smtp.example.com"),
+            ("MAIL_DEFAULT_SENDER", "Example <no-reply@example.com>"),
+            ("METRICS_PORT", "9090"),
+        ]);
+        map.extend(vars(changes));
+        Config::from_vars(map).map_err(|e| e.0)
+    }
+
+    #[test]
+    fn production_refuses_secrets_shorter_than_32_bytes_naming_them_but_not_their_values() {
+        assert!(production_with(&[]).is_ok(), "the base passes");
+        let exactly_32 = "0123456789abcdefghijklmnopqrstuv";
+        assert_eq!(exactly_32.len(), 32);
+        assert!(
+            production_with(&[("SECRET_KEY", exactly_32)]).is_ok(),
+            "32 bytes are enough"
+        );
+        for (name, value) in [
+            ("SECRET_KEY", "x"),
+            ("SECRET_KEY", "0123456789abcdefghijklmnopqrstu"),
+            ("JWT_SECRET_KEY", "short-jwt-Zq2"),
+        ] {
+            let problems = production_with(&[(name, value)]).err().unwrap_or_default();
+            assert_eq!(problems.len(), 1, "{name}={value:?}: {problems:?}");
+            assert!(
+                problems[0].contains(name) && problems[0].contains("32 bytes"),
+                "{problems:?}"
+            );
+            assert!(
+                !problems[0].contains(value),
+                "the value shows: {problems:?}"
+            );
+        }
+        assert!(
+            Config::from_vars(vars(&[("SECRET_KEY", "x")])).is_ok(),
+            "development takes any secret"
+        );
+    }
+
+    #[test]
+    fn production_refuses_placeholder_keys_and_the_root_secret_reused_as_the_jwt_key() {
+        let zeros = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+        for (changes, named) in [
+            (vec![("SECRET_KEY", "x".repeat(64))], "SECRET_KEY"),
+            (vec![("JWT_SECRET_KEY", "=".repeat(48))], "JWT_SECRET_KEY"),
+            (vec![("ENCRYPTION_KEY", zeros.to_owned())], "ENCRYPTION_KEY"),
+            (
+                vec![("PASSWORD_PEPPER", zeros.to_owned())],
+                "PASSWORD_PEPPER",
+            ),
+            (
+                vec![
+                    (
+                        "SECRET_KEY",
+                        "one secret for everything, long enough".to_owned(),
+                    ),
+                    (
+                        "JWT_SECRET_KEY",
+                        "one secret for everything, long enough".to_owned(),
+                    ),
+                ],
+                "SECRET_KEY and JWT_SECRET_KEY",
+            ),
+        ] {
+            let changes: Vec<(&str, &str)> =
+                changes.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let problems = production_with(&changes).err().unwrap_or_default();
+            assert_eq!(problems.len(), 1, "{named}: {problems:?}");
+            assert!(problems[0].contains(named), "{named}: {problems:?}");
+            for (_, value) in &changes {
+                assert!(!problems[0].contains(value), "{problems:?}");
+            }
+        }
     }
 
     #[test]

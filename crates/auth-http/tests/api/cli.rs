@@ -57,6 +57,49 @@ fn production_refuses_development_defaults_and_names_each_missing_piece() -> Tes
 }
 
 #[test]
+fn production_refuses_a_weak_secret_key_in_config_check_and_at_start_without_showing_it()
+-> TestResult {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data").display().to_string();
+    let vars = [
+        ("AUTH_DATA_DIR", data.as_str()),
+        ("HOST", "127.0.0.1"),
+        ("PORT", "0"),
+        ("APP_ENV", "production"),
+        ("SECRET_KEY", "weak-Zq9"),
+        (
+            "JWT_SECRET_KEY",
+            "a jwt secret of at least thirty-two bytes",
+        ),
+        // Nothing listens there: the old service got this far and failed to connect.
+        ("DATABASE_URL", "postgres://127.0.0.1:1/auth"),
+        ("MAIL_SERVER", "smtp.example.com"),
+        ("MAIL_DEFAULT_SENDER", "Example <no-reply@example.com>"),
+        ("METRICS_PORT", "9090"),
+    ];
+    let checked = check(&vars)?;
+    let shown = stdout(&checked);
+    assert_eq!(checked.status.code(), Some(2), "{shown}");
+    assert!(
+        shown.contains("refuses SECRET_KEY shorter than 32 bytes"),
+        "{shown}"
+    );
+    let mut serve = binary();
+    serve.envs(vars);
+    let start = serve.output()?;
+    let refused = stderr(&start);
+    assert_eq!(start.status.code(), Some(2), "{refused}");
+    assert!(
+        refused.contains("refuses SECRET_KEY shorter than 32 bytes"),
+        "{refused}"
+    );
+    for out in [&shown, &refused] {
+        assert!(!out.contains("weak-Zq9"), "the value shows: {out}");
+    }
+    Ok(())
+}
+
+#[test]
 fn a_bad_value_stops_the_start_with_its_name() -> TestResult {
     let out = binary()
         .env("PORT", "not-a-port")
