@@ -54,6 +54,10 @@ pub struct Config {
     /// `METRICS_PORT`: when set, `/metrics` is served on this port only (same `HOST`), not
     /// on `PORT`.
     pub metrics_port: Option<u16>,
+    /// `METRICS_TOKEN`: when set, `/metrics` answers only requests that carry it as
+    /// `Authorization: Bearer`, wherever it is served (`PORT` or `METRICS_PORT`), in every
+    /// environment. Production needs it or `METRICS_PORT`.
+    pub metrics_token: Option<SecretString>,
     /// `DATABASE_URL`; none means the embedded SQLite file.
     pub database_url: Option<SecretString>,
     /// `DATABASE_POOL_SIZE` (default 10).
@@ -300,6 +304,16 @@ fn weak_secret(name: &str, value: &[u8], min_len: usize) -> Option<String> {
     None
 }
 
+/// Whether `token` is an RFC 6750 `b64token`, the only thing a client can send after
+/// `Bearer ` (so a token outside it could never be presented).
+fn is_bearer_token(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+}
+
 /// `localhost` or a loopback address.
 fn is_loopback(host: &str) -> bool {
     host.eq_ignore_ascii_case("localhost")
@@ -404,6 +418,7 @@ impl Config {
                 .get("METRICS_PORT")
                 .is_some()
                 .then(|| v.parse("METRICS_PORT", 0u16, |p| *p > 0, "a port number")),
+            metrics_token: v.secret("METRICS_TOKEN"),
             database_url: v.secret("DATABASE_URL"),
             database_pool_size: v.parse(
                 "DATABASE_POOL_SIZE",
@@ -513,6 +528,11 @@ impl Config {
         if config.metrics_port.is_some_and(|p| p == config.port) {
             problems.push("METRICS_PORT is the same as PORT: choose another port, or unset it to serve /metrics on PORT".to_owned());
         }
+        if let Some(token) = &config.metrics_token
+            && !is_bearer_token(token.expose_secret())
+        {
+            problems.push("METRICS_TOKEN is not valid: a Bearer token is letters, digits and - . _ ~ + / (then = only at the end); generate one with openssl rand -hex 32".to_owned());
+        }
         if config.jwt_private_key.is_some() && config.jwt_algorithm == JwtAlgorithm::Hs256 {
             problems.push("JWT_ALGORITHM=HS256 uses JWT_SECRET_KEY: unset JWT_PRIVATE_KEY, or choose RS256, ES256 or EdDSA".to_owned());
         }
@@ -584,6 +604,9 @@ impl Config {
                         .to_owned(),
                 );
             }
+            if config.metrics_token.is_none() && config.metrics_port.is_none() {
+                problems.push("APP_ENV=production does not serve /metrics to anyone on the public port: set METRICS_TOKEN (a Bearer token Prometheus sends, at least 32 bytes) or METRICS_PORT (a port kept off the public network), or both".to_owned());
+            }
             if !matches!(config.database(), Database::Postgres(_)) {
                 problems.push("APP_ENV=production needs DATABASE_URL=postgres://… (SQLite is the single-machine development default)".to_owned());
             }
@@ -593,11 +616,17 @@ impl Config {
 
     /// Production's rules for the secrets given as values: each long enough and not one
     /// byte repeated; the explicit keys (always exactly 32 bytes) not one byte repeated;
-    /// and the root secret not reused as the JWT key, which every HS256 verifier holds.
+    /// the root secret not reused as the JWT key, which every HS256 verifier holds; and
+    /// the metrics token, which Prometheus holds, not reused as either.
     fn weak_secrets(&self) -> Vec<String> {
-        let text = [
+        let signing = [
             ("SECRET_KEY", self.secret_key.as_ref()),
             ("JWT_SECRET_KEY", self.jwt_secret_key.as_ref()),
+        ];
+        let text = [
+            signing[0],
+            signing[1],
+            ("METRICS_TOKEN", self.metrics_token.as_ref()),
         ];
         let keys = [
             ("ENCRYPTION_KEY", self.explicit_keys.encryption),
@@ -619,6 +648,14 @@ impl Config {
             && root.expose_secret() == jwt.expose_secret()
         {
             problems.push("APP_ENV=production refuses SECRET_KEY and JWT_SECRET_KEY with the same value: JWT_SECRET_KEY is shared with every service that verifies HS256 tokens, SECRET_KEY protects stored personal data and passwords".to_owned());
+        }
+        // Prometheus' configuration holds the metrics token: it must open nothing else.
+        if let Some(token) = &self.metrics_token {
+            for (name, other) in signing {
+                if other.is_some_and(|o| o.expose_secret() == token.expose_secret()) {
+                    problems.push(format!("APP_ENV=production refuses METRICS_TOKEN with the value of {name}: whoever scrapes /metrics would hold {name}"));
+                }
+            }
         }
         problems
     }
@@ -707,6 +744,7 @@ impl Config {
                     |port| port.to_string(),
                 ),
             ),
+            ("METRICS_TOKEN", masked(self.metrics_token.is_some())),
             ("DATABASE_URL", database),
             ("DATABASE_POOL_SIZE", self.database_pool_size.to_string()),
             (
@@ -1031,6 +1069,7 @@ mod tests {
             ("MAIL_USERNAME", "user"),
             ("MAIL_PASSWORD", "pass"),
             ("MAIL_USE_TLS", "false"),
+            ("METRICS_PORT", "9090"),
         ];
         let remote = [base.as_slice(), &[("MAIL_SERVER", "smtp.example.com")]].concat();
         let err = Config::from_vars(vars(&remote))
@@ -1211,6 +1250,64 @@ mod tests {
     }
 
     #[test]
+    fn production_refuses_an_open_metrics_endpoint_naming_both_ways_to_close_it() {
+        let problems = production_with(&[("METRICS_PORT", "")])
+            .err()
+            .unwrap_or_default();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("METRICS_TOKEN") && problems[0].contains("METRICS_PORT"),
+            "{problems:?}"
+        );
+        let token = "0123456789abcdef0123456789abcdef";
+        let with_token = production_with(&[("METRICS_PORT", ""), ("METRICS_TOKEN", token)])
+            .unwrap_or_else(|p| panic!("{p:?}"));
+        assert!(with_token.metrics_port.is_none() && with_token.metrics_token.is_some());
+        assert!(production_with(&[("METRICS_TOKEN", token)]).is_ok(), "both");
+        assert!(
+            Config::from_vars(HashMap::new()).is_ok_and(|c| c.metrics_token.is_none()),
+            "development keeps /metrics open on PORT"
+        );
+    }
+
+    #[test]
+    fn a_metrics_token_must_be_sendable_and_in_production_strong_and_its_own() {
+        for bad in ["token with spaces", "tök", "=abc", "a,b"] {
+            let err = Config::from_vars(vars(&[("METRICS_TOKEN", bad)]))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("METRICS_TOKEN"), "{bad:?}: {err}");
+            assert!(!err.contains(bad), "the value shows: {err}");
+        }
+        for good in ["abc", "AZaz09-._~+/==", "0123456789abcdef"] {
+            assert!(
+                Config::from_vars(vars(&[("METRICS_TOKEN", good)])).is_ok(),
+                "{good:?}: development takes any sendable token"
+            );
+        }
+        let root = "a-production-secret-of-enough-length";
+        for (token, named) in [
+            ("short-metrics-Zq5", "32 bytes"),
+            (&"m".repeat(40)[..], "one byte repeated"),
+            (root, "the value of SECRET_KEY"),
+        ] {
+            let problems = production_with(&[("SECRET_KEY", root), ("METRICS_TOKEN", token)])
+                .err()
+                .unwrap_or_default();
+            assert_eq!(problems.len(), 1, "{token}: {problems:?}");
+            assert!(
+                problems[0].contains("METRICS_TOKEN") && problems[0].contains(named),
+                "{problems:?}"
+            );
+            assert!(
+                !problems[0].contains(token),
+                "the value shows: {problems:?}"
+            );
+        }
+    }
+
+    #[test]
     fn production_names_what_is_missing() {
         let err = Config::from_vars(vars(&[("APP_ENV", "production")]))
             .err()
@@ -1221,6 +1318,8 @@ mod tests {
             "JWT_PRIVATE_KEY",
             "MAIL_SERVER",
             "DATABASE_URL",
+            "METRICS_TOKEN",
+            "METRICS_PORT",
         ] {
             assert!(err.contains(missing), "{missing} missing from: {err}");
         }

@@ -50,6 +50,8 @@ fn production_refuses_development_defaults_and_names_each_missing_piece() -> Tes
         "JWT_PRIVATE_KEY",
         "MAIL_SERVER",
         "DATABASE_URL",
+        "METRICS_TOKEN",
+        "METRICS_PORT",
     ] {
         assert!(stderr.contains(missing), "{missing} not named in: {stderr}");
     }
@@ -398,6 +400,7 @@ fn config_check_of_a_development_environment_shows_every_setting_with_secrets_ma
         ("JWT_SECRET_KEY", "jwt-secret-value-of-32-bytes-Zq82"),
         ("MAIL_USERNAME", "user-token-Zq83"),
         ("MAIL_PASSWORD", "mail-password-Zq84"),
+        ("METRICS_TOKEN", "metrics-token-Zq88"),
         (
             "ENCRYPTION_KEY",
             "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
