@@ -282,8 +282,8 @@ impl Vars<'_> {
     }
 }
 
-/// The fewest bytes a secret given as text (`SECRET_KEY`, `JWT_SECRET_KEY`) may have in
-/// production: 256 bits if every byte were random, which typed or placeholder values are
+/// The fewest bytes a secret given as text (`SECRET_KEY`, `JWT_SECRET_KEY`,
+/// `METRICS_TOKEN`) may have in production: 256 bits if every byte were random, which typed or placeholder values are
 /// not, so this is a floor, not a target (the examples ask for `openssl rand -base64 48`).
 pub const MIN_SECRET_BYTES: usize = 32;
 

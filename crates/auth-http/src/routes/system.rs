@@ -5,13 +5,13 @@ use std::time::Instant;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use auth_domain::ports::{Cache, Store};
+use secrecy::ExposeSecret;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, Problem};
 use crate::extract::bearer;
 use crate::state::AppState;
-use secrecy::ExposeSecret;
 
 /// Routes of this module but `/metrics` (see [`configure_metrics`]).
 pub fn configure(cfg: &mut web::ServiceConfig) {
