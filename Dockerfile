@@ -75,8 +75,9 @@ RUN groupadd --system --gid 10001 auth \
 COPY --from=builder /out/auth-http /usr/local/bin/auth-http
 
 # Production by default: the service then refuses to start without SECRET_KEY, a JWT key,
-# MAIL_SERVER, MAIL_DEFAULT_SENDER and a PostgreSQL DATABASE_URL, rather than silently
-# generating secrets inside a container that may be thrown away.
+# MAIL_SERVER, MAIL_DEFAULT_SENDER, a PostgreSQL DATABASE_URL and METRICS_PORT or
+# METRICS_TOKEN, rather than silently generating secrets inside a container that may be
+# thrown away (or serving /metrics to anyone).
 # AUTH_DATA_DIR: where secrets.json (generated when SECRET_KEY or JWT_SECRET_KEY is unset)
 # and a SQLite file would go. Production uses PostgreSQL, so /data normally holds nothing
 # that matters; it is a volume so that a read-only root filesystem still works.

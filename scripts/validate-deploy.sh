@@ -295,10 +295,20 @@ def check_compose():
             if profiles and ":?" in value:
                 problem(f"{svc}: {key} uses :? in a profile service; compose interpolates "
                         "every service, so it would be required even without the profile")
-    if services.get("auth", {}).get("environment", {}).get("AUTO_MIGRATE") not in ("false", False):
+    auth_env = services.get("auth", {}).get("environment", {}) or {}
+    if auth_env.get("AUTO_MIGRATE") not in ("false", False):
         problem("auth: AUTO_MIGRATE must be false (the migrate service migrates)")
+    # Production (the compose default) refuses /metrics open on the API's port.
+    if not (auth_env.get("METRICS_PORT") or auth_env.get("METRICS_TOKEN")):
+        problem("auth: METRICS_PORT (or METRICS_TOKEN) must be set: production refuses to "
+                "serve /metrics openly on the API's port")
+    published = " ".join(str(p) for p in services.get("auth", {}).get("ports", []))
+    if "METRICS_PORT" in published or re.search(r":9090\b", published):
+        problem("auth: METRICS_PORT must not be published on the host (expose it to the "
+                "compose network only)")
     finish(f"{len(services)} services; depends_on conditions, healthchecks, dev profile, "
-           "no hard-coded secret, no :? in profile services, AUTO_MIGRATE=false")
+           "no hard-coded secret, no :? in profile services, AUTO_MIGRATE=false, "
+           "/metrics on an unpublished METRICS_PORT")
 
 # --- deploy/k8s ----------------------------------------------------------------------------
 def load_docs(path):
@@ -368,6 +378,12 @@ def check_k8s():
                 problem(f"secret.example.yaml: {key} is not a variable the service reads")
     if str(cm.get("AUTO_MIGRATE")).lower() != "false":
         problem("configmap.yaml: AUTO_MIGRATE must be \"false\" (the Job migrates)")
+    metrics_port = int(cm["METRICS_PORT"]) if str(cm.get("METRICS_PORT", "")).strip() else None
+    metrics_token = any("METRICS_TOKEN" in {**sec.get("stringData", {}), **sec.get("data", {})}
+                        for sec in secret_example.values())
+    if str(cm.get("APP_ENV")).lower() in ("production", "prod") and not (metrics_port or metrics_token):
+        problem("configmap.yaml: APP_ENV=production needs METRICS_PORT (or METRICS_TOKEN in the "
+                "Secret): the service refuses to serve /metrics openly on the API's port")
 
     images = {i["name"] for i in kust.get("images", [])}
     deploy = objs.get(("Deployment", "auth"))
@@ -438,6 +454,16 @@ def check_k8s():
                 problem(f"Deployment auth: {probe} must GET {path}")
             if get.get("port") not in ports and get.get("port") not in ports.values():
                 problem(f"Deployment auth: {probe} port {get.get('port')} is not a container port")
+        # /metrics: production refuses it open on the API's port (account oracle); with
+        # METRICS_PORT the pods serve it there, and only Prometheus should reach it.
+        if metrics_port:
+            if metrics_port not in ports.values():
+                problem(f"Deployment auth: METRICS_PORT {metrics_port} is not a container port")
+            ann = spec["template"]["metadata"].get("annotations", {})
+            if str(ann.get("prometheus.io/scrape")) == "true" and \
+                    str(ann.get("prometheus.io/port")) != str(metrics_port):
+                problem(f"Deployment auth: prometheus.io/port is {ann.get('prometheus.io/port')}, "
+                        f"but /metrics is served on METRICS_PORT {metrics_port} only")
         grace = int(cm.get("SHUTDOWN_GRACE", 30))
         if pod.get("terminationGracePeriodSeconds", 30) <= grace:
             problem(f"Deployment auth: terminationGracePeriodSeconds must exceed SHUTDOWN_GRACE ({grace})")
@@ -451,6 +477,8 @@ def check_k8s():
                 t = p.get("targetPort", p.get("port"))
                 if t not in ports and t not in ports.values():
                     problem(f"Service auth: targetPort {t} is not a container port")
+                if metrics_port and metrics_port in (t, ports.get(t)):
+                    problem("Service auth: exposes METRICS_PORT; Prometheus scrapes the pods")
         hpa = objs.get(("HorizontalPodAutoscaler", "auth"))
         if not hpa or hpa["spec"]["scaleTargetRef"].get("kind") != "Deployment" \
                 or ("Deployment", hpa["spec"]["scaleTargetRef"].get("name")) not in objs:
@@ -468,9 +496,17 @@ def check_k8s():
             for w in workloads:
                 if not subset(sel, w["spec"]["template"]["metadata"].get("labels", {})):
                     problem(f"NetworkPolicy {np['metadata']['name']}: does not select {w['kind']} pods")
-            ingress_ports = {p.get("port") for r in np["spec"].get("ingress", []) for p in r.get("ports", [])}
-            if ingress_ports != {5000}:
-                problem(f"NetworkPolicy: ingress must be port 5000 only (has {sorted(map(str, ingress_ports))})")
+            rules = np["spec"].get("ingress", [])
+            ingress_ports = {p.get("port") for r in rules for p in r.get("ports", [])}
+            allowed = {5000} | ({metrics_port} if metrics_port else set())
+            if ingress_ports != allowed:
+                problem(f"NetworkPolicy: ingress must be port 5000 (and METRICS_PORT when set) only "
+                        f"(has {sorted(map(str, ingress_ports))}, expected {sorted(map(str, allowed))})")
+            for r in rules:
+                rule_ports = {p.get("port") for p in r.get("ports", [])}
+                if metrics_port in rule_ports and rule_ports != {metrics_port}:
+                    problem("NetworkPolicy: METRICS_PORT needs a rule of its own (Prometheus), "
+                            "not one shared with the API's port")
             egress_ports = {p.get("port") for r in np["spec"].get("egress", []) for p in r.get("ports", [])}
             for port in (53, 5432, 6379, 587, 465):
                 if port not in egress_ports:
@@ -478,7 +514,8 @@ def check_k8s():
     finish(f"{len(listed)} resources listed and present ({len(objs)} objects), secret example "
            "kept out, overlays' patches target base objects; selectors, probes, ports, "
            "envFrom refs, HPA/PDB/NetworkPolicy targets; pod security of every workload; "
-           "ConfigMap/Secret keys are real variables")
+           "ConfigMap/Secret keys are real variables; /metrics on METRICS_PORT, annotated, "
+           "admitted by a rule of its own, not in the Service")
 
 CHECKS = {"env": check_env, "dockerfile": check_dockerfile, "compose": check_compose,
           "k8s": check_k8s}

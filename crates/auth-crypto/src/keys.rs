@@ -34,6 +34,22 @@ pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
+/// Whether `presented` (from a request) equals `expected` (a configured secret), in time
+/// that tells nothing about where they differ or how long `expected` is: both are MACed
+/// under one fixed key, and the two 32-byte tags are compared without an early exit
+/// (`verify_slice` is constant-time).
+pub fn secrets_match(presented: &[u8], expected: &[u8]) -> bool {
+    const KEY: &[u8] = b"auth-crypto secrets_match";
+    let expected_tag = hmac_sha256(KEY, &[expected]);
+    let Ok(mut mac) = <HmacSha256 as Mac>::new_from_slice(KEY) else {
+        return false;
+    };
+    // The same length-prefixed framing as `hmac_sha256`, over `presented`.
+    mac.update(&(presented.len() as u64).to_be_bytes());
+    mac.update(presented);
+    mac.verify_slice(&expected_tag).is_ok()
+}
+
 /// Every key the service needs, derived from `SECRET_KEY` by HMAC-SHA-256 with a distinct
 /// label each (an HKDF-Expand of one block), unless given explicitly.
 #[derive(Debug, Clone)]
@@ -202,6 +218,26 @@ mod tests {
 
     fn keyring(root: &[u8]) -> SecretKeyring {
         SecretKeyring::new(KeyMaterial::derive(root))
+    }
+
+    #[test]
+    fn secrets_match_only_the_same_bytes() {
+        let expected = b"a-metrics-token-of-thirty-two-bytes";
+        assert!(secrets_match(expected, expected));
+        for (presented, why) in [
+            (
+                &b"a-metrics-token-of-thirty-two-byteS"[..],
+                "one byte differs",
+            ),
+            (&b"a-metrics-token-of-thirty-two-byte"[..], "a prefix"),
+            (
+                &b"a-metrics-token-of-thirty-two-bytes!"[..],
+                "one byte more",
+            ),
+            (&b""[..], "nothing"),
+        ] {
+            assert!(!secrets_match(presented, expected), "{why}");
+        }
     }
 
     #[test]

@@ -9,5 +9,7 @@ mod password;
 
 pub use jwt::{Asymmetric, JwtCodec, KeyError};
 pub use keygen::{GeneratedKey, RSA_BITS, generate_key_pair};
-pub use keys::{Key32, KeyMaterial, OsRandom, SecretKeyring, SystemClock, hmac_sha256};
+pub use keys::{
+    Key32, KeyMaterial, OsRandom, SecretKeyring, SystemClock, hmac_sha256, secrets_match,
+};
 pub use password::{BcryptHasher, HashStats, HashTiming};

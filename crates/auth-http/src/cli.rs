@@ -197,6 +197,8 @@ pub struct ConfigReport {
     pub settings: Vec<(&'static str, String)>,
     /// Every problem; the service refuses to start while there is one.
     pub problems: Vec<String>,
+    /// What the service would log as a warning at start ([`Config::warnings`]).
+    pub warnings: Vec<String>,
 }
 
 /// Runs `config …` on the process environment: prints the report; exit 0 when there is
@@ -238,6 +240,7 @@ pub fn config(command: &ConfigCommand) -> ExitCode {
 pub fn check_config(vars: HashMap<String, String>) -> ConfigReport {
     let (config, mut problems) = Config::from_vars_with_problems(vars);
     let mut settings = config.describe();
+    let warnings = config.warnings();
     let kids = check_jwt(&config, &mut problems);
     check_mail(&config, &mut problems);
     check_directories(&config, &mut problems);
@@ -246,7 +249,11 @@ pub fn check_config(vars: HashMap<String, String>) -> ConfigReport {
             value.push_str(note);
         }
     }
-    ConfigReport { settings, problems }
+    ConfigReport {
+        settings,
+        problems,
+        warnings,
+    }
 }
 
 /// Builds the token codec `serve` would; returns the notes (kids) to add to settings.
@@ -445,6 +452,12 @@ pub fn render(report: &ConfigReport) -> String {
         };
         out.push_str(&format!("{name}={value}\n"));
     }
+    if !report.warnings.is_empty() {
+        out.push_str("warnings (the service starts, and logs each):\n");
+        for warning in &report.warnings {
+            out.push_str(&format!("  - {warning}\n"));
+        }
+    }
     if report.problems.is_empty() {
         out.push_str("no problems found\n");
     } else {
@@ -596,6 +609,7 @@ mod tests {
         let report = ConfigReport {
             settings: vec![("MAIL_PRODUCT_NAME", "two\nlines".to_owned())],
             problems: vec![],
+            warnings: vec![],
         };
         assert_eq!(
             render(&report).lines().nth(1),

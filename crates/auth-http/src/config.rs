@@ -9,6 +9,8 @@ use chrono::TimeDelta;
 use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
 
+pub use crate::cors::CorsOrigins;
+
 /// Where the service runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AppEnv {
@@ -52,6 +54,10 @@ pub struct Config {
     /// `METRICS_PORT`: when set, `/metrics` is served on this port only (same `HOST`), not
     /// on `PORT`.
     pub metrics_port: Option<u16>,
+    /// `METRICS_TOKEN`: when set, `/metrics` answers only requests that carry it as
+    /// `Authorization: Bearer`, wherever it is served (`PORT` or `METRICS_PORT`), in every
+    /// environment. Production needs it or `METRICS_PORT`.
+    pub metrics_token: Option<SecretString>,
     /// `DATABASE_URL`; none means the embedded SQLite file.
     pub database_url: Option<SecretString>,
     /// `DATABASE_POOL_SIZE` (default 10).
@@ -97,8 +103,8 @@ pub struct Config {
     pub hash_concurrency: usize,
     /// `APP_URL`: base of mailed links (default `http://localhost:3000`).
     pub app_url: String,
-    /// `CORS_ORIGINS`, comma-separated.
-    pub cors_origins: Vec<String>,
+    /// `CORS_ORIGINS`: comma-separated origins, or `*` for any origin without credentials.
+    pub cors_origins: CorsOrigins,
     /// `TRUSTED_PROXIES`, comma-separated CIDRs.
     pub trusted_proxies: Vec<IpNet>,
     /// `MAIL_SERVER`: the SMTP host; none means the log mailer.
@@ -276,6 +282,38 @@ impl Vars<'_> {
     }
 }
 
+/// The fewest bytes a secret given as text (`SECRET_KEY`, `JWT_SECRET_KEY`,
+/// `METRICS_TOKEN`) may have in production: 256 bits if every byte were random, which typed or placeholder values are
+/// not, so this is a floor, not a target (the examples ask for `openssl rand -base64 48`).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// Why the secret `name` is too weak for production, if it is: shorter than
+/// [`MIN_SECRET_BYTES`], or one byte repeated (`xxxx…`, a base64 key of zeros). Names the
+/// variable, never the value or its length.
+fn weak_secret(name: &str, value: &[u8], min_len: usize) -> Option<String> {
+    if value.len() < min_len {
+        return Some(format!(
+            "APP_ENV=production refuses {name} shorter than {min_len} bytes: generate one with openssl rand -base64 48"
+        ));
+    }
+    if value.windows(2).all(|pair| pair[0] == pair[1]) {
+        return Some(format!(
+            "APP_ENV=production refuses {name}: it is one byte repeated, a placeholder rather than a secret"
+        ));
+    }
+    None
+}
+
+/// Whether `token` is an RFC 6750 `b64token`, the only thing a client can send after
+/// `Bearer ` (so a token outside it could never be presented).
+fn is_bearer_token(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+}
+
 /// `localhost` or a loopback address.
 fn is_loopback(host: &str) -> bool {
     host.eq_ignore_ascii_case("localhost")
@@ -363,13 +401,9 @@ impl Config {
                 )),
             }
         }
-        let cors_origins = v
-            .get("CORS_ORIGINS")
-            .unwrap_or_default()
-            .split(',')
-            .map(|s| s.trim().trim_end_matches('/').to_owned())
-            .filter(|s| !s.is_empty())
-            .collect();
+        let (cors_origins, cors_problems) =
+            CorsOrigins::parse(v.get("CORS_ORIGINS").unwrap_or_default());
+        v.problems.extend(cors_problems);
 
         let config = Config {
             app_env,
@@ -384,6 +418,7 @@ impl Config {
                 .get("METRICS_PORT")
                 .is_some()
                 .then(|| v.parse("METRICS_PORT", 0u16, |p| *p > 0, "a port number")),
+            metrics_token: v.secret("METRICS_TOKEN"),
             database_url: v.secret("DATABASE_URL"),
             database_pool_size: v.parse(
                 "DATABASE_POOL_SIZE",
@@ -493,6 +528,11 @@ impl Config {
         if config.metrics_port.is_some_and(|p| p == config.port) {
             problems.push("METRICS_PORT is the same as PORT: choose another port, or unset it to serve /metrics on PORT".to_owned());
         }
+        if let Some(token) = &config.metrics_token
+            && !is_bearer_token(token.expose_secret())
+        {
+            problems.push("METRICS_TOKEN is not valid: a Bearer token is letters, digits and - . _ ~ + / (then = only at the end); generate one with openssl rand -hex 32".to_owned());
+        }
         if config.jwt_private_key.is_some() && config.jwt_algorithm == JwtAlgorithm::Hs256 {
             problems.push("JWT_ALGORITHM=HS256 uses JWT_SECRET_KEY: unset JWT_PRIVATE_KEY, or choose RS256, ES256 or EdDSA".to_owned());
         }
@@ -543,6 +583,7 @@ impl Config {
                 problems
                     .push("APP_ENV=production needs JWT_PRIVATE_KEY or JWT_SECRET_KEY".to_owned());
             }
+            problems.extend(config.weak_secrets());
             if config.mail_server.is_none() {
                 problems.push(
                     "APP_ENV=production needs MAIL_SERVER (the log mailer is for development)"
@@ -563,11 +604,70 @@ impl Config {
                         .to_owned(),
                 );
             }
+            if config.metrics_token.is_none() && config.metrics_port.is_none() {
+                problems.push("APP_ENV=production does not serve /metrics to anyone on the public port: set METRICS_TOKEN (a Bearer token Prometheus sends, at least 32 bytes) or METRICS_PORT (a port kept off the public network), or both".to_owned());
+            }
             if !matches!(config.database(), Database::Postgres(_)) {
                 problems.push("APP_ENV=production needs DATABASE_URL=postgres://… (SQLite is the single-machine development default)".to_owned());
             }
         }
         (config, problems)
+    }
+
+    /// Production's rules for the secrets given as values: each long enough and not one
+    /// byte repeated; the explicit keys (always exactly 32 bytes) not one byte repeated;
+    /// the root secret not reused as the JWT key, which every HS256 verifier holds; and
+    /// the metrics token, which Prometheus holds, not reused as either.
+    fn weak_secrets(&self) -> Vec<String> {
+        let signing = [
+            ("SECRET_KEY", self.secret_key.as_ref()),
+            ("JWT_SECRET_KEY", self.jwt_secret_key.as_ref()),
+        ];
+        let text = [
+            signing[0],
+            signing[1],
+            ("METRICS_TOKEN", self.metrics_token.as_ref()),
+        ];
+        let keys = [
+            ("ENCRYPTION_KEY", self.explicit_keys.encryption),
+            ("BLIND_INDEX_KEY", self.explicit_keys.blind_index),
+            ("PASSWORD_PEPPER", self.explicit_keys.pepper),
+        ];
+        let mut problems: Vec<String> = text
+            .iter()
+            .filter_map(|(name, secret)| {
+                let value = (*secret)?.expose_secret().as_bytes();
+                weak_secret(name, value, MIN_SECRET_BYTES)
+            })
+            .chain(
+                keys.iter()
+                    .filter_map(|(name, key)| weak_secret(name, key.as_ref()?, 32)),
+            )
+            .collect();
+        if let (Some(root), Some(jwt)) = (&self.secret_key, &self.jwt_secret_key)
+            && root.expose_secret() == jwt.expose_secret()
+        {
+            problems.push("APP_ENV=production refuses SECRET_KEY and JWT_SECRET_KEY with the same value: JWT_SECRET_KEY is shared with every service that verifies HS256 tokens, SECRET_KEY protects stored personal data and passwords".to_owned());
+        }
+        // Prometheus' configuration holds the metrics token: it must open nothing else.
+        if let Some(token) = &self.metrics_token {
+            for (name, other) in signing {
+                if other.is_some_and(|o| o.expose_secret() == token.expose_secret()) {
+                    problems.push(format!("APP_ENV=production refuses METRICS_TOKEN with the value of {name}: whoever scrapes /metrics would hold {name}"));
+                }
+            }
+        }
+        problems
+    }
+
+    /// What is allowed but deserves a second look, one line each: `serve` logs them as
+    /// warnings at start and `config check` lists them, neither refuses to run.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.app_env == AppEnv::Production && self.cors_origins == CorsOrigins::Any {
+            warnings.push("CORS_ORIGINS=* lets every web page call the API from a browser (without credentials): list your front ends' origins instead".to_owned());
+        }
+        warnings
     }
 
     /// Where data lives: PostgreSQL when `DATABASE_URL` says so; otherwise the SQLite file
@@ -644,6 +744,7 @@ impl Config {
                     |port| port.to_string(),
                 ),
             ),
+            ("METRICS_TOKEN", masked(self.metrics_token.is_some())),
             ("DATABASE_URL", database),
             ("DATABASE_POOL_SIZE", self.database_pool_size.to_string()),
             (
@@ -703,7 +804,7 @@ impl Config {
             ("BCRYPT_COST", self.bcrypt_cost.to_string()),
             ("HASH_CONCURRENCY", self.hash_concurrency.to_string()),
             ("APP_URL", self.app_url.clone()),
-            ("CORS_ORIGINS", list(&self.cors_origins)),
+            ("CORS_ORIGINS", self.cors_origins.describe()),
             (
                 "TRUSTED_PROXIES",
                 list(
@@ -968,6 +1069,7 @@ mod tests {
             ("MAIL_USERNAME", "user"),
             ("MAIL_PASSWORD", "pass"),
             ("MAIL_USE_TLS", "false"),
+            ("METRICS_PORT", "9090"),
         ];
         let remote = [base.as_slice(), &[("MAIL_SERVER", "smtp.example.com")]].concat();
         let err = Config::from_vars(vars(&remote))
@@ -977,6 +1079,232 @@ mod tests {
         assert!(err.contains("in the clear"), "{err}");
         let local = [base.as_slice(), &[("MAIL_SERVER", "127.0.0.1")]].concat();
         assert!(Config::from_vars(vars(&local)).is_ok());
+    }
+
+    /// The value `describe` shows for `name`.
+    fn shown(config: &Config, name: &str) -> String {
+        config
+            .describe()
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, value)| value)
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn cors_origins_are_checked_as_the_server_will_use_them() {
+        let star = Config::from_vars(vars(&[("CORS_ORIGINS", "*")]))
+            .unwrap_or_else(|e| panic!("* is the original service's any-origin: {e}"));
+        assert_eq!(
+            shown(&star, "CORS_ORIGINS"),
+            "* (any origin, without credentials)"
+        );
+        let listed = Config::from_vars(vars(&[(
+            "CORS_ORIGINS",
+            "https://App.Example.com/, http://localhost:3000",
+        )]))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            shown(&listed, "CORS_ORIGINS"),
+            "https://app.example.com,http://localhost:3000",
+            "in the form a browser sends"
+        );
+        for (value, why) in [
+            ("*, https://app.example.com", "* mixed with a list"),
+            (
+                "app.example.com",
+                "no scheme: never equal to an Origin header",
+            ),
+            ("https://app.example.com/login", "a path"),
+            ("https://*.example.com", "a wildcard host"),
+            (
+                "https://exa mple.com",
+                "not a URI: the middleware would refuse to start",
+            ),
+        ] {
+            let err = Config::from_vars(vars(&[("CORS_ORIGINS", value)]))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                err.contains("CORS_ORIGINS"),
+                "{why}: {value:?} gave {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn any_origin_in_production_is_a_warning_not_a_problem() {
+        let production = [
+            ("APP_ENV", "production"),
+            ("SECRET_KEY", "a production secret of enough length"),
+            (
+                "JWT_SECRET_KEY",
+                "a jwt secret of at least thirty-two bytes",
+            ),
+            ("DATABASE_URL", "postgres://db/auth"),
+            ("MAIL_SERVER", "smtp.example.com"),
+            ("MAIL_DEFAULT_SENDER", "Example <no-reply@example.com>"),
+            ("METRICS_PORT", "9090"),
+        ];
+        let star = [production.as_slice(), &[("CORS_ORIGINS", "*")]].concat();
+        let config = Config::from_vars(vars(&star)).unwrap_or_else(|e| panic!("{e}"));
+        let warnings = config.warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("CORS_ORIGINS=*"), "{warnings:?}");
+        let listed = [
+            production.as_slice(),
+            &[("CORS_ORIGINS", "https://app.example.com")],
+        ]
+        .concat();
+        let config = Config::from_vars(vars(&listed)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(config.warnings().is_empty());
+        let development =
+            Config::from_vars(vars(&[("CORS_ORIGINS", "*")])).unwrap_or_else(|e| panic!("{e}"));
+        assert!(development.warnings().is_empty(), "development stays quiet");
+    }
+
+    /// A production environment that passes, with `changes` applied (an empty value unsets).
+    fn production_with(changes: &[(&str, &str)]) -> Result<Config, Vec<String>> {
+        let mut map = vars(&[
+            ("APP_ENV", "production"),
+            ("SECRET_KEY", "a production secret of enough length"),
+            (
+                "JWT_SECRET_KEY",
+                "a jwt secret of at least thirty-two bytes",
+            ),
+            ("DATABASE_URL", "postgres://db/auth"),
+            ("MAIL_SERVER", "smtp.example.com"),
+            ("MAIL_DEFAULT_SENDER", "Example <no-reply@example.com>"),
+            ("METRICS_PORT", "9090"),
+        ]);
+        map.extend(vars(changes));
+        Config::from_vars(map).map_err(|e| e.0)
+    }
+
+    #[test]
+    fn production_refuses_secrets_shorter_than_32_bytes_naming_them_but_not_their_values() {
+        assert!(production_with(&[]).is_ok(), "the base passes");
+        let exactly_32 = "0123456789abcdefghijklmnopqrstuv";
+        assert_eq!(exactly_32.len(), 32);
+        assert!(
+            production_with(&[("SECRET_KEY", exactly_32)]).is_ok(),
+            "32 bytes are enough"
+        );
+        for (name, value) in [
+            ("SECRET_KEY", "x"),
+            ("SECRET_KEY", "0123456789abcdefghijklmnopqrstu"),
+            ("JWT_SECRET_KEY", "short-jwt-Zq2"),
+        ] {
+            let problems = production_with(&[(name, value)]).err().unwrap_or_default();
+            assert_eq!(problems.len(), 1, "{name}={value:?}: {problems:?}");
+            assert!(
+                problems[0].contains(name) && problems[0].contains("32 bytes"),
+                "{problems:?}"
+            );
+            assert!(
+                !problems[0].contains(value),
+                "the value shows: {problems:?}"
+            );
+        }
+        assert!(
+            Config::from_vars(vars(&[("SECRET_KEY", "x")])).is_ok(),
+            "development takes any secret"
+        );
+    }
+
+    #[test]
+    fn production_refuses_placeholder_keys_and_the_root_secret_reused_as_the_jwt_key() {
+        let zeros = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+        for (changes, named) in [
+            (vec![("SECRET_KEY", "x".repeat(64))], "SECRET_KEY"),
+            (vec![("JWT_SECRET_KEY", "=".repeat(48))], "JWT_SECRET_KEY"),
+            (vec![("ENCRYPTION_KEY", zeros.to_owned())], "ENCRYPTION_KEY"),
+            (
+                vec![("PASSWORD_PEPPER", zeros.to_owned())],
+                "PASSWORD_PEPPER",
+            ),
+            (
+                vec![
+                    (
+                        "SECRET_KEY",
+                        "one secret for everything, long enough".to_owned(),
+                    ),
+                    (
+                        "JWT_SECRET_KEY",
+                        "one secret for everything, long enough".to_owned(),
+                    ),
+                ],
+                "SECRET_KEY and JWT_SECRET_KEY",
+            ),
+        ] {
+            let changes: Vec<(&str, &str)> =
+                changes.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let problems = production_with(&changes).err().unwrap_or_default();
+            assert_eq!(problems.len(), 1, "{named}: {problems:?}");
+            assert!(problems[0].contains(named), "{named}: {problems:?}");
+            for (_, value) in &changes {
+                assert!(!problems[0].contains(value), "{problems:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn production_refuses_an_open_metrics_endpoint_naming_both_ways_to_close_it() {
+        let problems = production_with(&[("METRICS_PORT", "")])
+            .err()
+            .unwrap_or_default();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("METRICS_TOKEN") && problems[0].contains("METRICS_PORT"),
+            "{problems:?}"
+        );
+        let token = "0123456789abcdef0123456789abcdef";
+        let with_token = production_with(&[("METRICS_PORT", ""), ("METRICS_TOKEN", token)])
+            .unwrap_or_else(|p| panic!("{p:?}"));
+        assert!(with_token.metrics_port.is_none() && with_token.metrics_token.is_some());
+        assert!(production_with(&[("METRICS_TOKEN", token)]).is_ok(), "both");
+        assert!(
+            Config::from_vars(HashMap::new()).is_ok_and(|c| c.metrics_token.is_none()),
+            "development keeps /metrics open on PORT"
+        );
+    }
+
+    #[test]
+    fn a_metrics_token_must_be_sendable_and_in_production_strong_and_its_own() {
+        for bad in ["token with spaces", "tök", "=abc", "a,b"] {
+            let err = Config::from_vars(vars(&[("METRICS_TOKEN", bad)]))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("METRICS_TOKEN"), "{bad:?}: {err}");
+            assert!(!err.contains(bad), "the value shows: {err}");
+        }
+        for good in ["abc", "AZaz09-._~+/==", "0123456789abcdef"] {
+            assert!(
+                Config::from_vars(vars(&[("METRICS_TOKEN", good)])).is_ok(),
+                "{good:?}: development takes any sendable token"
+            );
+        }
+        let root = "a-production-secret-of-enough-length";
+        for (token, named) in [
+            ("short-metrics-Zq5", "32 bytes"),
+            (&"m".repeat(40)[..], "one byte repeated"),
+            (root, "the value of SECRET_KEY"),
+        ] {
+            let problems = production_with(&[("SECRET_KEY", root), ("METRICS_TOKEN", token)])
+                .err()
+                .unwrap_or_default();
+            assert_eq!(problems.len(), 1, "{token}: {problems:?}");
+            assert!(
+                problems[0].contains("METRICS_TOKEN") && problems[0].contains(named),
+                "{problems:?}"
+            );
+            assert!(
+                !problems[0].contains(token),
+                "the value shows: {problems:?}"
+            );
+        }
     }
 
     #[test]
@@ -990,6 +1318,8 @@ mod tests {
             "JWT_PRIVATE_KEY",
             "MAIL_SERVER",
             "DATABASE_URL",
+            "METRICS_TOKEN",
+            "METRICS_PORT",
         ] {
             assert!(err.contains(missing), "{missing} missing from: {err}");
         }

@@ -67,6 +67,12 @@ pub enum ApiError {
     /// No `Authorization: Bearer` header.
     #[error("missing bearer token")]
     MissingBearer,
+    /// `/metrics` with `METRICS_TOKEN` set, and the request does not carry it.
+    #[error("metrics token missing or wrong")]
+    MetricsToken {
+        /// A bearer token was sent (a wrong one) rather than none.
+        presented: bool,
+    },
     /// A mailed single-use token (verification, reset) that is unknown, used or expired:
     /// a bad field of the body, so 400 rather than 401.
     #[error("bad mailed token")]
@@ -218,6 +224,18 @@ impl ApiError {
                 "Missing token",
                 "Send an access token as 'Authorization: Bearer <token>'.".into(),
             ),
+            Self::MetricsToken { presented: false } => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "Missing token",
+                "Send the metrics token as 'Authorization: Bearer <METRICS_TOKEN>'.".into(),
+            ),
+            Self::MetricsToken { presented: true } => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "Invalid token",
+                "The metrics token is not valid.".into(),
+            ),
             Self::MailedToken { expired: true } => (
                 StatusCode::BAD_REQUEST,
                 "token_expired",
@@ -303,11 +321,21 @@ impl ApiError {
         let mut builder = HttpResponse::build(status);
         builder.content_type(PROBLEM_JSON);
         if status == StatusCode::UNAUTHORIZED
-            && matches!(self, Self::Bearer(_) | Self::MissingBearer)
+            && matches!(
+                self,
+                Self::Bearer(_) | Self::MissingBearer | Self::MetricsToken { .. }
+            )
         {
             let code = problem.code;
             let value = if matches!(self, Self::MissingBearer) {
                 "Bearer realm=\"auth\"".to_owned()
+            } else if let Self::MetricsToken { presented } = self {
+                // Its own realm: an access token is not what is asked for here.
+                if *presented {
+                    "Bearer realm=\"metrics\", error=\"invalid_token\"".to_owned()
+                } else {
+                    "Bearer realm=\"metrics\"".to_owned()
+                }
             } else {
                 format!(
                     "Bearer realm=\"auth\", error=\"invalid_token\", error_description=\"{code}\""

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod cors;
 pub mod dto;
 pub mod error;
 pub mod extract;

@@ -151,6 +151,9 @@ async fn cleanup(config: Config) -> Result<(), String> {
 
 async fn serve(config: Config) -> Result<(), String> {
     let started = std::time::Instant::now();
+    for warning in config.warnings() {
+        tracing::warn!("configuration: {warning}");
+    }
     let addr = (config.host, config.port);
     let listener = TcpListener::bind(addr)
         .map_err(|e| format!("cannot listen on {}:{}: {e}", addr.0, addr.1))?;

@@ -4,9 +4,7 @@ use std::net::TcpListener;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use actix_cors::Cors;
 use actix_web::dev::Server;
-use actix_web::http::{Method, header};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use auth_cache_memory::MemoryCache;
@@ -557,28 +555,6 @@ pub async fn open_cache(config: &Config) -> Result<(CacheBackend, String), Start
     ))
 }
 
-fn cors(origins: &[String]) -> Cors {
-    let mut cors = Cors::default()
-        .allowed_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
-        .allowed_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            header::HeaderName::from_static("x-request-id"),
-        ])
-        .expose_headers([
-            header::RETRY_AFTER,
-            header::WWW_AUTHENTICATE,
-            header::HeaderName::from_static("ratelimit"),
-            header::HeaderName::from_static("ratelimit-policy"),
-            header::HeaderName::from_static("x-request-id"),
-        ])
-        .max_age(3600);
-    for origin in origins {
-        cors = cors.allowed_origin(origin);
-    }
-    cors
-}
-
 async fn not_found() -> actix_web::HttpResponse {
     actix_web::ResponseError::error_response(&ApiError::RouteNotFound)
 }
@@ -599,7 +575,7 @@ pub fn run(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result
             .app_data(json_config(body_limit))
             .app_data(payload_config(body_limit))
             .wrap(from_fn(middleware::rate_limit_headers))
-            .wrap(cors(&origins))
+            .wrap(crate::cors::middleware(&origins))
             .wrap(from_fn(middleware::problem_errors))
             .wrap(from_fn(middleware::security_headers))
             .wrap(from_fn(middleware::metrics))

@@ -846,6 +846,70 @@ async fn the_fourth_login_for_one_identifier_within_a_minute_is_rate_limited_fro
     assert!(other_identifier.is_ok(), "{other_identifier:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn addresses_of_one_ipv6_64_share_the_per_ip_limit_but_neighbouring_64s_do_not() {
+    // Arrange: one holder of 2001:db8:1:2::/64 rotates through its addresses.
+    let h = harness(limited(3, 100)).await;
+    for from in [
+        "2001:db8:1:2::1",
+        "2001:db8:1:2::2",
+        "2001:db8:1:2:ffff:ffff:ffff:ffff",
+    ] {
+        h.service
+            .throttle(Action::Login, Some(ip(from)), None)
+            .await
+            .unwrap();
+    }
+
+    // Act
+    let same_64 = h
+        .service
+        .throttle(Action::Login, Some(ip("2001:db8:1:2:abcd::9")), None)
+        .await;
+    let next_64 = h
+        .service
+        .throttle(Action::Login, Some(ip("2001:db8:1:3::1")), None)
+        .await;
+
+    // Assert
+    assert_err!(same_64, AuthError::RateLimited(d) if d.policy.name == "ip");
+    assert!(
+        next_64.is_ok(),
+        "another /64 has its own limit: {next_64:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ipv4_mapped_address_shares_the_limit_of_its_ipv4_address_and_ipv4_neighbours_do_not() {
+    // Arrange
+    let h = harness(limited(2, 100)).await;
+    h.service
+        .throttle(Action::Login, Some(ip("203.0.113.7")), None)
+        .await
+        .unwrap();
+    h.service
+        .throttle(Action::Login, Some(ip("::ffff:203.0.113.7")), None)
+        .await
+        .unwrap();
+
+    // Act
+    let third = h
+        .service
+        .throttle(Action::Login, Some(ip("203.0.113.7")), None)
+        .await;
+    let neighbour = h
+        .service
+        .throttle(Action::Login, Some(ip("203.0.113.8")), None)
+        .await;
+
+    // Assert
+    assert_err!(third, AuthError::RateLimited(_));
+    assert!(
+        neighbour.is_ok(),
+        "an IPv4 address is limited by itself: {neighbour:?}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Mails
 // ---------------------------------------------------------------------------------------

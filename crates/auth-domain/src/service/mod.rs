@@ -185,6 +185,11 @@ impl<A: Adapters> AuthService<A> {
 
     /// Counts a request to `action` against the per-IP and per-identifier limits. Returns
     /// the tighter decision (for `RateLimit` headers), or `RateLimited`.
+    ///
+    /// The per-IP limit counts an IPv4 address (IPv4-mapped IPv6 included) by itself, and an
+    /// IPv6 address by its /64 prefix: that is the smallest block a network hands out (one
+    /// LAN, one customer), so one holder has 2^64 addresses to rotate through. Two addresses
+    /// of one /64 share the limit; neighbouring /64s do not.
     pub async fn throttle(
         &self,
         action: Action,
@@ -195,8 +200,15 @@ impl<A: Adapters> AuthService<A> {
         let mut tightest: Option<RateDecision> = None;
         let mut keys = Vec::with_capacity(2);
         if let Some(ip) = ip {
+            let subject = match ip.to_canonical() {
+                IpAddr::V4(v4) => v4.to_string(),
+                IpAddr::V6(v6) => {
+                    let prefix = u128::from(v6) & (u128::MAX << 64);
+                    format!("{}/64", std::net::Ipv6Addr::from(prefix))
+                }
+            };
             keys.push((
-                format!("rl:{}:ip:{ip}", action.as_str()),
+                format!("rl:{}:ip:{subject}", action.as_str()),
                 self.policy.rate.per_ip,
             ));
         }

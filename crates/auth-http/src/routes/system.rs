@@ -3,11 +3,14 @@
 use std::time::Instant;
 
 use actix_web::http::header;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use auth_domain::ports::{Cache, Store};
+use secrecy::ExposeSecret;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::error::{ApiError, Problem};
+use crate::extract::bearer;
 use crate::state::AppState;
 
 /// Routes of this module but `/metrics` (see [`configure_metrics`]).
@@ -18,7 +21,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/.well-known/jwks.json").route(web::get().to(jwks)));
 }
 
-/// `GET /metrics`: on the main port, or alone on `METRICS_PORT` when that is set.
+/// `GET /metrics`: on the main port, or alone on `METRICS_PORT` when that is set; behind
+/// `METRICS_TOKEN` on either when that is set.
 pub fn configure_metrics(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/metrics").route(web::get().to(metrics)));
 }
@@ -181,12 +185,27 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "system",
-    responses((status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain; version=0.0.4")))]
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    description = "Prometheus text exposition format. With `METRICS_TOKEN` set (production needs it unless `/metrics` is moved to `METRICS_PORT`), only a request that carries it as `Authorization: Bearer` is answered, on either port.",
+    responses(
+        (status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain; version=0.0.4"),
+        (status = 401, description = "`METRICS_TOKEN` is set and the request does not carry it (`WWW-Authenticate: Bearer realm=\"metrics\"`)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn metrics(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(expected) = &state.config.metrics_token {
+        // Counters that move only when an account exists (mails by kind…) would tell a
+        // reader who has an account: nothing is rendered before the token is checked.
+        let presented = bearer(&req).map_err(|_| ApiError::MetricsToken { presented: false })?;
+        if !auth_crypto::secrets_match(presented.as_bytes(), expected.expose_secret().as_bytes()) {
+            return Err(ApiError::MetricsToken { presented: true });
+        }
+    }
     crate::telemetry::publish_gauges(&state);
-    HttpResponse::Ok()
+    Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render())
+        .body(state.metrics.render()))
 }
 
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "system",

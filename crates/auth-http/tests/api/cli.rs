@@ -50,8 +50,53 @@ fn production_refuses_development_defaults_and_names_each_missing_piece() -> Tes
         "JWT_PRIVATE_KEY",
         "MAIL_SERVER",
         "DATABASE_URL",
+        "METRICS_TOKEN",
+        "METRICS_PORT",
     ] {
         assert!(stderr.contains(missing), "{missing} not named in: {stderr}");
+    }
+    Ok(())
+}
+
+#[test]
+fn production_refuses_a_weak_secret_key_in_config_check_and_at_start_without_showing_it()
+-> TestResult {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data").display().to_string();
+    let vars = [
+        ("AUTH_DATA_DIR", data.as_str()),
+        ("HOST", "127.0.0.1"),
+        ("PORT", "0"),
+        ("APP_ENV", "production"),
+        ("SECRET_KEY", "weak-Zq9"),
+        (
+            "JWT_SECRET_KEY",
+            "a jwt secret of at least thirty-two bytes",
+        ),
+        // Nothing listens there: the old service got this far and failed to connect.
+        ("DATABASE_URL", "postgres://127.0.0.1:1/auth"),
+        ("MAIL_SERVER", "smtp.example.com"),
+        ("MAIL_DEFAULT_SENDER", "Example <no-reply@example.com>"),
+        ("METRICS_PORT", "9090"),
+    ];
+    let checked = check(&vars)?;
+    let shown = stdout(&checked);
+    assert_eq!(checked.status.code(), Some(2), "{shown}");
+    assert!(
+        shown.contains("refuses SECRET_KEY shorter than 32 bytes"),
+        "{shown}"
+    );
+    let mut serve = binary();
+    serve.envs(vars);
+    let start = serve.output()?;
+    let refused = stderr(&start);
+    assert_eq!(start.status.code(), Some(2), "{refused}");
+    assert!(
+        refused.contains("refuses SECRET_KEY shorter than 32 bytes"),
+        "{refused}"
+    );
+    for out in [&shown, &refused] {
+        assert!(!out.contains("weak-Zq9"), "the value shows: {out}");
     }
     Ok(())
 }
@@ -355,6 +400,7 @@ fn config_check_of_a_development_environment_shows_every_setting_with_secrets_ma
         ("JWT_SECRET_KEY", "jwt-secret-value-of-32-bytes-Zq82"),
         ("MAIL_USERNAME", "user-token-Zq83"),
         ("MAIL_PASSWORD", "mail-password-Zq84"),
+        ("METRICS_TOKEN", "metrics-token-Zq88"),
         (
             "ENCRYPTION_KEY",
             "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
@@ -452,6 +498,66 @@ fn config_check_names_every_problem_and_exits_two_like_the_start() -> TestResult
     for line in refused.lines().filter_map(|l| l.trim().strip_prefix("- ")) {
         assert!(shown.contains(line), "{line} not in: {shown}");
     }
+    Ok(())
+}
+
+#[test]
+fn config_check_and_the_start_agree_on_cors_origins() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data").display().to_string();
+    // Not a URI: the CORS middleware would refuse to start the server's workers, after the
+    // port is bound. Both must refuse it as configuration instead, naming it.
+    let bad = [
+        ("AUTH_DATA_DIR", data.as_str()),
+        ("HOST", "127.0.0.1"),
+        ("PORT", "0"),
+        (
+            "CORS_ORIGINS",
+            "https://app.example.com, https://exa mple.com",
+        ),
+    ];
+    let checked = check(&bad)?;
+    assert_eq!(checked.status.code(), Some(2), "{}", stdout(&checked));
+    assert!(
+        stdout(&checked).contains("CORS_ORIGINS entry \"https://exa mple.com\""),
+        "{}",
+        stdout(&checked)
+    );
+    let mut serve = binary();
+    serve.envs(bad);
+    let start = serve.output()?;
+    assert_eq!(start.status.code(), Some(2), "{}", stderr(&start));
+    assert!(
+        stderr(&start).contains("CORS_ORIGINS entry"),
+        "{}",
+        stderr(&start)
+    );
+
+    // `*`: any origin, accepted by both; in production, a warning.
+    let star = check(&[
+        ("AUTH_DATA_DIR", data.as_str()),
+        ("APP_ENV", "production"),
+        ("SECRET_KEY", "a production secret of enough length"),
+        (
+            "JWT_SECRET_KEY",
+            "a jwt secret of at least thirty-two bytes",
+        ),
+        ("DATABASE_URL", "postgres://db.internal/auth"),
+        ("MAIL_SERVER", "smtp.example.com"),
+        ("MAIL_DEFAULT_SENDER", "Example <no-reply@example.com>"),
+        ("METRICS_PORT", "9090"),
+        ("CORS_ORIGINS", "*"),
+    ])?;
+    let shown = stdout(&star);
+    assert_eq!(star.status.code(), Some(0), "{shown}");
+    assert!(
+        shown.contains("\nCORS_ORIGINS=* (any origin, without credentials)\n"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("warnings (the service starts, and logs each):\n  - CORS_ORIGINS=*"),
+        "{shown}"
+    );
     Ok(())
 }
 

@@ -189,6 +189,57 @@ async fn too_many_requests_from_one_ip_are_limited_with_headers() -> TestResult 
 }
 
 #[actix_web::test]
+async fn behind_a_trusted_proxy_one_ipv6_64_shares_a_per_ip_limit_whatever_ports_it_writes()
+-> TestResult {
+    let app = spawn_with(&[("TRUSTED_PROXIES", "127.0.0.0/8"), ("RATE_LIMIT_IP", "2")]).await;
+    let refresh = |forwarded: &'static str| {
+        let app = &app;
+        async move {
+            app.call(
+                "POST",
+                "/auth/refresh-token",
+                None,
+                Some(&json!({"refresh_token": "not-a-token"})),
+                &[("X-Forwarded-For", forwarded)],
+            )
+            .await
+            .status
+        }
+    };
+    assert_eq!(
+        refresh("[2001:db8:1:2::1]:51234").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(refresh("2001:db8:1:2::2").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        refresh("198.51.100.1, [2001:db8:1:2::3]:443").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "a third address of the same /64 (with a port, a forged entry to its left)"
+    );
+    assert_eq!(
+        refresh("[2001:db8:1:3::1]:443").await,
+        StatusCode::UNAUTHORIZED,
+        "the next /64 has its own limit"
+    );
+    assert_eq!(
+        refresh("198.51.100.1, unknown").await,
+        StatusCode::UNAUTHORIZED,
+        "an unreadable entry: the proxy is the client, and the forged address is not"
+    );
+    assert_eq!(
+        refresh("198.51.100.1, garbage").await,
+        StatusCode::UNAUTHORIZED,
+        "the proxy's second request"
+    );
+    assert_eq!(
+        refresh("198.51.100.1").await,
+        StatusCode::UNAUTHORIZED,
+        "198.51.100.1 was never charged"
+    );
+    Ok(())
+}
+
+#[actix_web::test]
 async fn the_forwarded_client_ip_counts_only_behind_a_trusted_proxy() -> TestResult {
     let trusted = spawn_with(&[("TRUSTED_PROXIES", "127.0.0.0/8")]).await;
     trusted.verified_user("dan@example.com", "dan").await;

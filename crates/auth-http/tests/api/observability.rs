@@ -1,7 +1,7 @@
 //! Observability: after one full flow every metric family is on `/metrics` (in this process,
 //! and with exact counts in a process of its own), the real binary's JSON logs hold the
-//! flow's audit events and no personal data, and `METRICS_PORT` moves `/metrics` to a port
-//! of its own.
+//! flow's audit events and no personal data, `METRICS_PORT` moves `/metrics` to a port of
+//! its own, and `METRICS_TOKEN` closes it, on either port, to requests without the token.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -824,6 +824,117 @@ async fn with_metrics_port_set_metrics_are_served_on_that_port_only() -> TestRes
         other.status(),
         StatusCode::NOT_FOUND,
         "nothing else on the metrics port"
+    );
+    handle.stop(true).await;
+    Ok(())
+}
+
+/// A token as `openssl rand -hex 32` would make it (unique to this file's tests).
+const METRICS_TOKEN: &str = "6d657472696373-746f6b656e-Zq7-0123456789abcdef0123456789abcdef";
+
+/// `GET {base}/metrics` with an optional `Authorization` header value.
+async fn scrape(app: &TestApp, base: &str, authorization: Option<&str>) -> Response {
+    let mut req = app.client.get(format!("{base}/metrics"));
+    if let Some(value) = authorization {
+        req = req.insert_header(("Authorization", value));
+    }
+    let mut res = req
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {base}/metrics: {e}"));
+    let bytes = res.body().limit(4 << 20).await.unwrap_or_default();
+    Response {
+        status: res.status(),
+        headers: res.headers().clone(),
+        body: serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned())),
+    }
+}
+
+/// Asserts a 401 problem with the metrics realm's challenge, and no metric in the body.
+fn assert_refused(res: &Response, challenge: &str, why: &str) {
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{why}: {}", res.body);
+    assert_eq!(
+        res.header("content-type").as_deref(),
+        Some("application/problem+json"),
+        "{why}"
+    );
+    assert_eq!(res.code(), "invalid_token", "{why}");
+    assert_eq!(
+        res.header("www-authenticate").as_deref(),
+        Some(challenge),
+        "{why}"
+    );
+    assert!(
+        !res.body.to_string().contains("auth_"),
+        "{why}: {}",
+        res.body
+    );
+}
+
+#[actix_web::test]
+async fn with_metrics_token_set_metrics_answer_401_without_it_and_200_with_it() -> TestResult {
+    let app = spawn_with(&[("METRICS_TOKEN", METRICS_TOKEN)]).await;
+    let base = app.base.clone();
+    let missing = scrape(&app, &base, None).await;
+    assert_refused(&missing, "Bearer realm=\"metrics\"", "no token");
+    let wrong = format!("Bearer {}", &METRICS_TOKEN[..METRICS_TOKEN.len() - 1]);
+    for (authorization, why) in [
+        (wrong.as_str(), "a prefix of the token"),
+        ("Bearer not-the-metrics-token", "another token"),
+    ] {
+        let res = scrape(&app, &base, Some(authorization)).await;
+        assert_refused(
+            &res,
+            "Bearer realm=\"metrics\", error=\"invalid_token\"",
+            why,
+        );
+    }
+    let basic = scrape(&app, &base, Some(&format!("Basic {METRICS_TOKEN}"))).await;
+    assert_refused(&basic, "Bearer realm=\"metrics\"", "not as a Bearer token");
+
+    let granted = scrape(&app, &base, Some(&format!("Bearer {METRICS_TOKEN}"))).await;
+    assert_eq!(granted.status, StatusCode::OK);
+    let text = granted.body.as_str().unwrap_or_default();
+    assert!(text.contains("auth_build_info"), "{text}");
+    assert!(
+        text.contains("route=\"/metrics\",status=\"401\""),
+        "refusals are counted: {text}"
+    );
+
+    let logs = crate::helpers::captured_logs();
+    let logs =
+        String::from_utf8_lossy(&logs.lock().unwrap_or_else(PoisonError::into_inner)).into_owned();
+    assert!(!logs.contains(METRICS_TOKEN), "the token is never logged");
+    Ok(())
+}
+
+#[actix_web::test]
+async fn with_metrics_port_and_token_set_the_metrics_port_asks_for_the_token_too() -> TestResult {
+    let app = spawn_with(&[("METRICS_PORT", "9464"), ("METRICS_TOKEN", METRICS_TOKEN)]).await;
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let base = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
+    let server = startup::run_metrics(listener, app.state.clone())?;
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+
+    let missing = scrape(&app, &base, None).await;
+    assert_refused(
+        &missing,
+        "Bearer realm=\"metrics\"",
+        "no token on METRICS_PORT",
+    );
+    let granted = scrape(&app, &base, Some(&format!("bearer {METRICS_TOKEN}"))).await;
+    assert_eq!(
+        granted.status,
+        StatusCode::OK,
+        "the scheme is case-insensitive"
+    );
+    let main = scrape(&app, &app.base, Some(&format!("Bearer {METRICS_TOKEN}"))).await;
+    assert_eq!(
+        main.status,
+        StatusCode::NOT_FOUND,
+        "the main port has no /metrics, token or not"
     );
     handle.stop(true).await;
     Ok(())

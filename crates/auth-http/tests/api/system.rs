@@ -208,3 +208,59 @@ async fn cors_answers_only_the_configured_origins() -> TestResult {
     );
     Ok(())
 }
+
+#[actix_web::test]
+async fn cors_origins_star_lets_any_origin_call_and_preflight_without_credentials() -> TestResult {
+    let app = spawn_with(&[("CORS_ORIGINS", "*")]).await;
+    let simple = app
+        .call(
+            "GET",
+            "/health/live",
+            None,
+            None,
+            &[("Origin", "https://anyone.example.net")],
+        )
+        .await;
+    assert_eq!(simple.status, StatusCode::OK);
+    assert_eq!(
+        simple.header("access-control-allow-origin").as_deref(),
+        Some("*")
+    );
+    assert!(
+        simple.header("access-control-allow-credentials").is_none(),
+        "a wildcard never comes with credentials"
+    );
+
+    let preflight = app
+        .call(
+            "OPTIONS",
+            "/auth/login",
+            None,
+            None,
+            &[
+                ("Origin", "http://localhost:5173"),
+                ("Access-Control-Request-Method", "POST"),
+                ("Access-Control-Request-Headers", "content-type"),
+            ],
+        )
+        .await;
+    assert_eq!(preflight.status, StatusCode::OK);
+    assert_eq!(
+        preflight.header("access-control-allow-origin").as_deref(),
+        Some("*")
+    );
+    assert!(
+        preflight
+            .header("access-control-allow-credentials")
+            .is_none()
+    );
+    assert!(
+        preflight
+            .header("access-control-allow-methods")
+            .unwrap_or_default()
+            .contains("POST"),
+        "{:?}",
+        preflight.headers
+    );
+    Ok(())
+}
