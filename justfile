@@ -54,6 +54,10 @@ validate-deploy:
 bench seconds="6" *args="":
     python3 scripts/bench.py --seconds {{seconds}} {{args}}
 
+# Whether any answer's timing tells if an account exists: register, login, forgot, resend, for existing vs absent accounts, on SQLite and PostgreSQL + Redis (build first). See docs/security.md.
+enumeration-timing samples="30" *args="":
+    python3 scripts/enumeration_timing.py --samples {{samples}} {{args}}
+
 # Fuzz each cargo-fuzz target in fuzz/ for [seconds] (default 60; needs `cargo install cargo-fuzz`). See docs/hardening.md.
 fuzz seconds="60":
     cd fuzz && for t in json_bodies jwt refresh_token; do RUSTC_BOOTSTRAP=1 cargo fuzz run -O $t -- -max_total_time={{seconds}} || exit 1; done

@@ -18,7 +18,8 @@ Pairs:
   login-wrong a wrong password for an address that has an account
                                        vs for one that has none
   forgot      an address with an account vs one without
-  resend      an address with an unverified account vs one without
+  resend      an address with an unverified account vs one without (both outside the
+              once-a-minute limit on mails of a kind to an address)
 
 It runs the service (target/release/auth-http if built, else target/debug/auth-http; build
 one first) on the embedded default and on PostgreSQL + Redis, with BCRYPT_COST 12 unless
@@ -78,10 +79,15 @@ def run(kind, samples, cost):
     base = server.base
     try:
         # Accounts whose addresses are taken, one per sample (unverified: taken all the same).
+        registered = time.monotonic()
         for i in range(samples):
             _, status = timed("POST", f"{base}/auth/register",
                               registration(f"owner{i}@example.com", f"owner{i}"))
             assert status == 201, status
+        # Mails of one kind to one address are limited to one a minute, whoever asks: wait
+        # until the owners' verification mails are out of that window, so that both sides
+        # of the resend pair start from the same limit state.
+        time.sleep(max(0.0, 61 - (time.monotonic() - registered)))
         results = {key: ([], []) for key in ("register", "login", "login-wrong", "forgot", "resend")}
         for i in range(samples):
             # Alternate which kind goes first, so neither always runs on a warmer server.
@@ -109,7 +115,7 @@ def run(kind, samples, cost):
                 assert status == 202, status
                 results["forgot"][side].append(ms)
             for side in order:
-                email = f"fresh{i}@example.com" if side == 0 else f"nobody{i}@example.com"
+                email = f"owner{i}@example.com" if side == 0 else f"nobody{i}@example.com"
                 ms, status = timed("POST", f"{base}/auth/resend-verification", {"email": email})
                 assert status == 202, status
                 results["resend"][side].append(ms)

@@ -145,6 +145,11 @@ fn record(report: &DeliveryReport) {
                 metrics::counter!("auth_mail_failed_total", "kind" => kind).increment(1);
                 tracing::warn!(mail_id = %mail.id, kind, attempts = mail.attempts, error, "mail delivery failed after its lease ran out; another worker has it");
             }
+            // A forgot-password or resend request that needed no mail. Neither counted nor
+            // logged above debug: either would tell which addresses have no account.
+            DeliveryOutcome::Discarded => {
+                tracing::debug!(mail_id = %mail.id, kind, "mail request needed no mail");
+            }
         }
     }
 }

@@ -1744,3 +1744,68 @@ async fn verification_and_reset_say_whose_account_and_whether_the_email_changed(
     assert!(changed.email_changed);
     assert_eq!(reset, registered.id);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forgot_and_resend_do_the_same_work_for_any_address_and_mail_only_accounts() {
+    // Arrange: a verified account, an unverified one, and an address with none.
+    let h = fresh().await;
+    register_and_verify(&h, ADA, "ada").await;
+    h.service.register(registration(BOB, "bob")).await.unwrap();
+    h.mailbox.deliver().await;
+    // Past the once-a-minute limit on mails of a kind to an address.
+    h.clock.advance(TimeDelta::minutes(2));
+    let nobody = "nobody@example.com";
+    let queued = || async { h.service.outbox_stats().await.unwrap().queued };
+
+    // Act and assert: each request queues one request, whoever the address belongs to.
+    for (request, email) in [
+        ("forgot", ADA),
+        ("forgot", nobody),
+        ("resend", BOB),
+        ("resend", ADA),
+        ("resend", nobody),
+    ] {
+        let before = queued().await;
+        match request {
+            "forgot" => h.service.forgot_password(email).await.unwrap(),
+            _ => h.service.resend_verification(email).await.unwrap(),
+        }
+        assert_eq!(
+            queued().await,
+            before + 1,
+            "{request} {email}: one request queued"
+        );
+    }
+    h.mailbox.deliver().await;
+
+    // Only the requests an account needed became mails, each with a working link.
+    assert_eq!(queued().await, 0, "every request handled");
+    assert_eq!(h.service.outbox_stats().await.unwrap().dead, 0, "none dead");
+    let reset = h.mailbox.last(ADA, MailKind::ResetPassword).await.unwrap();
+    assert!(
+        h.mailbox
+            .to(nobody, MailKind::ResetPassword)
+            .await
+            .is_empty()
+    );
+    assert!(h.mailbox.to(nobody, MailKind::VerifyEmail).await.is_empty());
+    assert_eq!(
+        h.mailbox.to(ADA, MailKind::VerifyEmail).await.len(),
+        1,
+        "a verified address gets no new verification link"
+    );
+    let resent = h.mailbox.last(BOB, MailKind::VerifyEmail).await.unwrap();
+    h.service
+        .verify_email(resent.token().unwrap())
+        .await
+        .unwrap();
+    login(&h, "bob").await;
+    h.service
+        .reset_password(
+            reset.token().unwrap(),
+            SecretPassword(NEW_PASSWORD.to_owned()),
+        )
+        .await
+        .unwrap();
+    login_with(&h, ADA, NEW_PASSWORD, None).await.unwrap();
+}

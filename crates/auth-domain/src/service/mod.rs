@@ -25,7 +25,7 @@ use crate::model::{
 use crate::policy::{Policy, RateDecision};
 use crate::ports::{
     Cache, Clock, IndexPurpose, Keyring, MailTransport, OutboxStore, PasswordHasher, Randomness,
-    RateLimiter, SealedField, Store, TokenCodec, UserStore,
+    RateLimiter, SealedField, Store, TokenCodec,
 };
 use crate::types::{Email, PlainToken, Timestamp, UserId};
 
@@ -414,22 +414,25 @@ impl<A: Adapters> AuthService<A> {
         v.finish()
     }
 
-    /// Parses an email field (a malformed address is a validation error) and finds its
-    /// account. `None` when no account has it: the caller answers the same either way.
-    pub(crate) async fn account_by_email(
-        &self,
-        raw_email: &str,
-    ) -> Result<Option<(Email, UserRecord)>, AuthError> {
+    /// Parses an email field: a malformed address is a validation error.
+    pub(crate) fn email_field(raw_email: &str) -> Result<Email, AuthError> {
         let mut v = crate::error::Validation::default();
         let email = v.field("email", Email::parse(raw_email));
         v.finish()?;
-        let Some(email) = email else { return Ok(None) };
-        let user = self
-            .ports
-            .store
-            .user_by_email(&self.email_index(&email))
-            .await?;
-        Ok(user.map(|user| (email, user)))
+        email.ok_or_else(|| AuthError::Validation(Default::default()))
+    }
+
+    /// Queues a request for a link mail of `kind` to `to` without looking up the address:
+    /// the outbox relay looks it up when it delivers (a mail without its link is such a
+    /// request), so the request costs the same work whether or not an account has the
+    /// address. Throttled like any mail (silently).
+    pub(crate) async fn request_link_mail(
+        &self,
+        kind: MailKind,
+        to: &Email,
+    ) -> Result<(), AuthError> {
+        let mail = self.notice(kind, to, None).await?;
+        self.enqueue(mail).await
     }
 
     /// A single-use token and the mail of its link (`{APP_URL}/{path}?token=…`) to `to`,

@@ -7,9 +7,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::AuthError;
-use crate::model::{Mail, MailKind, OutboxMail, OutboxStats};
+use crate::model::{Mail, MailKind, OneTimeKind, OutboxMail, OutboxStats};
 use crate::ports::{
-    DeliveryError, Keyring, MailTransport, OutboxStore, PortError, Randomness, SealedField,
+    DeliveryError, Keyring, MailTransport, OneTimeTokenStore, OutboxStore, PortError, Randomness,
+    SealedField, UserStore,
 };
 use crate::types::{Email, Timestamp};
 
@@ -60,6 +61,10 @@ pub enum DeliveryOutcome {
     /// Handled, but its lease had run out and another worker had claimed it meanwhile:
     /// the outcome was left to that worker.
     LeaseLost,
+    /// A request queued without its link (forgot-password, resend-verification) that
+    /// needed no mail: no account has the address, or it is verified already. Deleted
+    /// unsent.
+    Discarded,
 }
 
 /// One mail handled by [`AuthService::deliver_mail`].
@@ -216,7 +221,20 @@ impl<A: Adapters> AuthService<A> {
             ))
         } else {
             match self.open_mail(queued) {
-                Ok(mail) => self.ports.mail.send(&mail).await,
+                Ok(mail) => match self.resolve_request(mail).await? {
+                    Some(mail) => self.ports.mail.send(&mail).await,
+                    None => {
+                        store.mail_sent(queued.id).await?;
+                        return Ok(Delivered {
+                            id: queued.id,
+                            kind: queued.kind,
+                            attempts: queued.attempts,
+                            outcome: DeliveryOutcome::Discarded,
+                            error: None,
+                            queued_at: queued.created_at,
+                        });
+                    }
+                },
                 Err(err) => Err(DeliveryError::Transient(Box::new(err))),
             }
         };
@@ -250,6 +268,44 @@ impl<A: Adapters> AuthService<A> {
             error,
             queued_at: queued.created_at,
         })
+    }
+
+    /// A reset or verification mail queued without its link is a request that was not
+    /// looked up when it was made (so that its answer and its time tell nothing): it is
+    /// looked up now. An account with the address (for verification: an unverified one)
+    /// gets a fresh single-use token and the mail with its link; otherwise `None`, and
+    /// nothing is sent. Every other mail goes as it is. `Err` only if storage fails.
+    async fn resolve_request(&self, mail: Mail) -> Result<Option<Mail>, AuthError> {
+        if mail.link.is_some() {
+            return Ok(Some(mail));
+        }
+        let store = &self.ports.store;
+        let (token_kind, path, ttl) = match mail.kind {
+            MailKind::ResetPassword => (
+                OneTimeKind::ResetPassword,
+                "reset-password",
+                self.policy.reset_ttl,
+            ),
+            MailKind::VerifyEmail => (
+                OneTimeKind::VerifyEmail,
+                "verify-email",
+                self.policy.verify_email_ttl,
+            ),
+            _ => return Ok(Some(mail)),
+        };
+        let Some(user) = store.user_by_email(&self.email_index(&mail.to)).await? else {
+            return Ok(None);
+        };
+        if mail.kind == MailKind::VerifyEmail && user.email_verified_at.is_some() {
+            return Ok(None);
+        }
+        let (token, record) = self.new_one_time(token_kind, user.id, ttl, None)?;
+        store.insert_one_time(&record).await?;
+        Ok(Some(Mail {
+            name: self.open(SealedField::Name, &user.name_sealed).ok(),
+            link: Some(self.link(path, &token)),
+            ..mail
+        }))
     }
 
     /// How long the link of a mail of `kind` works, if it has one.

@@ -2,30 +2,20 @@
 
 use crate::error::{AuthError, Validation};
 use crate::model::{MailKind, OneTimeKind};
-use crate::ports::{PasswordHasher, SealedField, StoreError, UserStore};
+use crate::ports::{PasswordHasher, StoreError, UserStore};
 use crate::types::{Password, PlainToken, UserId};
 
 use super::register::SecretPassword;
-use super::{Adapters, AuthService, LinkMail};
+use super::{Adapters, AuthService};
 
 impl<A: Adapters> AuthService<A> {
-    /// Mails a reset link if the address belongs to an account. Answers the same whether or
-    /// not it does.
+    /// Mails a reset link if the address belongs to an account. Answers the same, after
+    /// the same work, whether or not it does: the request is queued as it is, and the
+    /// outbox relay looks the address up when it delivers (no account: nothing is sent).
     pub async fn forgot_password(&self, raw_email: &str) -> Result<(), AuthError> {
-        let Some((email, user)) = self.account_by_email(raw_email).await? else {
-            return Ok(());
-        };
-        let name = self.open(SealedField::Name, &user.name_sealed).ok();
-        let link = LinkMail {
-            token_kind: OneTimeKind::ResetPassword,
-            mail_kind: MailKind::ResetPassword,
-            path: "reset-password",
-            user: user.id,
-            ttl: self.policy.reset_ttl,
-            email_index: None,
-        };
-        let mail = self.link_mail(link, &email, name).await?;
-        self.enqueue(mail).await
+        let email = Self::email_field(raw_email)?;
+        self.request_link_mail(MailKind::ResetPassword, &email)
+            .await
     }
 
     /// Sets a new password with a reset token (single use) and ends every session. The

@@ -231,19 +231,11 @@ impl<A: Adapters> AuthService<A> {
     }
 
     /// Mails a new verification link if the address belongs to an unverified account.
-    /// Answers the same whether or not it does.
+    /// Answers the same, after the same work, whether or not it does: the request is queued
+    /// as it is, and the outbox relay looks the address up when it delivers.
     pub async fn resend_verification(&self, raw_email: &str) -> Result<(), AuthError> {
-        let Some((email, user)) = self.account_by_email(raw_email).await? else {
-            return Ok(());
-        };
-        if user.email_verified_at.is_some() {
-            return Ok(());
-        }
-        let name = self.open(SealedField::Name, &user.name_sealed).ok();
-        let mail = self
-            .link_mail(self.verification_link(user.id), &email, name)
-            .await?;
-        self.enqueue(mail).await
+        let email = Self::email_field(raw_email)?;
+        self.request_link_mail(MailKind::VerifyEmail, &email).await
     }
 
     fn verification_link(&self, user: UserId) -> LinkMail<'static> {
