@@ -40,7 +40,7 @@ use std::fmt;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use auth_domain::model::RevocationState;
+use auth_domain::model::{RevocationState, WarmTicket};
 use auth_domain::policy::{AttemptState, LockoutPolicy, RateDecision, RateLimit, gcra};
 use auth_domain::ports::{AttemptCounter, Cache, PortError, RateLimiter, RevocationList};
 use auth_domain::types::{SessionId, Timestamp, UserId};
@@ -174,6 +174,17 @@ impl RevocationList for MemoryCache {
                 .filter(|mark| mark.until > now)
                 .map(|mark| mark.not_before),
         })
+    }
+
+    /// Always `None`: the list lives and dies with the process, so it loses nothing the
+    /// service does not warm again at start, and a write to it never fails.
+    async fn needs_warming(&self) -> Result<Option<WarmTicket>, PortError> {
+        Ok(None)
+    }
+
+    /// Always trusted (see [`Self::needs_warming`]).
+    async fn warmed(&self, _ticket: WarmTicket) -> Result<bool, PortError> {
+        Ok(true)
     }
 }
 

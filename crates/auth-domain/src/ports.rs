@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::model::{
     AccessClaims, DeviceClaims, Mail, OneTimeKind, OneTimeTokenRecord, OutboxMail, OutboxStats,
-    Outgoing, ProfileChanges, RevocationState, Rotation, SessionRecord, UserRecord,
+    Outgoing, ProfileChanges, RevocationState, Rotation, SessionRecord, UserRecord, WarmTicket,
 };
 use crate::policy::{AttemptState, LockoutPolicy, RateDecision, RateLimit};
 use crate::types::{
@@ -325,6 +325,13 @@ pub trait Store: UserStore + SessionStore + OneTimeTokenStore + OutboxStore {
 
 /// The access-token denylist and "not before" marks. Entries MUST live until `until` (the
 /// latest expiry of a token they can concern) and MAY be dropped after.
+///
+/// Storage is the authority on revoked sessions and users' marks; the list is what token
+/// verification reads, without a storage query. A list shared by instances can miss
+/// revocations that storage holds (it lost its data, or a write to it failed after storage
+/// recorded the revocation), so it tells when it must be *warmed* (taught again what
+/// storage remembers, see `AuthService::reconcile_revocations`) and refuses to answer
+/// revocation checks until then.
 pub trait RevocationList: Send + Sync + 'static {
     /// Denylists one token by `jti`.
     fn revoke_token(
@@ -346,13 +353,29 @@ pub trait RevocationList: Send + Sync + 'static {
         not_before: Timestamp,
         until: Timestamp,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
-    /// Everything known about one token, in one round trip.
+    /// Everything known about one token, in one round trip. MUST fail with
+    /// [`PortError::Unavailable`] (so the token is refused: fail closed) while the list may
+    /// lack revocations, i.e. while [`Self::needs_warming`] would give a ticket; the check
+    /// MUST NOT cost another round trip.
     fn revocation_state(
         &self,
         jti: Uuid,
         session: SessionId,
         user: UserId,
     ) -> impl Future<Output = Result<RevocationState, PortError>> + Send;
+    /// A ticket when the list may lack revocations that storage holds: it was never warmed
+    /// by this instance, lost its data, is served by another server than before, could not
+    /// be reached, or a revocation write to it failed. `None` when it is complete as far as
+    /// it can tell. After a failed revocation write a shared list MUST first make every
+    /// instance refuse revocation checks until one has warmed it (the others may not know
+    /// of the lost write). A list that lives and dies with its process, and is warmed at
+    /// start before the service serves, MAY always answer `None`.
+    fn needs_warming(&self) -> impl Future<Output = Result<Option<WarmTicket>, PortError>> + Send;
+    /// Says that every revocation storage remembered when `ticket` was handed out has been
+    /// written to the list since. Returns whether the list is trusted again: `false` when
+    /// it lost something meanwhile (another write failed, it was emptied), and must be
+    /// warmed again with a new ticket.
+    fn warmed(&self, ticket: WarmTicket) -> impl Future<Output = Result<bool, PortError>> + Send;
 }
 
 /// Rate limiting.

@@ -17,6 +17,7 @@ pub use account::ProfileUpdate;
 pub use login::{LoggedIn, LoginIdentifier, LoginRequest};
 pub use outbox::{Delivered, DeliveryOutcome, DeliveryReport};
 pub use register::{Registered, Registration, SecretPassword};
+pub use tokens::Rewarmed;
 
 use crate::error::AuthError;
 use crate::model::{

@@ -334,6 +334,7 @@ macro_rules! cache_contract_tests {
                 revocations::a_users_not_before_mark_shows_in_the_revocation_state,
                 revocations::a_users_not_before_mark_never_moves_back,
                 revocations::an_earlier_until_does_not_shorten_a_revocation,
+                warming::a_warmed_list_needs_no_warming_and_keeps_its_revocations,
                 rate::a_burst_of_the_limit_is_allowed_then_refused_with_a_retry_after,
                 rate::rate_limit_keys_are_independent,
                 rate::of_fifty_concurrent_hits_with_a_limit_of_ten_ten_are_allowed,
