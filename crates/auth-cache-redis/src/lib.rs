@@ -112,9 +112,8 @@ enum Failure {
     Pool(String),
     #[error("unexpected data in redis: {0}")]
     Data(String),
-    #[error(
-        "the revocation list in redis may lack revocations (lost data, a failed write or an outage) and is not warmed again yet"
-    )]
+    /// The revocation list may lack revocations (lost data, a failed write, an outage).
+    #[error("the revocation list in redis is not warmed again yet")]
     Cold,
 }
 

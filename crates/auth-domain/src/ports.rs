@@ -245,9 +245,10 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// Queues a mail (and its link's token) in one transaction, due at once.
     fn enqueue_mail(&self, mail: &Outgoing) -> impl Future<Output = Result<(), PortError>> + Send;
     /// Claims up to `limit` queued mails due at `now`, the earliest due first. In one
-    /// transaction each claimed mail gets `attempts + 1` and becomes due at `now + lease`,
-    /// so no other claim returns it while the lease runs; if the worker dies, it is claimed
-    /// again when the lease ends. Of concurrent claims by any number of workers and
+    /// transaction each claimed mail gets `attempts + 1` and becomes leased (due at
+    /// `now + lease`), so no other claim returns it while the lease runs; if the worker
+    /// dies, it is claimed again when the lease ends (a living worker renews it, see
+    /// [`Self::renew_mail_leases`]). Of concurrent claims by any number of workers and
     /// instances, no two MUST return the same mail (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
     /// Returns the mails with their attempts counted. A row this build cannot read (e.g. a
     /// kind added by a newer version during a rolling deploy) MUST NOT fail the claim: it
@@ -260,7 +261,8 @@ pub trait OutboxStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<OutboxMail>, PortError>> + Send;
     /// The mail was delivered: deletes it, payload included. Idempotent.
     fn mail_sent(&self, id: Uuid) -> impl Future<Output = Result<(), PortError>> + Send;
-    /// Delivery failed and will be retried: the mail becomes due at `retry_at`.
+    /// Delivery failed and will be retried: the mail becomes due at `retry_at`, no longer
+    /// leased.
     ///
     /// This and the two methods below are fenced by the claim: they change the mail only
     /// while its `attempts` is still the `attempts` the claim returned and it is not dead,
@@ -281,14 +283,36 @@ pub trait OutboxStore: Send + Sync + 'static {
         now: Timestamp,
     ) -> impl Future<Output = Result<bool, PortError>> + Send;
     /// The claim is given back without an attempt (a worker stopping): the mail is due at
-    /// `now` again and its `attempts` goes back to `attempts - 1`. Fenced like
-    /// [`Self::mail_retry`].
+    /// `now` again, no longer leased, and its `attempts` goes back to `attempts - 1`.
+    /// Fenced like [`Self::mail_retry`].
     fn mail_release(
         &self,
         id: Uuid,
         attempts: u32,
         now: Timestamp,
     ) -> impl Future<Output = Result<bool, PortError>> + Send;
+    /// The worker still holds these claims: each `(id, attempts)` (as its claim returned
+    /// them) whose mail is still leased under that claim (its `attempts` unchanged, not
+    /// dead, and neither sent, retried nor released since) becomes due at `now + lease`.
+    /// Fenced like [`Self::mail_retry`]: a claim that lost its mail to a later claim
+    /// renews nothing, and a renewal that comes after the mail was retried or released
+    /// does not move its due time. Returns the ids whose lease it extended.
+    fn renew_mail_leases(
+        &self,
+        claims: &[(Uuid, u32)],
+        now: Timestamp,
+        lease: chrono::TimeDelta,
+    ) -> impl Future<Output = Result<Vec<Uuid>, PortError>> + Send;
+    /// Ends every lease: each mail a claim holds (claimed, and neither sent, retried,
+    /// released nor dead since) becomes due at `now`, its attempt still counted (its
+    /// worker may have delivered it before it went away). Only for a store that one
+    /// process owns (SQLite), at its start, before its worker runs: every lease then
+    /// belongs to a worker that is gone. Mails waiting for a retry and dead mails are left
+    /// as they are. Returns how many mails it gave back.
+    fn release_all_leases(
+        &self,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<u64, PortError>> + Send;
     /// Queue depth, the oldest queued mail, and the dead count.
     fn outbox_stats(&self) -> impl Future<Output = Result<OutboxStats, PortError>> + Send;
 }

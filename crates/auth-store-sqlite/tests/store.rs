@@ -144,7 +144,7 @@ async fn a_dead_mail_keeps_no_payload_in_the_table() -> TestResult {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_outbox_migration_reverts_and_applies_again() -> TestResult {
+async fn the_outbox_migrations_revert_and_apply_again() -> TestResult {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("auth.db");
     migrate(&path)?;
@@ -161,10 +161,14 @@ async fn the_outbox_migration_reverts_and_applies_again() -> TestResult {
         "table and indexes"
     );
 
-    let reverted = conn
-        .revert_last_migration(MIGRATIONS)
-        .map_err(|err| err.to_string())?;
-    assert_eq!(reverted.to_string(), "20261130000001");
+    let mut reverted = Vec::new();
+    for _ in 0..2 {
+        let version = conn
+            .revert_last_migration(MIGRATIONS)
+            .map_err(|err| err.to_string())?;
+        reverted.insert(0, version.to_string());
+    }
+    assert_eq!(reverted, ["20261130000001", "20261205000001"]);
     assert_eq!(
         diesel::sql_query(tables).get_result::<Count>(&mut conn)?.n,
         0,
@@ -172,7 +176,7 @@ async fn the_outbox_migration_reverts_and_applies_again() -> TestResult {
     );
     drop(conn);
 
-    assert_eq!(migrate(&path)?, vec![reverted.to_string()], "applied again");
+    assert_eq!(migrate(&path)?, reverted, "applied again");
     let store = SqliteStore::open(&path, 2).await?;
     let queued = mail(MailKind::AccountDeleted, 1);
     store.enqueue_mail(&queued).await?;

@@ -11,6 +11,7 @@ mod login;
 mod mail;
 mod observability;
 mod outage;
+mod outbox_crash;
 mod privacy;
 mod proxy;
 mod registration;

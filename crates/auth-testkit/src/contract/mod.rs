@@ -304,6 +304,9 @@ macro_rules! store_contract_tests {
                 outbox::changes_write_their_mail_with_them,
                 outbox::of_four_workers_claiming_forty_mails_each_mail_is_claimed_once,
                 outbox::a_change_whose_mail_cannot_be_written_changes_nothing,
+                leases::a_renewed_lease_keeps_the_mail_from_other_claims_until_a_lease_after_the_renewal,
+                leases::a_renewal_extends_only_the_leases_its_claim_still_holds,
+                leases::releasing_every_lease_makes_claimed_mails_due_at_once_with_their_attempt_kept,
                 health::ping_answers,
             }
         }
