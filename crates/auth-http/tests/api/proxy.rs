@@ -11,13 +11,14 @@ use tokio::task::JoinHandle;
 
 /// Forwards TCP connections to `upstream` until cut; while cut, it closes every connection
 /// it holds and refuses new ones; restored, it forwards again on the same address. With
-/// [`Proxy::cut_scripts`], it drops a connection when a Lua script call (`EVAL`,
-/// `EVALSHA`) goes through it: every Redis write of the service fails as if Redis went
-/// away at that moment, while plain reads (`MGET`) still pass.
+/// [`Proxy::cut_revocation_writes`], it drops a connection when a revocation write (a Lua
+/// script call on a `rv:sid:`, `rv:jti:` or `rv:usr:` key) goes through it, as if Redis
+/// went away at that very moment, while everything else (the `MGET` of a token check, rate
+/// limits, the revocation keeper's own script) still passes.
 pub struct Proxy {
     pub addr: SocketAddr,
     cut: Arc<AtomicBool>,
-    scripts_cut: Arc<AtomicBool>,
+    writes_cut: Arc<AtomicBool>,
     connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
 
@@ -26,9 +27,9 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let cut = Arc::new(AtomicBool::new(false));
-        let scripts_cut = Arc::new(AtomicBool::new(false));
+        let writes_cut = Arc::new(AtomicBool::new(false));
         let connections: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
-        let (cut2, scripts2, conns2) = (cut.clone(), scripts_cut.clone(), connections.clone());
+        let (cut2, writes2, conns2) = (cut.clone(), writes_cut.clone(), connections.clone());
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 if cut2.load(Ordering::SeqCst) {
@@ -36,10 +37,10 @@ impl Proxy {
                     continue;
                 }
                 let upstream = upstream.clone();
-                let scripts = scripts2.clone();
+                let writes = writes2.clone();
                 let handle = tokio::spawn(async move {
                     if let Ok(server) = TcpStream::connect(upstream).await {
-                        forward(client, server, scripts).await;
+                        forward(client, server, writes).await;
                     }
                 });
                 conns2
@@ -51,7 +52,7 @@ impl Proxy {
         Ok(Self {
             addr,
             cut,
-            scripts_cut,
+            writes_cut,
             connections,
         })
     }
@@ -70,26 +71,26 @@ impl Proxy {
 
     pub fn restore(&self) {
         self.cut.store(false, Ordering::SeqCst);
-        self.scripts_cut.store(false, Ordering::SeqCst);
+        self.writes_cut.store(false, Ordering::SeqCst);
     }
 
-    /// From now until [`Proxy::restore`], a connection that carries a script call is
-    /// dropped before the call reaches the server.
-    pub fn cut_scripts(&self) {
-        self.scripts_cut.store(true, Ordering::SeqCst);
+    /// From now until [`Proxy::restore`], a connection that carries a revocation write is
+    /// dropped before the write reaches the server.
+    pub fn cut_revocation_writes(&self) {
+        self.writes_cut.store(true, Ordering::SeqCst);
     }
 }
 
-/// Copies both ways until either side closes, or a script call comes while scripts are cut.
-async fn forward(client: TcpStream, server: TcpStream, scripts_cut: Arc<AtomicBool>) {
+/// Copies both ways until either side closes, or a revocation write comes while they are
+/// cut.
+async fn forward(client: TcpStream, server: TcpStream, writes_cut: Arc<AtomicBool>) {
     let (mut from_client, mut to_client) = client.into_split();
     let (mut from_server, mut to_server) = server.into_split();
     let upstream = async {
         let mut buf = vec![0u8; 16 * 1024];
         while let Ok(n @ 1..) = from_client.read(&mut buf).await {
             let chunk = &buf[..n];
-            let script = chunk.windows(4).any(|w| w.eq_ignore_ascii_case(b"EVAL"));
-            if script && scripts_cut.load(Ordering::SeqCst) {
+            if writes_cut.load(Ordering::SeqCst) && is_revocation_write(chunk) {
                 break;
             }
             if to_server.write_all(chunk).await.is_err() {
@@ -105,6 +106,12 @@ async fn forward(client: TcpStream, server: TcpStream, scripts_cut: Arc<AtomicBo
         () = upstream => {}
         () = downstream => {}
     }
+}
+
+/// Whether `chunk` (RESP, as the service sends it) holds a script call on a revocation key.
+fn is_revocation_write(chunk: &[u8]) -> bool {
+    let has = |needle: &[u8]| chunk.windows(needle.len()).any(|w| w == needle);
+    has(b"EVAL") && (has(b"rv:sid:") || has(b"rv:jti:") || has(b"rv:usr:"))
 }
 
 /// `postgres://user@host:port/db` → (`host:port`, the same URL through `proxy`).
