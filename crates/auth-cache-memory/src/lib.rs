@@ -40,7 +40,7 @@ use std::fmt;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use auth_domain::model::RevocationState;
+use auth_domain::model::{RevocationState, WarmTicket};
 use auth_domain::policy::{
     AttemptReservation, AttemptState, LockoutPolicy, RateDecision, RateLimit, gcra,
 };
@@ -176,6 +176,17 @@ impl RevocationList for MemoryCache {
                 .filter(|mark| mark.until > now)
                 .map(|mark| mark.not_before),
         })
+    }
+
+    /// Always `None`: the list lives and dies with the process, so it loses nothing the
+    /// service does not warm again at start, and a write to it never fails.
+    async fn needs_warming(&self) -> Result<Option<WarmTicket>, PortError> {
+        Ok(None)
+    }
+
+    /// Always trusted (see [`Self::needs_warming`]).
+    async fn warmed(&self, _ticket: WarmTicket) -> Result<bool, PortError> {
+        Ok(true)
     }
 }
 

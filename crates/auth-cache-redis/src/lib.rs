@@ -4,13 +4,16 @@
 //! # Keys
 //!
 //! Every key starts with the prefix given to [`RedisCache::connect`] (`{p}`, e.g. `auth:`)
-//! and carries a TTL, so nothing grows forever:
+//! and carries a TTL, so nothing grows forever, except two small keys that say whether the
+//! revocation list is complete (see [`revocations`]):
 //!
 //! | key | value | expires |
 //! |---|---|---|
 //! | `{p}rv:jti:{uuid}` | `1` | at the latest `until` asked for (`PEXPIREAT`) |
 //! | `{p}rv:sid:{uuid}` | `1` | at the latest `until` asked for |
 //! | `{p}rv:usr:{uuid}` | the latest "not before", unix ms | at the latest `until` asked for |
+//! | `{p}rv:warm` | `1`: the list holds what storage held when it was last warmed | never |
+//! | `{p}rv:epoch` | a random number, changed by an instance whose revocation write failed | never |
 //! | `{p}rl:{key}` | GCRA theoretical arrival time, unix ms | when that time is reached |
 //! | `{p}at:{key}` | hash `failures`, `last_failure`, `level`, `locked_until` (ms) | after [`LockoutPolicy::retention`] |
 //!
@@ -41,18 +44,21 @@ use std::sync::LazyLock;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use auth_domain::model::RevocationState;
+use auth_domain::model::ColdReason;
 use auth_domain::policy::{
     AttemptReservation, AttemptState, LockoutPolicy, RateDecision, RateLimit,
 };
-use auth_domain::ports::{AttemptCounter, Cache, PortError, RateLimiter, RevocationList};
-use auth_domain::types::{SessionId, Timestamp, UserId};
+use auth_domain::ports::{AttemptCounter, Cache, PortError, RateLimiter};
+use auth_domain::types::Timestamp;
 use chrono::{DateTime, Utc};
 use deadpool::managed::{self, Metrics, RecycleResult};
 use deadpool_redis::redis::aio::MultiplexedConnection;
 use deadpool_redis::redis::{self, ErrorKind, RedisError, Script, ServerErrorKind};
 use deadpool_redis::{PoolConfig, Runtime, Timeouts};
-use uuid::Uuid;
+
+mod revocations;
+
+use revocations::Warmth;
 
 /// Pool settings of a [`RedisCache`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +83,7 @@ impl Default for RedisOptions {
 pub struct RedisCache {
     pool: Pool,
     last_failure: Arc<Mutex<Option<Instant>>>,
+    warmth: Arc<Warmth>,
     prefix: String,
     timeout: Duration,
 }
@@ -107,6 +114,9 @@ enum Failure {
     Pool(String),
     #[error("unexpected data in redis: {0}")]
     Data(String),
+    /// The revocation list may lack revocations (lost data, a failed write, an outage).
+    #[error("the revocation list in redis is not warmed again yet")]
+    Cold,
 }
 
 type Pool = managed::Pool<Manager>;
@@ -126,14 +136,33 @@ const TRUSTED_FOR: Duration = Duration::from_secs(5);
 struct Manager {
     inner: deadpool_redis::Manager,
     last_failure: Arc<Mutex<Option<Instant>>>,
+    warmth: Arc<Warmth>,
 }
 
 impl managed::Manager for Manager {
     type Type = MultiplexedConnection;
     type Error = RedisError;
 
+    /// A new connection, and one `INFO server` on it: a server with another `run_id`
+    /// than the last one reached has restarted or failed over, and may have lost the
+    /// latest revocations (see [`revocations`]). A server that refuses `INFO` is not
+    /// compared.
     async fn create(&self) -> Result<MultiplexedConnection, RedisError> {
-        self.inner.create().await
+        let mut conn = self.inner.create().await?;
+        match redis::cmd("INFO")
+            .arg("server")
+            .query_async::<String>(&mut conn)
+            .await
+        {
+            Ok(info) => {
+                if let Some(id) = revocations::run_id(&info) {
+                    self.warmth.reached(id);
+                }
+            }
+            Err(err) if !connection_survives(&err) => return Err(err),
+            Err(_) => {}
+        }
+        Ok(conn)
     }
 
     async fn recycle(
@@ -288,9 +317,11 @@ impl RedisCache {
         };
         let manager = deadpool_redis::Manager::new(url).map_err(|e| config_error(Box::new(e)))?;
         let last_failure = Arc::default();
+        let warmth = Arc::new(Warmth::new());
         let manager = Manager {
             inner: manager,
             last_failure: Arc::clone(&last_failure),
+            warmth: Arc::clone(&warmth),
         };
         let pool = Pool::builder(manager)
             .config(pool_config)
@@ -300,6 +331,7 @@ impl RedisCache {
         let cache = RedisCache {
             pool,
             last_failure,
+            warmth,
             prefix: key_prefix.to_owned(),
             timeout: options.timeout,
         };
@@ -349,14 +381,21 @@ impl RedisCache {
         .await
     }
 
+    /// `work`, bounded by the timeout. An operation that finds Redis unavailable means
+    /// this instance could not reach it: another instance's revocation may have been lost
+    /// meanwhile, so the revocation list is warmed again before this instance trusts it.
     async fn bounded<T>(
         &self,
         work: impl Future<Output = Result<T, PortError>>,
     ) -> Result<T, PortError> {
-        match tokio::time::timeout(self.timeout, work).await {
+        let result = match tokio::time::timeout(self.timeout, work).await {
             Ok(result) => result,
             Err(_) => Err(PortError::unavailable(Failure::Timeout(self.timeout))),
+        };
+        if let Err(PortError::Unavailable(_)) = &result {
+            self.warmth.lose(ColdReason::Unreachable);
         }
+        result
     }
 
     async fn once<T, F, Fut>(&self, op: F) -> Result<T, Attempt>
@@ -390,42 +429,6 @@ impl RedisCache {
         format!("{}{kind}{id}", self.prefix)
     }
 }
-
-/// Sets a denylist entry (`KEYS[1]`) until `ARGV[1]` (unix ms), or to the later of that and
-/// its current expiry: an entry is never shortened. An `until` in the past with no entry
-/// stores nothing (`PEXPIREAT` in the past deletes).
-static REVOKE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local untl = tonumber(ARGV[1])
-local cur = redis.call('PEXPIRETIME', KEYS[1])
-if cur > untl then untl = cur end
-redis.call('SET', KEYS[1], '1')
-redis.call('PEXPIREAT', KEYS[1], string.format('%d', untl))
-return 1
-",
-    )
-});
-
-/// Sets a user's "not before" mark (`KEYS[1]`) to `ARGV[1]` (unix ms) until `ARGV[2]`,
-/// keeping the later mark and the later expiry of a live entry: the mark never moves back.
-static REVOKE_USER: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local nb = tonumber(ARGV[1])
-local untl = tonumber(ARGV[2])
-local old = tonumber(redis.call('GET', KEYS[1]))
-if old then
-  if old > nb then nb = old end
-  local cur = redis.call('PEXPIRETIME', KEYS[1])
-  if cur > untl then untl = cur end
-end
-redis.call('SET', KEYS[1], string.format('%d', nb))
-redis.call('PEXPIREAT', KEYS[1], string.format('%d', untl))
-return 1
-",
-    )
-});
 
 /// Exact integer helpers shared by the scripts (Lua 5.1 numbers are doubles, exact for
 /// integers below 2^53; `idiv` corrects any rounding of the float division).
@@ -583,99 +586,6 @@ return 1
 "
     ))
 });
-
-impl RevocationList for RedisCache {
-    /// One script: sets `{p}rv:jti:{jti}` expiring at the later of `until` and its current
-    /// expiry.
-    async fn revoke_token(&self, jti: Uuid, until: Timestamp) -> Result<(), PortError> {
-        let key = self.key("rv:jti:", jti);
-        let until = until.timestamp_millis();
-        self.run(|mut conn| async move {
-            REVOKE
-                .key(key)
-                .arg(until)
-                .invoke_async::<i64>(&mut conn)
-                .await
-        })
-        .await
-        .map(drop)
-    }
-
-    /// One script: sets `{p}rv:sid:{id}` expiring at the later of `until` and its current
-    /// expiry.
-    async fn revoke_session(&self, id: SessionId, until: Timestamp) -> Result<(), PortError> {
-        let key = self.key("rv:sid:", id.0);
-        let until = until.timestamp_millis();
-        self.run(|mut conn| async move {
-            REVOKE
-                .key(key)
-                .arg(until)
-                .invoke_async::<i64>(&mut conn)
-                .await
-        })
-        .await
-        .map(drop)
-    }
-
-    /// One script: `{p}rv:usr:{user}` holds the later of the stored and the given "not
-    /// before" (unix ms) and expires at the later of both `until`s.
-    async fn revoke_user_before(
-        &self,
-        user: UserId,
-        not_before: Timestamp,
-        until: Timestamp,
-    ) -> Result<(), PortError> {
-        let key = self.key("rv:usr:", user.0);
-        let not_before = not_before.timestamp_millis();
-        let until = until.timestamp_millis();
-        self.run(|mut conn| async move {
-            REVOKE_USER
-                .key(key)
-                .arg(not_before)
-                .arg(until)
-                .invoke_async::<i64>(&mut conn)
-                .await
-        })
-        .await
-        .map(drop)
-    }
-
-    /// Exactly one round trip: a single `MGET` of the token, session and user keys. Redis
-    /// has already dropped entries past their `until` (by its own clock).
-    async fn revocation_state(
-        &self,
-        jti: Uuid,
-        session: SessionId,
-        user: UserId,
-    ) -> Result<RevocationState, PortError> {
-        let keys = [
-            self.key("rv:jti:", jti),
-            self.key("rv:sid:", session.0),
-            self.key("rv:usr:", user.0),
-        ];
-        let values: Vec<Option<String>> = self
-            .run_idempotent(|mut conn| {
-                let keys = &keys;
-                async move {
-                    redis::cmd("MGET")
-                        .arg(&keys[..])
-                        .query_async(&mut conn)
-                        .await
-                }
-            })
-            .await?;
-        let [token, session, user] = <[Option<String>; 3]>::try_from(values)
-            .map_err(|v| data(format!("MGET of 3 keys gave {} values", v.len())))?;
-        let user_not_before = user
-            .map(|raw| parse_millis(&raw).and_then(timestamp))
-            .transpose()?;
-        Ok(RevocationState {
-            token_revoked: token.is_some(),
-            session_revoked: session.is_some(),
-            user_not_before,
-        })
-    }
-}
 
 impl RateLimiter for RedisCache {
     /// One script applies [`auth_domain::policy::gcra`] to the TAT in `{p}rl:{key}`, with

@@ -5,7 +5,8 @@
 //! Without a reachable server the cases are skipped (said loudly on stderr); under CI
 //! (`CI` set) they fail instead.
 
-use std::io::Write as _;
+mod support;
+
 use std::time::{Duration, Instant};
 
 use auth_cache_redis::{RedisCache, RedisOptions};
@@ -17,90 +18,9 @@ use chrono::{TimeDelta, Utc};
 use deadpool_redis::redis::{self, Commands as _};
 use uuid::Uuid;
 
-fn url() -> String {
-    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
-
-fn under_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty())
-}
-
-/// Deletes every key of a test's prefix when dropped (after the cache's pool). Best effort:
-/// every key has a TTL anyway.
-#[derive(Debug)]
-struct DropKeys {
-    url: String,
-    prefix: String,
-}
-
-impl DropKeys {
-    fn connection(&self) -> Option<redis::Connection> {
-        redis::Client::open(self.url.as_str())
-            .ok()?
-            .get_connection_with_timeout(Duration::from_secs(2))
-            .ok()
-    }
-
-    /// The keys of the prefix, by `SCAN`.
-    fn keys(&self) -> Vec<String> {
-        let Some(mut conn) = self.connection() else {
-            return Vec::new();
-        };
-        let pattern = format!("{}*", self.prefix);
-        match conn.scan_match::<_, String>(pattern) {
-            Ok(iter) => iter.filter_map(Result::ok).collect(),
-            Err(_) => Vec::new(),
-        }
-    }
-}
-
-impl Drop for DropKeys {
-    fn drop(&mut self) {
-        let keys = self.keys();
-        if let (false, Some(mut conn)) = (keys.is_empty(), self.connection()) {
-            let _: redis::RedisResult<i64> = conn.del(keys);
-        }
-    }
-}
-
-/// A cache under a fresh prefix `authtest:{uuid}:`, or `None` (said on stderr) when Redis is
-/// unreachable outside CI.
-async fn cache() -> Option<Fixture<RedisCache, DropKeys>> {
-    let url = url();
-    let prefix = format!("authtest:{}:", Uuid::new_v4());
-    match RedisCache::connect(&url, &prefix, RedisOptions::default()).await {
-        Ok(cache) => Some(Fixture::with_guard(cache, DropKeys { url, prefix })),
-        Err(PortError::Unavailable(err)) if !under_ci() => {
-            // Never the password the URL may hold.
-            let shown = match url
-                .split_once("://")
-                .and_then(|(_, rest)| rest.rsplit_once('@'))
-            {
-                Some((_, host)) => format!("redis://***@{host}"),
-                None => url,
-            };
-            let line = format!("SKIPPED: Redis unreachable at {shown} (TEST_REDIS_URL): {err}\n");
-            let _ = std::io::stderr().write_all(line.as_bytes());
-            None
-        }
-        Err(err) => panic!("Redis at TEST_REDIS_URL: {err:?}"),
-    }
-}
+use support::{DropKeys, cache, proxied, url, warm, with_cache};
 
 auth_testkit::cache_contract_tests!(cache().await);
-
-/// Runs `case` on a cache, or skips it as the contract cases do.
-fn with_cache<F, Fut>(case: F)
-where
-    F: FnOnce(Fixture<RedisCache, DropKeys>) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    auth_testkit::contract::run(async {
-        if let Some(fixture) = cache().await {
-            case(fixture).await;
-        }
-    });
-}
 
 fn raw(fixture: &Fixture<RedisCache, DropKeys>) -> redis::Connection {
     match fixture.guard().connection() {
@@ -343,119 +263,13 @@ fn the_pool_reports_its_connections_and_waiters() {
     });
 }
 
-/// A TCP proxy to Redis inside the test: counts the `PING`s clients send through it, and
-/// `cut` closes every connection it forwards (as a server restart does), after which it
-/// forwards new ones again.
-struct Proxy {
-    addr: std::net::SocketAddr,
-    pings: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-    open: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
-}
-
-impl Proxy {
-    fn start(upstream: &str) -> std::io::Result<Proxy> {
-        use std::io::{Read as _, Write as _};
-        use std::sync::atomic::Ordering;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        let addr = listener.local_addr()?;
-        let pings = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let open = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (upstream, counted, held) = (upstream.to_owned(), pings.clone(), open.clone());
-        std::thread::spawn(move || {
-            for client in listener.incoming().filter_map(Result::ok) {
-                let Ok(server) = std::net::TcpStream::connect(&upstream) else {
-                    continue;
-                };
-                let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else {
-                    continue;
-                };
-                if let (Ok(c3), Ok(s3)) = (client.try_clone(), server.try_clone()) {
-                    let mut held = held
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    held.push(c3);
-                    held.push(s3);
-                }
-                let counted = counted.clone();
-                let (mut from_client, mut to_server) = (client, server);
-                std::thread::spawn(move || {
-                    let mut buf = [0u8; 16384];
-                    while let Ok(n @ 1..) = from_client.read(&mut buf) {
-                        let chunk = &buf[..n];
-                        let found = chunk
-                            .windows(4)
-                            .filter(|w| w.eq_ignore_ascii_case(b"PING"))
-                            .count();
-                        counted.fetch_add(found, Ordering::SeqCst);
-                        if to_server.write_all(chunk).is_err() {
-                            break;
-                        }
-                    }
-                    let _ = to_server.shutdown(std::net::Shutdown::Both);
-                });
-                let (mut from_server, mut to_client) = (s2, c2);
-                std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut from_server, &mut to_client);
-                    let _ = to_client.shutdown(std::net::Shutdown::Both);
-                });
-            }
-        });
-        Ok(Proxy { addr, pings, open })
-    }
-
-    fn pings(&self) -> usize {
-        self.pings.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    fn cut(&self) {
-        let mut open = self
-            .open
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for stream in open.drain(..) {
-            let _ = stream.shutdown(std::net::Shutdown::Both);
-        }
-    }
-}
-
 #[test]
 fn operations_share_a_connection_never_pinged_in_steady_use_and_a_restart_fails_no_revocation_check()
  {
     auth_testkit::contract::run(async {
         let url = url();
-        let Some(upstream) = url
-            .split_once("://")
-            .map(|(_, rest)| rest.rsplit_once('@').map_or(rest, |(_, host)| host))
-            .map(|rest| rest.split('/').next().unwrap_or(rest).to_owned())
-        else {
-            panic!("unparsable TEST_REDIS_URL");
-        };
-        let upstream = if upstream.contains(':') {
-            upstream
-        } else {
-            format!("{upstream}:6379")
-        };
-        if std::net::TcpStream::connect(&upstream).is_err() {
-            assert!(!under_ci(), "Redis unreachable at {upstream} under CI");
-            eprintln!(
-                "SKIPPED: Redis unreachable at {upstream} (set TEST_REDIS_URL; CI fails here)"
-            );
+        let Some((proxy, proxied)) = proxied() else {
             return;
-        }
-        let proxy = match Proxy::start(&upstream) {
-            Ok(proxy) => proxy,
-            Err(err) => panic!("proxy: {err}"),
-        };
-        let proxied = url.replacen(&upstream, &proxy.addr.to_string(), 1);
-        let proxied = if proxied == url {
-            // The URL named no port: the default one was meant.
-            url.replacen(
-                upstream.trim_end_matches(":6379"),
-                &proxy.addr.to_string(),
-                1,
-            )
-        } else {
-            proxied
         };
         let prefix = format!("authtest:{}:", Uuid::new_v4());
         let options = RedisOptions {
@@ -470,6 +284,7 @@ fn operations_share_a_connection_never_pinged_in_steady_use_and_a_restart_fails_
             url: url.clone(),
             prefix,
         };
+        warm(&cache).await;
         let check = || {
             cache.revocation_state(
                 Uuid::new_v4(),

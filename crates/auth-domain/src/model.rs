@@ -359,6 +359,49 @@ pub struct RevocationState {
     pub user_not_before: Option<Timestamp>,
 }
 
+/// Why a shared revocation list may lack revocations that storage holds, and so must be
+/// warmed (taught them again) before it is trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColdReason {
+    /// This instance has not warmed it yet (it just started).
+    Unwarmed,
+    /// The list lost its data: a restart of a server that keeps nothing on disk, a flush,
+    /// an eviction.
+    Emptied,
+    /// A different server answers now (a restart or a failover), which may have lost the
+    /// latest writes.
+    Replaced,
+    /// This instance could not reach the list for a while: another instance's revocation
+    /// may have been lost meanwhile.
+    Unreachable,
+    /// A revocation this instance recorded in storage could not be written to the list.
+    WriteFailed,
+}
+
+impl ColdReason {
+    /// Stable name, for logs and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unwarmed => "unwarmed",
+            Self::Emptied => "emptied",
+            Self::Replaced => "replaced",
+            Self::Unreachable => "unreachable",
+            Self::WriteFailed => "write_failed",
+        }
+    }
+}
+
+/// Handed out by [`crate::ports::RevocationList::needs_warming`] and handed back,
+/// unchanged, to [`crate::ports::RevocationList::warmed`] once the revocations storage
+/// remembers are copied: it lets the list tell whether it lost anything while the copy ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WarmTicket {
+    /// Why the list needs warming.
+    pub reason: ColdReason,
+    /// The adapter's own bookkeeping (e.g. counters of losses), opaque to the domain.
+    pub stamp: [u64; 2],
+}
+
 /// A user's profile, decrypted for its owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Profile {

@@ -68,10 +68,12 @@ pub struct OutboxPolicy {
     pub first_retry: TimeDelta,
     /// Longest delay between attempts (default 4 h).
     pub max_retry: TimeDelta,
-    /// How long a claimed mail is hidden from other workers (default 6 min). A batch
-    /// starts no mail after half of it, so one delivery MUST end within the other half
-    /// (the transport's timeouts must bound it), or another worker could claim a mail
-    /// still being delivered.
+    /// How long a claim hides a mail from other workers unless it is renewed (default
+    /// 30 s): a worker that dies holding mails (SIGKILL, a lost machine) delays them by at
+    /// most this much. A working worker renews its leases every [`Self::renew_every`],
+    /// during a delivery too, so one delivery may take longer than the lease; a batch
+    /// starts no mail once its leases were last confirmed half a lease ago (renewals
+    /// failing), so a mail is not started under a lease that may run out.
     pub lease: TimeDelta,
 }
 
@@ -81,12 +83,18 @@ impl Default for OutboxPolicy {
             max_attempts: 16,
             first_retry: TimeDelta::seconds(30),
             max_retry: TimeDelta::hours(4),
-            lease: TimeDelta::minutes(6),
+            lease: TimeDelta::seconds(30),
         }
     }
 }
 
 impl OutboxPolicy {
+    /// How often a worker renews the leases it holds: a third of the lease, so that two
+    /// renewals in a row may fail (or be late) before a lease runs out.
+    pub fn renew_every(&self) -> TimeDelta {
+        self.lease / 3
+    }
+
     /// The delay before attempt `attempts + 1`, after `attempts` failures, before jitter:
     /// `first_retry * 2^(attempts - 1)`, at most `max_retry`.
     pub fn backoff(&self, attempts: u32) -> TimeDelta {

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::model::{
     AccessClaims, DeviceClaims, Mail, OneTimeKind, OneTimeTokenRecord, OutboxMail, OutboxStats,
-    Outgoing, ProfileChanges, RevocationState, Rotation, SessionRecord, UserRecord,
+    Outgoing, ProfileChanges, RevocationState, Rotation, SessionRecord, UserRecord, WarmTicket,
 };
 use crate::policy::{AttemptReservation, AttemptState, LockoutPolicy, RateDecision, RateLimit};
 use crate::types::{
@@ -288,9 +288,10 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// Queues a mail (and its link's token) in one transaction, due at once.
     fn enqueue_mail(&self, mail: &Outgoing) -> impl Future<Output = Result<(), PortError>> + Send;
     /// Claims up to `limit` queued mails due at `now`, the earliest due first. In one
-    /// transaction each claimed mail gets `attempts + 1` and becomes due at `now + lease`,
-    /// so no other claim returns it while the lease runs; if the worker dies, it is claimed
-    /// again when the lease ends. Of concurrent claims by any number of workers and
+    /// transaction each claimed mail gets `attempts + 1` and becomes leased (due at
+    /// `now + lease`), so no other claim returns it while the lease runs; if the worker
+    /// dies, it is claimed again when the lease ends (a living worker renews it, see
+    /// [`Self::renew_mail_leases`]). Of concurrent claims by any number of workers and
     /// instances, no two MUST return the same mail (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
     /// Returns the mails with their attempts counted. A row this build cannot read (e.g. a
     /// kind added by a newer version during a rolling deploy) MUST NOT fail the claim: it
@@ -303,7 +304,8 @@ pub trait OutboxStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<OutboxMail>, PortError>> + Send;
     /// The mail was delivered: deletes it, payload included. Idempotent.
     fn mail_sent(&self, id: Uuid) -> impl Future<Output = Result<(), PortError>> + Send;
-    /// Delivery failed and will be retried: the mail becomes due at `retry_at`.
+    /// Delivery failed and will be retried: the mail becomes due at `retry_at`, no longer
+    /// leased.
     ///
     /// This and the two methods below are fenced by the claim: they change the mail only
     /// while its `attempts` is still the `attempts` the claim returned and it is not dead,
@@ -324,14 +326,36 @@ pub trait OutboxStore: Send + Sync + 'static {
         now: Timestamp,
     ) -> impl Future<Output = Result<bool, PortError>> + Send;
     /// The claim is given back without an attempt (a worker stopping): the mail is due at
-    /// `now` again and its `attempts` goes back to `attempts - 1`. Fenced like
-    /// [`Self::mail_retry`].
+    /// `now` again, no longer leased, and its `attempts` goes back to `attempts - 1`.
+    /// Fenced like [`Self::mail_retry`].
     fn mail_release(
         &self,
         id: Uuid,
         attempts: u32,
         now: Timestamp,
     ) -> impl Future<Output = Result<bool, PortError>> + Send;
+    /// The worker still holds these claims: each `(id, attempts)` (as its claim returned
+    /// them) whose mail is still leased under that claim (its `attempts` unchanged, not
+    /// dead, and neither sent, retried nor released since) becomes due at `now + lease`.
+    /// Fenced like [`Self::mail_retry`]: a claim that lost its mail to a later claim
+    /// renews nothing, and a renewal that comes after the mail was retried or released
+    /// does not move its due time. Returns the ids whose lease it extended.
+    fn renew_mail_leases(
+        &self,
+        claims: &[(Uuid, u32)],
+        now: Timestamp,
+        lease: chrono::TimeDelta,
+    ) -> impl Future<Output = Result<Vec<Uuid>, PortError>> + Send;
+    /// Ends every lease: each mail a claim holds (claimed, and neither sent, retried,
+    /// released nor dead since) becomes due at `now`, its attempt still counted (its
+    /// worker may have delivered it before it went away). Only for a store that one
+    /// process owns (SQLite), at its start, before its worker runs: every lease then
+    /// belongs to a worker that is gone. Mails waiting for a retry and dead mails are left
+    /// as they are. Returns how many mails it gave back.
+    fn release_all_leases(
+        &self,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<u64, PortError>> + Send;
     /// Queue depth, the oldest queued mail, and the dead count.
     fn outbox_stats(&self) -> impl Future<Output = Result<OutboxStats, PortError>> + Send;
 }
@@ -373,6 +397,13 @@ pub trait Store: UserStore + SessionStore + OneTimeTokenStore + OutboxStore {
 
 /// The access-token denylist and "not before" marks. Entries MUST live until `until` (the
 /// latest expiry of a token they can concern) and MAY be dropped after.
+///
+/// Storage is the authority on revoked sessions and users' marks; the list is what token
+/// verification reads, without a storage query. A list shared by instances can miss
+/// revocations that storage holds (it lost its data, or a write to it failed after storage
+/// recorded the revocation), so it tells when it must be *warmed* (taught again what
+/// storage remembers, see `AuthService::reconcile_revocations`) and refuses to answer
+/// revocation checks until then.
 pub trait RevocationList: Send + Sync + 'static {
     /// Denylists one token by `jti`.
     fn revoke_token(
@@ -394,13 +425,29 @@ pub trait RevocationList: Send + Sync + 'static {
         not_before: Timestamp,
         until: Timestamp,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
-    /// Everything known about one token, in one round trip.
+    /// Everything known about one token, in one round trip. MUST fail with
+    /// [`PortError::Unavailable`] (so the token is refused: fail closed) while the list may
+    /// lack revocations, i.e. while [`Self::needs_warming`] would give a ticket; the check
+    /// MUST NOT cost another round trip.
     fn revocation_state(
         &self,
         jti: Uuid,
         session: SessionId,
         user: UserId,
     ) -> impl Future<Output = Result<RevocationState, PortError>> + Send;
+    /// A ticket when the list may lack revocations that storage holds: it was never warmed
+    /// by this instance, lost its data, is served by another server than before, could not
+    /// be reached, or a revocation write to it failed. `None` when it is complete as far as
+    /// it can tell. After a failed revocation write a shared list MUST first make every
+    /// instance refuse revocation checks until one has warmed it (the others may not know
+    /// of the lost write). A list that lives and dies with its process, and is warmed at
+    /// start before the service serves, MAY always answer `None`.
+    fn needs_warming(&self) -> impl Future<Output = Result<Option<WarmTicket>, PortError>> + Send;
+    /// Says that every revocation storage remembered when `ticket` was handed out has been
+    /// written to the list since. Returns whether the list is trusted again: `false` when
+    /// it lost something meanwhile (another write failed, it was emptied), and must be
+    /// warmed again with a new ticket.
+    fn warmed(&self, ticket: WarmTicket) -> impl Future<Output = Result<bool, PortError>> + Send;
 }
 
 /// Rate limiting.

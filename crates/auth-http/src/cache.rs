@@ -2,14 +2,16 @@
 //! failure policy when Redis is down:
 //!
 //! - revocation (verify-token, logout, revoking sessions) fails closed: 503, never a revoked
-//!   token accepted;
+//!   token accepted; after Redis returns, it keeps failing closed until the revocation list
+//!   is warmed again from storage ([`crate::revocations`]), since revocations may have been
+//!   lost meanwhile;
 //! - rate limits and lockout counters fall back to this instance's in-process cache, so
 //!   the service keeps limiting (per instance) instead of failing or letting everything
 //!   through; each fallback is counted in `auth_cache_fallback_total`.
 
 use auth_cache_memory::MemoryCache;
 use auth_cache_redis::RedisCache;
-use auth_domain::model::RevocationState;
+use auth_domain::model::{RevocationState, WarmTicket};
 use auth_domain::policy::{
     AttemptReservation, AttemptState, LockoutPolicy, RateDecision, RateLimit,
 };
@@ -44,6 +46,16 @@ impl CacheBackend {
         match self {
             Self::Memory(_) => None,
             Self::Redis { redis, .. } => Some(redis.pool_status().into()),
+        }
+    }
+
+    /// Notified when the shared revocation list may have lost something and must be
+    /// warmed again (see [`crate::revocations`]); `None` for the in-process cache, which
+    /// loses nothing while the process lives.
+    pub fn revocations_lost(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        match self {
+            Self::Memory(_) => None,
+            Self::Redis { redis, .. } => Some(redis.revocations_lost()),
         }
     }
 
@@ -109,6 +121,12 @@ impl RevocationList for CacheBackend {
         user: UserId,
     ) -> Result<RevocationState, PortError> {
         strict!(self, c => c.revocation_state(jti, session, user))
+    }
+    async fn needs_warming(&self) -> Result<Option<WarmTicket>, PortError> {
+        strict!(self, c => c.needs_warming())
+    }
+    async fn warmed(&self, ticket: WarmTicket) -> Result<bool, PortError> {
+        strict!(self, c => c.warmed(ticket))
     }
 }
 

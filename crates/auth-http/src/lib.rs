@@ -14,6 +14,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod outbox;
 pub mod ratelimit;
+pub mod revocations;
 pub mod routes;
 pub mod secrets;
 pub mod startup;

@@ -190,6 +190,7 @@ async fn serve(config: Config) -> Result<(), String> {
     let state = web::Data::new(state);
     startup::spawn_cleanup(state.clone());
     let worker = auth_http::outbox::spawn_outbox_worker(state.clone());
+    let keeper = auth_http::revocations::spawn_revocation_keeper(state.clone());
     let server = startup::run(listener, state.clone()).map_err(|e| e.to_string())?;
     let metrics_handle = match metrics_listener {
         Some(listener) => {
@@ -211,6 +212,7 @@ async fn serve(config: Config) -> Result<(), String> {
         stopper.abort();
         None
     };
+    drop(keeper);
     startup::shutdown(state, worker, stop_began).await;
     served
 }

@@ -192,10 +192,8 @@ pub fn policy(config: &Config) -> Policy {
         outbox: OutboxPolicy {
             max_attempts: config.mail_max_attempts,
             first_retry: config.mail_retry_delay,
-            // One SMTP delivery takes at most six timeouts (a dead kept connection, a new
-            // one, then MAIL, RCPT, DATA and the message): a batch stops starting mails at
-            // half the lease, so the other half must cover one delivery.
-            lease: OutboxPolicy::default().lease.max(config.mail_timeout * 12),
+            // The lease stays short whatever MAIL_TIMEOUT is: the worker renews it while a
+            // delivery runs (see `outbox::while_renewing`).
             ..OutboxPolicy::default()
         },
         ..Policy::default()
@@ -363,6 +361,9 @@ pub async fn build_state(
             "revocation list restored from storage"
         );
     }
+    crate::outbox::release_leases_of_a_previous_run(&service)
+        .await
+        .map_err(|e| StartupError::Database(e.to_string()))?;
     let facts = Facts {
         storage: storage_fact,
         secrets: match &secrets.generated_in {

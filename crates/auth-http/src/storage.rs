@@ -57,6 +57,12 @@ impl Storage {
         }
     }
 
+    /// Whether one process owns the data (SQLite: one file, one instance), so that at its
+    /// start every outbox lease belongs to a worker that is gone.
+    pub fn owned_by_one_process(&self) -> bool {
+        matches!(self.backend, Backend::Sqlite(_))
+    }
+
     /// Closes the connection pool (at shutdown).
     pub fn close(&self) {
         match &self.backend {
@@ -295,6 +301,17 @@ impl OutboxStore for Storage {
         now: Timestamp,
     ) -> Result<bool, PortError> {
         delegate!(self, s => s.mail_release(id, attempts, now))
+    }
+    async fn renew_mail_leases(
+        &self,
+        claims: &[(Uuid, u32)],
+        now: Timestamp,
+        lease: chrono::TimeDelta,
+    ) -> Result<Vec<Uuid>, PortError> {
+        delegate!(self, s => s.renew_mail_leases(claims, now, lease))
+    }
+    async fn release_all_leases(&self, now: Timestamp) -> Result<u64, PortError> {
+        delegate!(self, s => s.release_all_leases(now))
     }
     async fn outbox_stats(&self) -> Result<OutboxStats, PortError> {
         delegate!(self, s => s.outbox_stats())

@@ -66,7 +66,10 @@ impl OutboxStore for PgStore {
             .run(move |conn| {
                 Box::pin(async move {
                     diesel::update(fenced(id, attempts))
-                        .set(outbox::due_at.eq(retry_at))
+                        .set((
+                            outbox::due_at.eq(retry_at),
+                            outbox::leased_until.eq(None::<Timestamp>),
+                        ))
                         .execute(conn)
                         .await
                 })
@@ -89,6 +92,7 @@ impl OutboxStore for PgStore {
                         .set((
                             outbox::dead_at.eq(Some(now)),
                             outbox::payload.eq(None::<Vec<u8>>),
+                            outbox::leased_until.eq(None::<Timestamp>),
                         ))
                         .execute(conn)
                         .await
@@ -112,13 +116,83 @@ impl OutboxStore for PgStore {
             .run(move |conn| {
                 Box::pin(async move {
                     diesel::update(fenced(id, attempts))
-                        .set((outbox::due_at.eq(now), outbox::attempts.eq(attempts - 1)))
+                        .set((
+                            outbox::due_at.eq(now),
+                            outbox::attempts.eq(attempts - 1),
+                            outbox::leased_until.eq(None::<Timestamp>),
+                        ))
                         .execute(conn)
                         .await
                 })
             })
             .await?;
         Ok(changed > 0)
+    }
+
+    async fn renew_mail_leases(
+        &self,
+        claims: &[(Uuid, u32)],
+        now: Timestamp,
+        lease: chrono::TimeDelta,
+    ) -> Result<Vec<Uuid>, PortError> {
+        let until = now
+            .checked_add_signed(lease)
+            .ok_or_else(|| PortError::unexpected("outbox lease out of range"))?;
+        let claims: Vec<(Uuid, i32)> = claims
+            .iter()
+            .filter_map(|(id, attempts)| Some((*id, stored_attempts(*attempts)?)))
+            .collect();
+        if claims.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One transaction for the batch (a few mails): one fenced update each.
+        let renewed = self
+            .run(move |conn| {
+                Box::pin(async move {
+                    conn.transaction(async |conn| {
+                        let mut renewed = Vec::with_capacity(claims.len());
+                        for (id, attempts) in claims {
+                            let changed = diesel::update(
+                                fenced(id, attempts).filter(outbox::leased_until.is_not_null()),
+                            )
+                            .set((
+                                outbox::due_at.eq(until),
+                                outbox::leased_until.eq(Some(until)),
+                            ))
+                            .execute(conn)
+                            .await?;
+                            if changed > 0 {
+                                renewed.push(id);
+                            }
+                        }
+                        Ok::<_, diesel::result::Error>(renewed)
+                    })
+                    .await
+                })
+            })
+            .await?;
+        Ok(renewed)
+    }
+
+    async fn release_all_leases(&self, now: Timestamp) -> Result<u64, PortError> {
+        let released = self
+            .run(move |conn| {
+                Box::pin(async move {
+                    diesel::update(
+                        outbox::table
+                            .filter(outbox::dead_at.is_null())
+                            .filter(outbox::leased_until.is_not_null()),
+                    )
+                    .set((
+                        outbox::due_at.eq(now),
+                        outbox::leased_until.eq(None::<Timestamp>),
+                    ))
+                    .execute(conn)
+                    .await
+                })
+            })
+            .await?;
+        u64::try_from(released).map_err(PortError::unexpected)
     }
 
     async fn outbox_stats(&self) -> Result<OutboxStats, PortError> {
@@ -188,6 +262,7 @@ fn claim_statement(
         .set((
             outbox::attempts.eq(outbox::attempts + 1),
             outbox::due_at.eq(until),
+            outbox::leased_until.eq(Some(until)),
         ))
         .returning(OutboxRow::as_returning())
 }
@@ -251,10 +326,11 @@ mod tests {
         let now = chrono::DateTime::UNIX_EPOCH;
         let sql = diesel::debug_query::<Pg, _>(&claim_statement(now, now, 3)).to_string();
         let expected = concat!(
-            r#"UPDATE "outbox" SET "attempts" = ("outbox"."attempts" + $1), "due_at" = $2 "#,
+            r#"UPDATE "outbox" SET "attempts" = ("outbox"."attempts" + $1), "due_at" = $2, "#,
+            r#""leased_until" = $3 "#,
             r#"WHERE ("outbox"."id" = ANY(SELECT "picked"."id" FROM "outbox" AS "picked" "#,
-            r#"WHERE (("picked"."dead_at" IS NULL) AND ("picked"."due_at" <= $3)) "#,
-            r#"ORDER BY "picked"."due_at" ASC, "picked"."id" ASC LIMIT $4 "#,
+            r#"WHERE (("picked"."dead_at" IS NULL) AND ("picked"."due_at" <= $4)) "#,
+            r#"ORDER BY "picked"."due_at" ASC, "picked"."id" ASC LIMIT $5 "#,
             r#"FOR UPDATE SKIP LOCKED)) RETURNING"#,
         );
         assert!(sql.starts_with(expected), "{sql}");

@@ -75,6 +75,7 @@ diesel::table! {
         due_at -> Timestamptz,
         attempts -> Integer,
         dead_at -> Nullable<Timestamptz>,
+        leased_until -> Nullable<Timestamptz>,
     }
 }
 

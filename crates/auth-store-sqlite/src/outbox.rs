@@ -57,6 +57,7 @@ impl OutboxStore for SqliteStore {
                             .set((
                                 outbox::attempts.eq(outbox::attempts + 1),
                                 outbox::due_at.eq(until),
+                                outbox::leased_until.eq(Some(until)),
                             ))
                             .execute(conn)?;
                     }
@@ -91,7 +92,10 @@ impl OutboxStore for SqliteStore {
         let changed = self
             .run(move |conn| {
                 diesel::update(fenced(&id, attempts))
-                    .set(outbox::due_at.eq(retry_at))
+                    .set((
+                        outbox::due_at.eq(retry_at),
+                        outbox::leased_until.eq(None::<i64>),
+                    ))
                     .execute(conn)
             })
             .await?;
@@ -112,6 +116,7 @@ impl OutboxStore for SqliteStore {
                     .set((
                         outbox::dead_at.eq(Some(now)),
                         outbox::payload.eq(None::<Vec<u8>>),
+                        outbox::leased_until.eq(None::<i64>),
                     ))
                     .execute(conn)
             })
@@ -133,11 +138,70 @@ impl OutboxStore for SqliteStore {
         let changed = self
             .run(move |conn| {
                 diesel::update(fenced(&id, attempts))
-                    .set((outbox::due_at.eq(now), outbox::attempts.eq(attempts - 1)))
+                    .set((
+                        outbox::due_at.eq(now),
+                        outbox::attempts.eq(attempts - 1),
+                        outbox::leased_until.eq(None::<i64>),
+                    ))
                     .execute(conn)
             })
             .await?;
         Ok(changed > 0)
+    }
+
+    async fn renew_mail_leases(
+        &self,
+        claims: &[(Uuid, u32)],
+        now: Timestamp,
+        lease: chrono::TimeDelta,
+    ) -> Result<Vec<Uuid>, PortError> {
+        let until = now
+            .checked_add_signed(lease)
+            .ok_or_else(|| PortError::unexpected("outbox lease out of range"))?;
+        let until = millis(until);
+        let claims: Vec<(Uuid, i32)> = claims
+            .iter()
+            .filter_map(|(id, attempts)| Some((*id, stored_attempts(*attempts)?)))
+            .collect();
+        // One write transaction for the batch (a few mails): one fenced update each.
+        self.run(move |conn| {
+            conn.immediate_transaction(|conn| {
+                let mut renewed = Vec::with_capacity(claims.len());
+                for (id, attempts) in &claims {
+                    let changed = diesel::update(
+                        fenced(&id.to_string(), *attempts)
+                            .filter(outbox::leased_until.is_not_null()),
+                    )
+                    .set((
+                        outbox::due_at.eq(until),
+                        outbox::leased_until.eq(Some(until)),
+                    ))
+                    .execute(conn)?;
+                    if changed > 0 {
+                        renewed.push(*id);
+                    }
+                }
+                Ok(renewed)
+            })
+        })
+        .await
+        .map_err(Into::into)
+    }
+
+    async fn release_all_leases(&self, now: Timestamp) -> Result<u64, PortError> {
+        let now = millis(now);
+        let released = self
+            .run(move |conn| {
+                diesel::update(
+                    outbox::table
+                        .filter(outbox::dead_at.is_null())
+                        .filter(outbox::leased_until.is_not_null()),
+                )
+                .set((outbox::due_at.eq(now), outbox::leased_until.eq(None::<i64>)))
+                .execute(conn)
+            })
+            .await?;
+        u64::try_from(released).map_err(PortError::unexpected)
     }
 
     async fn outbox_stats(&self) -> Result<OutboxStats, PortError> {

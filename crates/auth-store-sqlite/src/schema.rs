@@ -75,6 +75,7 @@ diesel::table! {
         due_at -> BigInt,
         attempts -> Integer,
         dead_at -> Nullable<BigInt>,
+        leased_until -> Nullable<BigInt>,
     }
 }
 

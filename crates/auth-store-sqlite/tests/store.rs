@@ -144,7 +144,7 @@ async fn a_dead_mail_keeps_no_payload_in_the_table() -> TestResult {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_outbox_migration_reverts_and_applies_again() -> TestResult {
+async fn the_outbox_migrations_revert_and_apply_again() -> TestResult {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("auth.db");
     migrate(&path)?;

@@ -15,8 +15,9 @@ use secrecy::SecretString;
 
 pub use account::ProfileUpdate;
 pub use login::{LoggedIn, LoginIdentifier, LoginRequest};
-pub use outbox::{Delivered, DeliveryOutcome, DeliveryReport};
+pub use outbox::{Delivered, DeliveryOutcome, DeliveryReport, Leases};
 pub use register::{Registered, Registration, SecretPassword};
+pub use tokens::Rewarmed;
 
 use crate::error::AuthError;
 use crate::model::{

@@ -1,6 +1,7 @@
 //! The outbox relay: delivers queued mails, retries with backoff, gives up for good.
 
 use std::error::Error as StdError;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -89,8 +90,12 @@ pub struct Delivered {
 pub struct DeliveryReport {
     /// Each mail attempted, in order.
     pub mails: Vec<Delivered>,
-    /// Mails claimed but given back unattempted (stop asked, or the batch's time ran out).
+    /// Mails claimed but given back unattempted (stop asked, or the leases could not be
+    /// renewed in time).
     pub released: usize,
+    /// Mails claimed but left unattempted because a renewal found that another worker had
+    /// claimed them meanwhile (this batch's lease had run out).
+    pub lost: usize,
     /// A storage failure that cut the batch short; the mails not yet handled are claimed
     /// again when their lease ends.
     pub interrupted: Option<AuthError>,
@@ -118,7 +123,76 @@ impl DeliveryReport {
 
     /// Whether nothing was claimed.
     pub fn is_empty(&self) -> bool {
-        self.mails.is_empty() && self.released == 0
+        self.mails.is_empty() && self.released == 0 && self.lost == 0
+    }
+
+    /// How many mails the batch claimed.
+    pub fn claimed(&self) -> usize {
+        self.mails.len() + self.released + self.lost
+    }
+}
+
+/// The claims one batch holds, shared between [`AuthService::deliver_batch`] and whoever
+/// renews their leases while it runs ([`AuthService::renew_mail_leases`], on a timer, so
+/// that a delivery longer than the lease keeps its mail). One per batch.
+#[derive(Debug, Default)]
+pub struct Leases {
+    state: Mutex<LeaseState>,
+}
+
+#[derive(Debug, Default)]
+struct LeaseState {
+    /// Claims not finished yet: (id, attempts as the claim returned them).
+    held: Vec<(Uuid, u32)>,
+    /// When storage last confirmed the leases held (the claim, then each renewal).
+    confirmed_at: Option<Timestamp>,
+    /// Held claims that a renewal found taken by another worker.
+    lost: Vec<Uuid>,
+}
+
+impl Leases {
+    fn state(&self) -> MutexGuard<'_, LeaseState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn hold(&self, mails: &[OutboxMail], at: Timestamp) {
+        let mut state = self.state();
+        state.held = mails.iter().map(|m| (m.id, m.attempts)).collect();
+        state.confirmed_at = Some(at);
+        state.lost.clear();
+    }
+
+    fn finish(&self, id: Uuid) {
+        self.state().held.retain(|(held, _)| *held != id);
+    }
+
+    fn held(&self) -> Vec<(Uuid, u32)> {
+        self.state().held.clone()
+    }
+
+    fn confirmed_at(&self) -> Option<Timestamp> {
+        self.state().confirmed_at
+    }
+
+    fn is_lost(&self, id: Uuid) -> bool {
+        self.state().lost.contains(&id)
+    }
+
+    /// A renewal at `at` of `asked` extended `renewed`: the others still held are lost.
+    fn renewed(&self, at: Timestamp, asked: &[(Uuid, u32)], renewed: &[Uuid]) {
+        let mut state = self.state();
+        state.confirmed_at = Some(at);
+        let lost: Vec<Uuid> = asked
+            .iter()
+            .map(|(id, _)| *id)
+            .filter(|id| !renewed.contains(id) && state.held.iter().any(|(h, _)| h == id))
+            .collect();
+        state.lost.extend(lost);
+    }
+
+    /// Whether no claim is held (nothing to renew).
+    pub fn is_empty(&self) -> bool {
+        self.state().held.is_empty()
     }
 }
 
@@ -147,10 +221,10 @@ impl<A: Adapters> AuthService<A> {
     /// mail is deleted; a transient failure (a payload that does not open included: the
     /// keys may be fixed) is retried after an exponential backoff with jitter; a permanent
     /// refusal, the last allowed attempt, or a link that expired while the mail waited
-    /// makes it dead. The batch starts no new mail once half of its lease has passed (the
-    /// transport bounds one delivery, see [`crate::policy::OutboxPolicy::lease`]), and
-    /// gives the rest back, so no mail is delivered after its lease ran out. A storage
-    /// failure cuts the batch short ([`DeliveryReport::interrupted`]).
+    /// makes it dead. Between mails the batch renews its leases when they are due for it
+    /// ([`crate::policy::OutboxPolicy::renew_every`]); it starts no mail once they were
+    /// last confirmed half a lease ago, and gives the rest back. A storage failure cuts the
+    /// batch short ([`DeliveryReport::interrupted`]).
     pub async fn deliver_mail(&self, limit: u32) -> Result<DeliveryReport, AuthError> {
         self.deliver_mail_until(limit, || false).await
     }
@@ -163,24 +237,54 @@ impl<A: Adapters> AuthService<A> {
         limit: u32,
         stop: impl Fn() -> bool + Send,
     ) -> Result<DeliveryReport, AuthError> {
+        self.deliver_batch(limit, stop, &Leases::default()).await
+    }
+
+    /// [`Self::deliver_mail_until`], with the batch's claims in `leases`, so that the
+    /// caller can renew them ([`Self::renew_mail_leases`]) while a delivery runs: a
+    /// delivery may then take longer than the lease without another worker claiming its
+    /// mail. A mail a renewal found claimed by another worker is not attempted
+    /// ([`DeliveryReport::lost`]).
+    pub async fn deliver_batch(
+        &self,
+        limit: u32,
+        stop: impl Fn() -> bool + Send,
+        leases: &Leases,
+    ) -> Result<DeliveryReport, AuthError> {
         let store = &self.ports.store;
         let outbox = self.policy.outbox;
         let started = self.now();
         let claimed = store.claim_mail(started, outbox.lease, limit).await?;
+        leases.hold(&claimed, started);
         let mut report = DeliveryReport {
             mails: Vec::with_capacity(claimed.len()),
             ..DeliveryReport::default()
         };
+        let age = || self.now() - leases.confirmed_at().unwrap_or(started);
         let mut claimed = claimed.into_iter();
         while let Some(queued) = claimed.next() {
-            if stop() || self.now() - started >= outbox.lease / 2 {
+            let stopping = stop();
+            if !stopping
+                && age() >= outbox.renew_every()
+                && let Err(err) = self.renew_mail_leases(leases).await
+            {
+                report.interrupted = Some(err);
+                break;
+            }
+            if stopping || age() >= outbox.lease / 2 {
                 let rest = std::iter::once(queued).chain(claimed.by_ref());
                 if let Err(err) = self.release(rest, &mut report).await {
                     report.interrupted = Some(err);
                 }
                 break;
             }
-            match self.deliver_one(&queued).await {
+            if leases.is_lost(queued.id) {
+                report.lost += 1;
+                continue;
+            }
+            let delivered = self.deliver_one(&queued).await;
+            leases.finish(queued.id);
+            match delivered {
                 Ok(delivered) => report.mails.push(delivered),
                 Err(err) => {
                     report.interrupted = Some(err);
@@ -189,6 +293,32 @@ impl<A: Adapters> AuthService<A> {
             }
         }
         Ok(report)
+    }
+
+    /// Renews the leases of the claims `leases` still holds, to a full lease from now
+    /// (fenced: see [`crate::ports::OutboxStore::renew_mail_leases`]). A claim whose mail
+    /// another worker has claimed meanwhile is marked lost: the batch will not attempt it.
+    pub async fn renew_mail_leases(&self, leases: &Leases) -> Result<(), AuthError> {
+        let held = leases.held();
+        if held.is_empty() {
+            return Ok(());
+        }
+        let now = self.now();
+        let renewed = self
+            .ports
+            .store
+            .renew_mail_leases(&held, now, self.policy.outbox.lease)
+            .await?;
+        leases.renewed(now, &held, &renewed);
+        Ok(())
+    }
+
+    /// Gives back every lease at once (see
+    /// [`crate::ports::OutboxStore::release_all_leases`]): for a store that one process
+    /// owns, at start, before its worker runs, so that the mails a killed process had
+    /// claimed go out at once instead of when their leases end. Returns how many.
+    pub async fn release_mail_leases(&self) -> Result<u64, AuthError> {
+        Ok(self.ports.store.release_all_leases(self.now()).await?)
     }
 
     async fn release(

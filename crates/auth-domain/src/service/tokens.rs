@@ -4,7 +4,7 @@ use chrono::TimeDelta;
 use secrecy::SecretString;
 
 use crate::error::AuthError;
-use crate::model::{AccessClaims, Rotation, SessionRecord, TokenPair};
+use crate::model::{AccessClaims, ColdReason, Rotation, SessionRecord, TokenPair};
 use crate::ports::{
     Keyring, RevocationList, SessionStore, Store, TokenCodec, TokenRejection, UserStore,
 };
@@ -207,8 +207,37 @@ impl<A: Adapters> AuthService<A> {
 
     /// Teaches a fresh cache the revocations that storage remembers (sessions revoked within
     /// one access-token lifetime, and users' "not before" marks still in force), so a
-    /// restart does not revive a revoked access token. Returns how many it restored.
+    /// restart does not revive a revoked access token, and tells a shared cache it is warm.
+    /// Called at start, before serving: it copies even when the cache says it needs
+    /// nothing (an in-process cache is empty after a restart). Returns how many it restored.
     pub async fn warm_revocations(&self) -> Result<usize, AuthError> {
+        let ticket = self.ports.cache.needs_warming().await?;
+        let restored = self.copy_revocations().await?;
+        if let Some(ticket) = ticket {
+            self.ports.cache.warmed(ticket).await?;
+        }
+        Ok(restored)
+    }
+
+    /// Warms the cache again if it says it may lack revocations that storage holds (it lost
+    /// its data, a revocation write to it failed, it could not be reached); until then it
+    /// refuses revocation checks (fail closed). Run it every second or so and whenever the
+    /// cache signals a loss. `None` when nothing was needed.
+    pub async fn reconcile_revocations(&self) -> Result<Option<Rewarmed>, AuthError> {
+        let Some(ticket) = self.ports.cache.needs_warming().await? else {
+            return Ok(None);
+        };
+        let restored = self.copy_revocations().await?;
+        let trusted = self.ports.cache.warmed(ticket).await?;
+        Ok(Some(Rewarmed {
+            reason: ticket.reason,
+            restored,
+            trusted,
+        }))
+    }
+
+    /// Writes the revocations storage remembers to the cache; returns how many.
+    async fn copy_revocations(&self) -> Result<usize, AuthError> {
         let now = self.now();
         let since = now - self.policy.access_ttl - TimeDelta::seconds(1);
         let revoked = self.ports.store.revoked_since(since).await?;
@@ -225,6 +254,18 @@ impl<A: Adapters> AuthService<A> {
         }
         Ok(revoked.len() + users.len())
     }
+}
+
+/// What one [`AuthService::reconcile_revocations`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rewarmed {
+    /// Why the cache needed it.
+    pub reason: ColdReason,
+    /// Revocations copied from storage.
+    pub restored: usize,
+    /// Whether the cache is trusted again; `false` when it lost something while the copy
+    /// ran (call again).
+    pub trusted: bool,
 }
 
 impl Trail {

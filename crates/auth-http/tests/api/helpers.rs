@@ -11,6 +11,7 @@ use actix_web::web;
 use auth_domain::model::MailKind;
 use auth_http::config::Config;
 use auth_http::outbox::{OutboxWorker, spawn_outbox_worker};
+use auth_http::revocations::{RevocationKeeper, spawn_revocation_keeper};
 use auth_http::startup;
 use auth_http::state::AppState;
 use auth_mail_log::MemoryMailbox;
@@ -58,6 +59,7 @@ pub struct TestApp {
     pub client: awc::Client,
     pub state: web::Data<AppState>,
     worker: Mutex<Option<OutboxWorker>>,
+    _keeper: RevocationKeeper,
     handle: ServerHandle,
     _backing: Backing,
 }
@@ -188,6 +190,7 @@ pub async fn spawn_on(backing: &Backing, vars: &[(&str, &str)]) -> TestApp {
     let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
     let state = web::Data::new(state);
     let worker = spawn_outbox_worker(state.clone());
+    let keeper = spawn_revocation_keeper(state.clone());
     let server = startup::run(listener, state.clone()).unwrap_or_else(|e| panic!("run: {e}"));
     let handle = server.handle();
     actix_web::rt::spawn(server);
@@ -199,6 +202,7 @@ pub async fn spawn_on(backing: &Backing, vars: &[(&str, &str)]) -> TestApp {
             .finish(),
         state,
         worker: Mutex::new(Some(worker)),
+        _keeper: keeper,
         handle,
         _backing: backing.clone(),
     }

@@ -3,90 +3,12 @@
 //! never queries the database) keeps working, and the service recovers by itself.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use awc::http::StatusCode;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
 
 use crate::helpers::{Backing, TestResult, on_postgres, spawn_on, test_redis_url};
-
-/// Forwards TCP connections to `upstream` until cut; while cut, it closes every connection
-/// it holds and refuses new ones; restored, it forwards again on the same address.
-struct Proxy {
-    addr: SocketAddr,
-    cut: Arc<AtomicBool>,
-    connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
-}
-
-impl Proxy {
-    async fn start(upstream: String) -> std::io::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let cut = Arc::new(AtomicBool::new(false));
-        let connections: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
-        let (cut2, conns2) = (cut.clone(), connections.clone());
-        tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                if cut2.load(Ordering::SeqCst) {
-                    drop(client);
-                    continue;
-                }
-                let upstream = upstream.clone();
-                let handle = tokio::spawn(async move {
-                    if let Ok(mut server) = TcpStream::connect(upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                    }
-                });
-                conns2
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .push(handle);
-            }
-        });
-        Ok(Self {
-            addr,
-            cut,
-            connections,
-        })
-    }
-
-    fn cut(&self) {
-        self.cut.store(true, Ordering::SeqCst);
-        for handle in self
-            .connections
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .drain(..)
-        {
-            handle.abort();
-        }
-    }
-
-    fn restore(&self) {
-        self.cut.store(false, Ordering::SeqCst);
-    }
-}
-
-/// `postgres://user@host:port/db` → (`host:port`, the same URL through `proxy`).
-fn through(url: &str, proxy: SocketAddr) -> Option<(String, String)> {
-    let (scheme, rest) = url.split_once("://")?;
-    let (credentials, rest) = rest.rsplit_once('@').map_or(("", rest), |(c, r)| (c, r));
-    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let host = if host.contains(':') {
-        host.to_owned()
-    } else {
-        format!("{host}:5432")
-    };
-    let at = if credentials.is_empty() {
-        String::new()
-    } else {
-        format!("{credentials}@")
-    };
-    Some((host, format!("{scheme}://{at}{proxy}/{path}")))
-}
+use crate::proxy::{Proxy, through};
 
 #[actix_web::test]
 async fn a_database_outage_is_a_503_and_the_service_recovers_by_itself() -> TestResult {

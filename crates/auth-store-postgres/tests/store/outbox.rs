@@ -179,12 +179,20 @@ async fn a_dead_mail_keeps_no_payload_in_the_table() -> TestResult {
 }
 
 #[tokio::test]
-async fn the_outbox_migration_reverts_and_applies_again() -> TestResult {
+async fn the_outbox_migrations_revert_and_apply_again() -> TestResult {
     let Some(db) = fresh_database().await else {
         return Ok(());
     };
     let admin = side_connection(db.url()).await?;
     let tables = "SELECT count(*) FROM pg_tables WHERE tablename = 'outbox'";
+    let leases = "SELECT count(*) FROM information_schema.columns \
+                  WHERE table_name = 'outbox' AND column_name = 'leased_until'";
+    admin
+        .batch_execute(include_str!(
+            "../../../../migrations/postgres/2026-12-05-000001_outbox_leases/down.sql"
+        ))
+        .await?;
+    assert_eq!(admin.query_one(leases, &[]).await?.get::<_, i64>(0), 0);
     admin
         .batch_execute(include_str!(
             "../../../../migrations/postgres/2026-11-30-000001_outbox/down.sql"
@@ -197,6 +205,12 @@ async fn the_outbox_migration_reverts_and_applies_again() -> TestResult {
         ))
         .await?;
     assert_eq!(admin.query_one(tables, &[]).await?.get::<_, i64>(0), 1);
+    admin
+        .batch_execute(include_str!(
+            "../../../../migrations/postgres/2026-12-05-000001_outbox_leases/up.sql"
+        ))
+        .await?;
+    assert_eq!(admin.query_one(leases, &[]).await?.get::<_, i64>(0), 1);
 
     let store = db.store().await;
     let queued = mail(MailKind::AccountDeleted, 1);

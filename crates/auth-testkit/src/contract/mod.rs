@@ -313,6 +313,9 @@ macro_rules! store_contract_tests {
                 outbox::changes_write_their_mail_with_them,
                 outbox::of_four_workers_claiming_forty_mails_each_mail_is_claimed_once,
                 outbox::a_change_whose_mail_cannot_be_written_changes_nothing,
+                leases::a_renewed_lease_keeps_the_mail_from_other_claims_until_a_lease_after_the_renewal,
+                leases::a_renewal_extends_only_the_leases_its_claim_still_holds,
+                leases::releasing_every_lease_makes_claimed_mails_due_at_once_with_their_attempt_kept,
                 health::ping_answers,
             }
         }
@@ -343,6 +346,7 @@ macro_rules! cache_contract_tests {
                 revocations::a_users_not_before_mark_shows_in_the_revocation_state,
                 revocations::a_users_not_before_mark_never_moves_back,
                 revocations::an_earlier_until_does_not_shorten_a_revocation,
+                warming::a_warmed_list_needs_no_warming_and_keeps_its_revocations,
                 rate::a_burst_of_the_limit_is_allowed_then_refused_with_a_retry_after,
                 rate::rate_limit_keys_are_independent,
                 rate::of_fifty_concurrent_hits_with_a_limit_of_ten_ten_are_allowed,

@@ -18,15 +18,15 @@ use crate::contract::fixtures::{self, unique};
 use crate::contract::{Must, race};
 
 /// How long a claim holds its mails in these cases.
-const LEASE: TimeDelta = TimeDelta::minutes(5);
+pub(super) const LEASE: TimeDelta = TimeDelta::minutes(5);
 
 /// Queues `mail`, which must succeed.
-async fn enqueue<S: Store>(store: &S, mail: &Outgoing) {
+pub(super) async fn enqueue<S: Store>(store: &S, mail: &Outgoing) {
     store.enqueue_mail(mail).await.must("enqueue_mail");
 }
 
 /// Claims up to `limit` mails due at `at` under [`LEASE`].
-async fn claim<S: Store>(store: &S, at: Timestamp, limit: u32) -> Vec<OutboxMail> {
+pub(super) async fn claim<S: Store>(store: &S, at: Timestamp, limit: u32) -> Vec<OutboxMail> {
     let claimed = store.claim_mail(at, LEASE, limit).await.must("claim_mail");
     assert!(
         claimed.len() <= limit as usize,
@@ -37,30 +37,45 @@ async fn claim<S: Store>(store: &S, at: Timestamp, limit: u32) -> Vec<OutboxMail
 }
 
 /// `mail_retry` of `mail` as a claim returned it (its `attempts`); whether it applied.
-async fn retry<S: Store>(store: &S, mail: &OutboxMail, attempts: u32, at: Timestamp) -> bool {
+pub(super) async fn retry<S: Store>(
+    store: &S,
+    mail: &OutboxMail,
+    attempts: u32,
+    at: Timestamp,
+) -> bool {
     let applied = store.mail_retry(mail.id, attempts, at).await;
     applied.must("mail_retry")
 }
 
 /// `mail_dead` of `mail` fenced by `attempts`; whether it applied.
-async fn dead<S: Store>(store: &S, mail: &OutboxMail, attempts: u32, at: Timestamp) -> bool {
+pub(super) async fn dead<S: Store>(
+    store: &S,
+    mail: &OutboxMail,
+    attempts: u32,
+    at: Timestamp,
+) -> bool {
     let applied = store.mail_dead(mail.id, attempts, at).await;
     applied.must("mail_dead")
 }
 
 /// `mail_release` of `mail` fenced by `attempts`; whether it applied.
-async fn release<S: Store>(store: &S, mail: &OutboxMail, attempts: u32, at: Timestamp) -> bool {
+pub(super) async fn release<S: Store>(
+    store: &S,
+    mail: &OutboxMail,
+    attempts: u32,
+    at: Timestamp,
+) -> bool {
     let applied = store.mail_release(mail.id, attempts, at).await;
     applied.must("mail_release")
 }
 
 /// The outbox's stats.
-async fn stats<S: Store>(store: &S) -> OutboxStats {
+pub(super) async fn stats<S: Store>(store: &S) -> OutboxStats {
     store.outbox_stats().await.must("outbox_stats")
 }
 
 /// `mail` as a claim returns it after `attempts` claims.
-fn attempted(mail: &OutboxMail, attempts: u32) -> OutboxMail {
+pub(super) fn attempted(mail: &OutboxMail, attempts: u32) -> OutboxMail {
     OutboxMail {
         attempts,
         ..mail.clone()
@@ -68,7 +83,7 @@ fn attempted(mail: &OutboxMail, attempts: u32) -> OutboxMail {
 }
 
 /// The mails sorted by id, for comparisons that ignore the order of a claim.
-fn sorted(mut mails: Vec<OutboxMail>) -> Vec<OutboxMail> {
+pub(super) fn sorted(mut mails: Vec<OutboxMail>) -> Vec<OutboxMail> {
     mails.sort_by_key(|m| m.id);
     mails
 }
