@@ -417,3 +417,46 @@ async fn the_pool_reports_connections_in_use_idle_and_waiting() -> TestResult {
     );
     Ok(())
 }
+
+/// The password-version migration reverts (removing pending registrations, which would
+/// otherwise become ordinary accounts) and applies again, and a store works over it.
+#[tokio::test]
+async fn the_password_version_migration_reverts_and_applies_again() -> TestResult {
+    let Some(db) = fresh_database().await else {
+        return Ok(());
+    };
+    let store = db.store().await;
+    let owner = user("owner", "owner@example.com");
+    store.insert_user(&owner, None).await?;
+    let mut pending = user("pending", "pending-own@example.com");
+    pending.pending_for = Some(auth_domain::model::PendingFor {
+        email_index: owner.email_index.clone(),
+        password_tag: 9,
+    });
+    store.insert_user(&pending, None).await?;
+
+    let admin = common::side_connection(db.url()).await?;
+    let columns = "SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' \
+                   AND column_name IN ('password_version', 'pending_for_email_index', 'pending_password_tag')";
+    admin
+        .batch_execute(include_str!(
+            "../../../migrations/postgres/2026-12-04-000001_password_version_and_pending_registrations/down.sql"
+        ))
+        .await?;
+    assert_eq!(admin.query_one(columns, &[]).await?.get::<_, i64>(0), 0);
+    let users = "SELECT count(*) FROM users";
+    assert_eq!(
+        admin.query_one(users, &[]).await?.get::<_, i64>(0),
+        1,
+        "the pending registration went with its columns; the owner stayed"
+    );
+    admin
+        .batch_execute(include_str!(
+            "../../../migrations/postgres/2026-12-04-000001_password_version_and_pending_registrations/up.sql"
+        ))
+        .await?;
+    assert_eq!(admin.query_one(columns, &[]).await?.get::<_, i64>(0), 3);
+    let found = store.user_by_email(&owner.email_index).await?;
+    assert_eq!(found.map(|u| u.password_version), Some(0));
+    Ok(())
+}
