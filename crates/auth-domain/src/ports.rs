@@ -169,11 +169,15 @@ pub trait UserStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), PortError>> + Send;
     /// Deletes the account and, in the same transaction, its sessions, refresh tokens and
     /// one-time tokens. Returns whether it existed; the mail is written only if it did.
+    /// With `expected_password_version`, only while the password version is that one (the
+    /// deletion was authorised by checking that password): `Stale`, deleting nothing,
+    /// if the account exists at another version.
     fn delete_user(
         &self,
         id: UserId,
         mail: Option<&Outgoing>,
-    ) -> impl Future<Output = Result<bool, PortError>> + Send;
+        expected_password_version: Option<i64>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// Sessions and their refresh tokens (stored by hash only).

@@ -173,8 +173,13 @@ impl UserStore for Storage {
     async fn record_login(&self, id: UserId, now: Timestamp) -> Result<(), PortError> {
         delegate!(self, s => s.record_login(id, now))
     }
-    async fn delete_user(&self, id: UserId, mail: Option<&Outgoing>) -> Result<bool, PortError> {
-        let result = delegate!(self, s => s.delete_user(id, mail));
+    async fn delete_user(
+        &self,
+        id: UserId,
+        mail: Option<&Outgoing>,
+        expected_password_version: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let result = delegate!(self, s => s.delete_user(id, mail, expected_password_version));
         self.queued(result, mail)
     }
 }

@@ -428,7 +428,12 @@ impl UserStore for PgStore {
         Ok(())
     }
 
-    async fn delete_user(&self, id: UserId, mail: Option<&Outgoing>) -> Result<bool, PortError> {
+    async fn delete_user(
+        &self,
+        id: UserId,
+        mail: Option<&Outgoing>,
+        expected_password_version: Option<i64>,
+    ) -> Result<bool, StoreError> {
         let mail = outgoing_rows(mail)?;
         // One statement (in one transaction with the mail, if any): the foreign keys'
         // ON DELETE CASCADE removes the sessions (and with them their refresh tokens) and
@@ -437,13 +442,35 @@ impl UserStore for PgStore {
             .change_with_mail(
                 mail,
                 move |conn| {
-                    Box::pin(
-                        async move { diesel::delete(users::table.find(id.0)).execute(conn).await },
-                    )
+                    Box::pin(async move {
+                        let deleted = match expected_password_version {
+                            None => {
+                                diesel::delete(users::table.find(id.0))
+                                    .execute(conn)
+                                    .await?
+                            }
+                            Some(version) => {
+                                diesel::delete(
+                                    users::table
+                                        .find(id.0)
+                                        .filter(users::password_version.eq(version)),
+                                )
+                                .execute(conn)
+                                .await?
+                            }
+                        };
+                        if deleted == 0 && expected_password_version.is_some() {
+                            return match missing_or_stale(conn, id).await? {
+                                StoreError::NotFound => Ok(Ok(false)),
+                                stale => Ok(Err(stale)),
+                            };
+                        }
+                        Ok(Ok(deleted > 0))
+                    })
                 },
-                |n| *n > 0,
+                |deleted| matches!(deleted, Ok(true)),
             )
-            .await?;
-        Ok(deleted > 0)
+            .await??;
+        Ok(deleted)
     }
 }

@@ -209,8 +209,11 @@ async fn deleting_a_user_cascades_to_sessions_refresh_and_one_time_tokens() -> T
         .revoke_user_tokens(alice.id, at(10), at(1_000))
         .await?;
 
-    assert!(store.delete_user(alice.id, None).await?);
-    assert!(!store.delete_user(alice.id, None).await?, "already gone");
+    assert!(store.delete_user(alice.id, None, None).await?);
+    assert!(
+        !store.delete_user(alice.id, None, None).await?,
+        "already gone"
+    );
     assert_eq!(store.session(alices.id).await?, None);
     assert_eq!(
         store.rotate_refresh(&token(1), &token(9), at(1)).await?,

@@ -381,7 +381,12 @@ impl UserStore for SqliteStore {
         Ok(())
     }
 
-    async fn delete_user(&self, id: UserId, mail: Option<&Outgoing>) -> Result<bool, PortError> {
+    async fn delete_user(
+        &self,
+        id: UserId,
+        mail: Option<&Outgoing>,
+        expected_password_version: Option<i64>,
+    ) -> Result<bool, StoreError> {
         let id = id.to_string();
         let mail = outgoing_rows(mail)?;
         // One statement (in one transaction with the mail, if any): the foreign keys'
@@ -390,10 +395,27 @@ impl UserStore for SqliteStore {
         let deleted = self
             .change_with_mail(
                 mail,
-                move |conn| diesel::delete(users::table.find(id)).execute(conn),
-                |n| *n > 0,
+                move |conn| {
+                    let deleted = match expected_password_version {
+                        None => diesel::delete(users::table.find(&id)).execute(conn)?,
+                        Some(version) => diesel::delete(
+                            users::table
+                                .find(&id)
+                                .filter(users::password_version.eq(version)),
+                        )
+                        .execute(conn)?,
+                    };
+                    if deleted == 0 && expected_password_version.is_some() {
+                        return match missing_or_stale(conn, &id)? {
+                            StoreError::NotFound => Ok(Ok(false)),
+                            stale => Ok(Err(stale)),
+                        };
+                    }
+                    Ok(Ok(deleted > 0))
+                },
+                |deleted| matches!(deleted, Ok(true)),
             )
-            .await?;
-        Ok(deleted > 0)
+            .await??;
+        Ok(deleted)
     }
 }

@@ -346,7 +346,7 @@ async fn a_deleted_account_is_overwritten_in_the_database_file() -> TestResult {
     checkpoint(&path)?;
     assert!(file_holds_marker(&path)?, "written to the file first");
 
-    assert!(store.delete_user(doomed.id, None).await?);
+    assert!(store.delete_user(doomed.id, None, None).await?);
     checkpoint(&path)?;
     assert!(
         !file_holds_marker(&path)?,

@@ -82,8 +82,15 @@ impl<A: Adapters> AuthService<A> {
             .and_then(|raw| v.field("email", Email::parse(raw)));
         let current_email = self.open(SealedField::Email, &user.email_sealed)?;
         let new_email = email.filter(|e| e.as_str() != current_email);
-        let current_password = update.current_password.as_ref().filter(|p| !p.0.is_empty());
-        if new_email.is_some() && current_password.is_none() {
+        // Checked whenever present, so that a malformed one is refused alike with or without
+        // a new email.
+        let current_password = match &update.current_password {
+            None => None,
+            Some(raw) => v
+                .field("current_password", Password::presented(&raw.0))
+                .map(|_| raw),
+        };
+        if new_email.is_some() && update.current_password.is_none() {
             v.add("current_password", "is required to change the email");
         }
         v.finish()?;
@@ -314,7 +321,16 @@ impl<A: Adapters> AuthService<A> {
         let mail = self
             .notice_to_profile(MailKind::AccountDeleted, &profile)
             .await?;
-        self.ports.store.delete_user(user.id, mail.as_ref()).await?;
+        // Only while the password checked above is still the password: a reset committed
+        // meanwhile (the owner taking the account back) wins.
+        self.ports
+            .store
+            .delete_user(user.id, mail.as_ref(), Some(user.password_version))
+            .await
+            .map_err(|err| match err {
+                StoreError::Stale => AuthError::WrongPassword,
+                other => other.into(),
+            })?;
         Ok(())
     }
 

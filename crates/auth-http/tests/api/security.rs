@@ -349,6 +349,13 @@ async fn changing_the_email_needs_the_current_password_and_tells_the_old_address
             .await;
     assert_eq!(wrong.status, StatusCode::FORBIDDEN, "{}", wrong.body);
     assert_eq!(wrong.code(), "invalid_credentials");
+    let empty = put(json!({"name": "Renamed", "current_password": ""})).await;
+    assert_eq!(
+        empty.status,
+        StatusCode::BAD_REQUEST,
+        "a malformed current_password is refused even without a new email: {}",
+        empty.body
+    );
     let name_only = put(json!({"name": "Renamed"})).await;
     assert_eq!(
         name_only.status,

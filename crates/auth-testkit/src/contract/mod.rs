@@ -297,6 +297,7 @@ macro_rules! store_contract_tests {
                 passwords::a_profile_change_expecting_an_old_password_version_is_stale,
                 passwords::a_login_session_is_stored_only_while_the_password_version_holds,
                 passwords::of_logins_racing_a_password_change_each_is_before_it_or_refused,
+                passwords::a_deletion_expecting_an_old_password_version_is_stale,
                 outbox::an_enqueued_mail_is_claimed_as_written_with_its_attempt_counted,
                 outbox::a_claimed_mail_is_claimed_again_only_when_its_lease_ends,
                 outbox::a_claim_takes_at_most_its_limit_earliest_due_first,

@@ -606,7 +606,7 @@ pub async fn refused_changes_write_no_mail<S: Store>(store: &S) {
         "apply_email_change of a missing account: {result:?}"
     );
     let deleted = store
-        .delete_user(nobody, Some(&notice(MailKind::AccountDeleted)))
+        .delete_user(nobody, Some(&notice(MailKind::AccountDeleted)), None)
         .await;
     assert!(!deleted.must("delete_user"), "a missing account");
 
@@ -695,7 +695,7 @@ pub async fn changes_write_their_mail_with_them<S: Store>(store: &S) {
     let deleted = fixtures::notice(MailKind::AccountDeleted, now - TimeDelta::seconds(1));
     assert!(
         store
-            .delete_user(user.id, Some(&deleted))
+            .delete_user(user.id, Some(&deleted), None)
             .await
             .must("delete_user with its mail")
     );

@@ -347,3 +347,35 @@ pub async fn of_logins_racing_a_password_change_each_is_before_it_or_refused<S: 
         .map(|u| u.password_version);
     assert_eq!(version, Some(1), "the change applied once");
 }
+
+/// A deletion that expects a password version no longer current is `Stale` and deletes
+/// nothing; at the current version it deletes; for a missing account it is `false`.
+pub async fn a_deletion_expecting_an_old_password_version_is_stale<S: Store>(store: &S) {
+    let now = fixtures::now();
+    let user = new_user(store).await;
+    store
+        .set_password(user.id, &PasswordHash(unique("$2b$04$z")), now, None, None)
+        .await
+        .must("set_password");
+    assert_stale(
+        store.delete_user(user.id, None, Some(0)).await,
+        "a deletion authorised by the old password",
+    );
+    assert!(
+        store.user_by_id(user.id).await.must("user_by_id").is_some(),
+        "still there"
+    );
+    assert!(
+        store
+            .delete_user(user.id, None, Some(1))
+            .await
+            .must("delete_user at the current version")
+    );
+    assert!(
+        !store
+            .delete_user(UserId(Uuid::now_v7()), None, Some(0))
+            .await
+            .must("delete_user of a missing account"),
+        "a missing account was not there"
+    );
+}

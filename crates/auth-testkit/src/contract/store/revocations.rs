@@ -116,7 +116,12 @@ pub async fn a_users_mark_outlives_the_account<S: Store>(store: &S) {
         .revoke_user_tokens(user.id, now, until)
         .await
         .must("revoke_user_tokens");
-    assert!(store.delete_user(user.id, None).await.must("delete_user"));
+    assert!(
+        store
+            .delete_user(user.id, None, None)
+            .await
+            .must("delete_user")
+    );
     assert_eq!(
         marks_of(store, &[user.id], now).await,
         vec![(user.id, now, until)],

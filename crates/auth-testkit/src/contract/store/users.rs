@@ -262,7 +262,10 @@ pub async fn changes_to_a_missing_account_are_not_found<S: Store>(store: &S) {
         "mark_email_verified",
     );
     assert!(
-        !store.delete_user(nobody, None).await.must("delete_user"),
+        !store
+            .delete_user(nobody, None, None)
+            .await
+            .must("delete_user"),
         "delete_user of a missing account returns false"
     );
     assert_eq!(store.user_by_id(nobody).await.must("user_by_id"), None);
@@ -394,10 +397,15 @@ pub async fn deleting_a_user_deletes_its_sessions_and_tokens<S: Store>(store: &S
         store.insert_one_time(token).await.must("insert_one_time");
     }
 
-    assert!(store.delete_user(user.id, None).await.must("delete_user"));
+    assert!(
+        store
+            .delete_user(user.id, None, None)
+            .await
+            .must("delete_user")
+    );
     assert!(
         !store
-            .delete_user(user.id, None)
+            .delete_user(user.id, None, None)
             .await
             .must("delete_user again"),
         "gone already"
