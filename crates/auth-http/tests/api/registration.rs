@@ -58,7 +58,7 @@ async fn a_taken_email_gets_the_same_answer_and_the_owner_is_told() -> TestResul
     );
     assert_ne!(
         second.body["user"]["id"], first.body["user"]["id"],
-        "the id matches no account"
+        "the id is not the owner's (it is the pending registration's own)"
     );
     assert!(
         app.mailbox()
