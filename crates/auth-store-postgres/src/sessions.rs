@@ -5,7 +5,7 @@ use auth_domain::ports::{PortError, SessionStore, StoreError};
 use auth_domain::types::{SessionId, Timestamp, TokenHash, UserId};
 use diesel::prelude::*;
 use diesel::sql_types::Timestamptz;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::error::corrupt;
@@ -23,32 +23,45 @@ enum RotationRow {
     Unknown,
 }
 
+/// A new session and its first refresh token, as rows.
+struct NewSession {
+    session: SessionRow,
+    token: NewRefreshToken,
+}
+
+impl NewSession {
+    fn of(session: &SessionRecord, refresh: &TokenHash) -> Self {
+        let session = SessionRow::from_record(session);
+        let token = NewRefreshToken {
+            hash: hash_bytes(refresh),
+            session_id: session.id,
+            created_at: session.created_at,
+        };
+        Self { session, token }
+    }
+
+    /// Inserts both (the caller holds the transaction).
+    async fn insert(&self, conn: &mut AsyncPgConnection) -> QueryResult<usize> {
+        diesel::insert_into(sessions::table)
+            .values(&self.session)
+            .execute(conn)
+            .await?;
+        diesel::insert_into(refresh_tokens::table)
+            .values(&self.token)
+            .execute(conn)
+            .await
+    }
+}
+
 impl SessionStore for PgStore {
     async fn create_session(
         &self,
         session: &SessionRecord,
         refresh: &TokenHash,
     ) -> Result<(), PortError> {
-        let row = SessionRow::from_record(session);
-        let token = NewRefreshToken {
-            hash: hash_bytes(refresh),
-            session_id: row.id,
-            created_at: row.created_at,
-        };
+        let rows = NewSession::of(session, refresh);
         self.run(move |conn| {
-            Box::pin(async move {
-                conn.transaction(async |conn| {
-                    diesel::insert_into(sessions::table)
-                        .values(&row)
-                        .execute(conn)
-                        .await?;
-                    diesel::insert_into(refresh_tokens::table)
-                        .values(&token)
-                        .execute(conn)
-                        .await
-                })
-                .await
-            })
+            Box::pin(async move { conn.transaction(async |conn| rows.insert(conn).await).await })
         })
         .await?;
         Ok(())
@@ -60,13 +73,8 @@ impl SessionStore for PgStore {
         refresh: &TokenHash,
         password_version: i64,
     ) -> Result<(), StoreError> {
-        let row = SessionRow::from_record(session);
-        let token = NewRefreshToken {
-            hash: hash_bytes(refresh),
-            session_id: row.id,
-            created_at: row.created_at,
-        };
-        let user = UserId(row.user_id);
+        let rows = NewSession::of(session, refresh);
+        let user = UserId(rows.session.user_id);
         self.run(move |conn| {
             Box::pin(async move {
                 conn.transaction(async move |conn| {
@@ -78,20 +86,13 @@ impl SessionStore for PgStore {
                             .find(user.0)
                             .filter(users::password_version.eq(password_version)),
                     )
-                    .set(users::last_login_at.eq(Some(row.created_at)))
+                    .set(users::last_login_at.eq(Some(rows.session.created_at)))
                     .execute(conn)
                     .await?;
                     if recorded == 0 {
                         return Ok(Err(crate::users::missing_or_stale(conn, user).await?));
                     }
-                    diesel::insert_into(sessions::table)
-                        .values(&row)
-                        .execute(conn)
-                        .await?;
-                    diesel::insert_into(refresh_tokens::table)
-                        .values(&token)
-                        .execute(conn)
-                        .await?;
+                    rows.insert(conn).await?;
                     Ok::<_, diesel::result::Error>(Ok(()))
                 })
                 .await

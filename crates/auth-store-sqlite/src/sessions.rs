@@ -10,6 +10,34 @@ use crate::models::{NewRefreshToken, SessionRow, hash_bytes, millis, session_id,
 use crate::pool::SqliteStore;
 use crate::schema::{refresh_tokens, sessions, user_revocations, users};
 
+/// A new session and its first refresh token, as rows.
+struct NewSession {
+    session: SessionRow,
+    token: NewRefreshToken,
+}
+
+impl NewSession {
+    fn of(session: &SessionRecord, refresh: &TokenHash) -> Self {
+        let session = SessionRow::from_record(session);
+        let token = NewRefreshToken {
+            hash: hash_bytes(refresh),
+            session_id: session.id.clone(),
+            created_at: session.created_at,
+        };
+        Self { session, token }
+    }
+
+    /// Inserts both (the caller holds the transaction).
+    fn insert(&self, conn: &mut SqliteConnection) -> QueryResult<usize> {
+        diesel::insert_into(sessions::table)
+            .values(&self.session)
+            .execute(conn)?;
+        diesel::insert_into(refresh_tokens::table)
+            .values(&self.token)
+            .execute(conn)
+    }
+}
+
 /// What one rotation found, still as rows.
 enum RotationRow {
     Rotated(SessionRow),
@@ -87,23 +115,9 @@ impl SessionStore for SqliteStore {
         session: &SessionRecord,
         refresh: &TokenHash,
     ) -> Result<(), PortError> {
-        let row = SessionRow::from_record(session);
-        let token = NewRefreshToken {
-            hash: hash_bytes(refresh),
-            session_id: row.id.clone(),
-            created_at: row.created_at,
-        };
-        self.run(move |conn| {
-            conn.immediate_transaction(|conn| {
-                diesel::insert_into(sessions::table)
-                    .values(&row)
-                    .execute(conn)?;
-                diesel::insert_into(refresh_tokens::table)
-                    .values(&token)
-                    .execute(conn)
-            })
-        })
-        .await?;
+        let rows = NewSession::of(session, refresh);
+        self.run(move |conn| conn.immediate_transaction(|conn| rows.insert(conn)))
+            .await?;
         Ok(())
     }
 
@@ -113,12 +127,7 @@ impl SessionStore for SqliteStore {
         refresh: &TokenHash,
         password_version: i64,
     ) -> Result<(), StoreError> {
-        let row = SessionRow::from_record(session);
-        let token = NewRefreshToken {
-            hash: hash_bytes(refresh),
-            session_id: row.id.clone(),
-            created_at: row.created_at,
-        };
+        let rows = NewSession::of(session, refresh);
         self.run(move |conn| {
             conn.immediate_transaction(|conn| {
                 // The compare-and-set comes first and takes the write lock: a reset either
@@ -126,25 +135,18 @@ impl SessionStore for SqliteStore {
                 // this session and then revokes it.
                 let recorded = diesel::update(
                     users::table
-                        .find(&row.user_id)
+                        .find(&rows.session.user_id)
                         .filter(users::password_version.eq(password_version)),
                 )
-                .set(users::last_login_at.eq(Some(row.created_at)))
+                .set(users::last_login_at.eq(Some(rows.session.created_at)))
                 .execute(conn)?;
                 if recorded == 0 {
-                    let exists: i64 = users::table.find(&row.user_id).count().get_result(conn)?;
-                    return Ok(Err(if exists > 0 {
-                        StoreError::Stale
-                    } else {
-                        StoreError::NotFound
-                    }));
+                    return Ok(Err(crate::users::missing_or_stale(
+                        conn,
+                        &rows.session.user_id,
+                    )?));
                 }
-                diesel::insert_into(sessions::table)
-                    .values(&row)
-                    .execute(conn)?;
-                diesel::insert_into(refresh_tokens::table)
-                    .values(&token)
-                    .execute(conn)?;
+                rows.insert(conn)?;
                 Ok(Ok(()))
             })
         })

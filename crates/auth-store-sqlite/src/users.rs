@@ -62,7 +62,7 @@ impl SqliteStore {
 }
 
 /// `Stale` if the account exists (so a compare-and-set lost), else `NotFound`.
-fn missing_or_stale(conn: &mut SqliteConnection, id: &str) -> QueryResult<StoreError> {
+pub(crate) fn missing_or_stale(conn: &mut SqliteConnection, id: &str) -> QueryResult<StoreError> {
     let exists: i64 = users::table.find(id).count().get_result(conn)?;
     Ok(if exists > 0 {
         StoreError::Stale
@@ -217,14 +217,7 @@ impl UserStore for SqliteStore {
                     };
                     match updated {
                         Some(row) => Ok(Ok(row)),
-                        None => {
-                            let exists: i64 = users::table.find(&id).count().get_result(conn)?;
-                            Ok(Err(if exists > 0 {
-                                StoreError::Stale
-                            } else {
-                                StoreError::NotFound
-                            }))
-                        }
+                        None => Ok(Err(missing_or_stale(conn, &id)?)),
                     }
                 },
                 Result::is_ok,

@@ -169,11 +169,7 @@ impl<A: Adapters> AuthService<A> {
             .store
             .update_profile(user.id, &changes, self.now(), mail.as_ref())
             .await
-            .map_err(|err| match err {
-                StoreError::Stale => AuthError::WrongPassword,
-                StoreError::NotFound => AuthError::TokenRevoked,
-                other => other.into(),
-            })?;
+            .map_err(reauthenticated_write_failed)?;
         if new_email.is_some() {
             let old = Email::parse(&current_email).ok();
             let name = self.open(SealedField::Name, &updated.name_sealed).ok();
@@ -282,11 +278,7 @@ impl<A: Adapters> AuthService<A> {
                 Some(user.password_version),
             )
             .await
-            .map_err(|err| match err {
-                StoreError::Stale => AuthError::WrongPassword,
-                StoreError::NotFound => AuthError::TokenRevoked,
-                other => other.into(),
-            })?;
+            .map_err(reauthenticated_write_failed)?;
         self.revoke_other_sessions(user.id, Some(claims.session_id))
             .await
     }
@@ -327,10 +319,7 @@ impl<A: Adapters> AuthService<A> {
             .store
             .delete_user(user.id, mail.as_ref(), Some(user.password_version))
             .await
-            .map_err(|err| match err {
-                StoreError::Stale => AuthError::WrongPassword,
-                other => other.into(),
-            })?;
+            .map_err(reauthenticated_write_failed)?;
         Ok(())
     }
 
@@ -374,5 +363,16 @@ impl<A: Adapters> AuthService<A> {
             }
             _ => Err(AuthError::NotFound),
         }
+    }
+}
+
+/// A write authorised by a re-authentication failed: the password checked was replaced
+/// meanwhile (`Stale`: it is no longer the password) or the account is gone (the token
+/// that asked was revoked by the deletion).
+fn reauthenticated_write_failed(err: StoreError) -> AuthError {
+    match err {
+        StoreError::Stale => AuthError::WrongPassword,
+        StoreError::NotFound => AuthError::TokenRevoked,
+        other => other.into(),
     }
 }
