@@ -318,23 +318,11 @@ fn check_mail(config: &Config, problems: &mut Vec<String>) {
     match startup::smtp_config(config, host) {
         Ok(smtp) => {
             if let Err(e) = auth_mail_smtp::SmtpMailer::new(smtp) {
-                problems.push(format!("mail: {}", error_chain(&e)));
+                problems.push(format!("mail: {}", crate::startup::error_chain(&e)));
             }
         }
         Err(e) => problems.push(e.to_string()),
     }
-}
-
-/// An error and its causes on one line.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut message = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }
 
 /// The directories the service will write to at start.

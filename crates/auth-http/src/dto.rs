@@ -10,8 +10,44 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+/// `Debug` that names the body but none of its values: bodies carry passwords, tokens and
+/// personal data, none of which may reach a log through `{:?}`.
+macro_rules! opaque_debug {
+    ($($body:ident),* $(,)?) => {
+        $(
+            impl std::fmt::Debug for $body {
+                fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.debug_struct(stringify!($body)).finish_non_exhaustive()
+                }
+            }
+        )*
+    };
+}
+
+opaque_debug!(
+    RegisterRequest,
+    RegisteredUser,
+    RegisterResponse,
+    TokenRequest,
+    EmailRequest,
+    LoginRequest,
+    UserBody,
+    LoginResponse,
+    RefreshRequest,
+    TokenResponse,
+    ResetPasswordRequest,
+    VerifyTokenResponse,
+    ProfileResponse,
+    ProfileUpdateResponse,
+    ProfileUpdateRequest,
+    ChangePasswordRequest,
+    DeleteAccountRequest,
+    SessionBody,
+    SessionsResponse,
+);
+
 /// `POST /auth/register`.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Default, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct RegisterRequest {
     /// Email address (normalized to lower case).
@@ -35,7 +71,7 @@ pub struct RegisterRequest {
 }
 
 /// The public part of a new account.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct RegisteredUser {
     /// Id.
     pub id: Uuid,
@@ -50,7 +86,7 @@ pub struct RegisteredUser {
 }
 
 /// Answer to a registration.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct RegisterResponse {
     /// What happens next.
     pub message: String,
@@ -61,7 +97,7 @@ pub struct RegisterResponse {
 }
 
 /// A single-use token from a mailed link.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Default, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct TokenRequest {
     /// The token.
@@ -70,7 +106,7 @@ pub struct TokenRequest {
 }
 
 /// An email address.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Default, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct EmailRequest {
     /// Email address.
@@ -95,7 +131,7 @@ impl MessageResponse {
 }
 
 /// `POST /auth/login`: `username` or `email`.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Default, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct LoginRequest {
     /// Username (or an email).
@@ -111,7 +147,7 @@ pub struct LoginRequest {
 }
 
 /// A user's profile.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct UserBody {
     /// Id.
     pub id: Uuid,
@@ -157,7 +193,7 @@ impl From<Profile> for UserBody {
 }
 
 /// Answer to a login.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct LoginResponse {
     /// What happened.
     pub message: String,
@@ -177,7 +213,7 @@ pub struct LoginResponse {
 }
 
 /// `POST /auth/refresh-token`.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Default, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct RefreshRequest {
     /// The refresh token.
@@ -186,7 +222,7 @@ pub struct RefreshRequest {
 }
 
 /// A fresh token pair.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct TokenResponse {
     /// Signed access token (JWT).
     pub access_token: String,
@@ -218,7 +254,7 @@ pub struct LogoutRequest {
 }
 
 /// `POST /auth/reset-password`.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Default, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct ResetPasswordRequest {
     /// The token from the mailed link.
@@ -230,7 +266,7 @@ pub struct ResetPasswordRequest {
 }
 
 /// Answer of `GET /auth/verify-token`.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct VerifyTokenResponse {
     /// Always true here; failures are 401 problems with `valid: false`.
     pub valid: bool,
@@ -245,14 +281,14 @@ pub struct VerifyTokenResponse {
 }
 
 /// `{"user": …}`.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct ProfileResponse {
     /// The user.
     pub user: UserBody,
 }
 
 /// Answer of `PUT /users/profile`.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct ProfileUpdateResponse {
     /// What happened.
     pub message: String,
@@ -268,7 +304,7 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
 }
 
 /// `PUT /users/profile`: only the fields present change.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Default, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct ProfileUpdateRequest {
     /// New username (3–32 letters, digits, `_`, `.`, `-`).
@@ -295,7 +331,7 @@ pub struct ProfileUpdateRequest {
 }
 
 /// `POST /users/change-password`.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Default, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct ChangePasswordRequest {
     /// The current password.
@@ -307,7 +343,7 @@ pub struct ChangePasswordRequest {
 }
 
 /// `DELETE /users/delete-account`.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Default, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct DeleteAccountRequest {
     /// The password, to re-authenticate.
@@ -316,7 +352,7 @@ pub struct DeleteAccountRequest {
 }
 
 /// One session.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct SessionBody {
     /// Id.
     pub id: Uuid,
@@ -349,10 +385,43 @@ impl From<SessionView> for SessionBody {
 }
 
 /// `GET /users/sessions`.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct SessionsResponse {
     /// Live sessions, newest first.
     pub active_sessions: Vec<SessionBody>,
     /// How many.
     pub total_count: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_forms_show_no_password_token_or_personal_data() {
+        let login = LoginRequest {
+            username: Some("ada_lovelace".to_owned()),
+            email: Some("ada@example.com".to_owned()),
+            password: "Sekrit-Passphrase-1".to_owned(),
+            device_token: Some("device.token.value".to_owned()),
+        };
+        let tokens = TokenResponse {
+            access_token: "access.token.value".to_owned(),
+            refresh_token: "refresh-token-value".to_owned(),
+            token_type: "Bearer".to_owned(),
+            expires_in: 900,
+        };
+        let shown = format!("{login:?} {tokens:?}");
+        for secret in [
+            "ada_lovelace",
+            "ada@example.com",
+            "Sekrit",
+            "device.token",
+            "access.token",
+            "refresh-token",
+        ] {
+            assert!(!shown.contains(secret), "{secret} shown in {shown}");
+        }
+        assert!(shown.contains("LoginRequest"), "the body is still named");
+    }
 }

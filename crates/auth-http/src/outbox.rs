@@ -98,7 +98,7 @@ async fn run(
                 // tenth (the pause below grows to a minute).
                 if failures_in_a_row % 10 == 1 {
                     tracing::error!(
-                        error = %error_chain(&err),
+                        error = %crate::startup::error_chain(&err),
                         failures_in_a_row,
                         "outbox worker: storage failed; retrying"
                     );
@@ -147,7 +147,7 @@ async fn while_renewing<T>(
             }
             if let Err(err) = renew().await {
                 tracing::warn!(
-                    error = %error_chain(&err),
+                    error = %crate::startup::error_chain(&err),
                     "outbox worker: cannot renew the leases of the mails it holds"
                 );
             }
@@ -174,17 +174,6 @@ pub async fn release_leases_of_a_previous_run(service: &Service) -> Result<u64, 
         );
     }
     Ok(released)
-}
-
-fn error_chain(err: &AuthError) -> String {
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(next) = source {
-        text.push_str(": ");
-        text.push_str(&next.to_string());
-        source = next.source();
-    }
-    text
 }
 
 /// Counts and logs each mail handled. Logs name the kind, id and attempt, never the

@@ -68,7 +68,7 @@ async fn keep(state: web::Data<AppState>, lost: Arc<Notify>) {
                 // every sixtieth.
                 if failures_in_a_row % 60 == 1 {
                     tracing::warn!(
-                        error = %error_chain(&err),
+                        error = %crate::startup::error_chain(&err),
                         failures_in_a_row,
                         "revocation keeper: cannot warm the revocation list; token checks fail closed until it can"
                     );
@@ -106,15 +106,4 @@ async fn reconcile(state: &AppState) -> Result<(), AuthError> {
         }
     }
     Ok(())
-}
-
-fn error_chain(err: &AuthError) -> String {
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(next) = source {
-        text.push_str(": ");
-        text.push_str(&next.to_string());
-        source = next.source();
-    }
-    text
 }

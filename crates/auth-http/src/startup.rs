@@ -73,10 +73,11 @@ pub struct Facts {
     pub mail: String,
 }
 
-/// An error and its causes on one line, for messages.
-pub fn error_chain(err: &auth_domain::ports::PortError) -> String {
+/// An error and its causes on one line (`outer: cause: root cause`), for messages and
+/// logs: the one place the crate walks a cause chain.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut msg = err.to_string();
-    let mut source = std::error::Error::source(err);
+    let mut source = err.source();
     while let Some(s) = source {
         msg.push_str(": ");
         msg.push_str(&s.to_string());
@@ -340,7 +341,7 @@ pub async fn build_state(
     let (cache, cache_fact) = open_cache(&config).await?;
     let (mailer, mail_fact) = open_mailer(&config, mailbox)?;
     let jwks = tokens.jwks();
-    let ports = Ports::<crate::state::Embedded> {
+    let ports = Ports::<crate::state::ConfiguredAdapters> {
         store,
         cache,
         mail: mailer,

@@ -14,11 +14,12 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::Config;
 
-/// The embedded default: SQLite, the in-process cache, and a mailer without a server.
+/// The adapters this binary runs on, each chosen by configuration at start: storage
+/// (SQLite or PostgreSQL), cache (in-process or Redis) and mail (the log or SMTP).
 #[derive(Debug)]
-pub struct Embedded;
+pub struct ConfiguredAdapters;
 
-impl Adapters for Embedded {
+impl Adapters for ConfiguredAdapters {
     type Store = Storage;
     type Cache = CacheBackend;
     type Mail = Mailer;
@@ -30,7 +31,7 @@ impl Adapters for Embedded {
 }
 
 /// The service as this binary runs it.
-pub type Service = AuthService<Embedded>;
+pub type Service = AuthService<ConfiguredAdapters>;
 
 /// The mail transports of this build, each behind the outbox worker.
 #[derive(Debug)]
