@@ -134,79 +134,27 @@ pub(crate) fn run_id(info: &str) -> Option<&str> {
 /// Sets a denylist entry (`KEYS[1]`) until `ARGV[1]` (unix ms), or to the later of that and
 /// its current expiry: an entry is never shortened. An `until` in the past with no entry
 /// stores nothing (`PEXPIREAT` in the past deletes).
-static REVOKE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local untl = tonumber(ARGV[1])
-local cur = redis.call('PEXPIRETIME', KEYS[1])
-if cur > untl then untl = cur end
-redis.call('SET', KEYS[1], '1')
-redis.call('PEXPIREAT', KEYS[1], string.format('%d', untl))
-return 1
-",
-    )
-});
+static REVOKE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/revoke.lua")));
 
 /// Sets a user's "not before" mark (`KEYS[1]`) to `ARGV[1]` (unix ms) until `ARGV[2]`,
 /// keeping the later mark and the later expiry of a live entry: the mark never moves back.
-static REVOKE_USER: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local nb = tonumber(ARGV[1])
-local untl = tonumber(ARGV[2])
-local old = tonumber(redis.call('GET', KEYS[1]))
-if old then
-  if old > nb then nb = old end
-  local cur = redis.call('PEXPIRETIME', KEYS[1])
-  if cur > untl then untl = cur end
-end
-redis.call('SET', KEYS[1], string.format('%d', nb))
-redis.call('PEXPIREAT', KEYS[1], string.format('%d', untl))
-return 1
-",
-    )
-});
+static REVOKE_USER: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("lua/revoke_user.lua")));
 
 /// Makes every instance refuse revocation checks until the list is warmed again: sets the
 /// epoch (`KEYS[1]`) to a fresh random value (`ARGV[1]`) and deletes the marker (`KEYS[2]`),
 /// atomically.
-static INVALIDATE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-redis.call('SET', KEYS[1], ARGV[1])
-redis.call('DEL', KEYS[2])
-return 1
-",
-    )
-});
+static INVALIDATE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("lua/invalidate.lua")));
 
 /// Returns `{marker, epoch}` (`KEYS[2]`, `KEYS[1]`), first setting a missing epoch to a
 /// fresh random value (`ARGV[1]`): a warming compares the epoch it saw here with the one at
 /// its end, and a flush meanwhile must not look like "unchanged".
-static OBSERVE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local epoch = redis.call('GET', KEYS[1])
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('SET', KEYS[1], epoch)
-end
-return {redis.call('GET', KEYS[2]), epoch}
-",
-    )
-});
+static OBSERVE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/observe.lua")));
 
 /// Sets the marker (`KEYS[2]`) if the epoch (`KEYS[1]`) is still `ARGV[1]`, the one seen
 /// before storage was read; returns whether it did.
-static WARMED: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[2], '1')
-return 1
-",
-    )
-});
+static WARMED: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/warmed.lua")));
 
 /// A fresh epoch: random, so that an epoch lost with the data is never seen again.
 fn new_epoch() -> u64 {
