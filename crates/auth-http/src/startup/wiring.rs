@@ -1,12 +1,7 @@
-//! Building the service from its configuration, and running the HTTP server.
+//! Wiring: the adapters, policies and state the configuration asks for.
 
-use std::net::TcpListener;
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use actix_web::dev::Server;
-use actix_web::middleware::from_fn;
-use actix_web::{App, HttpServer, web};
 use auth_cache_memory::MemoryCache;
 use auth_crypto::{
     Asymmetric, BcryptHasher, JwtCodec, Key32, KeyMaterial, OsRandom, SecretKeyring, SystemClock,
@@ -17,23 +12,18 @@ use auth_mail_log::{LogMailer, MemoryMailbox};
 use auth_mail_smtp::{Security, SmtpConfig, SmtpMailer};
 use auth_store_sqlite::SqliteStore;
 use chrono::TimeDelta;
-use metrics_exporter_prometheus::{
-    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
-};
 use secrecy::ExposeSecret;
-use utoipa::OpenApi;
-use utoipa_swagger_ui::SwaggerUi;
 
 use crate::cache::CacheBackend;
 use crate::config::{Config, Database, JwtAlgorithm};
-use crate::error::ApiError;
-use crate::extract::{json_config, payload_config};
-use crate::openapi::ApiDoc;
+use crate::secrets;
 use crate::state::{AppState, Mailer};
 use crate::storage::{Backend, Storage};
-use crate::{middleware, routes, secrets};
 use auth_cache_redis::{RedisCache, RedisOptions};
 use auth_store_postgres::{PgOptions, PgStore};
+
+use super::lifecycle::seconds;
+use super::metrics::metrics_handle;
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -84,84 +74,6 @@ pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
         source = s.source();
     }
     msg
-}
-
-/// How often histogram samples recorded since the last scrape are folded into their buckets.
-pub const METRICS_UPKEEP_EVERY: Duration = Duration::from_secs(5);
-
-/// The Prometheus recorder and its handle, with the service's histogram buckets.
-///
-/// The recorder keeps every histogram sample until the next upkeep or `/metrics` scrape
-/// folds it into the buckets: run [`spawn_metrics_upkeep`] beside it, or memory grows with
-/// every request while nobody scrapes.
-pub fn metrics_recorder() -> (PrometheusRecorder, PrometheusHandle) {
-    let buckets = [
-        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-    ];
-    let builder = PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Full("http_request_duration_seconds".into()),
-            &buckets,
-        )
-        .and_then(|b| {
-            b.set_buckets_for_metric(
-                Matcher::Full("auth_mail_queue_wait_seconds".into()),
-                &[
-                    0.01, 0.1, 1.0, 10.0, 60.0, 300.0, 1800.0, 3600.0, 14400.0, 86400.0,
-                ],
-            )
-        })
-        .and_then(|b| {
-            // bcrypt: about 1 ms at cost 4, 0.2 s at cost 12, 0.8 s at 14; queues longer.
-            b.set_buckets_for_metric(
-                Matcher::Prefix("auth_password_hash_".into()),
-                &[
-                    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-                ],
-            )
-        })
-        .unwrap_or_else(|_| PrometheusBuilder::new());
-    let recorder = builder.build_recorder();
-    let handle = recorder.handle();
-    (recorder, handle)
-}
-
-/// Folds pending histogram samples into their buckets every `every`, on a thread of its own
-/// for the life of the process (not a task: tests run many runtimes, the recorder outlives
-/// each). `build_recorder` does not do this; `/metrics` does it only when scraped.
-pub fn spawn_metrics_upkeep(handle: PrometheusHandle, every: Duration) -> std::io::Result<()> {
-    std::thread::Builder::new()
-        .name("metrics-upkeep".into())
-        .spawn(move || {
-            loop {
-                std::thread::sleep(every);
-                handle.run_upkeep();
-            }
-        })
-        .map(drop)
-}
-
-/// The Prometheus recorder: installed globally once per process (tests start many apps),
-/// with its upkeep thread.
-pub fn metrics_handle() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            let (recorder, handle) = metrics_recorder();
-            if let Err(e) = spawn_metrics_upkeep(handle.clone(), METRICS_UPKEEP_EVERY) {
-                tracing::warn!(
-                    "cannot start the metrics upkeep thread ({e}): latency samples pile up between /metrics scrapes"
-                );
-            }
-            if metrics::set_global_recorder(recorder).is_err() {
-                tracing::warn!(
-                    "a metrics recorder was already installed; /metrics shows only this one's"
-                );
-            }
-            crate::telemetry::describe();
-            handle
-        })
-        .clone()
 }
 
 /// The domain's policies from the configuration.
@@ -388,62 +300,6 @@ pub async fn build_state(
     Ok((state, facts))
 }
 
-/// After the HTTP server has stopped (in-flight requests finished or cut at
-/// `SHUTDOWN_GRACE`): stops the outbox worker between mails (bounded by the grace too: an
-/// unfinished batch is claimed again by another instance when its lease ends), says goodbye
-/// to the SMTP server, and closes the database and cache pools.
-pub async fn shutdown(
-    state: web::Data<AppState>,
-    worker: crate::outbox::OutboxWorker,
-    stop_began: Option<std::time::Instant>,
-) {
-    tracing::info!("HTTP server stopped; stopping the outbox worker");
-    // One deadline for both phases: what the requests left of SHUTDOWN_GRACE (at least a
-    // second, to finish a mail in flight when the requests took it all).
-    let full = seconds(state.config.shutdown_grace);
-    let used = stop_began.map_or(std::time::Duration::ZERO, |t| t.elapsed());
-    let grace = full
-        .saturating_sub(used)
-        .max(std::time::Duration::from_secs(1));
-    if tokio::time::timeout(grace, worker.stop()).await.is_err() {
-        tracing::warn!(
-            grace_seconds = grace.as_secs(),
-            "outbox worker still delivering at the end of the grace period; its mail is left to the next worker"
-        );
-    }
-    let ports = state.service.ports();
-    ports.mail.close().await;
-    ports.store.close();
-    ports.cache.close();
-    tracing::info!("shutdown complete");
-}
-
-/// Deletes expired rows every `CLEANUP_INTERVAL` (unless 0), on the server's runtime.
-pub fn spawn_cleanup(state: web::Data<AppState>) {
-    let every = state.config.cleanup_interval;
-    if every <= TimeDelta::zero() {
-        return;
-    }
-    actix_web::rt::spawn(async move {
-        let mut ticks = tokio::time::interval(seconds(every));
-        ticks.tick().await;
-        loop {
-            ticks.tick().await;
-            match state.service.cleanup().await {
-                Ok(r) => tracing::info!(
-                    sessions = r.sessions,
-                    one_time_tokens = r.one_time_tokens,
-                    user_revocations = r.user_revocations,
-                    dead_mails = r.dead_mails,
-                    unverified_users = r.unverified_users,
-                    "cleanup"
-                ),
-                Err(e) => ApiError::Domain(e).log_cause(),
-            }
-        }
-    });
-}
-
 /// `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for messages.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -475,10 +331,6 @@ pub fn redact_url(url: &str) -> String {
         shown.push_str(&params.join("&"));
     }
     shown
-}
-
-fn seconds(d: TimeDelta) -> std::time::Duration {
-    std::time::Duration::from_secs(u64::try_from(d.num_seconds()).unwrap_or(0))
 }
 
 /// Opens the storage `DATABASE_URL` names, migrating it first unless `AUTO_MIGRATE=false`
@@ -555,122 +407,6 @@ pub async fn open_cache(config: &Config) -> Result<(CacheBackend, String), Start
         },
         fact,
     ))
-}
-
-async fn not_found() -> actix_web::HttpResponse {
-    actix_web::ResponseError::error_response(&ApiError::RouteNotFound)
-}
-
-/// Starts serving on `listener` (bind port 0 in tests). The server runs once awaited or
-/// spawned; SIGTERM/SIGINT stop it gracefully.
-pub fn run(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<Server> {
-    let workers = state.config.workers;
-    let grace = u64::try_from(state.config.shutdown_grace.num_seconds()).unwrap_or(30);
-    let body_limit = state.config.max_body_bytes;
-    let origins = state.config.cors_origins.clone();
-    // With METRICS_PORT set, `/metrics` is served there only (see `run_metrics`).
-    let metrics_here = state.config.metrics_port.is_none();
-    let openapi = ApiDoc::openapi();
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(state.clone())
-            .app_data(json_config(body_limit))
-            .app_data(payload_config(body_limit))
-            .wrap(from_fn(middleware::rate_limit_headers))
-            .wrap(crate::cors::middleware(&origins))
-            .wrap(from_fn(middleware::problem_errors))
-            .wrap(from_fn(middleware::security_headers))
-            .wrap(from_fn(middleware::metrics))
-            .wrap(from_fn(middleware::request_id))
-            .configure(routes::auth::configure)
-            .configure(routes::users::configure)
-            .configure(routes::system::configure)
-            .configure(|cfg| {
-                if metrics_here {
-                    routes::system::configure_metrics(cfg);
-                }
-            })
-            .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi.clone()))
-            .service(web::redirect("/docs", "/docs/"))
-            .default_service(web::to(not_found))
-    })
-    .workers(workers)
-    .shutdown_timeout(grace)
-    // `serve` handles SIGTERM and SIGINT itself (`stop_on_signal`): actix's handler would
-    // make SIGINT a forced stop. Tests stop servers through their handles.
-    .disable_signals()
-    .listen(listener)?
-    .run();
-    Ok(server)
-}
-
-/// Serves `GET /metrics` alone on `listener` (bound to `HOST:METRICS_PORT`), so that it
-/// need not be public; every other path is a 404. One worker; spawn it next to [`run`]
-/// (which then leaves `/metrics` out). SIGTERM/SIGINT stop it too.
-pub fn run_metrics(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result<Server> {
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(state.clone())
-            .wrap(from_fn(middleware::problem_errors))
-            .wrap(from_fn(middleware::security_headers))
-            .configure(routes::system::configure_metrics)
-            .default_service(web::to(not_found))
-    })
-    .workers(1)
-    .shutdown_timeout(1)
-    // Stopped by `serve` after the main server (see `stop_on_signal`).
-    .disable_signals()
-    .listen(listener)?
-    .run();
-    Ok(server)
-}
-
-/// Waits for SIGTERM or SIGINT (Ctrl-C), then stops `main` gracefully — no new
-/// connections, in-flight requests get `SHUTDOWN_GRACE` — and then `extra` (the metrics
-/// listener). Both servers run with actix's own signal handling off: it treats SIGINT as
-/// a forced stop, and a second server's stop would end the whole system early. Returns
-/// when the stop has begun, with the time the signal came.
-pub async fn stop_on_signal(
-    main: actix_web::dev::ServerHandle,
-    extra: Option<actix_web::dev::ServerHandle>,
-) -> std::time::Instant {
-    let signal = wait_for_signal().await;
-    let at = std::time::Instant::now();
-    tracing::info!(
-        signal,
-        "stopping: no new connections; in-flight requests get SHUTDOWN_GRACE"
-    );
-    actix_web::rt::spawn(async move {
-        main.stop(true).await;
-        if let Some(extra) = extra {
-            extra.stop(true).await;
-        }
-    });
-    at
-}
-
-#[cfg(unix)]
-async fn wait_for_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
-        },
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
-            "ctrl-c"
-        }
-    }
-}
-
-#[cfg(not(unix))]
-async fn wait_for_signal() -> &'static str {
-    let _ = tokio::signal::ctrl_c().await;
-    "ctrl-c"
 }
 
 #[cfg(test)]
