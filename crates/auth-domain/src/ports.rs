@@ -152,7 +152,10 @@ pub trait UserStore: Send + Sync + 'static {
     /// Makes the pending email the email, verified, and clears the pending one; in the same
     /// transaction marks every other unused single-use token of the user used at `now`
     /// (links mailed to the old address die with it). MUST return `Taken(Email)` if
-    /// another account has that index by now.
+    /// another account has that index by now. With `expected_pending`, only while the
+    /// pending email is still that sealed value (the one the caller read and checked the
+    /// link against): `Stale`, changing nothing, if a reset cancelled it or another change
+    /// replaced it meanwhile.
     fn apply_email_change(
         &self,
         id: UserId,
@@ -160,6 +163,7 @@ pub trait UserStore: Send + Sync + 'static {
         sealed: &Sealed,
         now: Timestamp,
         mail: Option<&Outgoing>,
+        expected_pending: Option<&Sealed>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Records a successful login.
     fn record_login(

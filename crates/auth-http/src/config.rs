@@ -1135,30 +1135,13 @@ mod tests {
 
     #[test]
     fn any_origin_in_production_is_a_warning_not_a_problem() {
-        let production = [
-            ("APP_ENV", "production"),
-            ("SECRET_KEY", "a production secret of enough length"),
-            (
-                "JWT_SECRET_KEY",
-                "a jwt secret of at least thirty-two bytes",
-            ),
-            ("DATABASE_URL", "postgres://db/auth"),
-            ("MAIL_SERVER", "smtp.example.com"),
-            ("MAIL_DEFAULT_SENDER", "Example <no-reply@example.com>"),
-            ("METRICS_PORT", "9090"),
-        ];
-        let star = [production.as_slice(), &[("CORS_ORIGINS", "*")]].concat();
-        let config = Config::from_vars(vars(&star)).unwrap_or_else(|e| panic!("{e}"));
-        let warnings = config.warnings();
+        let star = production_with(&[("CORS_ORIGINS", "*")]).unwrap_or_else(|e| panic!("{e:?}"));
+        let warnings = star.warnings();
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(warnings[0].contains("CORS_ORIGINS=*"), "{warnings:?}");
-        let listed = [
-            production.as_slice(),
-            &[("CORS_ORIGINS", "https://app.example.com")],
-        ]
-        .concat();
-        let config = Config::from_vars(vars(&listed)).unwrap_or_else(|e| panic!("{e}"));
-        assert!(config.warnings().is_empty());
+        let listed = production_with(&[("CORS_ORIGINS", "https://app.example.com")])
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(listed.warnings().is_empty());
         let development =
             Config::from_vars(vars(&[("CORS_ORIGINS", "*")])).unwrap_or_else(|e| panic!("{e}"));
         assert!(development.warnings().is_empty(), "development stays quiet");

@@ -166,8 +166,9 @@ impl UserStore for Storage {
         sealed: &Sealed,
         now: Timestamp,
         mail: Option<&Outgoing>,
+        expected_pending: Option<&Sealed>,
     ) -> Result<(), StoreError> {
-        let result = delegate!(self, s => s.apply_email_change(id, index, sealed, now, mail));
+        let result = delegate!(self, s => s.apply_email_change(id, index, sealed, now, mail, expected_pending));
         self.queued(result, mail)
     }
     async fn record_login(&self, id: UserId, now: Timestamp) -> Result<(), PortError> {

@@ -381,26 +381,43 @@ impl UserStore for PgStore {
         sealed: &Sealed,
         now: Timestamp,
         mail: Option<&Outgoing>,
+        expected_pending: Option<&Sealed>,
     ) -> Result<(), StoreError> {
         let (index, sealed) = (index.0.clone(), sealed.0.clone());
+        let expected_pending = expected_pending.map(|p| p.0.clone());
         let mail = outgoing_rows(mail)?;
         // The unique index on email_index decides a collision with another account. Every
         // link still outstanding was mailed to the old address: it dies with it.
         self.run(move |conn| {
             Box::pin(async move {
                 conn.transaction(async move |conn| {
-                    let updated = diesel::update(users::table.find(id.0))
-                        .set((
-                            users::email_index.eq(index),
-                            users::email_sealed.eq(sealed),
-                            users::email_verified_at.eq(Some(now)),
-                            users::pending_email_sealed.eq(None::<Vec<u8>>),
-                            users::updated_at.eq(now),
-                        ))
-                        .execute(conn)
-                        .await?;
+                    let changes = (
+                        users::email_index.eq(index),
+                        users::email_sealed.eq(sealed),
+                        users::email_verified_at.eq(Some(now)),
+                        users::pending_email_sealed.eq(None::<Vec<u8>>),
+                        users::updated_at.eq(now),
+                    );
+                    let updated = match &expected_pending {
+                        None => {
+                            diesel::update(users::table.find(id.0))
+                                .set(changes)
+                                .execute(conn)
+                                .await?
+                        }
+                        Some(pending) => {
+                            diesel::update(
+                                users::table
+                                    .find(id.0)
+                                    .filter(users::pending_email_sealed.eq(pending)),
+                            )
+                            .set(changes)
+                            .execute(conn)
+                            .await?
+                        }
+                    };
                     if updated == 0 {
-                        return Ok(Err(StoreError::NotFound));
+                        return Ok(Err(missing_or_stale(conn, id).await?));
                     }
                     kill_tokens(conn, id, &OneTimeKind::ALL, now).await?;
                     if let Some(mail) = mail {

@@ -90,6 +90,7 @@ async fn collisions_are_told_apart_by_the_violated_index() -> TestResult {
             &Sealed(vec![1]),
             at(1),
             None,
+            None,
         )
         .await;
     assert!(

@@ -328,6 +328,7 @@ impl UserStore for SqliteStore {
         sealed: &Sealed,
         now: Timestamp,
         mail: Option<&Outgoing>,
+        expected_pending: Option<&Sealed>,
     ) -> Result<(), StoreError> {
         let (id, index, sealed, now) = (
             id.to_string(),
@@ -335,22 +336,33 @@ impl UserStore for SqliteStore {
             sealed.0.clone(),
             millis(now),
         );
+        let expected_pending = expected_pending.map(|p| p.0.clone());
         // The unique index on email_index decides a collision with another account. Every
         // link still outstanding was mailed to the old address: it dies with it.
         let mail = outgoing_rows(mail)?;
         self.run(move |conn| {
             conn.immediate_transaction(|conn| {
-                let updated = diesel::update(users::table.find(&id))
-                    .set((
-                        users::email_index.eq(index),
-                        users::email_sealed.eq(sealed),
-                        users::email_verified_at.eq(Some(now)),
-                        users::pending_email_sealed.eq(None::<Vec<u8>>),
-                        users::updated_at.eq(now),
-                    ))
-                    .execute(conn)?;
+                let changes = (
+                    users::email_index.eq(index),
+                    users::email_sealed.eq(sealed),
+                    users::email_verified_at.eq(Some(now)),
+                    users::pending_email_sealed.eq(None::<Vec<u8>>),
+                    users::updated_at.eq(now),
+                );
+                let updated = match &expected_pending {
+                    None => diesel::update(users::table.find(&id))
+                        .set(changes)
+                        .execute(conn)?,
+                    Some(pending) => diesel::update(
+                        users::table
+                            .find(&id)
+                            .filter(users::pending_email_sealed.eq(pending)),
+                    )
+                    .set(changes)
+                    .execute(conn)?,
+                };
                 if updated == 0 {
-                    return Ok(Err(StoreError::NotFound));
+                    return Ok(Err(missing_or_stale(conn, &id)?));
                 }
                 kill_tokens(conn, &id, &OneTimeKind::ALL, now)?;
                 if let Some(mail) = mail {

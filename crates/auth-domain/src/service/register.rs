@@ -224,9 +224,22 @@ impl<A: Adapters> AuthService<A> {
             }
             None => None,
         };
+        // Only while the pending email is still the one checked above: a reset that cancelled
+        // it, or a later change that replaced it, wins over this link.
         store
-            .apply_email_change(user_id, &index, &sealed, self.now(), mail.as_ref())
-            .await?;
+            .apply_email_change(
+                user_id,
+                &index,
+                &sealed,
+                self.now(),
+                mail.as_ref(),
+                Some(pending),
+            )
+            .await
+            .map_err(|err| match err {
+                StoreError::Stale | StoreError::NotFound => AuthError::InvalidToken,
+                other => other.into(),
+            })?;
         Ok(())
     }
 

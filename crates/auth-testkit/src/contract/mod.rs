@@ -294,6 +294,7 @@ macro_rules! store_contract_tests {
                 passwords::setting_a_password_adds_a_version_and_kills_reset_and_change_email_links,
                 passwords::a_rehash_keeps_the_version_and_never_overwrites_a_new_password,
                 passwords::an_email_change_kills_every_link_mailed_before,
+                passwords::an_email_change_whose_pending_email_was_cancelled_is_stale,
                 passwords::a_profile_change_expecting_an_old_password_version_is_stale,
                 passwords::a_login_session_is_stored_only_while_the_password_version_holds,
                 passwords::of_logins_racing_a_password_change_each_is_before_it_or_refused,

@@ -599,6 +599,7 @@ pub async fn refused_changes_write_no_mail<S: Store>(store: &S) {
             &sealed,
             now,
             Some(&notice(MailKind::EmailChanged)),
+            None,
         )
         .await;
     assert!(
@@ -639,6 +640,7 @@ pub async fn refused_changes_write_no_mail<S: Store>(store: &S) {
             &sealed,
             now,
             Some(&notice(MailKind::EmailChanged)),
+            None,
         )
         .await;
     assert!(
@@ -685,7 +687,7 @@ pub async fn changes_write_their_mail_with_them<S: Store>(store: &S) {
     let email = fixtures::notice(MailKind::EmailChanged, now - TimeDelta::seconds(2));
     let (index, sealed) = (fixtures::blind_index(), fixtures::sealed("email"));
     store
-        .apply_email_change(user.id, &index, &sealed, now, Some(&email))
+        .apply_email_change(user.id, &index, &sealed, now, Some(&email), None)
         .await
         .must("apply_email_change with its mail");
     let found = store.user_by_id(user.id).await.must("user_by_id");

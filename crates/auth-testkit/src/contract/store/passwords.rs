@@ -210,9 +210,10 @@ pub async fn an_email_change_kills_every_link_mailed_before<S: Store>(store: &S)
             &fixtures::sealed("new-email"),
             now,
             None,
+            user.pending_email_sealed.as_ref(),
         )
         .await
-        .must("apply_email_change");
+        .must("apply_email_change at the pending email it checked");
     for token in &tokens {
         assert!(!unused(store, token).await, "{:?} dies", token.kind);
     }
@@ -377,5 +378,39 @@ pub async fn a_deletion_expecting_an_old_password_version_is_stale<S: Store>(sto
             .await
             .must("delete_user of a missing account"),
         "a missing account was not there"
+    );
+}
+
+/// An email change that expects a pending email no longer pending (a reset cancelled it
+/// after the link was checked) is `Stale` and changes nothing.
+pub async fn an_email_change_whose_pending_email_was_cancelled_is_stale<S: Store>(store: &S) {
+    let now = fixtures::now();
+    let user = insert(store, fixtures::user().pending_email().build()).await;
+    let checked = user
+        .pending_email_sealed
+        .clone()
+        .unwrap_or_else(|| panic!("the fixture has a pending email"));
+    store
+        .set_password(user.id, &PasswordHash(unique("$2b$04$r")), now, None, None)
+        .await
+        .must("set_password");
+    assert_stale(
+        store
+            .apply_email_change(
+                user.id,
+                &fixtures::blind_index(),
+                &fixtures::sealed("thief-email"),
+                now,
+                None,
+                Some(&checked),
+            )
+            .await,
+        "a confirmation racing the reset that cancelled it",
+    );
+    let stored = store.user_by_id(user.id).await.must("user_by_id");
+    assert_eq!(
+        stored.map(|u| (u.email_index, u.email_sealed)),
+        Some((user.email_index, user.email_sealed)),
+        "the email did not change"
     );
 }

@@ -286,7 +286,7 @@ pub async fn an_email_change_takes_effect_verified_unless_the_email_is_taken<S: 
     let sealed = fixtures::sealed("email");
     assert_taken(
         store
-            .apply_email_change(user.id, &other.email_index, &sealed, now, None)
+            .apply_email_change(user.id, &other.email_index, &sealed, now, None, None)
             .await,
         Taken::Email,
         "apply another account's email",
@@ -301,7 +301,7 @@ pub async fn an_email_change_takes_effect_verified_unless_the_email_is_taken<S: 
     let (index, sealed) = (fixtures::blind_index(), fixtures::sealed("new-email"));
     let at = now + TimeDelta::seconds(1);
     store
-        .apply_email_change(user.id, &index, &sealed, at, None)
+        .apply_email_change(user.id, &index, &sealed, at, None, None)
         .await
         .must("apply_email_change");
     let found = store.user_by_email(&index).await.must("user_by_email");
