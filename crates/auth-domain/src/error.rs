@@ -93,6 +93,28 @@ pub enum AuthError {
     Unexpected(#[source] PortError),
 }
 
+impl AuthError {
+    /// The stable problem code clients get for this outcome (the HTTP layer's `code`, the
+    /// `reason` of events).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Validation(_) => "validation_failed",
+            Self::InvalidCredentials | Self::WrongPassword => "invalid_credentials",
+            Self::EmailNotVerified => "email_not_verified",
+            Self::AccountLocked { .. } => "account_locked",
+            Self::RateLimited(_) => "rate_limited",
+            Self::TokenExpired => "token_expired",
+            Self::TokenRevoked => "token_revoked",
+            Self::TokenReused => "token_reused",
+            Self::InvalidToken => "invalid_token",
+            Self::Conflict(_) => "conflict",
+            Self::NotFound => "not_found",
+            Self::Unavailable(_) => "service_unavailable",
+            Self::Unexpected(_) => "internal",
+        }
+    }
+}
+
 impl From<PortError> for AuthError {
     fn from(err: PortError) -> Self {
         match err {

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod events;
 pub mod model;
 pub mod policy;
 pub mod ports;
@@ -13,4 +14,5 @@ pub mod service;
 pub mod types;
 
 pub use error::{AuthError, FieldErrors};
-pub use service::{Action, Adapters, AuthService, ClientContext, Ports};
+pub use events::{ClientContext, Event, EventSink};
+pub use service::{Action, Adapters, AuthService, Ports};

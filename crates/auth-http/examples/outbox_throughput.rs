@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
+use auth_domain::ClientContext;
 use auth_domain::model::{Mail, MailKind};
 use auth_domain::ports::MailTransport;
 use auth_domain::service::{Registration, SecretPassword};
@@ -104,14 +105,17 @@ async fn main() {
     for i in 0..n {
         state
             .service
-            .register(Registration {
-                email: format!("user{i}.{run}@example.com"),
-                username: format!("u{i}_{}", &run[..8]),
-                password: SecretPassword("Plum-Tractor-Nebula-7318".to_owned()),
-                name: "Bench".to_owned(),
-                surname: "User".to_owned(),
-                phone_number: None,
-            })
+            .register(
+                Registration {
+                    email: format!("user{i}.{run}@example.com"),
+                    username: format!("u{i}_{}", &run[..8]),
+                    password: SecretPassword("Plum-Tractor-Nebula-7318".to_owned()),
+                    name: "Bench".to_owned(),
+                    surname: "User".to_owned(),
+                    phone_number: None,
+                },
+                &ClientContext::default(),
+            )
             .await
             .unwrap();
     }

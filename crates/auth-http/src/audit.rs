@@ -5,7 +5,6 @@
 
 use std::net::IpAddr;
 
-use auth_domain::service::Trail;
 use auth_domain::types::{SessionId, UserId};
 use tracing::field::display;
 
@@ -69,19 +68,15 @@ impl Audit {
         self
     }
 
-    /// What a login or refresh learnt: user, session, identifier index, where known.
-    pub fn trail(mut self, trail: &Trail) -> Self {
-        self.user = trail.user.or(self.user);
-        self.session = trail.session.or(self.session);
-        if let Some(index) = &trail.identifier_index {
-            self.identifier_index = Some(index.clone());
-        }
+    /// Whose account, when known.
+    pub fn maybe_user(mut self, user: Option<UserId>) -> Self {
+        self.user = user.or(self.user);
         self
     }
 
-    /// The blind index (hex) of a login identifier whose account is not known.
-    pub fn identifier_index(mut self, index: String) -> Self {
-        self.identifier_index = Some(index);
+    /// The blind index (hex) of a login identifier, when one was given.
+    pub fn identifier_index(mut self, index: Option<String>) -> Self {
+        self.identifier_index = index.or(self.identifier_index);
         self
     }
 

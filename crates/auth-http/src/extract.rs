@@ -7,8 +7,8 @@ use std::pin::Pin;
 use actix_web::dev::Payload;
 use actix_web::error::JsonPayloadError;
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, web};
-use auth_domain::ClientContext;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use auth_domain::events::{ClientContext, Event, EventSink};
 use auth_domain::model::AccessClaims;
 use ipnet::IpNet;
 
@@ -108,10 +108,15 @@ impl FromRequest for Client {
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        std::future::ready(Ok(Client(ClientContext {
-            ip: client_ip(req, &trusted),
-            user_agent,
-        })))
+        // One context per request, shared with the middleware that reads the rate-limit
+        // decisions the use case kept in it.
+        let existing = req.extensions().get::<ClientContext>().cloned();
+        let context = existing.unwrap_or_else(|| {
+            let context = ClientContext::new(client_ip(req, &trusted), user_agent);
+            req.extensions_mut().insert(context.clone());
+            context
+        });
+        std::future::ready(Ok(Client(context)))
     }
 }
 
@@ -182,18 +187,19 @@ pub fn json_config(limit: usize) -> web::JsonConfig {
 /// Notes a body refused before its handler ran: on `/auth/login` it is still a failed
 /// login, counted and audited like the others (no identifier is known).
 fn refused_body(req: &HttpRequest, api: &ApiError) {
-    if req.path() == "/auth/login" {
-        let trusted = req
-            .app_data::<web::Data<AppState>>()
-            .map(|s| s.config.trusted_proxies.clone())
-            .unwrap_or_default();
-        let code = api.code();
-        crate::telemetry::login(code);
-        crate::audit::Audit::failure("login.failed")
-            .reason(code)
-            .ip(client_ip(req, &trusted))
-            .emit();
+    if req.path() != "/auth/login" {
+        return;
     }
+    let Some(state) = req.app_data::<web::Data<AppState>>() else {
+        return;
+    };
+    let event = Event::LoginFailed {
+        reason: api.code(),
+        user: None,
+        identifier_index: None,
+    };
+    let client = ClientContext::new(client_ip(req, &state.config.trusted_proxies), None);
+    state.service.ports().events.publish(event, &client);
 }
 
 /// A JSON request body that must be an object. serde would also fill a struct from an

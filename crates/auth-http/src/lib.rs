@@ -9,6 +9,7 @@ pub mod config;
 pub mod cors;
 pub mod dto;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod middleware;
 pub mod openapi;

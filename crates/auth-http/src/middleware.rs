@@ -10,7 +10,7 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpResponse};
-use auth_domain::policy::RateDecision;
+use auth_domain::ClientContext;
 use tracing::Instrument;
 
 use crate::error::{ApiError, PROBLEM_JSON};
@@ -141,7 +141,11 @@ pub async fn rate_limit_headers(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let mut res = next.call(req).await?;
-    let decision = res.request().extensions().get::<RateDecision>().copied();
+    let decision = res
+        .request()
+        .extensions()
+        .get::<ClientContext>()
+        .and_then(ClientContext::rate);
     if let Some(decision) = decision {
         for (name, value) in crate::ratelimit::rate_limit_headers(&decision) {
             if let Ok(value) = HeaderValue::from_str(&value)

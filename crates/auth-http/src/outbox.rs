@@ -46,7 +46,7 @@ impl OutboxWorker {
 /// Starts the worker on the current runtime.
 pub fn spawn_outbox_worker(state: web::Data<AppState>) -> OutboxWorker {
     let stopping = Arc::new(AtomicBool::new(false));
-    let wake = state.service.ports().store.mail_queued();
+    let wake = state.service.ports().events.mail_queued();
     let poll = Duration::from_secs(
         u64::try_from(state.config.mail_poll_interval.num_seconds()).unwrap_or(5),
     );

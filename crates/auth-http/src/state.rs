@@ -28,6 +28,7 @@ impl Adapters for ConfiguredAdapters {
     type Hasher = BcryptHasher;
     type Tokens = JwtCodec;
     type Keys = SecretKeyring;
+    type Events = crate::events::AppEvents;
 }
 
 /// The service as this binary runs it.

@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use auth_cache_memory::MemoryCache;
 use auth_crypto::{BcryptHasher, JwtCodec, KeyMaterial, OsRandom, SecretKeyring};
+use auth_domain::events::RecordedEvents;
 use auth_domain::model::MailKind;
 use auth_domain::policy::Policy;
 use auth_domain::ports::Clock;
@@ -87,6 +88,7 @@ impl Adapters for TestAdapters {
     type Hasher = BcryptHasher;
     type Tokens = JwtCodec;
     type Keys = SecretKeyring;
+    type Events = RecordedEvents;
 }
 
 /// The mailbox of a [`Harness`]: every read first runs the outbox relay until nothing is
@@ -146,6 +148,8 @@ pub struct Harness {
     pub mailbox: HarnessMailbox,
     /// Its cache (shares state with the service's).
     pub cache: MemoryCache,
+    /// Every event its use cases reported.
+    pub events: RecordedEvents,
     /// Holds the SQLite file; deleted when the harness is dropped.
     _dir: TempDir,
 }
@@ -182,6 +186,7 @@ pub async fn harness(policy: Policy) -> Harness {
     let clock = FakeClock::new();
     let mailbox = MemoryMailbox::new();
     let cache = MemoryCache::new();
+    let events = RecordedEvents::default();
     let ports = Ports::<TestAdapters> {
         store,
         cache: cache.clone(),
@@ -191,6 +196,7 @@ pub async fn harness(policy: Policy) -> Harness {
         hasher,
         tokens,
         keys: SecretKeyring::new(keys),
+        events: events.clone(),
     };
     let service = Arc::new(AuthService::new(ports, policy));
     Harness {
@@ -201,6 +207,7 @@ pub async fn harness(policy: Policy) -> Harness {
         service,
         clock,
         cache,
+        events,
         _dir: dir,
     }
 }
@@ -238,7 +245,11 @@ pub fn login_request(identifier: &str, password: &str, device_token: Option<&str
 /// If registration or verification fails, or no verification mail arrives (one is sent
 /// per address and minute: advance the clock between registrations of one address).
 pub async fn register_and_verify(h: &Harness, email: &str, username: &str) {
-    if let Err(err) = h.service.register(registration(email, username)).await {
+    if let Err(err) = h
+        .service
+        .register(registration(email, username), &ClientContext::default())
+        .await
+    {
         panic!("register {username}: {err:?}");
     }
     let Some(mail) = h.mailbox.last(email, MailKind::VerifyEmail).await else {
@@ -247,7 +258,11 @@ pub async fn register_and_verify(h: &Harness, email: &str, username: &str) {
     let Some(token) = mail.token() else {
         panic!("the verification mail to {email} has no token");
     };
-    if let Err(err) = h.service.verify_email(token).await {
+    if let Err(err) = h
+        .service
+        .verify_email(token, &ClientContext::default())
+        .await
+    {
         panic!("verify {email}: {err:?}");
     }
 }

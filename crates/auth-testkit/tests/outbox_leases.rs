@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 
+use auth_domain::ClientContext;
 use auth_domain::model::MailKind;
 use auth_domain::policy::Policy;
 use auth_domain::ports::{Clock as _, OutboxStore as _};
@@ -22,8 +23,14 @@ const BOB: &str = "bob@example.com";
 /// (killed before it delivered or gave them back).
 async fn claimed_by_a_vanished_worker() -> Harness {
     let h = harness(Policy::default()).await;
-    h.service.register(registration(ADA, "ada")).await.unwrap();
-    h.service.register(registration(BOB, "bob")).await.unwrap();
+    h.service
+        .register(registration(ADA, "ada"), &ClientContext::default())
+        .await
+        .unwrap();
+    h.service
+        .register(registration(BOB, "bob"), &ClientContext::default())
+        .await
+        .unwrap();
     let lease = h.service.policy().outbox.lease;
     let now = h.clock.now();
     let claimed = h.service.ports().store.claim_mail(now, lease, 10).await;
@@ -74,7 +81,10 @@ async fn a_batch_that_outlasts_its_lease_renews_it_and_delivers_every_mail_it_cl
     // renewal period, 10 s, and together far longer than the lease, 30 s).
     let h = harness(Policy::default()).await;
     for (email, name) in [(ADA, "ada"), (BOB, "bob"), ("cyd@example.com", "cyd")] {
-        h.service.register(registration(email, name)).await.unwrap();
+        h.service
+            .register(registration(email, name), &ClientContext::default())
+            .await
+            .unwrap();
     }
     let leases = Leases::default();
     let clock = h.clock.clone();
@@ -104,7 +114,10 @@ async fn a_worker_renewing_its_lease_keeps_other_workers_away_from_the_mail_it_d
     // Arrange: worker A's batch holds the mail and pauses (its delivery "under way")
     // until told to go on.
     let h = harness(Policy::default()).await;
-    h.service.register(registration(ADA, "ada")).await.unwrap();
+    h.service
+        .register(registration(ADA, "ada"), &ClientContext::default())
+        .await
+        .unwrap();
     let leases = Arc::new(Leases::default());
     let (claimed_tx, claimed_rx) = mpsc::channel::<()>();
     let (go_tx, go_rx) = mpsc::channel::<()>();

@@ -22,11 +22,11 @@
 
 use std::collections::HashSet;
 
-use auth_domain::AuthError;
 use auth_domain::model::TokenPair;
 use auth_domain::policy::Policy;
 use auth_domain::ports::{Clock, SessionStore};
 use auth_domain::types::{SessionId, Timestamp, UserId};
+use auth_domain::{AuthError, ClientContext};
 use auth_testkit::{Harness, access, harness, login, refresh, register_and_verify};
 use chrono::{TimeDelta, Timelike};
 use proptest::prelude::*;
@@ -228,7 +228,11 @@ impl Run {
         let now = self.now();
         let expected = self.expect_refresh(s, k);
         let presented = self.sessions[s].tokens[k].text.clone();
-        let result = self.h.service.refresh(&presented).await;
+        let result = self
+            .h
+            .service
+            .refresh(&presented, &ClientContext::default())
+            .await;
         let id = self.sessions[s].id;
         match (&expected, result) {
             (Expect::Fresh, Ok(pair)) => {
@@ -298,7 +302,7 @@ impl Run {
                 prop_assert_eq!(claims.session_id, self.sessions[s].id);
                 self.h
                     .service
-                    .logout(&claims, all)
+                    .logout(&claims, all, &ClientContext::default())
                     .await
                     .map_err(|e| fail(format!("logout: {e:?}")))?;
                 if all {

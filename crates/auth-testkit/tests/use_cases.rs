@@ -12,7 +12,7 @@ use auth_domain::policy::{LockoutPolicy, Policy, RateLimit, RateLimits};
 use auth_domain::ports::UserStore;
 use auth_domain::service::{ProfileUpdate, Registration, SecretPassword};
 use auth_domain::types::SessionId;
-use auth_domain::{Action, AuthError, ClientContext};
+use auth_domain::{Action, AuthError, ClientContext, Event};
 use auth_testkit::{
     Harness, NEW_PASSWORD, PASSWORD, access, harness, login, login_request, refresh,
     register_and_verify, registration,
@@ -102,7 +102,10 @@ async fn a_new_user_verifies_their_email_with_the_mailed_token_and_then_logs_in(
     // Act
     let registered = h
         .service
-        .register(registration("Ada@Example.com", "Ada"))
+        .register(
+            registration("Ada@Example.com", "Ada"),
+            &ClientContext::default(),
+        )
         .await
         .unwrap();
     let mail = h
@@ -111,7 +114,10 @@ async fn a_new_user_verifies_their_email_with_the_mailed_token_and_then_logs_in(
         .await
         .expect("a verification mail");
     let token = mail.token().expect("a token in the link");
-    h.service.verify_email(token).await.unwrap();
+    h.service
+        .verify_email(token, &ClientContext::default())
+        .await
+        .unwrap();
     let logged_in = login(&h, "ada").await;
 
     // Assert
@@ -123,14 +129,22 @@ async fn a_new_user_verifies_their_email_with_the_mailed_token_and_then_logs_in(
     let claims = claims_of(&h, access(&logged_in.tokens)).await;
     assert_eq!(claims.user_id, registered.id);
     assert_eq!(claims.session_id, logged_in.tokens.session_id);
-    assert_err!(h.service.verify_email(token).await, AuthError::InvalidToken);
+    assert_err!(
+        h.service
+            .verify_email(token, &ClientContext::default())
+            .await,
+        AuthError::InvalidToken
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logging_in_before_verifying_says_so_only_to_whoever_knows_the_password() {
     // Arrange
     let h = fresh().await;
-    h.service.register(registration(ADA, "ada")).await.unwrap();
+    h.service
+        .register(registration(ADA, "ada"), &ClientContext::default())
+        .await
+        .unwrap();
 
     // Act
     let right_password = login_with(&h, "ada", PASSWORD, None).await;
@@ -151,7 +165,10 @@ async fn registering_a_taken_email_keeps_a_pending_registration_that_can_never_b
     // Act
     let answer = h
         .service
-        .register(registration(" ADA@example.com ", "impostor"))
+        .register(
+            registration(" ADA@example.com ", "impostor"),
+            &ClientContext::default(),
+        )
         .await
         .expect("the same answer as a fresh registration");
 
@@ -164,7 +181,9 @@ async fn registering_a_taken_email_keeps_a_pending_registration_that_can_never_b
     assert!(stored.is_pending_registration());
     assert_eq!(stored.email_verified_at, None);
     assert_err!(
-        h.service.register(registration(BOB, "impostor")).await,
+        h.service
+            .register(registration(BOB, "impostor"), &ClientContext::default())
+            .await,
         AuthError::Conflict("username")
     );
     assert_err!(
@@ -188,7 +207,10 @@ async fn registering_a_taken_email_keeps_a_pending_registration_that_can_never_b
         "no verification mail for the pending registration"
     );
     h.clock.advance(TimeDelta::minutes(2));
-    h.service.resend_verification(ADA).await.unwrap();
+    h.service
+        .resend_verification(ADA, &ClientContext::default())
+        .await
+        .unwrap();
     assert_eq!(
         h.mailbox.to(ADA, MailKind::VerifyEmail).await.len(),
         1,
@@ -202,7 +224,10 @@ async fn the_owner_logs_in_by_email_as_before_while_a_pending_registration_exist
     register_and_verify(&h, ADA, "ada").await;
     let mut probe = registration(ADA, "impostor");
     probe.password = SecretPassword(NEW_PASSWORD.to_owned());
-    h.service.register(probe).await.unwrap();
+    h.service
+        .register(probe, &ClientContext::default())
+        .await
+        .unwrap();
 
     let owner = login_with(&h, ADA, PASSWORD, None).await.unwrap();
     assert_eq!(owner.profile.username, "ada");
@@ -222,11 +247,11 @@ async fn unverified_accounts_and_pending_registrations_expire_alike_and_free_the
     let h = fresh().await;
     register_and_verify(&h, ADA, "ada").await;
     h.service
-        .register(registration(BOB, "unverified"))
+        .register(registration(BOB, "unverified"), &ClientContext::default())
         .await
         .unwrap();
     h.service
-        .register(registration(ADA, "pending"))
+        .register(registration(ADA, "pending"), &ClientContext::default())
         .await
         .unwrap();
     let ttl = h.service.policy().unverified_ttl;
@@ -246,7 +271,10 @@ async fn unverified_accounts_and_pending_registrations_expire_alike_and_free_the
             AuthError::InvalidCredentials
         );
         h.service
-            .register(registration(&format!("{username}@example.net"), username))
+            .register(
+                registration(&format!("{username}@example.net"), username),
+                &ClientContext::default(),
+            )
             .await
             .unwrap_or_else(|e| panic!("{username} is free again: {e:?}"));
     }
@@ -257,10 +285,16 @@ async fn unverified_accounts_and_pending_registrations_expire_alike_and_free_the
 async fn a_reset_kills_every_other_reset_link_of_the_account() {
     let h = fresh().await;
     register_and_verify(&h, ADA, "ada").await;
-    h.service.forgot_password(ADA).await.unwrap();
+    h.service
+        .forgot_password(ADA, &ClientContext::default())
+        .await
+        .unwrap();
     let first = h.mailbox.last(ADA, MailKind::ResetPassword).await.unwrap();
     h.clock.advance(TimeDelta::minutes(2));
-    h.service.forgot_password(ADA).await.unwrap();
+    h.service
+        .forgot_password(ADA, &ClientContext::default())
+        .await
+        .unwrap();
     let second = h.mailbox.last(ADA, MailKind::ResetPassword).await.unwrap();
     assert_ne!(first.token(), second.token());
 
@@ -268,6 +302,7 @@ async fn a_reset_kills_every_other_reset_link_of_the_account() {
         .reset_password(
             second.token().unwrap(),
             SecretPassword(NEW_PASSWORD.to_owned()),
+            &ClientContext::default(),
         )
         .await
         .unwrap();
@@ -276,6 +311,7 @@ async fn a_reset_kills_every_other_reset_link_of_the_account() {
         .reset_password(
             first.token().unwrap(),
             SecretPassword("Another-Strong-Phrase-6612".to_owned()),
+            &ClientContext::default(),
         )
         .await;
 
@@ -307,7 +343,10 @@ async fn a_taken_username_is_a_conflict_whatever_its_case() {
     register_and_verify(&h, ADA, "ada").await;
 
     // Act
-    let result = h.service.register(registration(BOB, "ADA")).await;
+    let result = h
+        .service
+        .register(registration(BOB, "ADA"), &ClientContext::default())
+        .await;
 
     // Assert
     assert_err!(result, AuthError::Conflict("username"));
@@ -328,8 +367,11 @@ async fn a_weak_password_is_refused_with_a_message_on_the_password() {
     };
 
     // Act
-    let weak = h.service.register(weak).await;
-    let own_name = h.service.register(own_name).await;
+    let weak = h.service.register(weak, &ClientContext::default()).await;
+    let own_name = h
+        .service
+        .register(own_name, &ClientContext::default())
+        .await;
 
     // Assert
     for (result, why) in [
@@ -365,7 +407,7 @@ async fn every_invalid_field_is_reported_at_once() {
     };
 
     // Act
-    let result = h.service.register(input).await;
+    let result = h.service.register(input, &ClientContext::default()).await;
 
     // Assert
     match result {
@@ -442,9 +484,17 @@ async fn a_refresh_token_presented_twice_within_the_reuse_interval_gets_the_same
     let t1 = refresh(&login(&h, "ada").await.tokens).to_owned();
 
     // Act
-    let first = h.service.refresh(&t1).await.unwrap();
+    let first = h
+        .service
+        .refresh(&t1, &ClientContext::default())
+        .await
+        .unwrap();
     h.clock.advance(TimeDelta::seconds(5));
-    let second = h.service.refresh(&t1).await.unwrap();
+    let second = h
+        .service
+        .refresh(&t1, &ClientContext::default())
+        .await
+        .unwrap();
 
     // Assert
     let t2 = refresh(&first);
@@ -462,19 +512,29 @@ async fn a_refresh_token_replayed_after_the_reuse_interval_ends_its_whole_sessio
     register_and_verify(&h, ADA, "ada").await;
     let logged_in = login(&h, "ada").await;
     let t1 = refresh(&logged_in.tokens).to_owned();
-    let rotated = h.service.refresh(&t1).await.unwrap();
-    let again = h.service.refresh(&t1).await.unwrap();
+    let rotated = h
+        .service
+        .refresh(&t1, &ClientContext::default())
+        .await
+        .unwrap();
+    let again = h
+        .service
+        .refresh(&t1, &ClientContext::default())
+        .await
+        .unwrap();
     assert_eq!(refresh(&again), refresh(&rotated));
 
     // Act
     h.clock
         .advance(h.service.policy().reuse_interval + TimeDelta::seconds(1));
-    let replay = h.service.refresh(&t1).await;
+    let replay = h.service.refresh(&t1, &ClientContext::default()).await;
 
     // Assert
     assert_err!(replay, AuthError::TokenReused);
     assert_err!(
-        h.service.refresh(refresh(&rotated)).await,
+        h.service
+            .refresh(refresh(&rotated), &ClientContext::default())
+            .await,
         AuthError::TokenRevoked
     );
     assert_err!(
@@ -500,7 +560,7 @@ async fn sixteen_concurrent_refreshes_of_one_token_all_succeed_with_the_same_suc
         .map(|_| {
             let service = Arc::clone(&service);
             let t1 = t1.clone();
-            tokio::spawn(async move { service.refresh(&t1).await })
+            tokio::spawn(async move { service.refresh(&t1, &ClientContext::default()).await })
         })
         .collect();
     let mut successors = HashSet::new();
@@ -517,7 +577,7 @@ async fn sixteen_concurrent_refreshes_of_one_token_all_succeed_with_the_same_suc
     let successor = successors.into_iter().next().unwrap();
     let next = h
         .service
-        .refresh(&successor)
+        .refresh(&successor, &ClientContext::default())
         .await
         .expect("the successor is live");
     claims_of(&h, access(&next)).await;
@@ -533,7 +593,7 @@ async fn a_refresh_token_expires_with_its_session() {
     // Act
     h.clock
         .advance(h.service.policy().refresh_ttl + TimeDelta::seconds(1));
-    let result = h.service.refresh(&t1).await;
+    let result = h.service.refresh(&t1, &ClientContext::default()).await;
 
     // Assert
     assert_err!(result, AuthError::TokenExpired);
@@ -556,7 +616,7 @@ async fn an_access_token_expires_after_its_lifetime() {
     assert_err!(result, AuthError::TokenExpired);
     let renewed = h
         .service
-        .refresh(refresh(&logged_in.tokens))
+        .refresh(refresh(&logged_in.tokens), &ClientContext::default())
         .await
         .expect("refresh still works");
     claims_of(&h, access(&renewed)).await;
@@ -573,12 +633,16 @@ async fn garbage_tokens_are_invalid() {
         AuthError::InvalidToken
     );
     assert_err!(
-        h.service.refresh("not-a-token").await,
+        h.service
+            .refresh("not-a-token", &ClientContext::default())
+            .await,
         AuthError::InvalidToken
     );
     let well_formed_but_unknown = "A".repeat(43);
     assert_err!(
-        h.service.refresh(&well_formed_but_unknown).await,
+        h.service
+            .refresh(&well_formed_but_unknown, &ClientContext::default())
+            .await,
         AuthError::InvalidToken
     );
 }
@@ -597,7 +661,10 @@ async fn logging_out_refuses_both_tokens_of_the_session_and_only_those() {
     let claims = claims_of(&h, access(&phone.tokens)).await;
 
     // Act
-    h.service.logout(&claims, false).await.unwrap();
+    h.service
+        .logout(&claims, false, &ClientContext::default())
+        .await
+        .unwrap();
 
     // Assert
     assert_err!(
@@ -605,12 +672,14 @@ async fn logging_out_refuses_both_tokens_of_the_session_and_only_those() {
         AuthError::TokenRevoked
     );
     assert_err!(
-        h.service.refresh(refresh(&phone.tokens)).await,
+        h.service
+            .refresh(refresh(&phone.tokens), &ClientContext::default())
+            .await,
         AuthError::TokenRevoked
     );
     claims_of(&h, access(&laptop.tokens)).await;
     h.service
-        .refresh(refresh(&laptop.tokens))
+        .refresh(refresh(&laptop.tokens), &ClientContext::default())
         .await
         .expect("the other session lives on");
 }
@@ -623,11 +692,18 @@ async fn logging_out_everywhere_refuses_the_tokens_of_every_session() {
     let phone = login(&h, "ada").await;
     let laptop = login(&h, "ada").await;
     h.clock.advance(TimeDelta::seconds(2));
-    let laptop_renewed = h.service.refresh(refresh(&laptop.tokens)).await.unwrap();
+    let laptop_renewed = h
+        .service
+        .refresh(refresh(&laptop.tokens), &ClientContext::default())
+        .await
+        .unwrap();
     let claims = claims_of(&h, access(&phone.tokens)).await;
 
     // Act
-    h.service.logout(&claims, true).await.unwrap();
+    h.service
+        .logout(&claims, true, &ClientContext::default())
+        .await
+        .unwrap();
 
     // Assert
     for (token, which) in [
@@ -642,11 +718,15 @@ async fn logging_out_everywhere_refuses_the_tokens_of_every_session() {
         );
     }
     assert_err!(
-        h.service.refresh(refresh(&phone.tokens)).await,
+        h.service
+            .refresh(refresh(&phone.tokens), &ClientContext::default())
+            .await,
         AuthError::TokenRevoked
     );
     assert_err!(
-        h.service.refresh(refresh(&laptop_renewed)).await,
+        h.service
+            .refresh(refresh(&laptop_renewed), &ClientContext::default())
+            .await,
         AuthError::TokenRevoked
     );
     let claims_after = login(&h, "ada").await;
@@ -921,7 +1001,10 @@ async fn a_registration_succeeds_while_mail_fails_and_its_mail_goes_out_after_th
     h.mailbox.delivered.fail_next(2);
 
     // Act
-    h.service.register(registration(ADA, "ada")).await.unwrap();
+    h.service
+        .register(registration(ADA, "ada"), &ClientContext::default())
+        .await
+        .unwrap();
     let first = h.service.deliver_mail(10).await.unwrap();
     let still_backing_off = h.service.deliver_mail(10).await.unwrap();
     let queued = h.service.outbox_stats().await.unwrap();
@@ -942,7 +1025,10 @@ async fn a_registration_succeeds_while_mail_fails_and_its_mail_goes_out_after_th
     assert_eq!(third.sent(), 1, "third attempt delivers: {third:?}");
     assert_eq!(third.mails[0].attempts, 3);
     let mail = h.mailbox.last(ADA, MailKind::VerifyEmail).await.unwrap();
-    h.service.verify_email(mail.token().unwrap()).await.unwrap();
+    h.service
+        .verify_email(mail.token().unwrap(), &ClientContext::default())
+        .await
+        .unwrap();
     let after = h.service.outbox_stats().await.unwrap();
     assert_eq!(
         (after.queued, after.dead),
@@ -963,7 +1049,10 @@ async fn a_mail_that_keeps_failing_is_dead_after_the_last_attempt_and_never_sent
     })
     .await;
     h.mailbox.delivered.fail_next(u32::MAX);
-    h.service.register(registration(ADA, "ada")).await.unwrap();
+    h.service
+        .register(registration(ADA, "ada"), &ClientContext::default())
+        .await
+        .unwrap();
 
     // Act
     let mut outcomes = Vec::new();
@@ -973,7 +1062,10 @@ async fn a_mail_that_keeps_failing_is_dead_after_the_last_attempt_and_never_sent
         h.clock.advance(TimeDelta::hours(5));
     }
     h.mailbox.delivered.fail_next(0);
-    h.service.resend_verification(ADA).await.unwrap();
+    h.service
+        .resend_verification(ADA, &ClientContext::default())
+        .await
+        .unwrap();
 
     // Assert
     assert_eq!(outcomes, vec![(1, 0), (1, 0), (0, 1), (0, 0), (0, 0)]);
@@ -986,7 +1078,7 @@ async fn a_mail_that_keeps_failing_is_dead_after_the_last_attempt_and_never_sent
     );
     assert_eq!(delivered.len(), 1, "only the resent link arrives");
     h.service
-        .verify_email(delivered[0].token().unwrap())
+        .verify_email(delivered[0].token().unwrap(), &ClientContext::default())
         .await
         .unwrap();
 }
@@ -995,11 +1087,20 @@ async fn a_mail_that_keeps_failing_is_dead_after_the_last_attempt_and_never_sent
 async fn a_throttled_mail_is_not_queued() {
     // Arrange
     let h = fresh().await;
-    h.service.register(registration(ADA, "ada")).await.unwrap();
-    h.service.forgot_password(ADA).await.unwrap();
+    h.service
+        .register(registration(ADA, "ada"), &ClientContext::default())
+        .await
+        .unwrap();
+    h.service
+        .forgot_password(ADA, &ClientContext::default())
+        .await
+        .unwrap();
 
     // Act
-    h.service.forgot_password(ADA).await.unwrap();
+    h.service
+        .forgot_password(ADA, &ClientContext::default())
+        .await
+        .unwrap();
     let stats = h.service.outbox_stats().await.unwrap();
 
     // Assert
@@ -1012,12 +1113,18 @@ async fn a_mail_the_server_refuses_for_good_is_dead_at_once_and_a_new_request_ma
     // Arrange
     let h = fresh().await;
     h.mailbox.delivered.refuse_next(1);
-    h.service.register(registration(ADA, "ada")).await.unwrap();
+    h.service
+        .register(registration(ADA, "ada"), &ClientContext::default())
+        .await
+        .unwrap();
 
     // Act
     let report = h.service.deliver_mail(10).await.unwrap();
     h.clock.advance(TimeDelta::seconds(61));
-    h.service.resend_verification(ADA).await.unwrap();
+    h.service
+        .resend_verification(ADA, &ClientContext::default())
+        .await
+        .unwrap();
 
     // Assert
     assert_eq!((report.dead(), report.retried()), (1, 0), "{report:?}");
@@ -1025,7 +1132,10 @@ async fn a_mail_the_server_refuses_for_good_is_dead_at_once_and_a_new_request_ma
     let stats = h.service.outbox_stats().await.unwrap();
     assert_eq!((stats.queued, stats.dead), (0, 1));
     h.service
-        .verify_email(mail.expect("the resent mail").token().unwrap())
+        .verify_email(
+            mail.expect("the resent mail").token().unwrap(),
+            &ClientContext::default(),
+        )
         .await
         .unwrap();
 }
@@ -1036,7 +1146,10 @@ async fn a_reset_mail_that_waited_longer_than_its_link_lives_is_dead_not_sent() 
     let h = fresh().await;
     register_and_verify(&h, ADA, "ada").await;
     h.mailbox.delivered.fail_next(1);
-    h.service.forgot_password(ADA).await.unwrap();
+    h.service
+        .forgot_password(ADA, &ClientContext::default())
+        .await
+        .unwrap();
     let first = h.service.deliver_mail(10).await.unwrap();
 
     // Act: the outage outlasts the link (1 h).
@@ -1065,7 +1178,7 @@ async fn a_stopping_worker_gives_back_its_batch_without_counting_an_attempt() {
     let h = fresh().await;
     for (email, username) in [(ADA, "ada"), (BOB, "bob"), ("cyd@example.com", "cyd")] {
         h.service
-            .register(registration(email, username))
+            .register(registration(email, username), &ClientContext::default())
             .await
             .unwrap();
     }
@@ -1094,16 +1207,28 @@ async fn a_stopping_worker_gives_back_its_batch_without_counting_an_attempt() {
 async fn verification_mails_go_out_at_most_once_a_minute_per_address() {
     // Arrange
     let h = fresh().await;
-    h.service.register(registration(ADA, "ada")).await.unwrap();
+    h.service
+        .register(registration(ADA, "ada"), &ClientContext::default())
+        .await
+        .unwrap();
     assert_eq!(h.mailbox.to(ADA, MailKind::VerifyEmail).await.len(), 1);
     h.clock.advance(TimeDelta::seconds(61));
 
     // Act
-    h.service.resend_verification(ADA).await.unwrap();
-    h.service.resend_verification(ADA).await.unwrap();
+    h.service
+        .resend_verification(ADA, &ClientContext::default())
+        .await
+        .unwrap();
+    h.service
+        .resend_verification(ADA, &ClientContext::default())
+        .await
+        .unwrap();
     let within_a_minute = h.mailbox.to(ADA, MailKind::VerifyEmail).await.len();
     h.clock.advance(TimeDelta::seconds(61));
-    h.service.resend_verification(ADA).await.unwrap();
+    h.service
+        .resend_verification(ADA, &ClientContext::default())
+        .await
+        .unwrap();
     let a_minute_later = h.mailbox.to(ADA, MailKind::VerifyEmail).await.len();
 
     // Assert
@@ -1111,7 +1236,7 @@ async fn verification_mails_go_out_at_most_once_a_minute_per_address() {
     assert_eq!(a_minute_later, 3, "a minute later: another mail");
     let newest = h.mailbox.last(ADA, MailKind::VerifyEmail).await.unwrap();
     h.service
-        .verify_email(newest.token().unwrap())
+        .verify_email(newest.token().unwrap(), &ClientContext::default())
         .await
         .unwrap();
     login(&h, "ada").await;
@@ -1128,10 +1253,13 @@ async fn resending_a_verification_for_an_unknown_or_verified_address_answers_ok_
 
     // Act
     h.service
-        .resend_verification("nobody@example.com")
+        .resend_verification("nobody@example.com", &ClientContext::default())
         .await
         .unwrap();
-    h.service.resend_verification(ADA).await.unwrap();
+    h.service
+        .resend_verification(ADA, &ClientContext::default())
+        .await
+        .unwrap();
 
     // Assert
     assert_eq!(h.mailbox.all().await.len(), mails_before);
@@ -1143,7 +1271,10 @@ async fn forgetting_the_password_of_an_unknown_address_answers_ok_and_sends_noth
     let h = fresh().await;
 
     // Act
-    let result = h.service.forgot_password("nobody@example.com").await;
+    let result = h
+        .service
+        .forgot_password("nobody@example.com", &ClientContext::default())
+        .await;
 
     // Assert
     assert!(result.is_ok(), "{result:?}");
@@ -1155,7 +1286,10 @@ async fn forgetting_the_password_of_an_unknown_address_answers_ok_and_sends_noth
 // ---------------------------------------------------------------------------------------
 
 async fn reset_token(h: &Harness, email: &str) -> String {
-    h.service.forgot_password(email).await.unwrap();
+    h.service
+        .forgot_password(email, &ClientContext::default())
+        .await
+        .unwrap();
     let mail = h
         .mailbox
         .last(email, MailKind::ResetPassword)
@@ -1174,11 +1308,19 @@ async fn a_weak_new_password_is_refused_and_the_reset_token_still_works() {
     // Act
     let weak = h
         .service
-        .reset_password(&token, SecretPassword("password123".to_owned()))
+        .reset_password(
+            &token,
+            SecretPassword("password123".to_owned()),
+            &ClientContext::default(),
+        )
         .await;
     let strong = h
         .service
-        .reset_password(&token, SecretPassword(NEW_PASSWORD.to_owned()))
+        .reset_password(
+            &token,
+            SecretPassword(NEW_PASSWORD.to_owned()),
+            &ClientContext::default(),
+        )
         .await;
 
     // Assert
@@ -1202,7 +1344,11 @@ async fn resetting_the_password_ends_every_session_and_swaps_the_passwords() {
 
     // Act
     h.service
-        .reset_password(&token, SecretPassword(NEW_PASSWORD.to_owned()))
+        .reset_password(
+            &token,
+            SecretPassword(NEW_PASSWORD.to_owned()),
+            &ClientContext::default(),
+        )
         .await
         .unwrap();
 
@@ -1213,7 +1359,9 @@ async fn resetting_the_password_ends_every_session_and_swaps_the_passwords() {
             AuthError::TokenRevoked
         );
         assert_err!(
-            h.service.refresh(refresh(&session.tokens)).await,
+            h.service
+                .refresh(refresh(&session.tokens), &ClientContext::default())
+                .await,
             AuthError::TokenRevoked
         );
     }
@@ -1240,7 +1388,11 @@ async fn a_reset_token_works_only_once() {
     register_and_verify(&h, ADA, "ada").await;
     let token = reset_token(&h, ADA).await;
     h.service
-        .reset_password(&token, SecretPassword(NEW_PASSWORD.to_owned()))
+        .reset_password(
+            &token,
+            SecretPassword(NEW_PASSWORD.to_owned()),
+            &ClientContext::default(),
+        )
         .await
         .unwrap();
 
@@ -1250,6 +1402,7 @@ async fn a_reset_token_works_only_once() {
         .reset_password(
             &token,
             SecretPassword("Another-Strong-Passphrase-77".to_owned()),
+            &ClientContext::default(),
         )
         .await;
 
@@ -1271,7 +1424,11 @@ async fn a_reset_token_expires() {
     h.clock.advance(TimeDelta::hours(2));
     let result = h
         .service
-        .reset_password(&token, SecretPassword(NEW_PASSWORD.to_owned()))
+        .reset_password(
+            &token,
+            SecretPassword(NEW_PASSWORD.to_owned()),
+            &ClientContext::default(),
+        )
         .await;
 
     // Assert
@@ -1283,12 +1440,19 @@ async fn a_reset_token_expires() {
 async fn a_reset_also_verifies_the_email_of_an_unverified_account() {
     // Arrange
     let h = fresh().await;
-    h.service.register(registration(ADA, "ada")).await.unwrap();
+    h.service
+        .register(registration(ADA, "ada"), &ClientContext::default())
+        .await
+        .unwrap();
     let token = reset_token(&h, ADA).await;
 
     // Act
     h.service
-        .reset_password(&token, SecretPassword(NEW_PASSWORD.to_owned()))
+        .reset_password(
+            &token,
+            SecretPassword(NEW_PASSWORD.to_owned()),
+            &ClientContext::default(),
+        )
         .await
         .unwrap();
 
@@ -1319,6 +1483,7 @@ async fn changing_the_password_needs_the_current_one_and_ends_the_other_sessions
             &claims,
             SecretPassword("not-the-password".to_owned()),
             SecretPassword(NEW_PASSWORD.to_owned()),
+            &ClientContext::default(),
         )
         .await;
     let right = h
@@ -1327,6 +1492,7 @@ async fn changing_the_password_needs_the_current_one_and_ends_the_other_sessions
             &claims,
             SecretPassword(PASSWORD.to_owned()),
             SecretPassword(NEW_PASSWORD.to_owned()),
+            &ClientContext::default(),
         )
         .await;
 
@@ -1335,7 +1501,7 @@ async fn changing_the_password_needs_the_current_one_and_ends_the_other_sessions
     assert!(right.is_ok(), "{right:?}");
     claims_of(&h, access(&here.tokens)).await;
     h.service
-        .refresh(refresh(&here.tokens))
+        .refresh(refresh(&here.tokens), &ClientContext::default())
         .await
         .expect("the current session lives on");
     assert_err!(
@@ -1343,7 +1509,9 @@ async fn changing_the_password_needs_the_current_one_and_ends_the_other_sessions
         AuthError::TokenRevoked
     );
     assert_err!(
-        h.service.refresh(refresh(&elsewhere.tokens)).await,
+        h.service
+            .refresh(refresh(&elsewhere.tokens), &ClientContext::default())
+            .await,
         AuthError::TokenRevoked
     );
     assert_err!(
@@ -1372,12 +1540,20 @@ async fn deleting_the_account_needs_the_password_and_frees_the_email_and_usernam
     // Act
     let wrong = h
         .service
-        .delete_account(&claims, SecretPassword("not-the-password".to_owned()))
+        .delete_account(
+            &claims,
+            SecretPassword("not-the-password".to_owned()),
+            &ClientContext::default(),
+        )
         .await;
     let still_there = h.service.authenticate(access(&logged_in.tokens)).await;
     let right = h
         .service
-        .delete_account(&claims, SecretPassword(PASSWORD.to_owned()))
+        .delete_account(
+            &claims,
+            SecretPassword(PASSWORD.to_owned()),
+            &ClientContext::default(),
+        )
         .await;
 
     // Assert
@@ -1392,7 +1568,9 @@ async fn deleting_the_account_needs_the_password_and_frees_the_email_and_usernam
         AuthError::TokenRevoked
     );
     assert_err!(
-        h.service.refresh(refresh(&logged_in.tokens)).await,
+        h.service
+            .refresh(refresh(&logged_in.tokens), &ClientContext::default())
+            .await,
         AuthError::InvalidToken
     );
     assert_err!(
@@ -1419,10 +1597,10 @@ async fn the_session_list_shows_each_live_session_and_marks_the_callers_own() {
     let h = fresh().await;
     register_and_verify(&h, ADA, "ada").await;
     let phone = login(&h, "ada").await;
-    let ctx = ClientContext {
-        ip: Some(ip("203.0.113.9")),
-        user_agent: Some("laptop-browser/1.0".to_owned()),
-    };
+    let ctx = ClientContext::new(
+        Some(ip("203.0.113.9")),
+        Some("laptop-browser/1.0".to_owned()),
+    );
     let laptop = h
         .service
         .login(login_request("ada", PASSWORD, None), &ctx)
@@ -1458,7 +1636,11 @@ async fn revoking_one_of_ones_own_sessions_refuses_its_tokens() {
 
     // Act
     h.service
-        .revoke_session(&claims, lost_phone.tokens.session_id)
+        .revoke_session(
+            &claims,
+            lost_phone.tokens.session_id,
+            &ClientContext::default(),
+        )
         .await
         .unwrap();
 
@@ -1468,7 +1650,9 @@ async fn revoking_one_of_ones_own_sessions_refuses_its_tokens() {
         AuthError::TokenRevoked
     );
     assert_err!(
-        h.service.refresh(refresh(&lost_phone.tokens)).await,
+        h.service
+            .refresh(refresh(&lost_phone.tokens), &ClientContext::default())
+            .await,
         AuthError::TokenRevoked
     );
     let sessions = h.service.sessions(&claims).await.unwrap();
@@ -1476,7 +1660,11 @@ async fn revoking_one_of_ones_own_sessions_refuses_its_tokens() {
     assert!(sessions[0].current);
     assert_err!(
         h.service
-            .revoke_session(&claims, lost_phone.tokens.session_id)
+            .revoke_session(
+                &claims,
+                lost_phone.tokens.session_id,
+                &ClientContext::default()
+            )
             .await,
         AuthError::NotFound,
     );
@@ -1496,11 +1684,19 @@ async fn revoking_another_users_session_is_not_found_and_changes_nothing() {
     // Act
     let others = h
         .service
-        .revoke_session(&ada_claims, bob.tokens.session_id)
+        .revoke_session(
+            &ada_claims,
+            bob.tokens.session_id,
+            &ClientContext::default(),
+        )
         .await;
     let unknown = h
         .service
-        .revoke_session(&ada_claims, SessionId(uuid::Uuid::now_v7()))
+        .revoke_session(
+            &ada_claims,
+            SessionId(uuid::Uuid::now_v7()),
+            &ClientContext::default(),
+        )
         .await;
 
     // Assert
@@ -1508,7 +1704,7 @@ async fn revoking_another_users_session_is_not_found_and_changes_nothing() {
     assert_err!(unknown, AuthError::NotFound);
     claims_of(&h, access(&bob.tokens)).await;
     h.service
-        .refresh(refresh(&bob.tokens))
+        .refresh(refresh(&bob.tokens), &ClientContext::default())
         .await
         .expect("bob's session is untouched");
 }
@@ -1528,7 +1724,10 @@ async fn changing_to_a_username_taken_in_any_case_is_a_conflict() {
     };
 
     // Act
-    let result = h.service.update_profile(&claims, update).await;
+    let result = h
+        .service
+        .update_profile(&claims, update, &ClientContext::default())
+        .await;
 
     // Assert
     assert_err!(result, AuthError::Conflict("username"));
@@ -1551,7 +1750,11 @@ async fn a_new_email_takes_effect_only_once_verified_and_the_old_address_is_told
     };
 
     // Act
-    let (profile, pending) = h.service.update_profile(&claims, update).await.unwrap();
+    let (profile, pending) = h
+        .service
+        .update_profile(&claims, update, &ClientContext::default())
+        .await
+        .unwrap();
     let before_verifying = login_with(&h, new_email, PASSWORD, None).await;
     let mail = h
         .mailbox
@@ -1559,7 +1762,7 @@ async fn a_new_email_takes_effect_only_once_verified_and_the_old_address_is_told
         .await
         .expect("a confirmation mail");
     h.service
-        .verify_email(mail.token().expect("a token"))
+        .verify_email(mail.token().expect("a token"), &ClientContext::default())
         .await
         .unwrap();
 
@@ -1597,17 +1800,20 @@ async fn a_link_mailed_for_an_earlier_pending_email_does_not_confirm_a_later_one
     let mine = "mine@example.org";
     let someone_elses = "someone.else@example.org";
     h.service
-        .update_profile(&claims, change_to(mine))
+        .update_profile(&claims, change_to(mine), &ClientContext::default())
         .await
         .unwrap();
     let my_link = h.mailbox.last(mine, MailKind::ChangeEmail).await.unwrap();
     h.service
-        .update_profile(&claims, change_to(someone_elses))
+        .update_profile(&claims, change_to(someone_elses), &ClientContext::default())
         .await
         .unwrap();
 
     // Act
-    let result = h.service.verify_email(my_link.token().unwrap()).await;
+    let result = h
+        .service
+        .verify_email(my_link.token().unwrap(), &ClientContext::default())
+        .await;
 
     // Assert
     assert_err!(result, AuthError::InvalidToken);
@@ -1623,7 +1829,7 @@ async fn a_link_mailed_for_an_earlier_pending_email_does_not_confirm_a_later_one
         .await
         .unwrap();
     h.service
-        .verify_email(their_link.token().unwrap())
+        .verify_email(their_link.token().unwrap(), &ClientContext::default())
         .await
         .unwrap();
     assert_eq!(
@@ -1637,87 +1843,174 @@ async fn a_link_mailed_for_an_earlier_pending_email_does_not_confirm_a_later_one
 // ---------------------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_traced_login_names_the_account_and_the_failure_that_locked_it() {
+async fn a_login_reports_the_account_and_the_failure_that_locked_it() {
     // Arrange
     let h = fresh().await;
     register_and_verify(&h, ADA, "ada").await;
-    let traced = |identifier: &str, password: &str| {
-        let request = login_request(identifier, password, None);
-        let service = Arc::clone(&h.service);
-        async move {
-            service
-                .login_traced(request, &ClientContext::default())
-                .await
-        }
-    };
+    let ctx = ClientContext::default();
+    h.events.clear();
 
     // Act
-    let (ok, ok_trail) = traced("ada", PASSWORD).await;
-    let mut failures = Vec::new();
+    let ok = h
+        .service
+        .login(login_request("ada", PASSWORD, None), &ctx)
+        .await
+        .unwrap();
+    let after_success = h.events.all();
+    h.events.clear();
     for _ in 0..5 {
-        failures.push(traced("ada", "not-the-password").await);
+        let failed = h
+            .service
+            .login(login_request("ada", "not-the-password", None), &ctx)
+            .await;
+        assert_err!(failed, AuthError::InvalidCredentials);
     }
-    let (unknown, unknown_trail) = traced("nobody", "not-the-password").await;
+    let after_failures = h.events.all();
+    h.events.clear();
+    let unknown = h
+        .service
+        .login(login_request("nobody", "not-the-password", None), &ctx)
+        .await;
+    let after_unknown = h.events.all();
 
     // Assert
-    let ok = ok.unwrap();
-    assert_eq!(ok_trail.user, Some(ok.profile.id));
-    assert_eq!(ok_trail.session, Some(ok.tokens.session_id));
-    assert!(!ok_trail.locked_out);
-    let index = ok_trail.identifier_index.clone().unwrap_or_default();
+    assert_eq!(
+        after_success,
+        vec![Event::LoginSucceeded {
+            user: ok.profile.id,
+            session: ok.tokens.session_id,
+        }]
+    );
+    let index = match after_failures.first() {
+        Some(Event::LoginFailed {
+            identifier_index: Some(index),
+            ..
+        }) => index.clone(),
+        other => panic!("expected a failed login first, got {other:?}"),
+    };
     assert_eq!(index.len(), 64, "the identifier's blind index, in hex");
-    for (attempt, (result, trail)) in failures.iter().enumerate() {
-        assert!(matches!(result, Err(AuthError::InvalidCredentials)));
-        assert_eq!(trail.user, Some(ok.profile.id), "attempt {attempt}");
-        assert_eq!(trail.session, None, "attempt {attempt}");
-        assert_eq!(trail.identifier_index.as_ref(), Some(&index));
-        assert_eq!(
-            trail.locked_out,
-            attempt == 4,
-            "only the fifth failure locks (attempt {attempt})"
-        );
-    }
+    let failed = Event::LoginFailed {
+        reason: "invalid_credentials",
+        user: Some(ok.profile.id),
+        identifier_index: Some(index.clone()),
+    };
+    let mut expected = vec![failed.clone(); 4];
+    // The fifth failure locks the account and mails its owner.
+    expected.extend([Event::MailQueued, failed]);
+    expected.push(Event::AccountLocked {
+        user: Some(ok.profile.id),
+        identifier_index: Some(index.clone()),
+    });
+    assert_eq!(after_failures, expected, "only the fifth failure locks");
     assert_err!(unknown, AuthError::InvalidCredentials);
-    assert_eq!(unknown_trail.user, None, "no account behind the identifier");
-    assert!(unknown_trail.identifier_index.is_some_and(|i| i != index));
+    match after_unknown.as_slice() {
+        [
+            Event::LoginFailed {
+                reason: "invalid_credentials",
+                user: None,
+                identifier_index: Some(other),
+            },
+        ] => assert_ne!(other, &index),
+        other => panic!("no account behind the identifier: {other:?}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_traced_refresh_names_the_session_a_reused_token_belonged_to() {
+async fn a_refresh_reports_the_session_a_reused_token_belonged_to() {
     // Arrange
     let h = fresh().await;
     register_and_verify(&h, ADA, "ada").await;
     let logged_in = login(&h, "ada").await;
+    let ctx = ClientContext::default();
     let t1 = refresh(&logged_in.tokens).to_owned();
-    let (rotated, rotated_trail) = h.service.refresh_traced(&t1).await;
+    h.events.clear();
+    let rotated = h.service.refresh(&t1, &ctx).await;
+    let after_rotation = h.events.all();
     h.clock
         .advance(h.service.policy().reuse_interval + TimeDelta::seconds(1));
+    h.events.clear();
 
     // Act
-    let (replay, trail) = h.service.refresh_traced(&t1).await;
-    let (unknown, unknown_trail) = h.service.refresh_traced("not-a-token").await;
+    let replay = h.service.refresh(&t1, &ctx).await;
+    let after_replay = h.events.all();
+    h.events.clear();
+    let unknown = h.service.refresh("not-a-token", &ctx).await;
 
     // Assert
     assert!(rotated.is_ok());
-    assert_eq!(rotated_trail.session, Some(logged_in.tokens.session_id));
+    assert_eq!(after_rotation, vec![Event::TokensRefreshed]);
     assert_err!(replay, AuthError::TokenReused);
-    assert_eq!(trail.user, Some(logged_in.profile.id));
-    assert_eq!(trail.session, Some(logged_in.tokens.session_id));
+    assert_eq!(
+        after_replay,
+        vec![Event::RefreshReused {
+            user: Some(logged_in.profile.id),
+            session: Some(logged_in.tokens.session_id),
+        }]
+    );
     assert_err!(unknown, AuthError::InvalidToken);
-    assert_eq!(unknown_trail, auth_domain::service::Trail::default());
+    assert_eq!(h.events.all(), vec![], "an unknown token is no reuse");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_login_is_reported_and_its_decision_kept_for_the_answer() {
+    // Arrange
+    let h = harness(limited(2, 100)).await;
+    let ctx = ClientContext::new(Some(ip("192.0.2.7")), None);
+
+    // Act
+    for _ in 0..2 {
+        let _ = h
+            .service
+            .login(login_request("ada", "not-the-password", None), &ctx)
+            .await;
+    }
+    let kept = ctx.rate();
+    h.events.clear();
+    let limited = h
+        .service
+        .login(login_request("ada", "not-the-password", None), &ctx)
+        .await;
+
+    // Assert
+    assert_eq!(
+        kept.map(|d| d.remaining),
+        Some(0),
+        "the tighter of the two limits"
+    );
+    assert_err!(limited, AuthError::RateLimited(_));
+    let events = h.events.all();
+    assert_eq!(
+        events.first(),
+        Some(&Event::RateLimited { action: "login" })
+    );
+    assert!(
+        matches!(
+            events.get(1),
+            Some(Event::LoginFailed {
+                reason: "rate_limited",
+                user: None,
+                identifier_index: Some(_),
+            })
+        ),
+        "{events:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verification_and_reset_say_whose_account_and_whether_the_email_changed() {
     // Arrange
     let h = fresh().await;
-    let registered = h.service.register(registration(ADA, "ada")).await.unwrap();
+    let registered = h
+        .service
+        .register(registration(ADA, "ada"), &ClientContext::default())
+        .await
+        .unwrap();
     let token = h.mailbox.last(ADA, MailKind::VerifyEmail).await.unwrap();
 
     // Act
     let verified = h
         .service
-        .verify_email(token.token().unwrap())
+        .verify_email(token.token().unwrap(), &ClientContext::default())
         .await
         .unwrap();
     let logged_in = login(&h, "ada").await;
@@ -1727,13 +2020,24 @@ async fn verification_and_reset_say_whose_account_and_whether_the_email_changed(
         current_password: Some(SecretPassword(PASSWORD.to_owned())),
         ..ProfileUpdate::default()
     };
-    h.service.update_profile(&claims, update).await.unwrap();
+    h.service
+        .update_profile(&claims, update, &ClientContext::default())
+        .await
+        .unwrap();
     let link = h.mailbox.last(BOB, MailKind::ChangeEmail).await.unwrap();
-    let changed = h.service.verify_email(link.token().unwrap()).await.unwrap();
+    let changed = h
+        .service
+        .verify_email(link.token().unwrap(), &ClientContext::default())
+        .await
+        .unwrap();
     let token = reset_token(&h, BOB).await;
     let reset = h
         .service
-        .reset_password(&token, SecretPassword(NEW_PASSWORD.to_owned()))
+        .reset_password(
+            &token,
+            SecretPassword(NEW_PASSWORD.to_owned()),
+            &ClientContext::default(),
+        )
         .await
         .unwrap();
 
@@ -1750,7 +2054,10 @@ async fn forgot_and_resend_do_the_same_work_for_any_address_and_mail_only_accoun
     // Arrange: a verified account, an unverified one, and an address with none.
     let h = fresh().await;
     register_and_verify(&h, ADA, "ada").await;
-    h.service.register(registration(BOB, "bob")).await.unwrap();
+    h.service
+        .register(registration(BOB, "bob"), &ClientContext::default())
+        .await
+        .unwrap();
     h.mailbox.deliver().await;
     // Past the once-a-minute limit on mails of a kind to an address.
     h.clock.advance(TimeDelta::minutes(2));
@@ -1767,8 +2074,16 @@ async fn forgot_and_resend_do_the_same_work_for_any_address_and_mail_only_accoun
     ] {
         let before = queued().await;
         match request {
-            "forgot" => h.service.forgot_password(email).await.unwrap(),
-            _ => h.service.resend_verification(email).await.unwrap(),
+            "forgot" => h
+                .service
+                .forgot_password(email, &ClientContext::default())
+                .await
+                .unwrap(),
+            _ => h
+                .service
+                .resend_verification(email, &ClientContext::default())
+                .await
+                .unwrap(),
         }
         assert_eq!(
             queued().await,
@@ -1796,7 +2111,7 @@ async fn forgot_and_resend_do_the_same_work_for_any_address_and_mail_only_accoun
     );
     let resent = h.mailbox.last(BOB, MailKind::VerifyEmail).await.unwrap();
     h.service
-        .verify_email(resent.token().unwrap())
+        .verify_email(resent.token().unwrap(), &ClientContext::default())
         .await
         .unwrap();
     login(&h, "bob").await;
@@ -1804,6 +2119,7 @@ async fn forgot_and_resend_do_the_same_work_for_any_address_and_mail_only_accoun
         .reset_password(
             reset.token().unwrap(),
             SecretPassword(NEW_PASSWORD.to_owned()),
+            &ClientContext::default(),
         )
         .await
         .unwrap();

@@ -2,14 +2,13 @@
 
 use crate::error::{AuthError, Validation};
 use crate::model::{AccessClaims, MailKind, OneTimeKind, Profile, ProfileChanges, SessionView};
-use crate::ports::{
-    Keyring, PasswordHasher, RateLimiter, RevocationList, SealedField, SessionStore, StoreError,
-    UserStore,
-};
+use crate::ports::{Keyring, SealedField, SessionStore, UserStore};
 use crate::types::{Email, Password, PersonName, PhoneNumber, SessionId, UserId, Username};
 
+use super::credentials::reauthenticated_write_failed;
 use super::register::SecretPassword;
-use super::{Adapters, AuthService, LinkMail};
+use super::{Adapters, AuthService, ClientContext, LinkMail};
+use crate::events::{Event, Reauthentication};
 
 /// Changes asked for in `PUT /users/profile`. `None` leaves a field alone; for the phone,
 /// `Some(None)` removes it.
@@ -36,7 +35,10 @@ impl<A: Adapters> AuthService<A> {
         self.profile_of(&user)
     }
 
-    async fn current_user(&self, id: UserId) -> Result<crate::model::UserRecord, AuthError> {
+    pub(crate) async fn current_user(
+        &self,
+        id: UserId,
+    ) -> Result<crate::model::UserRecord, AuthError> {
         // A valid token whose account is gone was revoked by the deletion.
         self.ports
             .store
@@ -51,7 +53,35 @@ impl<A: Adapters> AuthService<A> {
     /// verified; the current address is told at once. The answer does not say whether the
     /// new email is used by another account. Returns the profile and whether an email
     /// change is pending.
+    ///
+    /// Reports `EmailChangeRequested`, or `ReauthenticationFailed` when the password was
+    /// wrong or the change rate limited.
     pub async fn update_profile(
+        &self,
+        claims: &AccessClaims,
+        update: ProfileUpdate,
+        ctx: &ClientContext,
+    ) -> Result<(Profile, bool), AuthError> {
+        let result = self.update_profile_steps(claims, update).await;
+        match &result {
+            Ok((_, true)) => self.publish(
+                Event::EmailChangeRequested {
+                    user: claims.user_id,
+                    session: claims.session_id,
+                },
+                ctx,
+            ),
+            Ok(_) => {}
+            Err(err) => {
+                self.reauthentication_refused(err, Reauthentication::ChangeEmail, claims, ctx);
+            }
+        }
+        result
+    }
+
+    // One validation and one write of every field a profile update may carry: long, as the
+    // form it answers is.
+    async fn update_profile_steps(
         &self,
         claims: &AccessClaims,
         update: ProfileUpdate,
@@ -170,6 +200,7 @@ impl<A: Adapters> AuthService<A> {
             .update_profile(user.id, &changes, self.now(), mail.as_ref())
             .await
             .map_err(reauthenticated_write_failed)?;
+        self.queued(mail.as_ref());
         if new_email.is_some() {
             let old = Email::parse(&current_email).ok();
             let name = self.open(SealedField::Name, &updated.name_sealed).ok();
@@ -182,145 +213,6 @@ impl<A: Adapters> AuthService<A> {
         }
         let profile = self.profile_of(&updated)?;
         Ok((profile, new_email.is_some()))
-    }
-
-    /// Counts an email change against the account's limit and the new address's limit.
-    async fn throttle_email_change(&self, user: UserId, to: &Email) -> Result<(), AuthError> {
-        let now = self.now();
-        let limit = self.policy.rate.email_change;
-        let keys = [
-            format!("rl:change_email:user:{user}"),
-            format!("rl:change_email:to:{}", self.email_index(to).to_hex()),
-        ];
-        for key in keys {
-            let decision = self.ports.cache.hit(&key, limit, now).await?;
-            if !decision.allowed {
-                return Err(AuthError::RateLimited(decision));
-            }
-        }
-        Ok(())
-    }
-
-    /// Re-authenticates the caller with their password (`WrongPassword` if it is wrong).
-    async fn reauthenticate(
-        &self,
-        user: &crate::model::UserRecord,
-        raw: &SecretPassword,
-    ) -> Result<(), AuthError> {
-        let mut v = Validation::default();
-        let presented = v.field("password", Password::presented(&raw.0));
-        v.finish()?;
-        let Some(presented) = presented else {
-            return Err(AuthError::WrongPassword);
-        };
-        // Whoever holds an access token must not get unlimited password guesses: the
-        // per-identifier limit applies to re-authentication, keyed by the account.
-        let key = format!("rl:reauthenticate:user:{}", user.id);
-        let decision = self
-            .ports
-            .cache
-            .hit(&key, self.policy.rate.per_identifier, self.now())
-            .await?;
-        if !decision.allowed {
-            return Err(AuthError::RateLimited(decision));
-        }
-        if self
-            .ports
-            .hasher
-            .verify(presented, Some(user.password_hash.clone()))
-            .await?
-        {
-            Ok(())
-        } else {
-            Err(AuthError::WrongPassword)
-        }
-    }
-
-    /// Changes the password after checking the current one; ends the user's other sessions.
-    pub async fn change_password(
-        &self,
-        claims: &AccessClaims,
-        current: SecretPassword,
-        new: SecretPassword,
-    ) -> Result<(), AuthError> {
-        let user = self.current_user(claims.user_id).await?;
-        let mut v = Validation::default();
-        if current.0.is_empty() {
-            v.add("current_password", "is required");
-        }
-        let new_password = v.field("new_password", Password::parse(&new.0));
-        v.finish()?;
-        self.reauthenticate(&user, &current)
-            .await
-            .map_err(|err| match err {
-                AuthError::Validation(_) => AuthError::WrongPassword,
-                other => other,
-            })?;
-        let Some(new_password) = new_password else {
-            return Err(AuthError::WrongPassword);
-        };
-        let profile = self.profile_of(&user)?;
-        self.check_new_password(&new_password, &profile)?;
-
-        let hash = self.ports.hasher.hash(new_password).await?;
-        let mail = self
-            .notice_to_profile(MailKind::PasswordChanged, &profile)
-            .await?;
-        // Only over the password that was checked: a reset committed meanwhile wins, and
-        // the current password presented here is then no longer the password.
-        self.ports
-            .store
-            .set_password(
-                user.id,
-                &hash,
-                self.now(),
-                mail.as_ref(),
-                Some(user.password_version),
-            )
-            .await
-            .map_err(reauthenticated_write_failed)?;
-        self.revoke_other_sessions(user.id, Some(claims.session_id))
-            .await
-    }
-
-    /// A notice (no link) to the profile's address, by its first name.
-    pub(crate) async fn notice_to_profile(
-        &self,
-        kind: MailKind,
-        profile: &Profile,
-    ) -> Result<Option<crate::model::Outgoing>, AuthError> {
-        match Email::parse(&profile.email) {
-            Ok(email) => self.notice(kind, &email, Some(profile.name.clone())).await,
-            Err(_) => Ok(None),
-        }
-    }
-
-    /// Deletes the account after re-authentication: personal data erased, every session and
-    /// token revoked, email and username free again.
-    pub async fn delete_account(
-        &self,
-        claims: &AccessClaims,
-        password: SecretPassword,
-    ) -> Result<(), AuthError> {
-        let user = self.current_user(claims.user_id).await?;
-        self.reauthenticate(&user, &password).await?;
-        let profile = self.profile_of(&user)?;
-        self.revoke_everything(user.id).await?;
-        self.ports
-            .cache
-            .revoke_token(claims.jti, claims.expires_at.max(self.now()))
-            .await?;
-        let mail = self
-            .notice_to_profile(MailKind::AccountDeleted, &profile)
-            .await?;
-        // Only while the password checked above is still the password: a reset committed
-        // meanwhile (the owner taking the account back) wins.
-        self.ports
-            .store
-            .delete_user(user.id, mail.as_ref(), Some(user.password_version))
-            .await
-            .map_err(reauthenticated_write_failed)?;
-        Ok(())
     }
 
     /// The caller's live sessions, newest first.
@@ -351,28 +243,27 @@ impl<A: Adapters> AuthService<A> {
     }
 
     /// Revokes one of the caller's sessions; another user's (or an unknown) id is `NotFound`.
+    /// Reports `SessionRevoked`.
     pub async fn revoke_session(
         &self,
         claims: &AccessClaims,
         id: SessionId,
+        ctx: &ClientContext,
     ) -> Result<(), AuthError> {
         let session = self.ports.store.session(id).await?;
         match session {
             Some(s) if s.user_id == claims.user_id && s.revoked_at.is_none() => {
-                self.revoke_sessions(&[id]).await
+                self.revoke_sessions(&[id]).await?;
+                self.publish(
+                    Event::SessionRevoked {
+                        user: claims.user_id,
+                        session: id,
+                    },
+                    ctx,
+                );
+                Ok(())
             }
             _ => Err(AuthError::NotFound),
         }
-    }
-}
-
-/// A write authorised by a re-authentication failed: the password checked was replaced
-/// meanwhile (`Stale`: it is no longer the password) or the account is gone (the token
-/// that asked was revoked by the deletion).
-fn reauthenticated_write_failed(err: StoreError) -> AuthError {
-    match err {
-        StoreError::Stale => AuthError::WrongPassword,
-        StoreError::NotFound => AuthError::TokenRevoked,
-        other => other.into(),
     }
 }

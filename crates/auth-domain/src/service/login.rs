@@ -9,7 +9,8 @@ use crate::ports::{
 use crate::types::{Email, Password, SessionId};
 
 use super::register::SecretPassword;
-use super::{Adapters, AuthService, ClientContext, Trail};
+use super::{Action, Adapters, AuthService, ClientContext, Trail};
+use crate::events::Event;
 
 /// How the user names themself at login.
 #[derive(Debug, Clone)]
@@ -55,24 +56,46 @@ impl<A: Adapters> AuthService<A> {
     /// Logs in. Unknown user and wrong password give the same `InvalidCredentials` after the
     /// same work. A locked identifier gives `AccountLocked` before any hashing, unless a
     /// valid device token of this user is presented: failures elsewhere do not lock it.
+    ///
+    /// Counts the per-IP limit, and the per-identifier one unless a valid device token of
+    /// the account is presented. Reports `LoginSucceeded`, or `LoginFailed` (and
+    /// `AccountLocked` when this failure locked the identifier).
     pub async fn login(
         &self,
         input: LoginRequest,
         ctx: &ClientContext,
     ) -> Result<LoggedIn, AuthError> {
-        self.login_traced(input, ctx).await.0
-    }
-
-    /// [`Self::login`], also telling who the attempt concerned and whether it locked the
-    /// identifier (for the audit log; the answer to the client stays the same).
-    pub async fn login_traced(
-        &self,
-        input: LoginRequest,
-        ctx: &ClientContext,
-    ) -> (Result<LoggedIn, AuthError>, Trail) {
         let mut trail = Trail::default();
         let result = self.login_steps(input, ctx, &mut trail).await;
-        (result, trail)
+        match &result {
+            Ok(logged_in) => self.publish(
+                Event::LoginSucceeded {
+                    user: logged_in.profile.id,
+                    session: logged_in.tokens.session_id,
+                },
+                ctx,
+            ),
+            Err(err) => {
+                self.publish(
+                    Event::LoginFailed {
+                        reason: err.code(),
+                        user: trail.user,
+                        identifier_index: trail.identifier_index.clone(),
+                    },
+                    ctx,
+                );
+                if trail.locked_out {
+                    self.publish(
+                        Event::AccountLocked {
+                            user: trail.user,
+                            identifier_index: trail.identifier_index,
+                        },
+                        ctx,
+                    );
+                }
+            }
+        }
+        result
     }
 
     async fn login_steps(
@@ -81,6 +104,17 @@ impl<A: Adapters> AuthService<A> {
         ctx: &ClientContext,
         trail: &mut Trail,
     ) -> Result<LoggedIn, AuthError> {
+        if let Err(err) = self.throttle_client(Action::Login, ctx, None).await {
+            // Refused before anything else: only the identifier's index is known.
+            let normalized = input.identifier.normalized();
+            trail.identifier_index = (!normalized.is_empty()).then(|| {
+                self.ports
+                    .keys
+                    .blind_index(IndexPurpose::Identifier, &normalized)
+                    .to_hex()
+            });
+            return Err(err);
+        }
         let mut v = Validation::default();
         let password = v.field("password", Password::presented(&input.password.0));
         let normalized = input.identifier.normalized();
@@ -114,10 +148,8 @@ impl<A: Adapters> AuthService<A> {
         // that proves it comes from the account's own device is exempt (the per-IP limit,
         // counted before, still applies to it).
         if device.is_none() {
-            let decision = self
-                .throttle(super::Action::Login, None, Some(&normalized))
+            self.throttle_client(Action::Login, &ctx.without_ip(), Some(&normalized))
                 .await?;
-            trail.rate = Some(decision);
         }
         let lock_key = match &device {
             Some(d) => format!("lock:{id_key}:dev:{}", d.device_id),

@@ -1,6 +1,7 @@
 //! The use cases, as one service generic over its ports.
 
 mod account;
+mod credentials;
 mod login;
 mod outbox;
 mod recovery;
@@ -20,6 +21,8 @@ pub use register::{Registered, Registration, SecretPassword};
 pub use tokens::Rewarmed;
 
 use crate::error::AuthError;
+pub use crate::events::ClientContext;
+use crate::events::{Event, EventSink};
 use crate::model::{
     Mail, MailKind, OneTimeKind, OneTimeTokenRecord, OutboxMail, Outgoing, Profile, UserRecord,
 };
@@ -49,6 +52,8 @@ pub trait Adapters: Send + Sync + 'static {
     type Tokens: TokenCodec;
     /// Keyed operations on personal data.
     type Keys: Keyring;
+    /// Where the use cases report what happened (audit log, metrics).
+    type Events: EventSink;
 }
 
 /// The adapters themselves.
@@ -69,32 +74,21 @@ pub struct Ports<A: Adapters> {
     pub tokens: A::Tokens,
     /// Keyed operations on personal data.
     pub keys: A::Keys,
+    /// Where the use cases report what happened (audit log, metrics).
+    pub events: A::Events,
 }
 
-/// Where a request comes from.
+/// Who a login or a refresh concerned, as far as it got, for the events it reports.
 #[derive(Debug, Clone, Default)]
-pub struct ClientContext {
-    /// Client IP (after trusted proxies).
-    pub ip: Option<IpAddr>,
-    /// User-Agent header.
-    pub user_agent: Option<String>,
-}
-
-/// Who a login or a refresh concerned, as far as it got, whether it succeeded or not: for
-/// the audit log and metrics. Ids and keyed digests only, never personal data.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Trail {
+pub(crate) struct Trail {
     /// The account, once known (a login on an unknown identifier has none).
-    pub user: Option<UserId>,
+    pub(crate) user: Option<UserId>,
     /// The session, once known.
-    pub session: Option<crate::types::SessionId>,
+    pub(crate) session: Option<crate::types::SessionId>,
     /// Login: the blind index (hex) of the identifier, the key of its lockout counter.
-    pub identifier_index: Option<String>,
+    pub(crate) identifier_index: Option<String>,
     /// Login: this failure locked the identifier.
-    pub locked_out: bool,
-    /// Login: the per-identifier rate-limit decision, when it was counted (a login with a
-    /// valid device token of the account is exempt), for the `RateLimit` headers.
-    pub rate: Option<RateDecision>,
+    pub(crate) locked_out: bool,
 }
 
 /// What a followed verification link did.
@@ -233,6 +227,45 @@ impl<A: Adapters> AuthService<A> {
             }
         }
         Ok(tightest.unwrap_or(crate::policy::gcra(self.policy.rate.per_ip, None, now).1))
+    }
+
+    /// [`Self::throttle`] for a request of `client`: keeps the decision in the context (for
+    /// the answer's `RateLimit` headers) and reports a refusal.
+    pub(crate) async fn throttle_client(
+        &self,
+        action: Action,
+        client: &ClientContext,
+        identifier: Option<&str>,
+    ) -> Result<(), AuthError> {
+        match self.throttle(action, client.ip, identifier).await {
+            Ok(decision) => {
+                client.tighten(decision);
+                Ok(())
+            }
+            Err(err) => {
+                if matches!(err, AuthError::RateLimited(_)) {
+                    self.publish(
+                        Event::RateLimited {
+                            action: action.as_str(),
+                        },
+                        client,
+                    );
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Reports `event` through the events port.
+    pub(crate) fn publish(&self, event: Event, client: &ClientContext) {
+        self.ports.events.publish(event, client);
+    }
+
+    /// Reports a mail queued by a write that succeeded (`mail` is what it carried).
+    pub(crate) fn queued(&self, mail: Option<&Outgoing>) {
+        if mail.is_some() {
+            self.publish(Event::MailQueued, &ClientContext::default());
+        }
     }
 
     pub(crate) fn now(&self) -> Timestamp {
@@ -390,6 +423,7 @@ impl<A: Adapters> AuthService<A> {
     pub(crate) async fn enqueue(&self, mail: Option<Outgoing>) -> Result<(), AuthError> {
         if let Some(mail) = mail {
             self.ports.store.enqueue_mail(&mail).await?;
+            self.queued(Some(&mail));
         }
         Ok(())
     }

@@ -6,13 +6,22 @@ use crate::ports::{PasswordHasher, StoreError, UserStore};
 use crate::types::{Password, PlainToken, UserId};
 
 use super::register::SecretPassword;
-use super::{Adapters, AuthService};
+use super::{Action, Adapters, AuthService, ClientContext};
+use crate::events::Event;
 
 impl<A: Adapters> AuthService<A> {
     /// Mails a reset link if the address belongs to an account. Answers the same, after
     /// the same work, whether or not it does: the request is queued as it is, and the
     /// outbox relay looks the address up when it delivers (no account: nothing is sent).
-    pub async fn forgot_password(&self, raw_email: &str) -> Result<(), AuthError> {
+    ///
+    /// Counts the per-IP and per-email limits.
+    pub async fn forgot_password(
+        &self,
+        raw_email: &str,
+        ctx: &ClientContext,
+    ) -> Result<(), AuthError> {
+        self.throttle_client(Action::ForgotPassword, ctx, Some(raw_email))
+            .await?;
         let email = Self::email_field(raw_email)?;
         self.request_link_mail(MailKind::ResetPassword, &email)
             .await
@@ -21,11 +30,16 @@ impl<A: Adapters> AuthService<A> {
     /// Sets a new password with a reset token (single use) and ends every session. The
     /// token proves control of the mailbox, so it also verifies the email. Returns whose
     /// password it was.
+    ///
+    /// Counts the per-IP limit; reports `PasswordReset`.
     pub async fn reset_password(
         &self,
         raw_token: &str,
         new_password: SecretPassword,
+        ctx: &ClientContext,
     ) -> Result<UserId, AuthError> {
+        self.throttle_client(Action::ResetPassword, ctx, None)
+            .await?;
         let mut v = Validation::default();
         let token = match PlainToken::presented(raw_token) {
             Ok(token) => Some(token),
@@ -74,10 +88,12 @@ impl<A: Adapters> AuthService<A> {
                 StoreError::Stale | StoreError::NotFound => AuthError::InvalidToken,
                 other => other.into(),
             })?;
+        self.queued(mail.as_ref());
         if user.email_verified_at.is_none() {
             store.mark_email_verified(user.id, self.now()).await?;
         }
         self.revoke_everything(user.id).await?;
+        self.publish(Event::PasswordReset { user: user.id }, ctx);
         Ok(user.id)
     }
 }

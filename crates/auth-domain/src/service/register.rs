@@ -8,7 +8,8 @@ use crate::ports::{
 };
 use crate::types::{Email, Password, PersonName, PhoneNumber, PlainToken, UserId, Username};
 
-use super::{Adapters, AuthService, EmailVerified, LinkMail};
+use super::{Action, Adapters, AuthService, ClientContext, EmailVerified, LinkMail};
+use crate::events::Event;
 
 /// A registration as received.
 #[derive(Debug, Clone, Default)]
@@ -58,7 +59,15 @@ impl<A: Adapters> AuthService<A> {
     /// Registers an account and mails a verification link. A taken username is
     /// `Conflict("username")`; a taken email is indistinguishable from success (see
     /// [`Registered`]): same answer, same work (one bcrypt, one insert with one mail).
-    pub async fn register(&self, input: Registration) -> Result<Registered, AuthError> {
+    ///
+    /// Counts the per-IP and per-email limits.
+    pub async fn register(
+        &self,
+        input: Registration,
+        ctx: &ClientContext,
+    ) -> Result<Registered, AuthError> {
+        self.throttle_client(Action::Register, ctx, Some(&input.email))
+            .await?;
         let mut v = Validation::default();
         let email = v.field("email", Email::parse(&input.email));
         let username = v.field("username", Username::parse(&input.username));
@@ -134,7 +143,10 @@ impl<A: Adapters> AuthService<A> {
                 )
                 .await?;
             match store.insert_user(&record, mail.as_ref()).await {
-                Ok(()) => return Ok(answer),
+                Ok(()) => {
+                    self.queued(mail.as_ref());
+                    return Ok(answer);
+                }
                 // Another registration took the email meanwhile: this one is pending too.
                 Err(StoreError::Taken(Taken::Email)) => {}
                 Err(err) => return Err(err.into()),
@@ -155,11 +167,19 @@ impl<A: Adapters> AuthService<A> {
             .notice(MailKind::RegistrationAttempt, &email, None)
             .await?;
         store.insert_user(&record, notice.as_ref()).await?;
+        self.queued(notice.as_ref());
         Ok(answer)
     }
 
     /// Consumes an email-verification token (from registration or from an email change).
-    pub async fn verify_email(&self, raw_token: &str) -> Result<EmailVerified, AuthError> {
+    ///
+    /// Counts the per-IP limit; reports `EmailVerified`.
+    pub async fn verify_email(
+        &self,
+        raw_token: &str,
+        ctx: &ClientContext,
+    ) -> Result<EmailVerified, AuthError> {
+        self.throttle_client(Action::VerifyEmail, ctx, None).await?;
         if raw_token.trim().is_empty() {
             let mut v = Validation::default();
             v.add("token", "is required");
@@ -190,6 +210,13 @@ impl<A: Adapters> AuthService<A> {
                     other => other.into(),
                 })?;
         }
+        self.publish(
+            Event::EmailVerified {
+                user: record.user_id,
+                email_changed,
+            },
+            ctx,
+        );
         Ok(EmailVerified {
             user: record.user_id,
             email_changed,
@@ -240,13 +267,22 @@ impl<A: Adapters> AuthService<A> {
                 StoreError::Stale | StoreError::NotFound => AuthError::InvalidToken,
                 other => other.into(),
             })?;
+        self.queued(mail.as_ref());
         Ok(())
     }
 
     /// Mails a new verification link if the address belongs to an unverified account.
     /// Answers the same, after the same work, whether or not it does: the request is queued
     /// as it is, and the outbox relay looks the address up when it delivers.
-    pub async fn resend_verification(&self, raw_email: &str) -> Result<(), AuthError> {
+    ///
+    /// Counts the per-IP and per-email limits.
+    pub async fn resend_verification(
+        &self,
+        raw_email: &str,
+        ctx: &ClientContext,
+    ) -> Result<(), AuthError> {
+        self.throttle_client(Action::ResendVerification, ctx, Some(raw_email))
+            .await?;
         let email = Self::email_field(raw_email)?;
         self.request_link_mail(MailKind::VerifyEmail, &email).await
     }

@@ -10,7 +10,8 @@ use crate::ports::{
 };
 use crate::types::{PlainToken, SessionId, Timestamp, UserId};
 
-use super::{Adapters, AuthService, Trail};
+use super::{Action, Adapters, AuthService, ClientContext, Trail};
+use crate::events::Event;
 
 impl<A: Adapters> AuthService<A> {
     /// Signs a fresh access token for the session and pairs it with `refresh`.
@@ -42,16 +43,29 @@ impl<A: Adapters> AuthService<A> {
     /// Rotates a refresh token. Within the reuse interval after a rotation, the same token
     /// yields the same successor (two tabs refreshing at once stay logged in); after it,
     /// presenting a rotated token revokes the whole session (`TokenReused`).
-    pub async fn refresh(&self, raw_token: &str) -> Result<TokenPair, AuthError> {
-        self.refresh_traced(raw_token).await.0
-    }
-
-    /// [`Self::refresh`], also telling whose session the token belonged to, when it
-    /// belonged to one (for the audit log of a detected reuse).
-    pub async fn refresh_traced(&self, raw_token: &str) -> (Result<TokenPair, AuthError>, Trail) {
+    ///
+    /// Counts the per-IP limit. Reports `TokensRefreshed`, or `RefreshReused` when a reuse
+    /// revoked the session.
+    pub async fn refresh(
+        &self,
+        raw_token: &str,
+        ctx: &ClientContext,
+    ) -> Result<TokenPair, AuthError> {
+        self.throttle_client(Action::Refresh, ctx, None).await?;
         let mut trail = Trail::default();
         let result = self.refresh_steps(raw_token, &mut trail).await;
-        (result, trail)
+        match &result {
+            Ok(_) => self.publish(Event::TokensRefreshed, ctx),
+            Err(AuthError::TokenReused) => self.publish(
+                Event::RefreshReused {
+                    user: trail.user,
+                    session: trail.session,
+                },
+                ctx,
+            ),
+            Err(_) => {}
+        }
+        result
     }
 
     async fn refresh_steps(
@@ -118,7 +132,15 @@ impl<A: Adapters> AuthService<A> {
 
     /// Ends the token's session (or, with `all`, every session of its user) and denylists
     /// the token itself until it expires.
-    pub async fn logout(&self, claims: &AccessClaims, all: bool) -> Result<(), AuthError> {
+    ///
+    /// Counts the per-IP limit; reports `LoggedOut`.
+    pub async fn logout(
+        &self,
+        claims: &AccessClaims,
+        all: bool,
+        ctx: &ClientContext,
+    ) -> Result<(), AuthError> {
+        self.throttle_client(Action::Logout, ctx, None).await?;
         let now = self.now();
         if all {
             self.revoke_everything(claims.user_id).await?;
@@ -133,6 +155,14 @@ impl<A: Adapters> AuthService<A> {
             .cache
             .revoke_token(claims.jti, claims.expires_at.max(now))
             .await?;
+        self.publish(
+            Event::LoggedOut {
+                user: claims.user_id,
+                session: claims.session_id,
+                all,
+            },
+            ctx,
+        );
         Ok(())
     }
 

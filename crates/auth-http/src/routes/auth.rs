@@ -1,16 +1,10 @@
 //! `/auth/*`: registration, verification, login, tokens, password recovery.
 
-use std::net::IpAddr;
-
 use actix_web::http::StatusCode;
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
-use auth_domain::policy::RateDecision;
-use auth_domain::ports::{IndexPurpose, Keyring};
-use auth_domain::service::{LoginIdentifier, Registration, SecretPassword, Trail};
-use auth_domain::{Action, AuthError};
+use actix_web::{HttpRequest, HttpResponse, web};
+use auth_domain::service::{LoginIdentifier, Registration, SecretPassword};
 use serde::Serialize;
 
-use crate::audit::Audit;
 use crate::dto::{
     EmailRequest, LoginRequest, LoginResponse, LogoutRequest, MessageResponse, RefreshRequest,
     RegisterRequest, RegisterResponse, RegisteredUser, ResetPasswordRequest, TokenRequest,
@@ -19,7 +13,6 @@ use crate::dto::{
 use crate::error::{ApiError, Problem};
 use crate::extract::{Authenticated, Client, JsonObject, bearer, optional_json};
 use crate::state::AppState;
-use crate::telemetry;
 
 /// Routes of this module.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -41,30 +34,6 @@ pub(crate) fn respond<T: Serialize>(status: StatusCode, body: &T) -> HttpRespons
     HttpResponse::build(status).json(body)
 }
 
-/// Counts the request against its rate limits; the decision rides in the request's
-/// extensions so that every answer, success or error, carries the `RateLimit` headers
-/// (see [`crate::middleware::rate_limit_headers`]). A refusal is counted in
-/// `auth_rate_limited_total`.
-async fn throttle(
-    state: &AppState,
-    req: &HttpRequest,
-    action: Action,
-    client: &Client,
-    identifier: Option<&str>,
-) -> Result<(), ApiError> {
-    let decision = state
-        .service
-        .throttle(action, client.0.ip, identifier)
-        .await
-        .inspect_err(|err| {
-            if matches!(err, AuthError::RateLimited(_)) {
-                telemetry::rate_limited(action.as_str());
-            }
-        })?;
-    req.extensions_mut().insert(decision);
-    Ok(())
-}
-
 #[utoipa::path(post, path = "/auth/register", tag = "auth",
     request_body = RegisterRequest,
     responses(
@@ -77,23 +46,19 @@ async fn throttle(
     ))]
 pub async fn register(
     state: web::Data<AppState>,
-    req: HttpRequest,
     client: Client,
     body: JsonObject<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    throttle(&state, &req, Action::Register, &client, Some(&body.email)).await?;
-    let registered = state
-        .service
-        .register(Registration {
-            email: body.email,
-            username: body.username,
-            password: SecretPassword(body.password),
-            name: body.name,
-            surname: body.surname,
-            phone_number: body.phone_number,
-        })
-        .await?;
+    let registration = Registration {
+        email: body.email,
+        username: body.username,
+        password: SecretPassword(body.password),
+        name: body.name,
+        surname: body.surname,
+        phone_number: body.phone_number,
+    };
+    let registered = state.service.register(registration, &client.0).await?;
     let answer = RegisterResponse {
         message: "User registered successfully. Please check your email to verify your account."
             .to_owned(),
@@ -119,25 +84,14 @@ pub async fn register(
     ))]
 pub async fn verify_email(
     state: web::Data<AppState>,
-    req: HttpRequest,
     client: Client,
     body: JsonObject<TokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    throttle(&state, &req, Action::VerifyEmail, &client, None).await?;
-    let verified = state
+    state
         .service
-        .verify_email(&body.token)
+        .verify_email(&body.token, &client.0)
         .await
         .map_err(ApiError::mailed)?;
-    let event = if verified.email_changed {
-        "email_change.confirmed"
-    } else {
-        "email.verified"
-    };
-    Audit::success(event)
-        .user(verified.user)
-        .ip(client.0.ip)
-        .emit();
     Ok(respond(
         StatusCode::OK,
         &MessageResponse::new("Email verified successfully."),
@@ -153,19 +107,13 @@ pub async fn verify_email(
     ))]
 pub async fn resend_verification(
     state: web::Data<AppState>,
-    req: HttpRequest,
     client: Client,
     body: JsonObject<EmailRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    throttle(
-        &state,
-        &req,
-        Action::ResendVerification,
-        &client,
-        Some(&body.email),
-    )
-    .await?;
-    state.service.resend_verification(&body.email).await?;
+    state
+        .service
+        .resend_verification(&body.email, &client.0)
+        .await?;
     let msg = MessageResponse::new(
         "If the address belongs to an unverified account, a new verification link is on its way.",
     );
@@ -184,7 +132,6 @@ pub async fn resend_verification(
     ))]
 pub async fn login(
     state: web::Data<AppState>,
-    req: HttpRequest,
     client: Client,
     body: JsonObject<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -195,45 +142,12 @@ pub async fn login(
         (Some(email), None) => LoginIdentifier::Email(email),
         (None, None) => LoginIdentifier::Username(String::new()),
     };
-    let ip = client.0.ip;
-    let normalized = identifier.normalized();
-    // The per-IP limit here; the per-identifier one is the use case's, which exempts a login
-    // presenting a valid device token of the account.
-    if let Err(err) = throttle(&state, &req, Action::Login, &client, None).await {
-        // Refused before the use case ran: only the identifier's index is known.
-        let trail = Trail {
-            identifier_index: (!normalized.is_empty()).then(|| {
-                state
-                    .service
-                    .ports()
-                    .keys
-                    .blind_index(IndexPurpose::Identifier, &normalized)
-                    .to_hex()
-            }),
-            ..Trail::default()
-        };
-        return Err(login_failed(err, &trail, ip));
-    }
     let request = auth_domain::service::LoginRequest {
         identifier,
         password: SecretPassword(body.password),
         device_token: body.device_token,
     };
-    let (result, trail) = state.service.login_traced(request, &client.0).await;
-    tighten_rate_decision(&req, trail.rate);
-    let logged_in = result.map_err(|err| {
-        if matches!(err, AuthError::RateLimited(_)) {
-            telemetry::rate_limited(Action::Login.as_str());
-        }
-        login_failed(err.into(), &trail, ip)
-    })?;
-    telemetry::login("success");
-    telemetry::tokens_issued();
-    Audit::success("login.succeeded")
-        .user(logged_in.profile.id)
-        .session(logged_in.tokens.session_id)
-        .ip(ip)
-        .emit();
+    let logged_in = state.service.login(request, &client.0).await?;
     let tokens = TokenResponse::from(&logged_in.tokens);
     let answer = LoginResponse {
         message: "Login successful".to_owned(),
@@ -247,35 +161,6 @@ pub async fn login(
     Ok(respond(StatusCode::OK, &answer))
 }
 
-/// Puts `decision` in the request's extensions (for the `RateLimit` headers) if it leaves
-/// fewer requests than the one there.
-fn tighten_rate_decision(req: &HttpRequest, decision: Option<RateDecision>) {
-    let Some(decision) = decision else { return };
-    let mut extensions = req.extensions_mut();
-    let tighter = extensions
-        .get::<RateDecision>()
-        .is_none_or(|current| decision.remaining < current.remaining);
-    if tighter {
-        extensions.insert(decision);
-    }
-}
-
-/// Counts and audits a refused login, and the lockout it caused if it did.
-fn login_failed(err: ApiError, trail: &Trail, ip: Option<IpAddr>) -> ApiError {
-    let code = err.code();
-    telemetry::login(code);
-    Audit::failure("login.failed")
-        .reason(code)
-        .trail(trail)
-        .ip(ip)
-        .emit();
-    if trail.locked_out {
-        telemetry::lockout();
-        Audit::failure("account.locked").trail(trail).ip(ip).emit();
-    }
-    err
-}
-
 #[utoipa::path(post, path = "/auth/refresh-token", tag = "auth",
     request_body = RefreshRequest,
     responses(
@@ -286,30 +171,14 @@ fn login_failed(err: ApiError, trail: &Trail, ip: Option<IpAddr>) -> ApiError {
     ))]
 pub async fn refresh_token(
     state: web::Data<AppState>,
-    req: HttpRequest,
     client: Client,
     body: JsonObject<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    throttle(&state, &req, Action::Refresh, &client, None).await?;
-    let (result, trail) = state.service.refresh_traced(&body.refresh_token).await;
-    match result {
-        Ok(pair) => {
-            telemetry::tokens_refreshed();
-            Ok(respond(StatusCode::OK, &TokenResponse::from(&pair)))
-        }
-        Err(err) => {
-            if matches!(err, AuthError::TokenReused) {
-                telemetry::refresh_reuse_detected();
-                telemetry::tokens_revoked("reuse");
-                Audit::failure("refresh.reuse_detected")
-                    .reason("token_reused")
-                    .trail(&trail)
-                    .ip(client.0.ip)
-                    .emit();
-            }
-            Err(err.into())
-        }
-    }
+    let pair = state
+        .service
+        .refresh(&body.refresh_token, &client.0)
+        .await?;
+    Ok(respond(StatusCode::OK, &TokenResponse::from(&pair)))
 }
 
 #[utoipa::path(post, path = "/auth/logout", tag = "auth",
@@ -328,20 +197,8 @@ pub async fn logout(
     auth: Authenticated,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    throttle(&state, &req, Action::Logout, &client, None).await?;
     let body: LogoutRequest = optional_json(&req, &body)?;
-    state.service.logout(&auth.0, body.all).await?;
-    let (event, reason) = if body.all {
-        ("logout.all", "logout_all")
-    } else {
-        ("logout.session", "logout")
-    };
-    telemetry::tokens_revoked(reason);
-    Audit::success(event)
-        .user(auth.0.user_id)
-        .session(auth.0.session_id)
-        .ip(client.0.ip)
-        .emit();
+    state.service.logout(&auth.0, body.all, &client.0).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -354,19 +211,13 @@ pub async fn logout(
     ))]
 pub async fn forgot_password(
     state: web::Data<AppState>,
-    req: HttpRequest,
     client: Client,
     body: JsonObject<EmailRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    throttle(
-        &state,
-        &req,
-        Action::ForgotPassword,
-        &client,
-        Some(&body.email),
-    )
-    .await?;
-    state.service.forgot_password(&body.email).await?;
+    state
+        .service
+        .forgot_password(&body.email, &client.0)
+        .await?;
     let msg = MessageResponse::new(
         "If the address belongs to an account, a password reset link is on its way.",
     );
@@ -382,22 +233,15 @@ pub async fn forgot_password(
     ))]
 pub async fn reset_password(
     state: web::Data<AppState>,
-    req: HttpRequest,
     client: Client,
     body: JsonObject<ResetPasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    throttle(&state, &req, Action::ResetPassword, &client, None).await?;
     let body = body.into_inner();
-    let user = state
+    state
         .service
-        .reset_password(&body.token, SecretPassword(body.new_password))
+        .reset_password(&body.token, SecretPassword(body.new_password), &client.0)
         .await
         .map_err(ApiError::mailed)?;
-    telemetry::tokens_revoked("password_reset");
-    Audit::success("password.reset")
-        .user(user)
-        .ip(client.0.ip)
-        .emit();
     Ok(respond(
         StatusCode::OK,
         &MessageResponse::new("Password has been reset. Please log in again."),

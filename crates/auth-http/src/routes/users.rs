@@ -6,7 +6,6 @@ use auth_domain::AuthError;
 use auth_domain::service::{ProfileUpdate, SecretPassword};
 use auth_domain::types::SessionId;
 
-use crate::audit::Audit;
 use crate::dto::{
     ChangePasswordRequest, DeleteAccountRequest, MessageResponse, ProfileResponse,
     ProfileUpdateRequest, ProfileUpdateResponse, SessionBody, SessionsResponse,
@@ -15,7 +14,6 @@ use crate::error::{ApiError, Problem};
 use crate::extract::{Authenticated, Client, JsonObject};
 use crate::routes::auth::respond;
 use crate::state::AppState;
-use crate::telemetry;
 
 /// A use case of the signed-in user failed. `TokenRevoked` here means the account behind a
 /// valid token is gone: a bearer failure, so it carries `WWW-Authenticate`.
@@ -24,31 +22,6 @@ fn failed(err: AuthError) -> ApiError {
         AuthError::TokenRevoked => ApiError::Bearer(err),
         other => ApiError::Domain(other),
     }
-}
-
-/// A re-authentication (change password, delete account) was refused: counts a rate limit,
-/// and audits a wrong password or a rate limit as `event`.
-fn reauthentication_refused(
-    err: &AuthError,
-    event: &'static str,
-    action: &'static str,
-    auth: &Authenticated,
-    client: &Client,
-) {
-    let reason = match err {
-        AuthError::WrongPassword => "invalid_credentials",
-        AuthError::RateLimited(_) => {
-            telemetry::rate_limited(action);
-            "rate_limited"
-        }
-        _ => return,
-    };
-    Audit::failure(event)
-        .reason(reason)
-        .user(auth.0.user_id)
-        .session(auth.0.session_id)
-        .ip(client.0.ip)
-        .emit();
 }
 
 /// Routes of this module.
@@ -111,19 +84,9 @@ pub async fn update_profile(
     };
     let (profile, pending) = state
         .service
-        .update_profile(&auth.0, update)
+        .update_profile(&auth.0, update, &client.0)
         .await
-        .inspect_err(|err| {
-            reauthentication_refused(err, "email_change.failed", "change_email", &auth, &client);
-        })
         .map_err(failed)?;
-    if pending {
-        Audit::success("email_change.requested")
-            .user(auth.0.user_id)
-            .session(auth.0.session_id)
-            .ip(client.0.ip)
-            .emit();
-    }
     let message = if pending {
         "Profile updated. Follow the link sent to your new email address to confirm it."
     } else {
@@ -160,24 +123,10 @@ pub async fn change_password(
             &auth.0,
             SecretPassword(body.current_password),
             SecretPassword(body.new_password),
+            &client.0,
         )
         .await
-        .inspect_err(|err| {
-            reauthentication_refused(
-                err,
-                "password.change_failed",
-                "change_password",
-                &auth,
-                &client,
-            );
-        })
         .map_err(failed)?;
-    telemetry::tokens_revoked("password_change");
-    Audit::success("password.changed")
-        .user(auth.0.user_id)
-        .session(auth.0.session_id)
-        .ip(client.0.ip)
-        .emit();
     Ok(respond(
         StatusCode::OK,
         &MessageResponse::new(
@@ -204,24 +153,13 @@ pub async fn delete_account(
 ) -> Result<HttpResponse, ApiError> {
     state
         .service
-        .delete_account(&auth.0, SecretPassword(body.into_inner().password))
+        .delete_account(
+            &auth.0,
+            SecretPassword(body.into_inner().password),
+            &client.0,
+        )
         .await
-        .inspect_err(|err| {
-            reauthentication_refused(
-                err,
-                "account.delete_failed",
-                "delete_account",
-                &auth,
-                &client,
-            );
-        })
         .map_err(failed)?;
-    telemetry::tokens_revoked("account_deleted");
-    Audit::success("account.deleted")
-        .user(auth.0.user_id)
-        .session(auth.0.session_id)
-        .ip(client.0.ip)
-        .emit();
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -267,15 +205,8 @@ pub async fn revoke_session(
     let id = SessionId::parse(&id).map_err(|_| ApiError::BadPath("session"))?;
     state
         .service
-        .revoke_session(&auth.0, id)
+        .revoke_session(&auth.0, id, &client.0)
         .await
         .map_err(failed)?;
-    telemetry::tokens_revoked("session");
-    // The revoked session, which may be another one than the caller's.
-    Audit::success("session.revoked")
-        .user(auth.0.user_id)
-        .session(id)
-        .ip(client.0.ip)
-        .emit();
     Ok(HttpResponse::NoContent().finish())
 }

@@ -262,6 +262,7 @@ pub async fn build_state(
         hasher,
         tokens,
         keys: SecretKeyring::new(keys),
+        events: crate::events::AppEvents::default(),
     };
     let service = AuthService::new(ports, policy(&config));
     let warmed = service
