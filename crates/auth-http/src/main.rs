@@ -1,10 +1,8 @@
 //! `auth-http`: the auth service binary.
 #![forbid(unsafe_code)]
 
-use std::net::TcpListener;
 use std::process::ExitCode;
 
-use actix_web::web;
 use auth_domain::ports::Store;
 use auth_http::cli;
 use auth_http::config::{Config, Database, LogFormat};
@@ -105,7 +103,7 @@ async fn migrate(config: Config) -> Result<(), String> {
             let shown = path.display().to_string();
             tokio::task::spawn_blocking(move || auth_store_sqlite::migrate(&path))
                 .await
-                .map_err(|e| e.to_string())?
+                .map_err(|e| startup::error_chain(&e))?
                 .map_err(|e| format!("migrate {shown}: {}", startup::error_chain(&e)))?
         }
         Database::Postgres(url) => {
@@ -128,7 +126,7 @@ async fn cleanup(config: Config) -> Result<(), String> {
     let unverified_ttl = startup::policy(&config).unverified_ttl;
     let (store, _) = startup::open_storage(&config)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| startup::error_chain(&e))?;
     let now = chrono::Utc::now();
     let report = store
         .cleanup(
@@ -150,69 +148,17 @@ async fn cleanup(config: Config) -> Result<(), String> {
 }
 
 async fn serve(config: Config) -> Result<(), String> {
-    let started = std::time::Instant::now();
     for warning in config.warnings() {
         tracing::warn!("configuration: {warning}");
     }
-    let addr = (config.host, config.port);
-    let listener = TcpListener::bind(addr)
-        .map_err(|e| format!("cannot listen on {}:{}: {e}", addr.0, addr.1))?;
-    let metrics_listener = match config.metrics_port {
-        Some(port) => Some(TcpListener::bind((config.host, port)).map_err(|e| {
-            format!(
-                "cannot listen on {}:{port} (METRICS_PORT): {e}",
-                config.host
-            )
-        })?),
-        None => None,
-    };
-    let (state, facts) = startup::build_state(config, None)
+    let application = startup::Application::build(config)
         .await
-        .map_err(|e| e.to_string())?;
-    let shown_host = if state.config.host.is_unspecified() {
-        "127.0.0.1".to_owned()
-    } else {
-        state.config.host.to_string()
-    };
-    let port = state.config.port;
-    let banner = format!(
-        "auth-service {version} ready in {ms} ms on http://{host}:{port}\n  storage : {storage}\n  cache   : {cache}\n  mail    : {mail}\n  secrets : {secrets}\n  tokens  : {tokens}\n  docs    : http://{shown_host}:{port}/docs  (OpenAPI at /openapi.json)",
-        version = env!("CARGO_PKG_VERSION"),
-        ms = started.elapsed().as_millis(),
-        host = state.config.host,
-        storage = facts.storage,
-        mail = facts.mail,
-        secrets = facts.secrets,
-        tokens = facts.tokens,
-        cache = facts.cache,
-    );
-    tracing::info!("{banner}");
-    let state = web::Data::new(state);
-    startup::spawn_cleanup(state.clone());
-    let worker = auth_http::outbox::spawn_outbox_worker(state.clone());
-    let keeper = auth_http::revocations::spawn_revocation_keeper(state.clone());
-    let server = startup::run(listener, state.clone()).map_err(|e| e.to_string())?;
-    let metrics_handle = match metrics_listener {
-        Some(listener) => {
-            let metrics =
-                startup::run_metrics(listener, state.clone()).map_err(|e| e.to_string())?;
-            let handle = metrics.handle();
-            actix_web::rt::spawn(metrics);
-            Some(handle)
-        }
-        None => None,
-    };
-    let stopper = actix_web::rt::spawn(startup::stop_on_signal(server.handle(), metrics_handle));
+        .map_err(|e| startup::error_chain(&e))?;
+    tracing::info!("{}", application.banner());
     // Runs until SIGTERM/SIGINT: then stops accepting, and waits up to SHUTDOWN_GRACE for
     // in-flight requests.
-    let served = server.await.map_err(|e| e.to_string());
-    let stop_began = if stopper.is_finished() {
-        stopper.await.ok()
-    } else {
-        stopper.abort();
-        None
-    };
-    drop(keeper);
-    startup::shutdown(state, worker, stop_began).await;
-    served
+    application
+        .run_until_stopped()
+        .await
+        .map_err(|e| startup::error_chain(&e))
 }

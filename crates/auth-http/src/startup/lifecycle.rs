@@ -12,10 +12,26 @@ use crate::state::AppState;
 /// to the SMTP server, and closes the database and cache pools.
 pub async fn shutdown(
     state: web::Data<AppState>,
-    worker: crate::outbox::OutboxWorker,
+    worker: Option<crate::outbox::OutboxWorker>,
     stop_began: Option<std::time::Instant>,
 ) {
     tracing::info!("HTTP server stopped; stopping the outbox worker");
+    if let Some(worker) = worker {
+        stop_worker(&state, worker, stop_began).await;
+    }
+    let ports = state.service.ports();
+    ports.mail.close().await;
+    ports.store.close();
+    ports.cache.close();
+    tracing::info!("shutdown complete");
+}
+
+/// Stops the outbox worker between mails, within what the requests left of the grace.
+async fn stop_worker(
+    state: &AppState,
+    worker: crate::outbox::OutboxWorker,
+    stop_began: Option<std::time::Instant>,
+) {
     // One deadline for both phases: what the requests left of SHUTDOWN_GRACE (at least a
     // second, to finish a mail in flight when the requests took it all).
     let full = seconds(state.config.shutdown_grace);
@@ -29,11 +45,6 @@ pub async fn shutdown(
             "outbox worker still delivering at the end of the grace period; its mail is left to the next worker"
         );
     }
-    let ports = state.service.ports();
-    ports.mail.close().await;
-    ports.store.close();
-    ports.cache.close();
-    tracing::info!("shutdown complete");
 }
 
 /// Deletes expired rows every `CLEANUP_INTERVAL` (unless 0), on the server's runtime.

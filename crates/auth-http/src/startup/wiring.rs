@@ -25,27 +25,70 @@ use auth_store_postgres::{PgOptions, PgStore};
 use super::lifecycle::seconds;
 use super::metrics::metrics_handle;
 
-/// Why the service could not start.
+/// A cause of a startup failure, kept for its chain.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why the service could not start. Each variant keeps its cause as its `source`: print the
+/// whole chain with [`error_chain`].
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     /// The secrets could not be loaded or generated.
-    #[error("secrets: {0}")]
+    #[error("secrets")]
     Secrets(#[from] secrets::SecretsError),
     /// A JWT key is unusable.
-    #[error("JWT keys: {0}")]
+    #[error("JWT keys")]
     Keys(#[from] auth_crypto::KeyError),
     /// The cache could not be reached.
-    #[error("cache: {0}")]
-    Cache(String),
-    /// The database could not be opened.
-    #[error("database: {0}")]
-    Database(String),
+    #[error("cache: {at}")]
+    Cache {
+        /// Which cache (its URL without credentials).
+        at: String,
+        /// Why.
+        #[source]
+        source: Cause,
+    },
+    /// The database could not be opened, migrated or read at start.
+    #[error("database: {at}")]
+    Database {
+        /// Which database, or what was being done.
+        at: String,
+        /// Why.
+        #[source]
+        source: Cause,
+    },
     /// The mail settings or templates are unusable.
-    #[error("mail: {0}")]
-    Mail(String),
-    /// Anything else.
-    #[error("{0}")]
-    Other(String),
+    #[error("mail: {what}")]
+    Mail {
+        /// Which setting.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: Cause,
+    },
+    /// A listening address could not be bound.
+    #[error("cannot listen on {address}")]
+    Listen {
+        /// `host:port (VARIABLE)`.
+        address: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The HTTP server could not start.
+    #[error("cannot start the HTTP server")]
+    Serve(#[source] std::io::Error),
+    /// The password hasher could not be set up.
+    #[error("password hashing")]
+    Hasher(#[source] Cause),
+}
+
+impl StartupError {
+    fn database(at: impl Into<String>, source: impl Into<Cause>) -> Self {
+        Self::Database {
+            at: at.into(),
+            source: source.into(),
+        }
+    }
 }
 
 /// What the startup banner says.
@@ -126,8 +169,10 @@ pub fn smtp_config(config: &Config, host: &str) -> Result<SmtpConfig, StartupErr
         .mail_default_sender
         .as_deref()
         .unwrap_or("Auth <no-reply@localhost>");
-    let mut smtp = SmtpConfig::new(host, security, sender)
-        .map_err(|e| StartupError::Mail(format!("MAIL_DEFAULT_SENDER: {e}")))?;
+    let mut smtp = SmtpConfig::new(host, security, sender).map_err(|e| StartupError::Mail {
+        what: "MAIL_DEFAULT_SENDER",
+        source: e.into(),
+    })?;
     if let Some(port) = config.mail_port {
         smtp.port = port;
     }
@@ -175,7 +220,10 @@ pub fn open_mailer(
         },
         smtp.sender,
     );
-    let mailer = SmtpMailer::new(smtp).map_err(|e| StartupError::Mail(e.to_string()))?;
+    let mailer = SmtpMailer::new(smtp).map_err(|e| StartupError::Mail {
+        what: "SMTP",
+        source: e.into(),
+    })?;
     Ok((Mailer::Smtp(Box::new(mailer)), fact))
 }
 
@@ -246,8 +294,8 @@ pub async fn build_state(
     let (cost, concurrency) = (config.bcrypt_cost, config.hash_concurrency);
     let hasher = tokio::task::spawn_blocking(move || BcryptHasher::new(cost, pepper, concurrency))
         .await
-        .map_err(|e| StartupError::Other(e.to_string()))?
-        .map_err(|e| StartupError::Other(error_chain(&e)))?
+        .map_err(|e| StartupError::Hasher(e.into()))?
+        .map_err(|e| StartupError::Hasher(e.into()))?
         .observed(crate::telemetry::password_hashed);
     let (store, storage_fact) = open_storage(&config).await?;
     let (cache, cache_fact) = open_cache(&config).await?;
@@ -268,7 +316,7 @@ pub async fn build_state(
     let warmed = service
         .warm_revocations()
         .await
-        .map_err(|e| StartupError::Database(e.to_string()))?;
+        .map_err(|e| StartupError::database("restoring the revocation list", e))?;
     if warmed > 0 {
         tracing::info!(
             revocations = warmed,
@@ -277,7 +325,7 @@ pub async fn build_state(
     }
     crate::outbox::release_leases_of_a_previous_run(&service)
         .await
-        .map_err(|e| StartupError::Database(e.to_string()))?;
+        .map_err(|e| StartupError::database("releasing the outbox leases of a previous run", e))?;
     let facts = Facts {
         storage: storage_fact,
         secrets: match &secrets.generated_in {
@@ -340,9 +388,9 @@ pub async fn open_storage(config: &Config) -> Result<(Storage, String), StartupE
     match config.database() {
         Database::Sqlite(path) => {
             let pool_size = (config.workers * 2).max(4);
-            let store = SqliteStore::open(&path, pool_size).await.map_err(|e| {
-                StartupError::Database(format!("{}: {}", path.display(), error_chain(&e)))
-            })?;
+            let store = SqliteStore::open(&path, pool_size)
+                .await
+                .map_err(|e| StartupError::database(path.display().to_string(), e))?;
             Ok((
                 Storage::new(Backend::Sqlite(store)),
                 format!("SQLite file {} (embedded default)", path.display()),
@@ -352,7 +400,7 @@ pub async fn open_storage(config: &Config) -> Result<(Storage, String), StartupE
             let url = url.expose_secret();
             let shown = redact_url(url);
             let unreachable = |e: auth_domain::ports::PortError| {
-                StartupError::Database(format!("PostgreSQL at {shown}: {}", error_chain(&e)))
+                StartupError::database(format!("PostgreSQL at {shown}"), e)
             };
             if config.auto_migrate {
                 let applied = auth_store_postgres::migrate(url)
@@ -396,7 +444,10 @@ pub async fn open_cache(config: &Config) -> Result<(CacheBackend, String), Start
     let shown = redact_url(url);
     let redis = RedisCache::connect(url, &config.redis_key_prefix, RedisOptions::default())
         .await
-        .map_err(|e| StartupError::Cache(format!("Redis at {shown}: {}", error_chain(&e))))?;
+        .map_err(|e| StartupError::Cache {
+            at: format!("Redis at {shown}"),
+            source: e.into(),
+        })?;
     let fact = format!(
         "Redis {shown}, keys under {:?} (shared by every instance)",
         config.redis_key_prefix

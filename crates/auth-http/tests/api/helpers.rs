@@ -11,7 +11,6 @@ use actix_web::web;
 use auth_domain::model::MailKind;
 use auth_http::config::Config;
 use auth_http::outbox::{OutboxWorker, spawn_outbox_worker};
-use auth_http::revocations::{RevocationKeeper, spawn_revocation_keeper};
 use auth_http::startup;
 use auth_http::state::AppState;
 use auth_mail_log::MemoryMailbox;
@@ -58,9 +57,11 @@ pub struct TestApp {
     pub inbox: MemoryMailbox,
     pub client: awc::Client,
     pub state: web::Data<AppState>,
+    /// `http://127.0.0.1:{port}` of the metrics listener, when `METRICS_PORT` is set.
+    pub metrics_base: Option<String>,
     worker: Mutex<Option<OutboxWorker>>,
-    _keeper: RevocationKeeper,
     handle: ServerHandle,
+    running: Mutex<Option<tokio::task::JoinHandle<std::io::Result<()>>>>,
     _backing: Backing,
 }
 
@@ -180,30 +181,36 @@ pub async fn spawn_on(backing: &Backing, vars: &[(&str, &str)]) -> TestApp {
     for (k, v) in vars {
         map.insert((*k).to_owned(), (*v).to_owned());
     }
-    let smtp = map.contains_key("MAIL_SERVER");
+    let metrics_listener = map
+        .contains_key("METRICS_PORT")
+        .then(|| TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}")));
     let config = Config::from_vars(map).unwrap_or_else(|e| panic!("config: {e}"));
     let inbox = MemoryMailbox::new();
-    let (state, _facts) = startup::build_state(config, (!smtp).then(|| inbox.clone()))
+    let overrides = startup::Overrides {
+        listener: Some(TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"))),
+        metrics_listener,
+        mailbox: Some(inbox.clone()),
+    };
+    let mut app = startup::Application::build_with(config, overrides)
         .await
-        .unwrap_or_else(|e| panic!("build: {e}"));
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
-    let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
-    let state = web::Data::new(state);
-    let worker = spawn_outbox_worker(state.clone());
-    let keeper = spawn_revocation_keeper(state.clone());
-    let server = startup::run(listener, state.clone()).unwrap_or_else(|e| panic!("run: {e}"));
-    let handle = server.handle();
-    actix_web::rt::spawn(server);
+        .unwrap_or_else(|e| panic!("build: {}", startup::error_chain(&e)));
+    let worker = app.take_worker();
+    let port = app.port();
+    let metrics_port = app.metrics_port();
+    let state = app.state();
+    let handle = app.handle();
+    let running = actix_web::rt::spawn(app.run_until_stopped());
     TestApp {
         base: format!("http://127.0.0.1:{port}"),
+        metrics_base: metrics_port.map(|port| format!("http://127.0.0.1:{port}")),
         inbox,
         client: awc::Client::builder()
             .timeout(std::time::Duration::from_secs(30))
             .finish(),
         state,
-        worker: Mutex::new(Some(worker)),
-        _keeper: keeper,
+        worker: Mutex::new(worker),
         handle,
+        running: Mutex::new(Some(running)),
         _backing: backing.clone(),
     }
 }
@@ -215,9 +222,18 @@ pub fn registration(email: &str, username: &str) -> Value {
 }
 
 impl TestApp {
+    /// Stops the app as a signal would: the server, the outbox worker, then the pools.
     pub async fn stop(&self) {
         self.handle.stop(true).await;
         self.stop_worker().await;
+        let running = self
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(running) = running {
+            let _ = running.await;
+        }
     }
 
     /// Stops the outbox worker (between mails), as a shutdown does.

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use auth_domain::model::MailKind;
 use auth_domain::types::Email;
-use auth_http::startup;
 use awc::http::StatusCode;
 use serde_json::{Value, json};
 
@@ -786,23 +785,15 @@ async fn the_binary_counts_the_flow_exactly_and_its_json_logs_hold_the_audit_eve
 
 #[actix_web::test]
 async fn with_metrics_port_set_metrics_are_served_on_that_port_only() -> TestResult {
-    // The value only has to differ from PORT: the test binds the listener itself.
+    // The value only has to differ from PORT: the test app listens on a free port instead.
     let app = spawn_with(&[("METRICS_PORT", "9464")]).await;
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let port = listener.local_addr()?.port();
-    let server = startup::run_metrics(listener, app.state.clone())?;
-    let handle = server.handle();
-    actix_web::rt::spawn(server);
+    let metrics = app.metrics_base.clone().ok_or("no metrics listener")?;
 
     let main = app.get("/metrics").await;
     assert_eq!(main.status, StatusCode::NOT_FOUND, "not on the main port");
     assert_eq!(main.code(), "not_found");
 
-    let mut res = app
-        .client
-        .get(format!("http://127.0.0.1:{port}/metrics"))
-        .send()
-        .await?;
+    let mut res = app.client.get(format!("{metrics}/metrics")).send().await?;
     assert_eq!(res.status(), StatusCode::OK);
     let content_type = res
         .headers()
@@ -815,17 +806,13 @@ async fn with_metrics_port_set_metrics_are_served_on_that_port_only() -> TestRes
     assert!(body.contains("auth_build_info"), "{body}");
     assert!(body.contains("auth_db_pool_connections"), "{body}");
 
-    let other = app
-        .client
-        .get(format!("http://127.0.0.1:{port}/health"))
-        .send()
-        .await?;
+    let other = app.client.get(format!("{metrics}/health")).send().await?;
     assert_eq!(
         other.status(),
         StatusCode::NOT_FOUND,
         "nothing else on the metrics port"
     );
-    handle.stop(true).await;
+    app.stop().await;
     Ok(())
 }
 
@@ -912,11 +899,7 @@ async fn with_metrics_token_set_metrics_answer_401_without_it_and_200_with_it() 
 #[actix_web::test]
 async fn with_metrics_port_and_token_set_the_metrics_port_asks_for_the_token_too() -> TestResult {
     let app = spawn_with(&[("METRICS_PORT", "9464"), ("METRICS_TOKEN", METRICS_TOKEN)]).await;
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let base = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
-    let server = startup::run_metrics(listener, app.state.clone())?;
-    let handle = server.handle();
-    actix_web::rt::spawn(server);
+    let base = app.metrics_base.clone().ok_or("no metrics listener")?;
 
     let missing = scrape(&app, &base, None).await;
     assert_refused(
@@ -936,6 +919,6 @@ async fn with_metrics_port_and_token_set_the_metrics_port_asks_for_the_token_too
         StatusCode::NOT_FOUND,
         "the main port has no /metrics, token or not"
     );
-    handle.stop(true).await;
+    app.stop().await;
     Ok(())
 }
