@@ -174,4 +174,3 @@ fn create_new(path: &Path, contents: &str, mode: u32) -> Result<(), String> {
         .and_then(|()| file.sync_all())
         .map_err(failed)
 }
-

@@ -35,9 +35,7 @@ pub fn path<S: Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
 
 /// `serialize_with` of optional paths.
 pub fn optional_path<S: Serializer>(path: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
-    path.as_ref()
-        .map(|p| p.display().to_string())
-        .serialize(s)
+    path.as_ref().map(|p| p.display().to_string()).serialize(s)
 }
 
 /// `serialize_with` of `CORS_ORIGINS`.
@@ -73,7 +71,9 @@ pub(super) const SPECIAL: [(&str, Special); 10] = [
         c.metrics_port.is_none().then(|| unset("/metrics on PORT"))
     }),
     ("DATABASE_URL", |c| Some(database(c))),
-    ("JWT_PUBLIC_KEY", |c| c.jwt_public_key.as_deref().map(pem_blocks)),
+    ("JWT_PUBLIC_KEY", |c| {
+        c.jwt_public_key.as_deref().map(pem_blocks)
+    }),
     ("JWT_ALGORITHM", |c| {
         let shown = match (c.jwt_algorithm, c.jwt_private_key.is_some()) {
             (_, false) => "HS256 (JWT_PRIVATE_KEY is unset)",
@@ -101,7 +101,11 @@ pub(super) const SPECIAL: [(&str, Special); 10] = [
         } else {
             auth_mail_smtp::Security::None
         };
-        Some(c.mail_port.unwrap_or_else(|| security.default_port()).to_string())
+        Some(
+            c.mail_port
+                .unwrap_or_else(|| security.default_port())
+                .to_string(),
+        )
     }),
     ("MAIL_USE_TLS", |c| {
         (c.mail_use_ssl && c.mail_use_tls).then(|| "true (unused: MAIL_USE_SSL wins)".to_owned())
@@ -127,7 +131,10 @@ fn pem_blocks(pems: &str) -> String {
         .lines()
         .filter(|l| l.trim_start().starts_with("-----BEGIN"))
         .count();
-    format!("set ({blocks} PEM block{})", if blocks == 1 { "" } else { "s" })
+    format!(
+        "set ({blocks} PEM block{})",
+        if blocks == 1 { "" } else { "s" }
+    )
 }
 
 /// `DATABASE_URL`: a URL's password as `***`, and what may be a secret masked.

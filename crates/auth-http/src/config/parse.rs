@@ -187,9 +187,7 @@ pub fn key32(raw: &str) -> Parsed<[u8; 32]> {
         .ok()
         .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
         .ok_or_else(|| {
-            Refusal::Hidden(
-                "expected 32 bytes in base64 (openssl rand -base64 32)".to_owned(),
-            )
+            Refusal::Hidden("expected 32 bytes in base64 (openssl rand -base64 32)".to_owned())
         })
 }
 

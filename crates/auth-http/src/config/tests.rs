@@ -325,8 +325,7 @@ fn production_refuses_placeholder_keys_and_the_root_secret_reused_as_the_jwt_key
             "SECRET_KEY and JWT_SECRET_KEY",
         ),
     ] {
-        let changes: Vec<(&str, &str)> =
-            changes.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let changes: Vec<(&str, &str)> = changes.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let problems = production_with(&changes).err().unwrap_or_default();
         assert_eq!(problems.len(), 1, "{named}: {problems:?}");
         assert!(problems[0].contains(named), "{named}: {problems:?}");
@@ -558,11 +557,13 @@ fn a_boolean_typo_is_a_problem_never_true() {
             );
             let shown = shown(&config, name);
             assert!(
-                shown.starts_with(&variables()
-                    .iter()
-                    .find(|v| v.name == name)
-                    .and_then(|v| v.default.clone())
-                    .unwrap_or_default()),
+                shown.starts_with(
+                    &variables()
+                        .iter()
+                        .find(|v| v.name == name)
+                        .and_then(|v| v.default.clone())
+                        .unwrap_or_default()
+                ),
                 "{name}={typo} falls back to the default, shown as {shown}"
             );
         }
@@ -619,7 +620,10 @@ fn several_bad_values_are_each_reported_once_naming_the_variable_but_not_a_secre
         );
     }
     let all = problems.join("\n");
-    assert!(!all.contains("c2VjcmV0") && !all.contains("pw-Zq7"), "{all}");
+    assert!(
+        !all.contains("c2VjcmV0") && !all.contains("pw-Zq7"),
+        "{all}"
+    );
 }
 
 #[test]
@@ -723,8 +727,16 @@ fn env_example_lists_every_variable_once_with_its_default_and_nothing_else() {
     }
     for var in variables() {
         if let Some(default) = &var.default {
-            let value = example.iter().find(|(n, _)| *n == var.name).map(|(_, v)| *v);
-            assert_eq!(value, Some(default.as_str()), "{} in .env.example", var.name);
+            let value = example
+                .iter()
+                .find(|(n, _)| *n == var.name)
+                .map(|(_, v)| *v);
+            assert_eq!(
+                value,
+                Some(default.as_str()),
+                "{} in .env.example",
+                var.name
+            );
         }
     }
 }

@@ -23,7 +23,10 @@ pub fn problems(config: &Config, given: &dyn Fn(&str) -> bool) -> Vec<String> {
     if config.jwt_private_key.is_some() && config.jwt_algorithm == JwtAlgorithm::Hs256 {
         problems.push("JWT_ALGORITHM=HS256 uses JWT_SECRET_KEY: unset JWT_PRIVATE_KEY, or choose RS256, ES256 or EdDSA".to_owned());
     }
-    if let Some(url) = config.database_url.as_ref().map(ExposeSecret::expose_secret)
+    if let Some(url) = config
+        .database_url
+        .as_ref()
+        .map(ExposeSecret::expose_secret)
         && !["sqlite:", "postgres://", "postgresql://"]
             .iter()
             .any(|scheme| url.starts_with(scheme))
@@ -53,7 +56,9 @@ fn mail(config: &Config, given: &dyn Fn(&str) -> bool) -> Vec<String> {
     if config.mail_server.is_none() {
         for name in ["MAIL_USERNAME", "MAIL_PASSWORD", "MAIL_PORT"] {
             if given(name) {
-                problems.push(format!("{name} is set but MAIL_SERVER is not: set MAIL_SERVER to send mail over SMTP"));
+                problems.push(format!(
+                    "{name} is set but MAIL_SERVER is not: set MAIL_SERVER to send mail over SMTP"
+                ));
             }
         }
     }

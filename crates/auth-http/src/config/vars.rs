@@ -18,9 +18,9 @@ use serde::Serialize;
 
 use super::describe;
 use super::parse::{
-    app_env, at_least, between, cors_origins, flag, host, jwt_algorithm, key32,
-    log_format, metrics_token, nonzero_port, path, pem, pem_secret, port, secret,
-    seconds_at_least, seconds_between, text, trusted_proxies, url_base,
+    app_env, at_least, between, cors_origins, flag, host, jwt_algorithm, key32, log_format,
+    metrics_token, nonzero_port, path, pem, pem_secret, port, seconds_at_least, seconds_between,
+    secret, text, trusted_proxies, url_base,
 };
 use super::{AppEnv, CorsOrigins, JwtAlgorithm, LogFormat};
 

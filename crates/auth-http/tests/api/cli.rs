@@ -573,8 +573,8 @@ fn config_check_finds_an_unusable_database_path_without_touching_it() -> TestRes
 }
 
 #[test]
-fn serve_help_lists_every_variable_with_its_default_but_no_value_from_the_environment()
--> TestResult {
+fn serve_help_lists_every_variable_with_its_default_but_no_value_from_the_environment() -> TestResult
+{
     let out = binary()
         .args(["serve", "--help"])
         .env("SECRET_KEY", "root-secret-value-Zq91")
@@ -591,7 +591,10 @@ fn serve_help_lists_every_variable_with_its_default_but_no_value_from_the_enviro
     }
     assert!(help.contains("STARTTLS, required once asked for"), "{help}");
     for value in ["Zq91", "Zq92"] {
-        assert!(!help.contains(value), "a value from the environment shows: {help}");
+        assert!(
+            !help.contains(value),
+            "a value from the environment shows: {help}"
+        );
     }
     Ok(())
 }
