@@ -106,6 +106,12 @@ fn definitions() -> clap::Command {
     Config::augment_args(command)
 }
 
+/// The definitions without `env`, for parsing: the values come from the map given to
+/// [`Config::from_vars`] alone, never from the process environment.
+fn parsing_command() -> clap::Command {
+    definitions().mut_args(|arg| arg.env(Resettable::Reset))
+}
+
 /// Every variable the configuration reads, in the definitions' order.
 pub fn variables() -> &'static [Variable] {
     static VARIABLES: LazyLock<Vec<Variable>> = LazyLock::new(|| {
@@ -172,8 +178,7 @@ fn parse_values(map: &HashMap<String, String>) -> (Config, Vec<String>) {
             (!value.is_empty()).then_some((var, value))
         })
         .collect();
-    // Without `env`: the values come from `map` alone, never from the process.
-    let command = definitions().mut_args(|arg| arg.env(Resettable::Reset));
+    let command = parsing_command();
     let mut problems = Vec::new();
     loop {
         let argv = given
@@ -201,7 +206,7 @@ fn parse_values(map: &HashMap<String, String>) -> (Config, Vec<String>) {
                 given.clear();
             }
             // Nothing given: the definitions' own defaults do not parse, a bug that
-            // `the_defaults_parse` catches before it ships; no input can cause it.
+            // `the_defaults_parse_and_…` catches before it ships; no input can cause it.
             None => panic!("the configuration's defaults do not parse: {err}"),
         }
     }

@@ -418,6 +418,14 @@ fn the_defaults_parse_and_every_variable_is_described_once_in_the_definitions_or
     let described: Vec<&str> = config.describe().iter().map(|(n, _)| *n).collect();
     let defined: Vec<&str> = variables().iter().map(|v| v.name.as_str()).collect();
     assert_eq!(described, defined);
+    for (name, value) in config.describe() {
+        // `[`: a type serialized as a sequence or a tuple (a duration without
+        // `describe::seconds`), not as config check shows it.
+        assert!(
+            !value.contains("not shown") && !value.starts_with('['),
+            "{name}={value}"
+        );
+    }
     assert_eq!(defined.len(), 56, "{defined:?}");
 }
 
@@ -738,5 +746,15 @@ fn env_example_lists_every_variable_once_with_its_default_and_nothing_else() {
                 var.name
             );
         }
+    }
+}
+
+#[test]
+fn parsing_reads_the_given_map_and_never_the_process_environment() {
+    let command = parsing_command();
+    let mut arguments = command.get_arguments().peekable();
+    assert!(arguments.peek().is_some());
+    for arg in arguments {
+        assert_eq!(arg.get_env(), None, "{}", arg.get_id());
     }
 }

@@ -3,6 +3,9 @@
 //! and its type (with `#[serde]` where the type needs it) what `auth-http config check`
 //! shows. The README's table and `.env.example` are checked against these definitions.
 //!
+//! A new setting is a new field here (with a parser from `parse.rs`), its use, a row in
+//! the README's table and a line in `.env.example` (the tests say when one is missing).
+//!
 //! Secrets have a secret type (`SecretString`, [`ExplicitKeys`]): secrecy gives them no
 //! `Display` and no `Serialize`, so `config check` can only show them through
 //! [`describe::masked`], and their parsers never quote the value in a problem.
