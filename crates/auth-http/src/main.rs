@@ -13,9 +13,9 @@ use tracing_subscriber::EnvFilter;
 
 /// Authentication service: registration, login, JWT access tokens, rotating refresh tokens.
 ///
-/// Configuration comes from environment variables (see the README); with none at all it
-/// runs on the embedded default (a SQLite file under ./data, an in-process cache, mail
-/// written to the log).
+/// Configuration comes from environment variables (`auth-http serve --help` lists them);
+/// with none at all it runs on the embedded default (a SQLite file under ./data, an
+/// in-process cache, mail written to the log).
 #[derive(Debug, Parser)]
 #[command(name = "auth-http", version)]
 struct Cli {
@@ -26,6 +26,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve HTTP (the default).
+    #[command(after_help = auth_http::config::variables_help())]
     Serve,
     /// Create the database if needed and apply pending migrations, then exit.
     Migrate,

@@ -355,22 +355,6 @@ fn keys_generate_fails_with_exit_one_when_it_cannot_write() -> TestResult {
     Ok(())
 }
 
-/// The variable names of the README's configuration table.
-fn readme_variables() -> Result<Vec<String>, Box<dyn std::error::Error>> {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))?;
-    let table = readme
-        .split("## Configuration")
-        .nth(1)
-        .and_then(|rest| rest.split("\n## ").next())
-        .ok_or("no configuration section")?;
-    Ok(table
-        .lines()
-        .filter_map(|line| line.strip_prefix("| `"))
-        .filter_map(|row| row.split(" |").next())
-        .flat_map(|cell| cell.split(", ").map(|n| n.trim_matches('`').to_owned()))
-        .collect())
-}
-
 #[test]
 fn config_check_of_a_development_environment_shows_every_setting_with_secrets_masked() -> TestResult
 {
@@ -380,7 +364,11 @@ fn config_check_of_a_development_environment_shows_every_setting_with_secrets_ma
     let shown = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{shown}{}", stderr(&out));
     assert!(shown.ends_with("no problems found\n"), "{shown}");
-    let variables = readme_variables()?;
+    // Every variable of the definitions (which the README's table is checked against).
+    let variables: Vec<&str> = auth_http::config::variables()
+        .iter()
+        .map(|v| v.name.as_str())
+        .collect();
     assert!(variables.len() > 40, "{variables:?}");
     for name in &variables {
         assert!(
@@ -581,5 +569,32 @@ fn config_check_finds_an_unusable_database_path_without_touching_it() -> TestRes
         "{shown}"
     );
     assert_eq!(std::fs::read_to_string(&file)?, "not a directory");
+    Ok(())
+}
+
+#[test]
+fn serve_help_lists_every_variable_with_its_default_but_no_value_from_the_environment() -> TestResult
+{
+    let out = binary()
+        .args(["serve", "--help"])
+        .env("SECRET_KEY", "root-secret-value-Zq91")
+        .env("DATABASE_URL", "postgres://u:pg-password-Zq92@db/auth")
+        .output()?;
+    let help = stdout(&out);
+    assert!(out.status.success(), "{help}{}", stderr(&out));
+    for var in auth_http::config::variables() {
+        let line = match &var.default {
+            Some(default) => format!("\n  {} [default: {default}]\n", var.name),
+            None => format!("\n  {}\n", var.name),
+        };
+        assert!(help.contains(&line), "{line:?} missing from: {help}");
+    }
+    assert!(help.contains("STARTTLS, required once asked for"), "{help}");
+    for value in ["Zq91", "Zq92"] {
+        assert!(
+            !help.contains(value),
+            "a value from the environment shows: {help}"
+        );
+    }
     Ok(())
 }
