@@ -1,11 +1,12 @@
 //! Request and response bodies, in the original service's shapes.
 //!
 //! Request fields default to empty so that a missing field is reported per field
-//! (`validation_failed`) rather than as a parse error.
+//! (`validation_failed`) rather than as a parse error. Passwords and tokens arrive as
+//! `SecretString`: no `Debug`, no copy left behind unzeroed by the body.
 
 use auth_domain::model::{Profile, SessionView, TokenPair};
 use chrono::{DateTime, Utc};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -48,25 +49,30 @@ opaque_debug!(
 
 /// `POST /auth/register`.
 #[derive(Default, Deserialize, ToSchema)]
-#[serde(default)]
 pub struct RegisterRequest {
     /// Email address (normalized to lower case).
     #[schema(required = true, min_length = 1, max_length = 254, format = Email, example = "test@example.com")]
+    #[serde(default)]
     pub email: String,
     /// 3–32 letters, digits, `_`, `.`, `-`, starting with a letter or a digit.
     #[schema(required = true, min_length = 1, example = "testuser")]
+    #[serde(default)]
     pub username: String,
     /// 8–128 characters, zxcvbn score ≥ 3.
-    #[schema(required = true, min_length = 8, max_length = 128, example = "SecurePass123!", format = Password)]
-    pub password: String,
+    #[schema(value_type = String, required = true, min_length = 8, max_length = 128, example = "SecurePass123!", format = Password)]
+    #[serde(default)]
+    pub password: SecretString,
     /// First name.
     #[schema(required = true, min_length = 1, example = "Test")]
+    #[serde(default)]
     pub name: String,
     /// Surname.
     #[schema(required = true, min_length = 1, example = "User")]
+    #[serde(default)]
     pub surname: String,
     /// Optional phone number (7–15 digits, optional leading `+`).
     #[schema(example = "+15550100200")]
+    #[serde(default)]
     pub phone_number: Option<String>,
 }
 
@@ -98,11 +104,11 @@ pub struct RegisterResponse {
 
 /// A single-use token from a mailed link.
 #[derive(Default, Deserialize, ToSchema)]
-#[serde(default)]
 pub struct TokenRequest {
     /// The token.
-    #[schema(required = true, min_length = 1)]
-    pub token: String,
+    #[schema(value_type = String, required = true, min_length = 1)]
+    #[serde(default)]
+    pub token: SecretString,
 }
 
 /// An email address.
@@ -132,18 +138,22 @@ impl MessageResponse {
 
 /// `POST /auth/login`: `username` or `email`.
 #[derive(Default, Deserialize, ToSchema)]
-#[serde(default)]
 pub struct LoginRequest {
     /// Username (or an email).
     #[schema(example = "testuser")]
+    #[serde(default)]
     pub username: Option<String>,
     /// Email.
+    #[serde(default)]
     pub email: Option<String>,
     /// Password.
-    #[schema(required = true, min_length = 1, max_length = 1024, example = "SecurePass123!", format = Password)]
-    pub password: String,
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 1024, example = "SecurePass123!", format = Password)]
+    #[serde(default)]
+    pub password: SecretString,
     /// Device token from an earlier login: exempts this device from lockouts caused elsewhere.
-    pub device_token: Option<String>,
+    #[schema(value_type = Option<String>)]
+    #[serde(default)]
+    pub device_token: Option<SecretString>,
 }
 
 /// A user's profile.
@@ -214,11 +224,11 @@ pub struct LoginResponse {
 
 /// `POST /auth/refresh-token`.
 #[derive(Default, Deserialize, ToSchema)]
-#[serde(default)]
 pub struct RefreshRequest {
     /// The refresh token.
-    #[schema(required = true, min_length = 1)]
-    pub refresh_token: String,
+    #[schema(value_type = String, required = true, min_length = 1)]
+    #[serde(default)]
+    pub refresh_token: SecretString,
 }
 
 /// A fresh token pair.
@@ -255,14 +265,15 @@ pub struct LogoutRequest {
 
 /// `POST /auth/reset-password`.
 #[derive(Default, Deserialize, ToSchema)]
-#[serde(default)]
 pub struct ResetPasswordRequest {
     /// The token from the mailed link.
-    #[schema(required = true, min_length = 1)]
-    pub token: String,
+    #[schema(value_type = String, required = true, min_length = 1)]
+    #[serde(default)]
+    pub token: SecretString,
     /// The new password (8–128 characters, zxcvbn score ≥ 3).
-    #[schema(required = true, min_length = 8, max_length = 128, format = Password)]
-    pub new_password: String,
+    #[schema(value_type = String, required = true, min_length = 8, max_length = 128, format = Password)]
+    #[serde(default)]
+    pub new_password: SecretString,
 }
 
 /// Answer of `GET /auth/verify-token`.
@@ -305,50 +316,55 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
 
 /// `PUT /users/profile`: only the fields present change.
 #[derive(Default, Deserialize, ToSchema)]
-#[serde(default)]
 pub struct ProfileUpdateRequest {
     /// New username (3–32 letters, digits, `_`, `.`, `-`).
+    #[serde(default)]
     #[schema(min_length = 1)]
     pub username: Option<String>,
     /// New first name.
+    #[serde(default)]
     #[schema(min_length = 1)]
     pub name: Option<String>,
     /// New surname.
+    #[serde(default)]
     #[schema(min_length = 1)]
     pub surname: Option<String>,
     /// New phone number; `null` or `""` removes it.
-    #[serde(deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub phone_number: Option<Option<String>>,
     /// New email: takes effect once the link mailed to it is followed. Needs
     /// `current_password`; the current address is told of the request.
+    #[serde(default)]
     #[schema(min_length = 1, max_length = 254, format = Email)]
     pub email: Option<String>,
     /// The current password: required with a new `email` (re-authentication, rate limited
     /// like `POST /users/change-password`), ignored otherwise.
-    #[schema(min_length = 1, max_length = 1024, format = Password)]
-    pub current_password: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 1024, format = Password)]
+    pub current_password: Option<SecretString>,
 }
 
 /// `POST /users/change-password`.
 #[derive(Default, Deserialize, ToSchema)]
-#[serde(default)]
 pub struct ChangePasswordRequest {
     /// The current password.
-    #[schema(required = true, min_length = 1, max_length = 1024, format = Password)]
-    pub current_password: String,
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 1024, format = Password)]
+    #[serde(default)]
+    pub current_password: SecretString,
     /// The new password (8–128 characters, zxcvbn score ≥ 3).
-    #[schema(required = true, min_length = 8, max_length = 128, format = Password)]
-    pub new_password: String,
+    #[schema(value_type = String, required = true, min_length = 8, max_length = 128, format = Password)]
+    #[serde(default)]
+    pub new_password: SecretString,
 }
 
 /// `DELETE /users/delete-account`.
 #[derive(Default, Deserialize, ToSchema)]
-#[serde(default)]
 pub struct DeleteAccountRequest {
     /// The password, to re-authenticate.
-    #[schema(required = true, min_length = 1, max_length = 1024, format = Password)]
-    pub password: String,
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 1024, format = Password)]
+    #[serde(default)]
+    pub password: SecretString,
 }
 
 /// One session.
@@ -402,8 +418,8 @@ mod tests {
         let login = LoginRequest {
             username: Some("ada_lovelace".to_owned()),
             email: Some("ada@example.com".to_owned()),
-            password: "Sekrit-Passphrase-1".to_owned(),
-            device_token: Some("device.token.value".to_owned()),
+            password: "Sekrit-Passphrase-1".to_owned().into(),
+            device_token: Some("device.token.value".to_owned().into()),
         };
         let tokens = TokenResponse {
             access_token: "access.token.value".to_owned(),

@@ -90,92 +90,81 @@ impl ApiError {
     fn parts(&self) -> (StatusCode, &'static str, &'static str, String) {
         use AuthError as E;
         match self {
-            Self::Domain(err) | Self::Bearer(err) => match err {
-                E::Validation(_) => (
-                    StatusCode::BAD_REQUEST,
-                    "validation_failed",
-                    "Validation failed",
-                    "One or more fields are invalid.".into(),
-                ),
-                E::InvalidCredentials => (
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_credentials",
-                    "Invalid credentials",
-                    "Invalid credentials.".into(),
-                ),
-                E::WrongPassword => (
-                    StatusCode::FORBIDDEN,
-                    "invalid_credentials",
-                    "Invalid credentials",
-                    "The password is not correct.".into(),
-                ),
-                E::EmailNotVerified => (
-                    StatusCode::FORBIDDEN,
-                    "email_not_verified",
-                    "Email not verified",
-                    "Verify your email address before logging in.".into(),
-                ),
-                E::AccountLocked { .. } => (
-                    StatusCode::LOCKED,
-                    "account_locked",
-                    "Account locked",
-                    "Too many failed attempts; try again later.".into(),
-                ),
-                E::RateLimited(_) => (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "rate_limited",
-                    "Too many requests",
-                    "Too many requests; slow down.".into(),
-                ),
-                E::TokenExpired => (
-                    StatusCode::UNAUTHORIZED,
-                    "token_expired",
-                    "Token expired",
-                    "The token has expired.".into(),
-                ),
-                E::TokenRevoked => (
-                    StatusCode::UNAUTHORIZED,
-                    "token_revoked",
-                    "Token revoked",
-                    "The token has been revoked.".into(),
-                ),
-                E::TokenReused => (
-                    StatusCode::UNAUTHORIZED,
-                    "token_reused",
-                    "Token reused",
-                    "The refresh token was already used; the session has been revoked.".into(),
-                ),
-                E::InvalidToken => (
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_token",
-                    "Invalid token",
-                    "The token is invalid.".into(),
-                ),
-                E::Conflict(what) => (
-                    StatusCode::CONFLICT,
-                    "conflict",
-                    "Conflict",
-                    format!("This {what} is already taken."),
-                ),
-                E::NotFound => (
-                    StatusCode::NOT_FOUND,
-                    "not_found",
-                    "Not found",
-                    "No such resource.".into(),
-                ),
-                E::Unavailable(_) => (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "service_unavailable",
-                    "Service unavailable",
-                    "The service is temporarily unavailable; retry later.".into(),
-                ),
-                E::Unexpected(_) => (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "Internal error",
-                    "Something went wrong on our side.".into(),
-                ),
-            },
+            Self::Domain(err) | Self::Bearer(err) => {
+                let (status, title, detail) = match err {
+                    E::Validation(_) => (
+                        StatusCode::BAD_REQUEST,
+                        "Validation failed",
+                        "One or more fields are invalid.".into(),
+                    ),
+                    E::InvalidCredentials => (
+                        StatusCode::UNAUTHORIZED,
+                        "Invalid credentials",
+                        "Invalid credentials.".into(),
+                    ),
+                    E::WrongPassword => (
+                        StatusCode::FORBIDDEN,
+                        "Invalid credentials",
+                        "The password is not correct.".into(),
+                    ),
+                    E::EmailNotVerified => (
+                        StatusCode::FORBIDDEN,
+                        "Email not verified",
+                        "Verify your email address before logging in.".into(),
+                    ),
+                    E::AccountLocked { .. } => (
+                        StatusCode::LOCKED,
+                        "Account locked",
+                        "Too many failed attempts; try again later.".into(),
+                    ),
+                    E::RateLimited(_) => (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "Too many requests",
+                        "Too many requests; slow down.".into(),
+                    ),
+                    E::TokenExpired => (
+                        StatusCode::UNAUTHORIZED,
+                        "Token expired",
+                        "The token has expired.".into(),
+                    ),
+                    E::TokenRevoked => (
+                        StatusCode::UNAUTHORIZED,
+                        "Token revoked",
+                        "The token has been revoked.".into(),
+                    ),
+                    E::TokenReused => (
+                        StatusCode::UNAUTHORIZED,
+                        "Token reused",
+                        "The refresh token was already used; the session has been revoked.".into(),
+                    ),
+                    E::InvalidToken => (
+                        StatusCode::UNAUTHORIZED,
+                        "Invalid token",
+                        "The token is invalid.".into(),
+                    ),
+                    E::Conflict(what) => (
+                        StatusCode::CONFLICT,
+                        "Conflict",
+                        format!("This {what} is already taken."),
+                    ),
+                    E::NotFound => (
+                        StatusCode::NOT_FOUND,
+                        "Not found",
+                        "No such resource.".into(),
+                    ),
+                    E::Unavailable(_) => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "Service unavailable",
+                        "The service is temporarily unavailable; retry later.".into(),
+                    ),
+                    E::Unexpected(_) => (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "Internal error",
+                        "Something went wrong on our side.".into(),
+                    ),
+                };
+                (status, err.code(), title, detail)
+            }
             Self::BadJson(why) => (
                 StatusCode::BAD_REQUEST,
                 "validation_failed",
@@ -262,14 +251,8 @@ impl ApiError {
         if let Self::Domain(AuthError::Unexpected(cause) | AuthError::Unavailable(cause))
         | Self::Bearer(AuthError::Unexpected(cause) | AuthError::Unavailable(cause)) = self
         {
-            let mut chain = String::new();
-            let mut source: Option<&dyn std::error::Error> = Some(cause);
-            while let Some(err) = source {
-                chain.push_str(": ");
-                chain.push_str(&err.to_string());
-                source = err.source();
-            }
-            tracing::error!(error = %chain.trim_start_matches(": "), status = self.status_code().as_u16(), "request failed");
+            let chain = crate::startup::error_chain(cause);
+            tracing::error!(error = %chain, status = self.status_code().as_u16(), "request failed");
         }
     }
 

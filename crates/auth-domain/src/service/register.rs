@@ -1,5 +1,7 @@
 //! Registration and email verification.
 
+use secrecy::{ExposeSecret, SecretString};
+
 use crate::error::{AuthError, Validation};
 use crate::model::{MailKind, OneTimeKind, OneTimeTokenRecord, PendingFor, UserRecord};
 use crate::ports::{
@@ -31,6 +33,12 @@ pub struct Registration {
 /// A password field as received, before parsing; its Debug form hides it.
 #[derive(Clone, Default)]
 pub struct SecretPassword(pub String);
+
+impl From<SecretString> for SecretPassword {
+    fn from(secret: SecretString) -> Self {
+        Self(secret.expose_secret().to_owned())
+    }
+}
 
 impl std::fmt::Debug for SecretPassword {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -3,6 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use auth_domain::service::{LoginIdentifier, Registration, SecretPassword};
+use secrecy::ExposeSecret;
 use serde::Serialize;
 
 use crate::dto::{
@@ -53,7 +54,7 @@ pub async fn register(
     let registration = Registration {
         email: body.email,
         username: body.username,
-        password: SecretPassword(body.password),
+        password: SecretPassword::from(body.password),
         name: body.name,
         surname: body.surname,
         phone_number: body.phone_number,
@@ -89,7 +90,7 @@ pub async fn verify_email(
 ) -> Result<HttpResponse, ApiError> {
     state
         .service
-        .verify_email(&body.token, &client.0)
+        .verify_email(body.token.expose_secret(), &client.0)
         .await
         .map_err(ApiError::mailed)?;
     Ok(respond(
@@ -144,8 +145,10 @@ pub async fn login(
     };
     let request = auth_domain::service::LoginRequest {
         identifier,
-        password: SecretPassword(body.password),
-        device_token: body.device_token,
+        password: SecretPassword::from(body.password),
+        device_token: body
+            .device_token
+            .map(|token| token.expose_secret().to_owned()),
     };
     let logged_in = state.service.login(request, &client.0).await?;
     let tokens = TokenResponse::from(&logged_in.tokens);
@@ -176,7 +179,7 @@ pub async fn refresh_token(
 ) -> Result<HttpResponse, ApiError> {
     let pair = state
         .service
-        .refresh(&body.refresh_token, &client.0)
+        .refresh(body.refresh_token.expose_secret(), &client.0)
         .await?;
     Ok(respond(StatusCode::OK, &TokenResponse::from(&pair)))
 }
@@ -239,7 +242,11 @@ pub async fn reset_password(
     let body = body.into_inner();
     state
         .service
-        .reset_password(&body.token, SecretPassword(body.new_password), &client.0)
+        .reset_password(
+            body.token.expose_secret(),
+            SecretPassword::from(body.new_password),
+            &client.0,
+        )
         .await
         .map_err(ApiError::mailed)?;
     Ok(respond(

@@ -80,7 +80,7 @@ pub async fn update_profile(
         surname: body.surname,
         phone_number: body.phone_number,
         email: body.email,
-        current_password: body.current_password.map(SecretPassword),
+        current_password: body.current_password.map(SecretPassword::from),
     };
     let (profile, pending) = state
         .service
@@ -121,8 +121,8 @@ pub async fn change_password(
         .service
         .change_password(
             &auth.0,
-            SecretPassword(body.current_password),
-            SecretPassword(body.new_password),
+            SecretPassword::from(body.current_password),
+            SecretPassword::from(body.new_password),
             &client.0,
         )
         .await
@@ -155,7 +155,7 @@ pub async fn delete_account(
         .service
         .delete_account(
             &auth.0,
-            SecretPassword(body.into_inner().password),
+            SecretPassword::from(body.into_inner().password),
             &client.0,
         )
         .await
