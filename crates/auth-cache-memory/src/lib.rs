@@ -35,16 +35,16 @@
 //! entries.
 #![forbid(unsafe_code)]
 
+mod limits;
+mod revocations;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use auth_domain::model::{RevocationState, WarmTicket};
-use auth_domain::policy::{
-    AttemptReservation, AttemptState, LockoutPolicy, RateDecision, RateLimit, gcra,
-};
-use auth_domain::ports::{AttemptCounter, Cache, PortError, RateLimiter, RevocationList};
+use auth_domain::policy::AttemptState;
+use auth_domain::ports::{Cache, PortError};
 use auth_domain::types::{SessionId, Timestamp, UserId};
 use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
@@ -103,207 +103,6 @@ impl fmt::Debug for MemoryCache {
         f.debug_struct("MemoryCache")
             .field("entries", &self.len())
             .finish()
-    }
-}
-
-impl RevocationList for MemoryCache {
-    /// Denylists `jti` until `until`; a second call keeps the later `until`.
-    async fn revoke_token(&self, jti: Uuid, until: Timestamp) -> Result<(), PortError> {
-        let now = Utc::now();
-        let mut table = write(&self.inner.revocations);
-        extend(&mut table.tokens, jti, until, now);
-        table.after_write(now);
-        Ok(())
-    }
-
-    /// Revokes the session until `until`; a second call keeps the later `until`.
-    async fn revoke_session(&self, id: SessionId, until: Timestamp) -> Result<(), PortError> {
-        let now = Utc::now();
-        let mut table = write(&self.inner.revocations);
-        extend(&mut table.sessions, id, until, now);
-        table.after_write(now);
-        Ok(())
-    }
-
-    /// Sets the user's "not before" mark. While a mark is live, the later of the old and the
-    /// new mark is kept, with the later of the two `until`s: the mark never moves back.
-    async fn revoke_user_before(
-        &self,
-        user: UserId,
-        not_before: Timestamp,
-        until: Timestamp,
-    ) -> Result<(), PortError> {
-        let now = Utc::now();
-        let mut table = write(&self.inner.revocations);
-        let fresh = UserMark { not_before, until };
-        table
-            .users
-            .entry(user)
-            .and_modify(|mark| {
-                *mark = if mark.until > now {
-                    UserMark {
-                        not_before: mark.not_before.max(not_before),
-                        until: mark.until.max(until),
-                    }
-                } else {
-                    fresh
-                };
-            })
-            .or_insert(fresh);
-        table.after_write(now);
-        Ok(())
-    }
-
-    /// The three facts under one read lock (a consistent snapshot). An entry counts while
-    /// its `until` is after the system clock's now.
-    async fn revocation_state(
-        &self,
-        jti: Uuid,
-        session: SessionId,
-        user: UserId,
-    ) -> Result<RevocationState, PortError> {
-        let now = Utc::now();
-        let table = read(&self.inner.revocations);
-        Ok(RevocationState {
-            token_revoked: table.tokens.get(&jti).is_some_and(|until| *until > now),
-            session_revoked: table
-                .sessions
-                .get(&session)
-                .is_some_and(|until| *until > now),
-            user_not_before: table
-                .users
-                .get(&user)
-                .filter(|mark| mark.until > now)
-                .map(|mark| mark.not_before),
-        })
-    }
-
-    /// Always `None`: the list lives and dies with the process, so it loses nothing the
-    /// service does not warm again at start, and a write to it never fails.
-    async fn needs_warming(&self) -> Result<Option<WarmTicket>, PortError> {
-        Ok(None)
-    }
-
-    /// Always trusted (see [`Self::needs_warming`]).
-    async fn warmed(&self, _ticket: WarmTicket) -> Result<bool, PortError> {
-        Ok(true)
-    }
-}
-
-impl RateLimiter for MemoryCache {
-    /// Applies [`gcra`] to the key's TAT under the lock; a TAT at or before `now` counts as
-    /// none. The key is kept until its new TAT.
-    async fn hit(
-        &self,
-        key: &str,
-        policy: RateLimit,
-        now: Timestamp,
-    ) -> Result<RateDecision, PortError> {
-        let mut table = lock(&self.inner.rates);
-        let stored = table.tats.get(key).copied().filter(|tat| *tat > now);
-        let (tat, decision) = gcra(policy, stored, now);
-        match table.tats.get_mut(key) {
-            Some(slot) => *slot = tat,
-            None => {
-                table.tats.insert(key.to_owned(), tat);
-            }
-        }
-        table.after_write(now);
-        Ok(decision)
-    }
-}
-
-/// Stores `state` under `key` for [`LockoutPolicy::retention`].
-fn keep_attempts(
-    table: &mut AttemptTable,
-    key: &str,
-    state: AttemptState,
-    policy: &LockoutPolicy,
-    now: Timestamp,
-) {
-    let entry = AttemptEntry {
-        state,
-        expires: add(now, policy.retention(&state, now)),
-    };
-    match table.states.get_mut(key) {
-        Some(slot) => *slot = entry,
-        None => {
-            table.states.insert(key.to_owned(), entry);
-        }
-    }
-    table.after_write(now);
-}
-
-impl AttemptCounter for MemoryCache {
-    /// The stored state, or the default. Without a `now` this reads no clock: a state past
-    /// its retention may still be returned until swept, which is harmless since by
-    /// construction of [`LockoutPolicy::retention`] it is then equivalent to the default
-    /// (failures stale, lock over, escalation forgotten).
-    async fn attempts(&self, key: &str) -> Result<AttemptState, PortError> {
-        let table = lock(&self.inner.attempts);
-        Ok(table.states.get(key).map(|e| e.state).unwrap_or_default())
-    }
-
-    /// Applies [`LockoutPolicy::after_failure`] under the lock (an expired state counts as
-    /// the default) and keeps the result for [`LockoutPolicy::retention`].
-    async fn record_failure(
-        &self,
-        key: &str,
-        policy: &LockoutPolicy,
-        now: Timestamp,
-    ) -> Result<AttemptState, PortError> {
-        let mut table = lock(&self.inner.attempts);
-        let state = table.live(key, now);
-        let next = policy.after_failure(state, now);
-        keep_attempts(&mut table, key, next, policy, now);
-        Ok(next)
-    }
-
-    /// Under the lock: a key locked at `now` is left as it is; otherwise
-    /// [`LockoutPolicy::after_failure`] is applied and kept, as in [`Self::record_failure`].
-    async fn reserve_attempt(
-        &self,
-        key: &str,
-        policy: &LockoutPolicy,
-        now: Timestamp,
-    ) -> Result<AttemptReservation, PortError> {
-        let mut table = lock(&self.inner.attempts);
-        let state = table.live(key, now);
-        if state.locked_at(now).is_some() {
-            return Ok(AttemptReservation {
-                counted: false,
-                state,
-            });
-        }
-        let next = policy.after_failure(state, now);
-        keep_attempts(&mut table, key, next, policy, now);
-        Ok(AttemptReservation {
-            counted: true,
-            state: next,
-        })
-    }
-
-    /// Applies [`LockoutPolicy::after_success_lifting`] under the lock. A key whose state
-    /// becomes the default is removed, so successes alone never create entries.
-    async fn record_success(
-        &self,
-        key: &str,
-        policy: &LockoutPolicy,
-        now: Timestamp,
-        lifted: Option<Timestamp>,
-    ) -> Result<(), PortError> {
-        let mut table = lock(&self.inner.attempts);
-        let next = policy.after_success_lifting(table.live(key, now), lifted);
-        if next == AttemptState::default() {
-            table.states.remove(key);
-        } else if let Some(slot) = table.states.get_mut(key) {
-            *slot = AttemptEntry {
-                state: next,
-                expires: add(now, policy.retention(&next, now)),
-            };
-        }
-        table.after_write(now);
-        Ok(())
     }
 }
 
@@ -488,6 +287,8 @@ fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use auth_domain::policy::{LockoutPolicy, RateLimit};
+    use auth_domain::ports::{AttemptCounter, RateLimiter, RevocationList};
 
     #[test]
     fn a_poisoned_lock_is_recovered_instead_of_panicking() {

@@ -1,23 +1,26 @@
 //! JWTs with josekit: access tokens and device tokens, HS256 or an asymmetric key, `kid`
 //! in every header, strict verification, and the JWKS of the public keys.
 
+mod claims;
+mod jwk;
+
 use std::collections::HashMap;
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use auth_domain::model::{AccessClaims, DeviceClaims};
-use auth_domain::ports::{PortError, TokenCodec, TokenRejection};
-use auth_domain::types::{SessionId, Timestamp, UserId};
+use auth_domain::model::AccessClaims;
+use auth_domain::ports::{PortError, TokenRejection};
+use auth_domain::types::Timestamp;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use josekit::JoseError;
 use josekit::jwk::Jwk;
 use josekit::jws::{ES256, EdDSA, HS256, JwsHeader, JwsSigner, JwsVerifier, RS256};
 use josekit::jwt::{self, JwtPayload};
-use josekit::{JoseError, Value};
-use openssl::bn::{BigNum, BigNumContext};
-use openssl::pkey::{Id, PKey};
+
+use claims::to_system;
+use jwk::{pem_blocks, public_jwk};
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
 /// Algorithms for asymmetric keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +51,7 @@ pub enum KeyError {
     Invalid(String),
 }
 
-fn invalid(what: &str, err: impl fmt::Display) -> KeyError {
+pub(super) fn invalid(what: &str, err: impl fmt::Display) -> KeyError {
     KeyError::Invalid(format!("{what}: {err}"))
 }
 
@@ -82,107 +85,6 @@ impl fmt::Debug for JwtCodec {
             )
             .finish_non_exhaustive()
     }
-}
-
-/// RFC 7638 thumbprint of a public JWK (canonical members in lexicographic order).
-fn thumbprint(jwk: &Jwk) -> Option<String> {
-    let p = |k: &str| jwk.parameter(k).and_then(Value::as_str);
-    let canonical = match jwk.key_type() {
-        "RSA" => format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, p("e")?, p("n")?),
-        "EC" => format!(
-            r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
-            p("crv")?,
-            p("x")?,
-            p("y")?
-        ),
-        "OKP" => format!(r#"{{"crv":"{}","kty":"OKP","x":"{}"}}"#, p("crv")?, p("x")?),
-        _ => return None,
-    };
-    Some(URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes())))
-}
-
-/// The public JWK of a PEM public key.
-fn public_jwk(pem: &[u8], alg: Asymmetric) -> Result<Jwk, KeyError> {
-    let key = PKey::public_key_from_pem(pem).map_err(|e| invalid("public key", e))?;
-    let b64 = |b: &[u8]| Value::String(URL_SAFE_NO_PAD.encode(b));
-    let set = |jwk: &mut Jwk, name: &str, value: Value| {
-        jwk.set_parameter(name, Some(value))
-            .map_err(|e| invalid("public key", e))
-    };
-    let mut jwk = match (key.id(), alg) {
-        (Id::RSA, Asymmetric::Rs256) => {
-            let rsa = key.rsa().map_err(|e| invalid("RSA public key", e))?;
-            let mut jwk = Jwk::new("RSA");
-            set(&mut jwk, "n", b64(&rsa.n().to_vec()))?;
-            set(&mut jwk, "e", b64(&rsa.e().to_vec()))?;
-            jwk
-        }
-        (Id::EC, Asymmetric::Es256) => {
-            let ec = key.ec_key().map_err(|e| invalid("EC public key", e))?;
-            let mut ctx = BigNumContext::new().map_err(|e| invalid("EC public key", e))?;
-            let (mut x, mut y) = (
-                BigNum::new().map_err(|e| invalid("EC", e))?,
-                BigNum::new().map_err(|e| invalid("EC", e))?,
-            );
-            ec.public_key()
-                .affine_coordinates(ec.group(), &mut x, &mut y, &mut ctx)
-                .map_err(|e| invalid("EC public key", e))?;
-            let mut jwk = Jwk::new("EC");
-            jwk.set_curve("P-256");
-            set(
-                &mut jwk,
-                "x",
-                b64(&x.to_vec_padded(32).map_err(|e| invalid("EC", e))?),
-            )?;
-            set(
-                &mut jwk,
-                "y",
-                b64(&y.to_vec_padded(32).map_err(|e| invalid("EC", e))?),
-            )?;
-            jwk
-        }
-        (Id::ED25519, Asymmetric::EdDsa) => {
-            let mut jwk = Jwk::new("OKP");
-            jwk.set_curve("Ed25519");
-            set(
-                &mut jwk,
-                "x",
-                b64(&key
-                    .raw_public_key()
-                    .map_err(|e| invalid("Ed25519 public key", e))?),
-            )?;
-            jwk
-        }
-        _ => {
-            return Err(KeyError::Invalid(format!(
-                "public key does not match JWT_ALGORITHM={}",
-                alg.name()
-            )));
-        }
-    };
-    jwk.set_key_use("sig");
-    jwk.set_algorithm(alg.name());
-    let kid = thumbprint(&jwk).ok_or_else(|| KeyError::Invalid("cannot compute key id".into()))?;
-    jwk.set_key_id(kid);
-    Ok(jwk)
-}
-
-/// Splits concatenated PEM blocks.
-fn pem_blocks(pems: &str) -> Vec<String> {
-    let mut blocks = Vec::new();
-    let mut current = String::new();
-    for line in pems.lines() {
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
-        }
-        current.push_str(line);
-        current.push('\n');
-        if line.starts_with("-----END") {
-            blocks.push(std::mem::take(&mut current));
-        }
-    }
-    blocks
 }
 
 impl JwtCodec {
@@ -380,143 +282,5 @@ impl JwtCodec {
             return Err(TokenRejection::Expired);
         }
         Ok(payload)
-    }
-}
-
-fn to_system(t: Timestamp) -> SystemTime {
-    let secs = u64::try_from(t.timestamp()).unwrap_or(0);
-    UNIX_EPOCH
-        + Duration::from_secs(secs)
-        + Duration::from_nanos(u64::from(t.timestamp_subsec_nanos()))
-}
-
-fn secs(t: Timestamp) -> Value {
-    Value::from(t.timestamp().max(0))
-}
-
-fn from_system(t: SystemTime) -> Option<Timestamp> {
-    let d = t.duration_since(UNIX_EPOCH).ok()?;
-    chrono::DateTime::from_timestamp(i64::try_from(d.as_secs()).ok()?, 0)
-}
-
-fn str_claim<'a>(payload: &'a JwtPayload, name: &str) -> Option<&'a str> {
-    payload.claim(name).and_then(Value::as_str)
-}
-
-/// A claim that must hold a UUID; anything else makes the token invalid.
-fn uuid_claim(raw: Option<&str>) -> Result<Uuid, TokenRejection> {
-    raw.and_then(|s| Uuid::parse_str(s).ok())
-        .ok_or(TokenRejection::Invalid)
-}
-
-impl JwtCodec {
-    /// Every check of an access token: signature, header, shared claims, its own claims.
-    fn verify_access_fully(
-        &self,
-        token: &str,
-        now: Timestamp,
-    ) -> Result<AccessClaims, TokenRejection> {
-        let p = self.verify(token, ACCESS_TYP, now)?;
-        if str_claim(&p, "typ") != Some("access") {
-            return Err(TokenRejection::Invalid);
-        }
-        Ok(AccessClaims {
-            user_id: UserId(uuid_claim(p.subject())?),
-            session_id: SessionId(uuid_claim(str_claim(&p, "sid"))?),
-            jti: uuid_claim(p.jwt_id())?,
-            username: str_claim(&p, "username").unwrap_or_default().to_owned(),
-            issued_at: p
-                .issued_at()
-                .and_then(from_system)
-                .ok_or(TokenRejection::Invalid)?,
-            expires_at: p
-                .expires_at()
-                .and_then(from_system)
-                .ok_or(TokenRejection::Invalid)?,
-        })
-    }
-
-    fn base_payload(
-        &self,
-        subject: &str,
-        issued_at: Timestamp,
-        expires_at: Timestamp,
-        kind: &str,
-    ) -> Result<JwtPayload, PortError> {
-        let mut p = JwtPayload::new();
-        p.set_issuer(self.issuer.clone());
-        p.set_audience(vec![self.audience.clone()]);
-        p.set_subject(subject);
-        p.set_claim("iat", Some(secs(issued_at)))
-            .map_err(PortError::unexpected)?;
-        p.set_claim("nbf", Some(secs(issued_at)))
-            .map_err(PortError::unexpected)?;
-        p.set_claim("exp", Some(secs(expires_at)))
-            .map_err(PortError::unexpected)?;
-        p.set_claim("typ", Some(Value::from(kind)))
-            .map_err(PortError::unexpected)?;
-        Ok(p)
-    }
-}
-
-impl TokenCodec for JwtCodec {
-    fn issue_access(&self, claims: &AccessClaims) -> Result<String, PortError> {
-        let mut p = self.base_payload(
-            &claims.user_id.to_string(),
-            claims.issued_at,
-            claims.expires_at,
-            "access",
-        )?;
-        p.set_jwt_id(claims.jti.to_string());
-        p.set_claim("sid", Some(Value::from(claims.session_id.to_string())))
-            .map_err(PortError::unexpected)?;
-        p.set_claim("username", Some(Value::from(claims.username.clone())))
-            .map_err(PortError::unexpected)?;
-        self.sign(ACCESS_TYP, &p)
-    }
-
-    fn verify_access(&self, token: &str, now: Timestamp) -> Result<AccessClaims, TokenRejection> {
-        let Some(recent) = &self.recent else {
-            return self.verify_access_fully(token, now);
-        };
-        if let Some(claims) = recent.get(token) {
-            return if claims.expires_at > now {
-                Ok(claims)
-            } else {
-                recent.remove(token);
-                Err(TokenRejection::Expired)
-            };
-        }
-        let claims = self.verify_access_fully(token, now)?;
-        recent.insert(token.to_owned(), claims.clone());
-        Ok(claims)
-    }
-
-    fn issue_device(&self, claims: &DeviceClaims) -> Result<String, PortError> {
-        let now = chrono::Utc::now().min(claims.expires_at);
-        let mut p = self.base_payload(
-            &claims.user_id.to_string(),
-            now,
-            claims.expires_at,
-            "device",
-        )?;
-        p.set_claim("did", Some(Value::from(claims.device_id.to_string())))
-            .map_err(PortError::unexpected)?;
-        self.sign(DEVICE_TYP, &p)
-    }
-
-    fn verify_device(&self, token: &str, now: Timestamp) -> Result<DeviceClaims, TokenRejection> {
-        let p = self.verify(token, DEVICE_TYP, now)?;
-        if str_claim(&p, "typ") != Some("device") {
-            return Err(TokenRejection::Invalid);
-        }
-        Ok(DeviceClaims {
-            user_id: UserId(uuid_claim(p.subject())?),
-            device_id: uuid_claim(str_claim(&p, "did"))?,
-            expires_at: p
-                .expires_at()
-                .and_then(from_system)
-                .ok_or(TokenRejection::Invalid)?,
-        })
     }
 }
