@@ -6,6 +6,19 @@ use crate::policy::RateDecision;
 use crate::ports::{PortError, StoreError, Taken};
 use crate::types::Invalid;
 
+/// An error and its causes on one line (`outer: cause: root cause`), for messages and
+/// logs: the one place the workspace walks a cause chain.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(next) = source {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        source = next.source();
+    }
+    text
+}
+
 /// Field name → messages, for `validation_failed`.
 pub type FieldErrors = BTreeMap<String, Vec<String>>;
 

@@ -106,18 +106,7 @@ pub struct Facts {
     pub mail: String,
 }
 
-/// An error and its causes on one line (`outer: cause: root cause`), for messages and
-/// logs: the one place the crate walks a cause chain.
-pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut msg = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        source = s.source();
-    }
-    msg
-}
+pub use auth_domain::error::error_chain;
 
 /// The domain's policies from the configuration.
 pub fn policy(config: &Config) -> Policy {
