@@ -87,6 +87,8 @@ pub enum ApiError {
 
 impl ApiError {
     /// Status, code, title, detail.
+    // Long on purpose: the table of every problem the API answers, one arm each, kept in
+    // one place so that a code and its status are read together.
     fn parts(&self) -> (StatusCode, &'static str, &'static str, String) {
         use AuthError as E;
         match self {

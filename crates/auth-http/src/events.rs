@@ -82,6 +82,7 @@ impl EventSink for AppEvents {
 }
 
 /// The events of the signed-in user's own account, and of mailed links.
+// Long on purpose: one arm per event, the table of audit names and revocation reasons.
 fn account_event(event: Event, client: &ClientContext) {
     let ip = client.ip;
     let (audit, revoked) = match event {

@@ -45,6 +45,7 @@ pool_load_from!(
 /// Gives each family its help text, sets `auth_build_info`, and registers the counters
 /// without labels at zero (so a rate over them exists before the first event). Once, after
 /// the recorder is installed.
+// Long on purpose: one help text per metric family, the list operators read.
 pub fn describe() {
     describe_counter!(
         "auth_logins_total",

@@ -137,6 +137,8 @@ impl JwtCodec {
 
     /// An asymmetric signing key (PEM, PKCS#8 or traditional) plus optional extra public
     /// keys (concatenated PEM) that stay valid for verification during a rotation.
+    // Long: every check a key gets before it signs (type against algorithm, public half
+    // derivable, extra keys of the same algorithm, kids distinct), each with its message.
     pub fn asymmetric(
         alg: Asymmetric,
         private_pem: &str,

@@ -115,21 +115,7 @@ impl<A: Adapters> AuthService<A> {
             });
             return Err(err);
         }
-        let mut v = Validation::default();
-        let password = v.field("password", Password::presented(&input.password.0));
-        let normalized = input.identifier.normalized();
-        let field = match input.identifier {
-            LoginIdentifier::Email(_) => "email",
-            LoginIdentifier::Username(_) => "username",
-        };
-        if normalized.is_empty() {
-            v.add(field, "is required");
-        }
-        v.finish()?;
-        let Some(password) = password else {
-            return Err(AuthError::InvalidCredentials);
-        };
-
+        let (normalized, password) = Self::validate_login(&input)?;
         let id_key = self
             .ports
             .keys
@@ -155,30 +141,8 @@ impl<A: Adapters> AuthService<A> {
             Some(d) => format!("lock:{id_key}:dev:{}", d.device_id),
             None => format!("lock:{id_key}"),
         };
-        let cache = &self.ports.cache;
-        let policy = &self.policy.lockout;
-        // Reserve the attempt before hashing: concurrent guesses each count before any is
-        // checked, so no more than the threshold are ever evaluated.
-        let reservation = cache.reserve_attempt(&lock_key, policy, now).await?;
-        if !reservation.counted {
-            let until = reservation.state.locked_at(now).unwrap_or(now);
-            return Err(locked(until - now));
-        }
-
-        let hash = user.as_ref().map(|u| u.password_hash.clone());
-        let matches = self.ports.hasher.verify(password.clone(), hash).await?;
-        let user = match (user, matches) {
-            (Some(user), true) => user,
-            (user, _) => {
-                trail.locked_out = reservation.lock_set(now).is_some();
-                if let (Some(user), true) = (user, trail.locked_out) {
-                    self.mail_locked(&user).await?;
-                }
-                return Err(AuthError::InvalidCredentials);
-            }
-        };
-        cache
-            .record_success(&lock_key, policy, self.now(), reservation.lock_set(now))
+        let user = self
+            .check_password(user, password.clone(), &lock_key, trail)
             .await?;
         if user.email_verified_at.is_none() {
             return Err(AuthError::EmailNotVerified);
@@ -192,19 +156,87 @@ impl<A: Adapters> AuthService<A> {
                 .await
                 .map_err(stale_is_invalid_credentials)?;
         }
+        let device_id = device.map(|d| d.device_id);
+        self.sign_in(&user, device_id, ctx, trail).await
+    }
 
-        let tokens = self.start_session(&user, ctx).await?;
+    /// The identifier (normalized) and the password of a login, or `validation_failed`.
+    fn validate_login(input: &LoginRequest) -> Result<(String, Password), AuthError> {
+        let mut v = Validation::default();
+        let password = v.field("password", Password::presented(&input.password.0));
+        let normalized = input.identifier.normalized();
+        let field = match input.identifier {
+            LoginIdentifier::Email(_) => "email",
+            LoginIdentifier::Username(_) => "username",
+        };
+        if normalized.is_empty() {
+            v.add(field, "is required");
+        }
+        v.finish()?;
+        let password = password.ok_or(AuthError::InvalidCredentials)?;
+        Ok((normalized, password))
+    }
+
+    /// Checks `password` against `user` (unknown: against nothing, after the same work),
+    /// counting the attempt under `lock_key`: `AccountLocked` before any hashing when the
+    /// key is locked, `InvalidCredentials` on a mismatch (which may lock it: the owner is
+    /// mailed).
+    async fn check_password(
+        &self,
+        user: Option<UserRecord>,
+        password: Password,
+        lock_key: &str,
+        trail: &mut Trail,
+    ) -> Result<UserRecord, AuthError> {
+        let now = self.now();
+        let cache = &self.ports.cache;
+        let policy = &self.policy.lockout;
+        // Reserve the attempt before hashing: concurrent guesses each count before any is
+        // checked, so no more than the threshold are ever evaluated.
+        let reservation = cache.reserve_attempt(lock_key, policy, now).await?;
+        if !reservation.counted {
+            let until = reservation.state.locked_at(now).unwrap_or(now);
+            return Err(locked(until - now));
+        }
+        let hash = user.as_ref().map(|u| u.password_hash.clone());
+        let matches = self.ports.hasher.verify(password, hash).await?;
+        let user = match (user, matches) {
+            (Some(user), true) => user,
+            (user, _) => {
+                trail.locked_out = reservation.lock_set(now).is_some();
+                if let (Some(user), true) = (user, trail.locked_out) {
+                    self.mail_locked(&user).await?;
+                }
+                return Err(AuthError::InvalidCredentials);
+            }
+        };
+        cache
+            .record_success(lock_key, policy, self.now(), reservation.lock_set(now))
+            .await?;
+        Ok(user)
+    }
+
+    /// Starts the session, renews the device token (same device id when one was presented)
+    /// and returns the profile as of this login.
+    async fn sign_in(
+        &self,
+        user: &UserRecord,
+        device_id: Option<uuid::Uuid>,
+        ctx: &ClientContext,
+        trail: &mut Trail,
+    ) -> Result<LoggedIn, AuthError> {
+        let tokens = self.start_session(user, ctx).await?;
         trail.session = Some(tokens.pair.session_id);
         let device = DeviceClaims {
             user_id: user.id,
-            device_id: match device {
-                Some(d) => d.device_id,
+            device_id: match device_id {
+                Some(id) => id,
                 None => self.new_uuid()?,
             },
             expires_at: self.now() + self.policy.device_ttl,
         };
         let device_token = self.ports.tokens.issue_device(&device)?;
-        let mut profile = self.profile_of(&user)?;
+        let mut profile = self.profile_of(user)?;
         profile.last_login_at = Some(tokens.issued_at);
         Ok(LoggedIn {
             tokens: tokens.pair,

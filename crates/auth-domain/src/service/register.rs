@@ -30,6 +30,16 @@ pub struct Registration {
     pub phone_number: Option<String>,
 }
 
+/// A registration's fields, parsed.
+struct Parsed {
+    email: Email,
+    username: Username,
+    password: Password,
+    name: PersonName,
+    surname: PersonName,
+    phone: Option<PhoneNumber>,
+}
+
 /// A password field as received, before parsing; its Debug form hides it.
 #[derive(Clone, Default)]
 pub struct SecretPassword(pub String);
@@ -76,26 +86,8 @@ impl<A: Adapters> AuthService<A> {
     ) -> Result<Registered, AuthError> {
         self.throttle_client(Action::Register, ctx, Some(&input.email))
             .await?;
-        let mut v = Validation::default();
-        let email = v.field("email", Email::parse(&input.email));
-        let username = v.field("username", Username::parse(&input.username));
-        let password = v.field("password", Password::parse(&input.password.0));
-        let name = v.field("name", PersonName::parse(&input.name));
-        let surname = v.field("surname", PersonName::parse(&input.surname));
-        let phone = match input.phone_number.as_deref().map(str::trim) {
-            Some(raw) if !raw.is_empty() => v.field("phone_number", PhoneNumber::parse(raw)),
-            _ => None,
-        };
-        if let (Some(pass), Some(user), Some(mail)) = (&password, &username, &email) {
-            let inputs = [user.as_str(), mail.as_str(), &input.name, &input.surname];
-            v.field("password", self.policy.password.check(pass, &inputs));
-        }
-        v.finish()?;
-        let (Some(email), Some(username), Some(password), Some(name), Some(surname)) =
-            (email, username, password, name, surname)
-        else {
-            return Err(AuthError::Validation(Default::default()));
-        };
+        let parsed = self.parse_registration(&input)?;
+        let (email, username) = (&parsed.email, &parsed.username);
 
         let store = &self.ports.store;
         if store
@@ -105,21 +97,55 @@ impl<A: Adapters> AuthService<A> {
         {
             return Err(AuthError::Conflict("username"));
         }
-        let email_index = self.email_index(&email);
-        let password_tag = self.password_tag(&password);
-        let password_hash = self.ports.hasher.hash(password).await?;
+        let email_index = self.email_index(email);
+        let password_tag = self.password_tag(&parsed.password);
+        let password_hash = self.ports.hasher.hash(parsed.password.clone()).await?;
         let answer = Registered {
             id: UserId(self.new_uuid()?),
             username: username.as_str().to_owned(),
             email: email.as_str().to_owned(),
-            name: name.as_str().to_owned(),
-            surname: surname.as_str().to_owned(),
+            name: parsed.name.as_str().to_owned(),
+            surname: parsed.surname.as_str().to_owned(),
         };
+        let record = self.user_record(answer.id, &parsed, &email_index, password_hash)?;
 
+        if store.user_by_email(&email_index).await?.is_none() {
+            let mail = self
+                .link_mail(
+                    self.verification_link(record.id),
+                    email,
+                    Some(answer.name.clone()),
+                )
+                .await?;
+            match store.insert_user(&record, mail.as_ref()).await {
+                Ok(()) => {
+                    self.queued(mail.as_ref());
+                    return Ok(answer);
+                }
+                // Another registration took the email meanwhile: this one is pending too.
+                Err(StoreError::Taken(Taken::Email)) => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+        self.register_pending(record, email, email_index, password_tag)
+            .await?;
+        Ok(answer)
+    }
+
+    /// The account a registration creates: personal data sealed, not verified yet.
+    fn user_record(
+        &self,
+        id: UserId,
+        parsed: &Parsed,
+        email_index: &crate::types::BlindIndex,
+        password_hash: crate::types::PasswordHash,
+    ) -> Result<UserRecord, AuthError> {
+        let (username, email, phone) = (&parsed.username, &parsed.email, &parsed.phone);
+        let (name, surname) = (&parsed.name, &parsed.surname);
         let now = self.now();
         let keys = &self.ports.keys;
-        let mut record = UserRecord {
-            id: answer.id,
+        Ok(UserRecord {
+            id,
             username: username.as_str().to_owned(),
             username_normalized: username.normalized(),
             email_index: email_index.clone(),
@@ -141,28 +167,53 @@ impl<A: Adapters> AuthService<A> {
             last_login_at: None,
             password_version: 0,
             pending_for: None,
+        })
+    }
+
+    /// Parses every field of a registration, reporting each bad one.
+    fn parse_registration(&self, input: &Registration) -> Result<Parsed, AuthError> {
+        let mut v = Validation::default();
+        let email = v.field("email", Email::parse(&input.email));
+        let username = v.field("username", Username::parse(&input.username));
+        let password = v.field("password", Password::parse(&input.password.0));
+        let name = v.field("name", PersonName::parse(&input.name));
+        let surname = v.field("surname", PersonName::parse(&input.surname));
+        let phone = match input.phone_number.as_deref().map(str::trim) {
+            Some(raw) if !raw.is_empty() => v.field("phone_number", PhoneNumber::parse(raw)),
+            _ => None,
         };
-        if store.user_by_email(&email_index).await?.is_none() {
-            let mail = self
-                .link_mail(
-                    self.verification_link(record.id),
-                    &email,
-                    Some(answer.name.clone()),
-                )
-                .await?;
-            match store.insert_user(&record, mail.as_ref()).await {
-                Ok(()) => {
-                    self.queued(mail.as_ref());
-                    return Ok(answer);
-                }
-                // Another registration took the email meanwhile: this one is pending too.
-                Err(StoreError::Taken(Taken::Email)) => {}
-                Err(err) => return Err(err.into()),
-            }
+        if let (Some(pass), Some(user), Some(mail)) = (&password, &username, &email) {
+            let inputs = [user.as_str(), mail.as_str(), &input.name, &input.surname];
+            v.field("password", self.policy.password.check(pass, &inputs));
         }
-        // The email is taken: store the registration as pending, so that it answers like a
-        // fresh one everywhere (its username is reserved, its password logs in to
-        // `email_not_verified`, it expires unverified), and mail the owner instead.
+        v.finish()?;
+        match (email, username, password, name, surname) {
+            (Some(email), Some(username), Some(password), Some(name), Some(surname)) => {
+                Ok(Parsed {
+                    email,
+                    username,
+                    password,
+                    name,
+                    surname,
+                    phone,
+                })
+            }
+            _ => Err(AuthError::Validation(Default::default())),
+        }
+    }
+
+    /// Stores a registration whose email is taken as pending, so that it answers like a
+    /// fresh one everywhere (its username is reserved, its password logs in to
+    /// `email_not_verified`, it expires unverified), and mails the owner instead.
+    async fn register_pending(
+        &self,
+        mut record: UserRecord,
+        email: &Email,
+        email_index: crate::types::BlindIndex,
+        password_tag: u16,
+    ) -> Result<(), AuthError> {
+        let store = &self.ports.store;
+        let keys = &self.ports.keys;
         record.pending_for = Some(PendingFor {
             email_index,
             password_tag,
@@ -172,11 +223,11 @@ impl<A: Adapters> AuthService<A> {
             &format!("pending-registration:{}", record.id),
         );
         let notice = self
-            .notice(MailKind::RegistrationAttempt, &email, None)
+            .notice(MailKind::RegistrationAttempt, email, None)
             .await?;
         store.insert_user(&record, notice.as_ref()).await?;
         self.queued(notice.as_ref());
-        Ok(answer)
+        Ok(())
     }
 
     /// Consumes an email-verification token (from registration or from an email change).
