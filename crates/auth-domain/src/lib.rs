@@ -7,6 +7,7 @@
 
 pub mod error;
 pub mod model;
+pub mod monitoring;
 pub mod policy;
 pub mod ports;
 pub mod service;

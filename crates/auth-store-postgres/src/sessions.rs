@@ -8,10 +8,10 @@ use diesel::sql_types::Timestamptz;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::error::corrupt;
 use crate::models::{NewRefreshToken, SessionRow, hash_bytes};
 use crate::pool::PgStore;
 use crate::schema::{refresh_tokens, sessions, user_revocations, users};
+use auth_store_core::corrupt;
 
 /// What one rotation found, still as rows.
 enum RotationRow {
@@ -90,7 +90,7 @@ impl SessionStore for PgStore {
                     .execute(conn)
                     .await?;
                     if recorded == 0 {
-                        return Ok(Err(crate::users::missing_or_stale(conn, user).await?));
+                        return Ok(Err(crate::writes::missing_or_stale(conn, user).await?));
                     }
                     rows.insert(conn).await?;
                     Ok::<_, diesel::result::Error>(Ok(()))
@@ -170,12 +170,12 @@ impl SessionStore for PgStore {
             .await?;
 
         Ok(match found {
-            RotationRow::Rotated(session) => Rotation::Rotated(session.into_record()),
+            RotationRow::Rotated(session) => Rotation::Rotated(session.into_record()?),
             RotationRow::AlreadyRotated {
                 session,
                 rotated_at,
             } => Rotation::AlreadyRotated {
-                session: session.into_record(),
+                session: session.into_record()?,
                 // The update matched no row while this one exists: it was rotated.
                 rotated_at: rotated_at.ok_or_else(|| {
                     corrupt("refresh_tokens", "live token not matched by rotation")
@@ -198,7 +198,7 @@ impl SessionStore for PgStore {
                 })
             })
             .await?;
-        Ok(row.map(SessionRow::into_record))
+        row.map(SessionRow::into_record).transpose()
     }
 
     async fn active_sessions(
@@ -221,7 +221,7 @@ impl SessionStore for PgStore {
                 })
             })
             .await?;
-        Ok(rows.into_iter().map(SessionRow::into_record).collect())
+        rows.into_iter().map(SessionRow::into_record).collect()
     }
 
     async fn revoke_session(&self, id: SessionId, now: Timestamp) -> Result<bool, PortError> {

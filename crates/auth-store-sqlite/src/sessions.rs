@@ -5,10 +5,10 @@ use auth_domain::ports::{PortError, SessionStore, StoreError};
 use auth_domain::types::{SessionId, Timestamp, TokenHash, UserId};
 use diesel::prelude::*;
 
-use crate::error::corrupt;
 use crate::models::{NewRefreshToken, SessionRow, hash_bytes, millis, session_id, timestamp};
 use crate::pool::SqliteStore;
 use crate::schema::{refresh_tokens, sessions, user_revocations, users};
+use auth_store_core::corrupt;
 
 /// A new session and its first refresh token, as rows.
 struct NewSession {
@@ -141,7 +141,7 @@ impl SessionStore for SqliteStore {
                 .set(users::last_login_at.eq(Some(rows.session.created_at)))
                 .execute(conn)?;
                 if recorded == 0 {
-                    return Ok(Err(crate::users::missing_or_stale(
+                    return Ok(Err(crate::writes::missing_or_stale(
                         conn,
                         &rows.session.user_id,
                     )?));
