@@ -86,6 +86,14 @@ pub fn lease_end(now: Timestamp, lease: chrono::TimeDelta) -> Result<Timestamp, 
         .ok_or_else(|| PortError::unexpected("outbox lease out of range"))
 }
 
+/// Before when a dead mail is old enough for cleanup to delete it
+/// ([`DEAD_MAIL_RETENTION`](auth_domain::ports::DEAD_MAIL_RETENTION) ago); queued mails are
+/// never deleted by cleanup.
+pub fn dead_mail_cutoff(now: Timestamp) -> Result<Timestamp, PortError> {
+    now.checked_sub_signed(auth_domain::ports::DEAD_MAIL_RETENTION)
+        .ok_or_else(|| PortError::unexpected("cleanup time out of range"))
+}
+
 /// A `count()` as the unsigned count it is.
 pub fn count(n: i64) -> Result<u64, PortError> {
     u64::try_from(n).map_err(|_| PortError::unexpected(format!("negative count {n}")))

@@ -16,9 +16,10 @@
 ///
 /// The schema's tables must be in scope under their names (`users`, `sessions`,
 /// `refresh_tokens`, `one_time_tokens`, `outbox`). The rows are `UserRow`,
-/// `ProfileChangeset`, `SessionRow`, `NewRefreshToken`, `OneTimeRow`, `OutboxRow` and
+/// `ProfileChangeset`, `SessionRow`, `NewRefreshToken`, `NewSession` (a session and its
+/// first refresh token), `RotationRow` (what a rotation found), `OneTimeRow`, `OutboxRow` and
 /// `OutgoingRows` (the rows one [`Outgoing`](auth_domain::model::Outgoing) writes; the
-/// adapter adds its own `insert`, blocking or async); plus `outgoing_rows` and
+/// adapter adds its own `insert`, blocking or async, here and on `NewSession`); plus `outgoing_rows` and
 /// `readable` (the claimed outbox rows this build can read).
 ///
 /// A macro, not generic types: Diesel's derives need the table and the column types at
@@ -217,6 +218,64 @@ macro_rules! rows {
             pub hash: Vec<u8>,
             pub session_id: $id,
             pub created_at: $time,
+        }
+
+        /// A new session and its first refresh token, as rows.
+        pub(crate) struct NewSession {
+            pub session: SessionRow,
+            pub token: NewRefreshToken,
+        }
+
+        impl NewSession {
+            pub(crate) fn of(
+                session: &auth_domain::model::SessionRecord,
+                refresh: &auth_domain::types::TokenHash,
+            ) -> Self {
+                Self {
+                    session: SessionRow::from_record(session),
+                    token: NewRefreshToken {
+                        hash: __col::hash_bytes(refresh),
+                        session_id: <$cols>::id(session.id.0),
+                        created_at: <$cols>::time(session.created_at),
+                    },
+                }
+            }
+        }
+
+        /// What one refresh-token rotation found, still as rows.
+        pub(crate) enum RotationRow {
+            Rotated(SessionRow),
+            AlreadyRotated {
+                session: SessionRow,
+                rotated_at: Option<$time>,
+            },
+            Unknown,
+        }
+
+        impl RotationRow {
+            pub(crate) fn into_rotation(
+                self,
+            ) -> Result<auth_domain::model::Rotation, auth_domain::ports::PortError> {
+                use auth_domain::model::Rotation;
+                const T: &str = "refresh_tokens";
+                Ok(match self {
+                    Self::Rotated(session) => Rotation::Rotated(session.into_record()?),
+                    Self::AlreadyRotated {
+                        session,
+                        rotated_at,
+                    } => {
+                        // The update matched no row while this one exists: it was rotated.
+                        let rotated_at = rotated_at.ok_or_else(|| {
+                            $crate::corrupt(T, "live token not matched by rotation")
+                        })?;
+                        Rotation::AlreadyRotated {
+                            session: session.into_record()?,
+                            rotated_at: <$cols>::read_time(T, rotated_at)?,
+                        }
+                    }
+                    Self::Unknown => Rotation::Unknown,
+                })
+            }
         }
 
         /// A row of `one_time_tokens`.
