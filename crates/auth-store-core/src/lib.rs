@@ -18,6 +18,7 @@
 
 pub mod columns;
 pub mod error;
+mod mail_rows;
 mod rows;
 
 pub use columns::Columns;
