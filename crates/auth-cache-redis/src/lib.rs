@@ -42,6 +42,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use auth_domain::model::ColdReason;
+use auth_domain::monitoring::{PoolStatus, redact_url};
 use auth_domain::ports::{Cache, PortError};
 use auth_domain::types::Timestamp;
 use chrono::{DateTime, Utc};
@@ -116,19 +117,6 @@ enum Failure {
 
 use connection::{Attempt, Manager, Pool, PoolError, connection_survives, lock};
 
-/// The connection pool at one moment, for monitoring.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct PoolStatus {
-    /// Most connections the pool opens.
-    pub max_size: usize,
-    /// Connections handed out to operations.
-    pub in_use: usize,
-    /// Open connections resting in the pool.
-    pub idle: usize,
-    /// Operations waiting for a connection.
-    pub waiting: usize,
-}
-
 impl RedisCache {
     /// Closes the pool (at shutdown): idle connections are dropped at once, the ones in
     /// use when they come back, and later calls fail as unavailable.
@@ -139,12 +127,12 @@ impl RedisCache {
     /// Connections in use and idle, and operations waiting for one, now.
     pub fn pool_status(&self) -> PoolStatus {
         let status = self.pool.status();
-        PoolStatus {
-            max_size: status.max_size,
-            in_use: status.size.saturating_sub(status.available),
-            idle: status.available,
-            waiting: status.waiting,
-        }
+        PoolStatus::from_counts(
+            status.max_size,
+            status.size,
+            status.available,
+            status.waiting,
+        )
     }
 
     /// Builds a pool of at most `options.pool_size` connections to `url` (`redis://…`,
@@ -168,7 +156,7 @@ impl RedisCache {
         };
         let config_error = |source: Box<dyn std::error::Error + Send + Sync>| {
             PortError::unexpected(Failure::Config {
-                target: redact(url),
+                target: redact_url(url),
                 source,
             })
         };
@@ -343,33 +331,5 @@ fn pool_error(err: PoolError) -> PortError {
         }
         PoolError::Closed => PortError::unavailable(Failure::Pool("closed".to_owned())),
         other => PortError::unexpected(Failure::Pool(other.to_string())),
-    }
-}
-
-/// The URL without its user name and password (`redis://***@host:6379/0`).
-fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return "<unparsable url>".to_owned();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
-        None => url.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redact_hides_credentials_only() {
-        assert_eq!(
-            redact("redis://user:s3cret@host:6379/0"),
-            "redis://***@host:6379/0"
-        );
-        assert_eq!(redact("redis://:p@ss@host/1?x=y"), "redis://***@host/1?x=y");
-        assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
-        assert_eq!(redact("s3cret"), "<unparsable url>");
     }
 }

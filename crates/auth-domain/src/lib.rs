@@ -8,6 +8,7 @@
 pub mod error;
 pub mod events;
 pub mod model;
+pub mod monitoring;
 pub mod policy;
 pub mod ports;
 pub mod service;

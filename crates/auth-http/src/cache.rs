@@ -42,10 +42,10 @@ impl CacheBackend {
     }
 
     /// The Redis pool's load, if Redis is in use (for `/metrics`).
-    pub fn pool_status(&self) -> Option<crate::telemetry::PoolLoad> {
+    pub fn pool_status(&self) -> Option<auth_domain::monitoring::PoolStatus> {
         match self {
             Self::Memory(_) => None,
-            Self::Redis { redis, .. } => Some(redis.pool_status().into()),
+            Self::Redis { redis, .. } => Some(redis.pool_status()),
         }
     }
 

@@ -214,7 +214,16 @@ fn record(report: &DeliveryReport) {
 
 /// Queue depth, oldest age and dead count, as gauges.
 pub async fn update_gauges(state: &AppState) {
-    if let Ok(stats) = state.service.outbox_stats().await {
+    let stats = state.service.outbox_stats().await;
+    if let Err(err) = &stats {
+        // Swallowed (the scrape still answers, the gauges keep their last values), so
+        // logged here: the store logs nothing it returns.
+        tracing::warn!(
+            error = %crate::startup::error_chain(err),
+            "outbox gauges not updated"
+        );
+    }
+    if let Ok(stats) = stats {
         metrics::gauge!("auth_mail_queue_depth").set(stats.queued as f64);
         metrics::gauge!("auth_mail_dead").set(stats.dead as f64);
         let age = stats.oldest_queued_at.map_or(0.0, |t| {

@@ -12,6 +12,7 @@ use auth_domain::model::{
     OneTimeKind, OneTimeTokenRecord, OutboxMail, OutboxStats, Outgoing, ProfileChanges, Rotation,
     SessionRecord, UserRecord,
 };
+use auth_domain::monitoring::PoolStatus;
 use auth_domain::ports::{
     CleanupReport, OneTimeTokenStore, OutboxStore, PortError, SessionStore, Store, StoreError,
     UserStore,
@@ -72,10 +73,10 @@ impl Storage {
     }
 
     /// The connection pool's load (for `/metrics`).
-    pub fn pool_status(&self) -> crate::telemetry::PoolLoad {
+    pub fn pool_status(&self) -> PoolStatus {
         match &self.backend {
-            Backend::Sqlite(s) => s.pool_status().into(),
-            Backend::Postgres(s) => s.pool_status().into(),
+            Backend::Sqlite(s) => s.pool_status(),
+            Backend::Postgres(s) => s.pool_status(),
         }
     }
 
@@ -84,256 +85,174 @@ impl Storage {
         Arc::clone(&self.mail_queued)
     }
 
-    fn queued<T, E>(&self, result: Result<T, E>, mail: Option<&Outgoing>) -> Result<T, E> {
+    /// Wakes the outbox worker after a write that succeeded and queued `mail`.
+    fn wake_if_queued<T, E>(&self, result: &Result<T, E>, mail: Option<&Outgoing>) {
         if result.is_ok() && mail.is_some() {
             self.mail_queued.notify_one();
         }
-        result
     }
 }
 
-/// Calls the same method on whichever adapter is in use.
+/// Implements ports for [`Storage`] from their methods' signatures: each method calls the
+/// same method of whichever adapter is in use. A method marked `#[wakes(mail)]` also wakes
+/// the outbox worker when it succeeded and `mail` (an `Option<&Outgoing>`) is a mail.
+///
+/// A macro because the ports use `impl Future` (not object-safe: no `dyn Store`) and a
+/// generic `Storage<S: Store>` would make every handler and the state generic over it;
+/// the signatures are written once more here, the bodies not at all. The compiler checks
+/// them against the traits.
 macro_rules! delegate {
-    ($self:ident, $store:ident => $call:expr) => {
-        match &$self.backend {
-            Backend::Sqlite($store) => $call.await,
-            Backend::Postgres($store) => $call.await,
-        }
-    };
+    ($(impl $port:ident { $(
+        $(#[wakes($mail:expr)])?
+        fn $name:ident(&self $(, $arg:ident: $ty:ty)* $(,)?) -> $ret:ty;
+    )* })*) => {$(
+        impl $port for Storage {$(
+            async fn $name(&self $(, $arg: $ty)*) -> $ret {
+                let result = match &self.backend {
+                    Backend::Sqlite(s) => $port::$name(s $(, $arg)*).await,
+                    Backend::Postgres(s) => $port::$name(s $(, $arg)*).await,
+                };
+                $(self.wake_if_queued(&result, $mail);)?
+                result
+            }
+        )*}
+    )*};
 }
 
-impl UserStore for Storage {
-    async fn insert_user(
-        &self,
-        user: &UserRecord,
-        mail: Option<&Outgoing>,
-    ) -> Result<(), StoreError> {
-        let result = delegate!(self, s => s.insert_user(user, mail));
-        self.queued(result, mail)
+delegate! {
+    impl UserStore {
+        #[wakes(mail)]
+        fn insert_user(&self, user: &UserRecord, mail: Option<&Outgoing>) -> Result<(), StoreError>;
+        fn user_by_id(&self, id: UserId) -> Result<Option<UserRecord>, PortError>;
+        fn user_by_email(&self, index: &BlindIndex) -> Result<Option<UserRecord>, PortError>;
+        fn user_by_username(&self, normalized: &str) -> Result<Option<UserRecord>, PortError>;
+        fn pending_registration(
+            &self,
+            email_index: &BlindIndex,
+            password_tag: u16,
+        ) -> Result<Option<UserRecord>, PortError>;
+        #[wakes(mail)]
+        fn update_profile(
+            &self,
+            id: UserId,
+            changes: &ProfileChanges,
+            now: Timestamp,
+            mail: Option<&Outgoing>,
+        ) -> Result<UserRecord, StoreError>;
+        #[wakes(mail)]
+        fn set_password(
+            &self,
+            id: UserId,
+            hash: &PasswordHash,
+            now: Timestamp,
+            mail: Option<&Outgoing>,
+            expected_version: Option<i64>,
+        ) -> Result<(), StoreError>;
+        fn rehash_password(
+            &self,
+            id: UserId,
+            hash: &PasswordHash,
+            expected_version: i64,
+        ) -> Result<(), StoreError>;
+        fn mark_email_verified(&self, id: UserId, now: Timestamp) -> Result<(), StoreError>;
+        #[wakes(mail)]
+        fn apply_email_change(
+            &self,
+            id: UserId,
+            index: &BlindIndex,
+            sealed: &Sealed,
+            now: Timestamp,
+            mail: Option<&Outgoing>,
+            expected_pending: Option<&Sealed>,
+        ) -> Result<(), StoreError>;
+        fn record_login(&self, id: UserId, now: Timestamp) -> Result<(), PortError>;
+        #[wakes(mail)]
+        fn delete_user(
+            &self,
+            id: UserId,
+            mail: Option<&Outgoing>,
+            expected_password_version: Option<i64>,
+        ) -> Result<bool, StoreError>;
     }
-    async fn user_by_id(&self, id: UserId) -> Result<Option<UserRecord>, PortError> {
-        delegate!(self, s => s.user_by_id(id))
-    }
-    async fn user_by_email(&self, index: &BlindIndex) -> Result<Option<UserRecord>, PortError> {
-        delegate!(self, s => s.user_by_email(index))
-    }
-    async fn user_by_username(&self, normalized: &str) -> Result<Option<UserRecord>, PortError> {
-        delegate!(self, s => s.user_by_username(normalized))
-    }
-    async fn pending_registration(
-        &self,
-        email_index: &BlindIndex,
-        password_tag: u16,
-    ) -> Result<Option<UserRecord>, PortError> {
-        delegate!(self, s => s.pending_registration(email_index, password_tag))
-    }
-    async fn update_profile(
-        &self,
-        id: UserId,
-        changes: &ProfileChanges,
-        now: Timestamp,
-        mail: Option<&Outgoing>,
-    ) -> Result<UserRecord, StoreError> {
-        let result = delegate!(self, s => s.update_profile(id, changes, now, mail));
-        self.queued(result, mail)
-    }
-    async fn set_password(
-        &self,
-        id: UserId,
-        hash: &PasswordHash,
-        now: Timestamp,
-        mail: Option<&Outgoing>,
-        expected_version: Option<i64>,
-    ) -> Result<(), StoreError> {
-        let result = delegate!(self, s => s.set_password(id, hash, now, mail, expected_version));
-        self.queued(result, mail)
-    }
-    async fn rehash_password(
-        &self,
-        id: UserId,
-        hash: &PasswordHash,
-        expected_version: i64,
-    ) -> Result<(), StoreError> {
-        delegate!(self, s => s.rehash_password(id, hash, expected_version))
-    }
-    async fn mark_email_verified(&self, id: UserId, now: Timestamp) -> Result<(), StoreError> {
-        delegate!(self, s => s.mark_email_verified(id, now))
-    }
-    async fn apply_email_change(
-        &self,
-        id: UserId,
-        index: &BlindIndex,
-        sealed: &Sealed,
-        now: Timestamp,
-        mail: Option<&Outgoing>,
-        expected_pending: Option<&Sealed>,
-    ) -> Result<(), StoreError> {
-        let result = delegate!(self, s => s.apply_email_change(id, index, sealed, now, mail, expected_pending));
-        self.queued(result, mail)
-    }
-    async fn record_login(&self, id: UserId, now: Timestamp) -> Result<(), PortError> {
-        delegate!(self, s => s.record_login(id, now))
-    }
-    async fn delete_user(
-        &self,
-        id: UserId,
-        mail: Option<&Outgoing>,
-        expected_password_version: Option<i64>,
-    ) -> Result<bool, StoreError> {
-        let result = delegate!(self, s => s.delete_user(id, mail, expected_password_version));
-        self.queued(result, mail)
-    }
-}
 
-impl SessionStore for Storage {
-    async fn create_session(
-        &self,
-        session: &SessionRecord,
-        refresh: &TokenHash,
-    ) -> Result<(), PortError> {
-        delegate!(self, s => s.create_session(session, refresh))
+    impl SessionStore {
+        fn create_session(&self, session: &SessionRecord, refresh: &TokenHash) -> Result<(), PortError>;
+        fn create_login_session(
+            &self,
+            session: &SessionRecord,
+            refresh: &TokenHash,
+            password_version: i64,
+        ) -> Result<(), StoreError>;
+        fn rotate_refresh(
+            &self,
+            presented: &TokenHash,
+            successor: &TokenHash,
+            now: Timestamp,
+        ) -> Result<Rotation, PortError>;
+        fn session(&self, id: SessionId) -> Result<Option<SessionRecord>, PortError>;
+        fn active_sessions(&self, user: UserId, now: Timestamp) -> Result<Vec<SessionRecord>, PortError>;
+        fn revoke_session(&self, id: SessionId, now: Timestamp) -> Result<bool, PortError>;
+        fn revoke_user_sessions(
+            &self,
+            user: UserId,
+            except: Option<SessionId>,
+            now: Timestamp,
+        ) -> Result<Vec<SessionId>, PortError>;
+        fn revoke_user_tokens(
+            &self,
+            user: UserId,
+            not_before: Timestamp,
+            until: Timestamp,
+        ) -> Result<(), PortError>;
+        fn user_revocations(&self, now: Timestamp) -> Result<Vec<(UserId, Timestamp, Timestamp)>, PortError>;
+        fn revoked_since(&self, since: Timestamp) -> Result<Vec<(SessionId, Timestamp)>, PortError>;
     }
-    async fn create_login_session(
-        &self,
-        session: &SessionRecord,
-        refresh: &TokenHash,
-        password_version: i64,
-    ) -> Result<(), StoreError> {
-        delegate!(self, s => s.create_login_session(session, refresh, password_version))
-    }
-    async fn rotate_refresh(
-        &self,
-        presented: &TokenHash,
-        successor: &TokenHash,
-        now: Timestamp,
-    ) -> Result<Rotation, PortError> {
-        delegate!(self, s => s.rotate_refresh(presented, successor, now))
-    }
-    async fn session(&self, id: SessionId) -> Result<Option<SessionRecord>, PortError> {
-        delegate!(self, s => s.session(id))
-    }
-    async fn active_sessions(
-        &self,
-        user: UserId,
-        now: Timestamp,
-    ) -> Result<Vec<SessionRecord>, PortError> {
-        delegate!(self, s => s.active_sessions(user, now))
-    }
-    async fn revoke_session(&self, id: SessionId, now: Timestamp) -> Result<bool, PortError> {
-        delegate!(self, s => s.revoke_session(id, now))
-    }
-    async fn revoke_user_sessions(
-        &self,
-        user: UserId,
-        except: Option<SessionId>,
-        now: Timestamp,
-    ) -> Result<Vec<SessionId>, PortError> {
-        delegate!(self, s => s.revoke_user_sessions(user, except, now))
-    }
-    async fn revoke_user_tokens(
-        &self,
-        user: UserId,
-        not_before: Timestamp,
-        until: Timestamp,
-    ) -> Result<(), PortError> {
-        delegate!(self, s => s.revoke_user_tokens(user, not_before, until))
-    }
-    async fn user_revocations(
-        &self,
-        now: Timestamp,
-    ) -> Result<Vec<(UserId, Timestamp, Timestamp)>, PortError> {
-        delegate!(self, s => s.user_revocations(now))
-    }
-    async fn revoked_since(
-        &self,
-        since: Timestamp,
-    ) -> Result<Vec<(SessionId, Timestamp)>, PortError> {
-        delegate!(self, s => s.revoked_since(since))
-    }
-}
 
-impl OneTimeTokenStore for Storage {
-    async fn insert_one_time(&self, token: &OneTimeTokenRecord) -> Result<(), PortError> {
-        delegate!(self, s => s.insert_one_time(token))
+    impl OneTimeTokenStore {
+        fn insert_one_time(&self, token: &OneTimeTokenRecord) -> Result<(), PortError>;
+        fn find_one_time(
+            &self,
+            hash: &TokenHash,
+            kind: OneTimeKind,
+        ) -> Result<Option<OneTimeTokenRecord>, PortError>;
+        fn consume_one_time(
+            &self,
+            hash: &TokenHash,
+            kind: OneTimeKind,
+            now: Timestamp,
+        ) -> Result<Option<OneTimeTokenRecord>, PortError>;
     }
-    async fn find_one_time(
-        &self,
-        hash: &TokenHash,
-        kind: OneTimeKind,
-    ) -> Result<Option<OneTimeTokenRecord>, PortError> {
-        delegate!(self, s => s.find_one_time(hash, kind))
-    }
-    async fn consume_one_time(
-        &self,
-        hash: &TokenHash,
-        kind: OneTimeKind,
-        now: Timestamp,
-    ) -> Result<Option<OneTimeTokenRecord>, PortError> {
-        delegate!(self, s => s.consume_one_time(hash, kind, now))
-    }
-}
 
-impl OutboxStore for Storage {
-    async fn enqueue_mail(&self, mail: &Outgoing) -> Result<(), PortError> {
-        let result = delegate!(self, s => s.enqueue_mail(mail));
-        self.queued(result, Some(mail))
+    impl OutboxStore {
+        #[wakes(Some(mail))]
+        fn enqueue_mail(&self, mail: &Outgoing) -> Result<(), PortError>;
+        fn claim_mail(
+            &self,
+            now: Timestamp,
+            lease: chrono::TimeDelta,
+            limit: u32,
+        ) -> Result<Vec<OutboxMail>, PortError>;
+        fn mail_sent(&self, id: Uuid) -> Result<(), PortError>;
+        fn mail_retry(&self, id: Uuid, attempts: u32, retry_at: Timestamp) -> Result<bool, PortError>;
+        fn mail_dead(&self, id: Uuid, attempts: u32, now: Timestamp) -> Result<bool, PortError>;
+        fn mail_release(&self, id: Uuid, attempts: u32, now: Timestamp) -> Result<bool, PortError>;
+        fn renew_mail_leases(
+            &self,
+            claims: &[(Uuid, u32)],
+            now: Timestamp,
+            lease: chrono::TimeDelta,
+        ) -> Result<Vec<Uuid>, PortError>;
+        fn release_all_leases(&self, now: Timestamp) -> Result<u64, PortError>;
+        fn outbox_stats(&self) -> Result<OutboxStats, PortError>;
     }
-    async fn claim_mail(
-        &self,
-        now: Timestamp,
-        lease: chrono::TimeDelta,
-        limit: u32,
-    ) -> Result<Vec<OutboxMail>, PortError> {
-        delegate!(self, s => s.claim_mail(now, lease, limit))
-    }
-    async fn mail_sent(&self, id: Uuid) -> Result<(), PortError> {
-        delegate!(self, s => s.mail_sent(id))
-    }
-    async fn mail_retry(
-        &self,
-        id: Uuid,
-        attempts: u32,
-        retry_at: Timestamp,
-    ) -> Result<bool, PortError> {
-        delegate!(self, s => s.mail_retry(id, attempts, retry_at))
-    }
-    async fn mail_dead(&self, id: Uuid, attempts: u32, now: Timestamp) -> Result<bool, PortError> {
-        delegate!(self, s => s.mail_dead(id, attempts, now))
-    }
-    async fn mail_release(
-        &self,
-        id: Uuid,
-        attempts: u32,
-        now: Timestamp,
-    ) -> Result<bool, PortError> {
-        delegate!(self, s => s.mail_release(id, attempts, now))
-    }
-    async fn renew_mail_leases(
-        &self,
-        claims: &[(Uuid, u32)],
-        now: Timestamp,
-        lease: chrono::TimeDelta,
-    ) -> Result<Vec<Uuid>, PortError> {
-        delegate!(self, s => s.renew_mail_leases(claims, now, lease))
-    }
-    async fn release_all_leases(&self, now: Timestamp) -> Result<u64, PortError> {
-        delegate!(self, s => s.release_all_leases(now))
-    }
-    async fn outbox_stats(&self) -> Result<OutboxStats, PortError> {
-        delegate!(self, s => s.outbox_stats())
-    }
-}
 
-impl Store for Storage {
-    async fn ping(&self) -> Result<(), PortError> {
-        delegate!(self, s => Store::ping(s))
-    }
-    async fn cleanup(
-        &self,
-        now: Timestamp,
-        revoked_before: Timestamp,
-        unverified_before: Timestamp,
-    ) -> Result<CleanupReport, PortError> {
-        delegate!(self, s => s.cleanup(now, revoked_before, unverified_before))
+    impl Store {
+        fn ping(&self) -> Result<(), PortError>;
+        fn cleanup(
+            &self,
+            now: Timestamp,
+            revoked_before: Timestamp,
+            unverified_before: Timestamp,
+        ) -> Result<CleanupReport, PortError>;
     }
 }

@@ -4,43 +4,10 @@
 //! token: every label value comes from a short fixed set.
 
 use auth_crypto::HashTiming;
+use auth_domain::monitoring::PoolStatus;
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 
 use crate::state::AppState;
-
-/// A connection pool's load, whichever adapter owns the pool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct PoolLoad {
-    /// Most connections the pool opens.
-    pub max_size: usize,
-    /// Connections handed out.
-    pub in_use: usize,
-    /// Open connections resting in the pool.
-    pub idle: usize,
-    /// Operations waiting for a connection.
-    pub waiting: usize,
-}
-
-macro_rules! pool_load_from {
-    ($($status:ty),+) => {$(
-        impl From<$status> for PoolLoad {
-            fn from(s: $status) -> Self {
-                Self {
-                    max_size: s.max_size,
-                    in_use: s.in_use,
-                    idle: s.idle,
-                    waiting: s.waiting,
-                }
-            }
-        }
-    )+};
-}
-
-pool_load_from!(
-    auth_store_sqlite::PoolStatus,
-    auth_store_postgres::PoolStatus,
-    auth_cache_redis::PoolStatus
-);
 
 /// Gives each family its help text, sets `auth_build_info`, and registers the counters
 /// without labels at zero (so a rate over them exists before the first event). Once, after
@@ -172,7 +139,7 @@ pub fn password_hashed(timing: HashTiming) {
     histogram!("auth_password_hash_seconds").record(timing.hashed);
 }
 
-fn pool_gauges(prefix: &str, load: PoolLoad) {
+fn pool_gauges(prefix: &str, load: PoolStatus) {
     let gauge_of = |suffix: &str| format!("{prefix}_{suffix}");
     gauge!(gauge_of("pool_connections"), "state" => "in_use").set(count(load.in_use));
     gauge!(gauge_of("pool_connections"), "state" => "idle").set(count(load.idle));

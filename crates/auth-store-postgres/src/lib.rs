@@ -25,6 +25,7 @@ mod sessions;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 mod users;
+mod writes;
 
 pub use migrate::{MIGRATIONS, migrate};
-pub use pool::{PgOptions, PgStore, PoolStatus};
+pub use pool::{PgOptions, PgStore};

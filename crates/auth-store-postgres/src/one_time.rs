@@ -1,7 +1,7 @@
 //! [`OneTimeTokenStore`] on PostgreSQL (tokens by hash only), and [`Store`] itself.
 
 use auth_domain::model::{OneTimeKind, OneTimeTokenRecord};
-use auth_domain::ports::{CleanupReport, DEAD_MAIL_RETENTION, OneTimeTokenStore, PortError, Store};
+use auth_domain::ports::{CleanupReport, OneTimeTokenStore, PortError, Store};
 use auth_domain::types::{Timestamp, TokenHash};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl, SimpleAsyncConnection};
@@ -86,16 +86,15 @@ impl Store for PgStore {
         Ok(())
     }
 
+    // Long by design: every delete of a cleanup is one statement in one transaction, and
+    // reading them together shows what a cleanup removes and in which order.
     async fn cleanup(
         &self,
         now: Timestamp,
         revoked_before: Timestamp,
         unverified_before: Timestamp,
     ) -> Result<CleanupReport, PortError> {
-        // Dead mails are kept for DEAD_MAIL_RETENTION; queued ones are never deleted here.
-        let dead_before = now
-            .checked_sub_signed(DEAD_MAIL_RETENTION)
-            .ok_or_else(|| PortError::unexpected("cleanup time out of range"))?;
+        let dead_before = auth_store_core::columns::dead_mail_cutoff(now)?;
         let report = self
             .run(move |conn| {
                 Box::pin(async move {

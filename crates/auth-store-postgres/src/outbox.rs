@@ -12,7 +12,9 @@ use diesel_async::methods::LoadQuery;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::models::{OutboxRow, OutgoingRows};
+use auth_store_core::columns::{count as to_count, lease_end, stored_attempts, touched};
+
+use crate::models::{OutboxRow, OutgoingRows, readable};
 use crate::pool::PgStore;
 use crate::schema::outbox;
 
@@ -32,9 +34,7 @@ impl OutboxStore for PgStore {
         lease: chrono::TimeDelta,
         limit: u32,
     ) -> Result<Vec<OutboxMail>, PortError> {
-        let until = now
-            .checked_add_signed(lease)
-            .ok_or_else(|| PortError::unexpected("outbox lease out of range"))?;
+        let until = lease_end(now, lease)?;
         let mut claimed: Vec<OutboxRow> = self
             .run(move |conn| {
                 Box::pin(async move { claim_statement(now, until, limit).get_results(conn).await })
@@ -135,9 +135,7 @@ impl OutboxStore for PgStore {
         now: Timestamp,
         lease: chrono::TimeDelta,
     ) -> Result<Vec<Uuid>, PortError> {
-        let until = now
-            .checked_add_signed(lease)
-            .ok_or_else(|| PortError::unexpected("outbox lease out of range"))?;
+        let until = lease_end(now, lease)?;
         let claims: Vec<(Uuid, i32)> = claims
             .iter()
             .filter_map(|(id, attempts)| Some((*id, stored_attempts(*attempts)?)))
@@ -192,7 +190,7 @@ impl OutboxStore for PgStore {
                 })
             })
             .await?;
-        u64::try_from(released).map_err(PortError::unexpected)
+        touched(released)
     }
 
     async fn outbox_stats(&self) -> Result<OutboxStats, PortError> {
@@ -267,27 +265,6 @@ fn claim_statement(
         .returning(OutboxRow::as_returning())
 }
 
-/// The mails of claimed rows; a row this build cannot read (a kind added by a newer
-/// version, a broken value) is left out, and claimed again when its lease ends.
-fn readable(rows: Vec<OutboxRow>) -> Vec<OutboxMail> {
-    rows.into_iter()
-        .filter_map(|row| {
-            let id = row.id;
-            match row.into_record() {
-                Ok(mail) => Some(mail),
-                Err(err) => {
-                    tracing::warn!(
-                        id = %id,
-                        error = ?err,
-                        "postgres: outbox row left out of the claim"
-                    );
-                    None
-                }
-            }
-        })
-        .collect()
-}
-
 /// The mail of one id.
 type ById = diesel::dsl::Find<outbox::table, Uuid>;
 /// [`fenced`]: one queued mail at given attempts.
@@ -303,16 +280,6 @@ fn fenced(id: Uuid, attempts: i32) -> Fenced {
         .find(id)
         .filter(outbox::attempts.eq(attempts))
         .filter(outbox::dead_at.is_null())
-}
-
-/// `attempts` as stored; `None` when no row can hold it (so none matches).
-fn stored_attempts(attempts: u32) -> Option<i32> {
-    i32::try_from(attempts).ok()
-}
-
-/// A `count()` as the unsigned count it is.
-fn to_count(n: i64) -> Result<u64, PortError> {
-    u64::try_from(n).map_err(|_| PortError::unexpected(format!("negative count {n}")))
 }
 
 #[cfg(test)]

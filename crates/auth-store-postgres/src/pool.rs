@@ -8,6 +8,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use auth_domain::monitoring::PoolStatus;
 use auth_domain::ports::PortError;
 use diesel::{ConnectionError, ConnectionResult, QueryResult};
 use diesel_async::AsyncPgConnection;
@@ -80,19 +81,6 @@ impl fmt::Debug for PgStore {
     }
 }
 
-/// The connection pool at one moment, for monitoring.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct PoolStatus {
-    /// Most connections the pool opens.
-    pub max_size: usize,
-    /// Connections handed out to operations.
-    pub in_use: usize,
-    /// Open connections resting in the pool.
-    pub idle: usize,
-    /// Operations waiting for a connection.
-    pub waiting: usize,
-}
-
 impl PgStore {
     /// Closes the pool (at shutdown): idle connections are dropped at once, the ones in
     /// use when they come back, and later calls fail as unavailable.
@@ -103,12 +91,12 @@ impl PgStore {
     /// Connections in use and idle, and operations waiting for one, now.
     pub fn pool_status(&self) -> PoolStatus {
         let status = self.pool.status();
-        PoolStatus {
-            max_size: status.max_size,
-            in_use: status.size.saturating_sub(status.available),
-            idle: status.available,
-            waiting: status.waiting,
-        }
+        PoolStatus::from_counts(
+            status.max_size,
+            status.size,
+            status.available,
+            status.waiting,
+        )
     }
 
     /// Builds a pool of connections to the database at `url` (`postgres://user[:password]@
@@ -185,7 +173,7 @@ impl PgStore {
                 Ok(Err(err)) => return Err(DbError::Port(PortError::unavailable(err))),
                 Err(_) => return Err(DbError::Port(PortError::unavailable(PoolExhausted(wait)))),
             };
-            work(&mut conn).await.map_err(DbError::Query)
+            work(&mut conn).await.map_err(DbError::from)
         });
         task.await.map_err(|err| DbError::Port(join_error(err)))?
     }

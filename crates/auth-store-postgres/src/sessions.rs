@@ -3,43 +3,17 @@
 use auth_domain::model::{Rotation, SessionRecord};
 use auth_domain::ports::{PortError, SessionStore, StoreError};
 use auth_domain::types::{SessionId, Timestamp, TokenHash, UserId};
+use auth_store_core::corrupt;
 use diesel::prelude::*;
 use diesel::sql_types::Timestamptz;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::error::corrupt;
-use crate::models::{NewRefreshToken, SessionRow, hash_bytes};
+use crate::models::{NewRefreshToken, NewSession, RotationRow, SessionRow, hash_bytes};
 use crate::pool::PgStore;
 use crate::schema::{refresh_tokens, sessions, user_revocations, users};
 
-/// What one rotation found, still as rows.
-enum RotationRow {
-    Rotated(SessionRow),
-    AlreadyRotated {
-        session: SessionRow,
-        rotated_at: Option<Timestamp>,
-    },
-    Unknown,
-}
-
-/// A new session and its first refresh token, as rows.
-struct NewSession {
-    session: SessionRow,
-    token: NewRefreshToken,
-}
-
 impl NewSession {
-    fn of(session: &SessionRecord, refresh: &TokenHash) -> Self {
-        let session = SessionRow::from_record(session);
-        let token = NewRefreshToken {
-            hash: hash_bytes(refresh),
-            session_id: session.id,
-            created_at: session.created_at,
-        };
-        Self { session, token }
-    }
-
     /// Inserts both (the caller holds the transaction).
     async fn insert(&self, conn: &mut AsyncPgConnection) -> QueryResult<usize> {
         diesel::insert_into(sessions::table)
@@ -90,7 +64,7 @@ impl SessionStore for PgStore {
                     .execute(conn)
                     .await?;
                     if recorded == 0 {
-                        return Ok(Err(crate::users::missing_or_stale(conn, user).await?));
+                        return Ok(Err(crate::writes::missing_or_stale(conn, user).await?));
                     }
                     rows.insert(conn).await?;
                     Ok::<_, diesel::result::Error>(Ok(()))
@@ -101,6 +75,8 @@ impl SessionStore for PgStore {
         .await?
     }
 
+    // Long by design: the conditional update that decides the race and the reads that
+    // explain a lost one run in one transaction, and are clearest read in one place.
     async fn rotate_refresh(
         &self,
         presented: &TokenHash,
@@ -169,20 +145,7 @@ impl SessionStore for PgStore {
             })
             .await?;
 
-        Ok(match found {
-            RotationRow::Rotated(session) => Rotation::Rotated(session.into_record()),
-            RotationRow::AlreadyRotated {
-                session,
-                rotated_at,
-            } => Rotation::AlreadyRotated {
-                session: session.into_record(),
-                // The update matched no row while this one exists: it was rotated.
-                rotated_at: rotated_at.ok_or_else(|| {
-                    corrupt("refresh_tokens", "live token not matched by rotation")
-                })?,
-            },
-            RotationRow::Unknown => Rotation::Unknown,
-        })
+        found.into_rotation()
     }
 
     async fn session(&self, id: SessionId) -> Result<Option<SessionRecord>, PortError> {
@@ -198,7 +161,7 @@ impl SessionStore for PgStore {
                 })
             })
             .await?;
-        Ok(row.map(SessionRow::into_record))
+        row.map(SessionRow::into_record).transpose()
     }
 
     async fn active_sessions(
@@ -221,7 +184,7 @@ impl SessionStore for PgStore {
                 })
             })
             .await?;
-        Ok(rows.into_iter().map(SessionRow::into_record).collect())
+        rows.into_iter().map(SessionRow::into_record).collect()
     }
 
     async fn revoke_session(&self, id: SessionId, now: Timestamp) -> Result<bool, PortError> {

@@ -198,7 +198,7 @@ async fn template() -> Option<(String, String)> {
     match claim_template(&admin_url).await {
         Ok(template) => Some((admin_url, template)),
         Err(Setup::Unreachable(why)) => {
-            let target = redacted(&admin_url);
+            let target = auth_domain::monitoring::redact_url(&admin_url);
             if std::env::var("CI").is_ok_and(|ci| !ci.is_empty()) {
                 panic!("PostgreSQL unreachable at {target} under CI: {why}");
             }
@@ -390,22 +390,6 @@ fn with_database(url: &str, name: &str) -> String {
     format!("{head}{authority}/{name}{query}")
 }
 
-/// `url` without its password, for messages.
-fn redacted(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
-        return "(unparsable URL)".to_owned();
-    };
-    let (head, rest) = url.split_at(scheme_end);
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => {
-            let user = rest[..at].split(':').next().unwrap_or_default();
-            format!("{head}{user}@{}", &rest[at + 1..])
-        }
-        None => url.to_owned(),
-    }
-}
-
 /// A generated name, quoted (ours are `[a-z0-9_]`, but quoting costs nothing).
 fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -443,10 +427,5 @@ mod tests {
         );
         assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
         assert_eq!(with_database("postgres://h?a=b", "x"), "postgres://h/x?a=b");
-        assert_eq!(
-            redacted("postgres://u:secret@h:5432/db"),
-            "postgres://u@h:5432/db"
-        );
-        assert_eq!(redacted(DEFAULT_URL), DEFAULT_URL);
     }
 }

@@ -4,103 +4,12 @@ use auth_domain::model::{OneTimeKind, Outgoing, ProfileChanges, UserRecord};
 use auth_domain::ports::{PortError, StoreError, UserStore};
 use auth_domain::types::{BlindIndex, PasswordHash, Sealed, Timestamp, UserId};
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, RunQueryDsl};
 
-use crate::error::DbError;
-use crate::models::{OutgoingRows, ProfileChangeset, UserRow, outgoing_rows};
-use crate::pool::{BoxFuture, PgStore};
-use crate::schema::{one_time_tokens, users};
-
-impl PgStore {
-    /// The one account matching `filter`, converted.
-    async fn find_user<F>(&self, filter: F) -> Result<Option<UserRecord>, PortError>
-    where
-        F: for<'c> FnOnce(&'c mut AsyncPgConnection) -> BoxFuture<'c, QueryResult<Option<UserRow>>>
-            + Send
-            + 'static,
-    {
-        Ok(self.run(filter).await?.map(UserRow::into_record))
-    }
-
-    /// Runs `change` and, if a mail goes with it and `applied` says the change took
-    /// effect, writes the mail (token first, then the mail) in the same transaction: both
-    /// are stored or neither is. Without a mail, `change` runs on its own.
-    async fn change_with_mail<R, F>(
-        &self,
-        mail: Option<OutgoingRows>,
-        change: F,
-        applied: fn(&R) -> bool,
-    ) -> Result<R, DbError>
-    where
-        F: for<'c> FnOnce(&'c mut AsyncPgConnection) -> BoxFuture<'c, QueryResult<R>>
-            + Send
-            + 'static,
-        R: Send + 'static,
-    {
-        self.run(move |conn| {
-            Box::pin(async move {
-                let Some(mail) = mail else {
-                    return change(conn).await;
-                };
-                conn.transaction(async move |conn| {
-                    let result = change(conn).await?;
-                    if applied(&result) {
-                        mail.insert(conn).await?;
-                    }
-                    Ok::<_, diesel::result::Error>(result)
-                })
-                .await
-            })
-        })
-        .await
-    }
-
-    /// Runs an update of one account, with its mail if it touched a row; `NotFound` (and
-    /// no mail) when it touched none.
-    async fn update_user<F>(&self, mail: Option<OutgoingRows>, update: F) -> Result<(), StoreError>
-    where
-        F: for<'c> FnOnce(&'c mut AsyncPgConnection) -> BoxFuture<'c, QueryResult<usize>>
-            + Send
-            + 'static,
-    {
-        match self.change_with_mail(mail, update, |n| *n > 0).await? {
-            0 => Err(StoreError::NotFound),
-            _ => Ok(()),
-        }
-    }
-}
-
-/// `Stale` if the account exists (so a compare-and-set lost), else `NotFound`.
-pub(crate) async fn missing_or_stale(
-    conn: &mut AsyncPgConnection,
-    id: UserId,
-) -> QueryResult<StoreError> {
-    let exists: i64 = users::table.find(id.0).count().get_result(conn).await?;
-    Ok(if exists > 0 {
-        StoreError::Stale
-    } else {
-        StoreError::NotFound
-    })
-}
-
-/// Marks the user's unused single-use tokens of these kinds used at `now`.
-async fn kill_tokens(
-    conn: &mut AsyncPgConnection,
-    user: UserId,
-    kinds: &[OneTimeKind],
-    now: Timestamp,
-) -> QueryResult<usize> {
-    let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
-    diesel::update(
-        one_time_tokens::table
-            .filter(one_time_tokens::user_id.eq(user.0))
-            .filter(one_time_tokens::kind.eq_any(kinds))
-            .filter(one_time_tokens::used_at.is_null()),
-    )
-    .set(one_time_tokens::used_at.eq(Some(now)))
-    .execute(conn)
-    .await
-}
+use crate::models::{ProfileChangeset, UserRow, outgoing_rows};
+use crate::pool::PgStore;
+use crate::schema::users;
+use crate::writes::{kill_tokens, missing_or_stale};
 
 impl UserStore for PgStore {
     async fn insert_user(
@@ -201,27 +110,7 @@ impl UserStore for PgStore {
         now: Timestamp,
         mail: Option<&Outgoing>,
     ) -> Result<UserRecord, StoreError> {
-        let (username, username_normalized) = changes.username.clone().unzip();
-        let (phone_index, phone_sealed) = match &changes.phone {
-            None => (None, None),
-            Some(None) => (Some(None), Some(None)),
-            Some(Some((index, sealed))) => {
-                (Some(Some(index.0.clone())), Some(Some(sealed.0.clone())))
-            }
-        };
-        let changeset = ProfileChangeset {
-            username,
-            username_normalized,
-            name_sealed: changes.name_sealed.as_ref().map(|s| s.0.clone()),
-            surname_sealed: changes.surname_sealed.as_ref().map(|s| s.0.clone()),
-            phone_index,
-            phone_sealed,
-            pending_email_sealed: changes
-                .pending_email_sealed
-                .as_ref()
-                .map(|s| Some(s.0.clone())),
-            updated_at: now,
-        };
+        let changeset = ProfileChangeset::new(changes, now);
         let expected = changes.expected_password_version;
         let mail = outgoing_rows(mail)?;
         // One statement: the change and the read-back of the row as stored are atomic.
@@ -260,7 +149,7 @@ impl UserStore for PgStore {
                 Result::is_ok,
             )
             .await??;
-        Ok(row.into_record())
+        Ok(row.into_record()?)
     }
 
     async fn set_password(

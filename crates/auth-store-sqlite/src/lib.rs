@@ -19,5 +19,6 @@ mod pool;
 mod schema;
 mod sessions;
 mod users;
+mod writes;
 
-pub use pool::{MIGRATIONS, PoolStatus, SqliteStore, migrate};
+pub use pool::{MIGRATIONS, SqliteStore, migrate};

@@ -1,7 +1,7 @@
 //! [`OneTimeTokenStore`] on SQLite (tokens by hash only), and [`Store`] itself.
 
 use auth_domain::model::{OneTimeKind, OneTimeTokenRecord};
-use auth_domain::ports::{CleanupReport, DEAD_MAIL_RETENTION, OneTimeTokenStore, PortError, Store};
+use auth_domain::ports::{CleanupReport, OneTimeTokenStore, PortError, Store};
 use auth_domain::types::{Timestamp, TokenHash};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -75,16 +75,15 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    // Long by design: every delete of a cleanup is one statement in one transaction, and
+    // reading them together shows what a cleanup removes and in which order.
     async fn cleanup(
         &self,
         now: Timestamp,
         revoked_before: Timestamp,
         unverified_before: Timestamp,
     ) -> Result<CleanupReport, PortError> {
-        // Dead mails are kept for DEAD_MAIL_RETENTION; queued ones are never deleted here.
-        let dead_before = now
-            .checked_sub_signed(DEAD_MAIL_RETENTION)
-            .ok_or_else(|| PortError::unexpected("cleanup time out of range"))?;
+        let dead_before = auth_store_core::columns::dead_mail_cutoff(now)?;
         let (now, revoked_before, dead_before, unverified_before) = (
             millis(now),
             millis(revoked_before),

@@ -8,7 +8,9 @@ use diesel::dsl::{count_star, min};
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use crate::models::{OutboxRow, OutgoingRows, millis, timestamp};
+use auth_store_core::columns::{count, lease_end, stored_attempts, touched};
+
+use crate::models::{OutboxRow, OutgoingRows, millis, readable, timestamp};
 use crate::pool::SqliteStore;
 use crate::schema::outbox;
 
@@ -29,9 +31,7 @@ impl OutboxStore for SqliteStore {
         lease: chrono::TimeDelta,
         limit: u32,
     ) -> Result<Vec<OutboxMail>, PortError> {
-        let until = now
-            .checked_add_signed(lease)
-            .ok_or_else(|| PortError::unexpected("outbox lease out of range"))?;
+        let until = lease_end(now, lease)?;
         let (now, until, limit) = (millis(now), millis(until), i64::from(limit));
         // Select, then update, inside one write transaction: `BEGIN IMMEDIATE` takes the
         // database's only write lock before the select, so no other claim runs between
@@ -155,9 +155,7 @@ impl OutboxStore for SqliteStore {
         now: Timestamp,
         lease: chrono::TimeDelta,
     ) -> Result<Vec<Uuid>, PortError> {
-        let until = now
-            .checked_add_signed(lease)
-            .ok_or_else(|| PortError::unexpected("outbox lease out of range"))?;
+        let until = lease_end(now, lease)?;
         let until = millis(until);
         let claims: Vec<(Uuid, i32)> = claims
             .iter()
@@ -201,7 +199,7 @@ impl OutboxStore for SqliteStore {
                 .execute(conn)
             })
             .await?;
-        u64::try_from(released).map_err(PortError::unexpected)
+        touched(released)
     }
 
     async fn outbox_stats(&self) -> Result<OutboxStats, PortError> {
@@ -229,27 +227,6 @@ impl OutboxStore for SqliteStore {
     }
 }
 
-/// The mails of claimed rows; a row this build cannot read (a kind added by a newer
-/// version, a broken value) is left out, and claimed again when its lease ends.
-fn readable(rows: Vec<OutboxRow>) -> Vec<OutboxMail> {
-    rows.into_iter()
-        .filter_map(|row| {
-            let id = row.id.clone();
-            match row.into_record() {
-                Ok(mail) => Some(mail),
-                Err(err) => {
-                    tracing::warn!(
-                        id = %id,
-                        error = ?err,
-                        "sqlite: outbox row left out of the claim"
-                    );
-                    None
-                }
-            }
-        })
-        .collect()
-}
-
 /// The mail of one id.
 type ById<'a> = diesel::dsl::Find<outbox::table, &'a str>;
 /// [`fenced`]: one queued mail at given attempts.
@@ -265,14 +242,4 @@ fn fenced<'a>(id: &'a str, attempts: i32) -> Fenced<'a> {
         .find(id)
         .filter(outbox::attempts.eq(attempts))
         .filter(outbox::dead_at.is_null())
-}
-
-/// `attempts` as stored; `None` when no row can hold it (so none matches).
-fn stored_attempts(attempts: u32) -> Option<i32> {
-    i32::try_from(attempts).ok()
-}
-
-/// A `COUNT(*)` as the unsigned count it is.
-fn count(n: i64) -> Result<u64, PortError> {
-    u64::try_from(n).map_err(|_| PortError::unexpected(format!("negative count {n}")))
 }

@@ -8,6 +8,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use auth_domain::monitoring::PoolStatus;
 use auth_domain::ports::PortError;
 use diesel::connection::SimpleConnection;
 use diesel::result::ConnectionError;
@@ -74,19 +75,6 @@ impl fmt::Debug for SqliteStore {
     }
 }
 
-/// The connection pool at one moment, for monitoring.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct PoolStatus {
-    /// Most connections the pool opens.
-    pub max_size: usize,
-    /// Connections handed out to operations.
-    pub in_use: usize,
-    /// Open connections resting in the pool.
-    pub idle: usize,
-    /// Operations waiting for a connection.
-    pub waiting: usize,
-}
-
 impl SqliteStore {
     /// Closes the pool (at shutdown): idle connections are dropped at once, the ones in
     /// use when they come back, and later calls fail as unavailable.
@@ -97,12 +85,12 @@ impl SqliteStore {
     /// Connections in use and idle, and operations waiting for one, now.
     pub fn pool_status(&self) -> PoolStatus {
         let status = self.pool.status();
-        PoolStatus {
-            max_size: status.max_size,
-            in_use: status.size.saturating_sub(status.available),
-            idle: status.available,
-            waiting: status.waiting,
-        }
+        PoolStatus::from_counts(
+            status.max_size,
+            status.size,
+            status.available,
+            status.waiting,
+        )
     }
 
     /// Opens (creating it if needed, with mode 0600) the database at `path`, applies the
@@ -157,7 +145,7 @@ impl SqliteStore {
                 Ok(Err(err)) => return Err(DbError::Port(PortError::unavailable(err))),
                 Err(_) => return Err(DbError::Port(PortError::unavailable(PoolExhausted))),
             };
-            conn.spawn_blocking(work).await.map_err(DbError::Query)
+            conn.spawn_blocking(work).await.map_err(DbError::from)
         });
         task.await.map_err(|err| DbError::Port(join_error(err)))?
     }

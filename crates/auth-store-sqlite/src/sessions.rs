@@ -3,30 +3,16 @@
 use auth_domain::model::{Rotation, SessionRecord};
 use auth_domain::ports::{PortError, SessionStore, StoreError};
 use auth_domain::types::{SessionId, Timestamp, TokenHash, UserId};
+use auth_store_core::corrupt;
 use diesel::prelude::*;
 
-use crate::error::corrupt;
-use crate::models::{NewRefreshToken, SessionRow, hash_bytes, millis, session_id, timestamp};
+use crate::models::{
+    NewRefreshToken, NewSession, RotationRow, SessionRow, hash_bytes, millis, session_id, timestamp,
+};
 use crate::pool::SqliteStore;
 use crate::schema::{refresh_tokens, sessions, user_revocations, users};
 
-/// A new session and its first refresh token, as rows.
-struct NewSession {
-    session: SessionRow,
-    token: NewRefreshToken,
-}
-
 impl NewSession {
-    fn of(session: &SessionRecord, refresh: &TokenHash) -> Self {
-        let session = SessionRow::from_record(session);
-        let token = NewRefreshToken {
-            hash: hash_bytes(refresh),
-            session_id: session.id.clone(),
-            created_at: session.created_at,
-        };
-        Self { session, token }
-    }
-
     /// Inserts both (the caller holds the transaction).
     fn insert(&self, conn: &mut SqliteConnection) -> QueryResult<usize> {
         diesel::insert_into(sessions::table)
@@ -36,16 +22,6 @@ impl NewSession {
             .values(&self.token)
             .execute(conn)
     }
-}
-
-/// What one rotation found, still as rows.
-enum RotationRow {
-    Rotated(SessionRow),
-    AlreadyRotated {
-        session: SessionRow,
-        rotated_at: Option<i64>,
-    },
-    Unknown,
 }
 
 impl SessionStore for SqliteStore {
@@ -141,7 +117,7 @@ impl SessionStore for SqliteStore {
                 .set(users::last_login_at.eq(Some(rows.session.created_at)))
                 .execute(conn)?;
                 if recorded == 0 {
-                    return Ok(Err(crate::users::missing_or_stale(
+                    return Ok(Err(crate::writes::missing_or_stale(
                         conn,
                         &rows.session.user_id,
                     )?));
@@ -153,6 +129,8 @@ impl SessionStore for SqliteStore {
         .await?
     }
 
+    // Long by design: the conditional update that decides the race and the reads that
+    // explain a lost one run in one transaction, and are clearest read in one place.
     async fn rotate_refresh(
         &self,
         presented: &TokenHash,
@@ -212,23 +190,7 @@ impl SessionStore for SqliteStore {
             })
             .await?;
 
-        Ok(match found {
-            RotationRow::Rotated(session) => Rotation::Rotated(session.into_record()?),
-            RotationRow::AlreadyRotated {
-                session,
-                rotated_at,
-            } => {
-                // The update matched no row while this one exists: it was rotated.
-                let rotated_at = rotated_at.ok_or_else(|| {
-                    corrupt("refresh_tokens", "live token not matched by rotation")
-                })?;
-                Rotation::AlreadyRotated {
-                    session: session.into_record()?,
-                    rotated_at: timestamp("refresh_tokens", rotated_at)?,
-                }
-            }
-            RotationRow::Unknown => Rotation::Unknown,
-        })
+        found.into_rotation()
     }
 
     async fn session(&self, id: SessionId) -> Result<Option<SessionRecord>, PortError> {

@@ -5,89 +5,10 @@ use auth_domain::ports::{PortError, StoreError, UserStore};
 use auth_domain::types::{BlindIndex, PasswordHash, Sealed, Timestamp, UserId};
 use diesel::prelude::*;
 
-use crate::error::DbError;
-use crate::models::{OutgoingRows, ProfileChangeset, UserRow, millis, outgoing_rows};
+use crate::models::{ProfileChangeset, UserRow, millis, outgoing_rows};
 use crate::pool::SqliteStore;
-use crate::schema::{one_time_tokens, users};
-
-impl SqliteStore {
-    /// The one account matching `filter`, converted.
-    async fn find_user<F>(&self, filter: F) -> Result<Option<UserRecord>, PortError>
-    where
-        F: FnOnce(&mut SqliteConnection) -> QueryResult<Option<UserRow>> + Send + 'static,
-    {
-        self.run(filter)
-            .await?
-            .map(UserRow::into_record)
-            .transpose()
-    }
-
-    /// Runs `change` and, if a mail goes with it and `applied` says the change took
-    /// effect, writes the mail (token first, then the mail) in the same transaction: both
-    /// are stored or neither is. Without a mail, `change` runs on its own.
-    async fn change_with_mail<R, F>(
-        &self,
-        mail: Option<OutgoingRows>,
-        change: F,
-        applied: fn(&R) -> bool,
-    ) -> Result<R, DbError>
-    where
-        F: FnOnce(&mut SqliteConnection) -> QueryResult<R> + Send + 'static,
-        R: Send + 'static,
-    {
-        self.run(move |conn| match mail {
-            None => change(conn),
-            Some(mail) => conn.immediate_transaction(|conn| {
-                let result = change(conn)?;
-                if applied(&result) {
-                    mail.insert(conn)?;
-                }
-                Ok(result)
-            }),
-        })
-        .await
-    }
-
-    /// Runs an update of one account, with its mail if it touched a row; `NotFound` (and
-    /// no mail) when it touched none.
-    async fn update_user<F>(&self, mail: Option<OutgoingRows>, update: F) -> Result<(), StoreError>
-    where
-        F: FnOnce(&mut SqliteConnection) -> QueryResult<usize> + Send + 'static,
-    {
-        match self.change_with_mail(mail, update, |n| *n > 0).await? {
-            0 => Err(StoreError::NotFound),
-            _ => Ok(()),
-        }
-    }
-}
-
-/// `Stale` if the account exists (so a compare-and-set lost), else `NotFound`.
-pub(crate) fn missing_or_stale(conn: &mut SqliteConnection, id: &str) -> QueryResult<StoreError> {
-    let exists: i64 = users::table.find(id).count().get_result(conn)?;
-    Ok(if exists > 0 {
-        StoreError::Stale
-    } else {
-        StoreError::NotFound
-    })
-}
-
-/// Marks the user's unused single-use tokens of these kinds used at `now`.
-pub(crate) fn kill_tokens(
-    conn: &mut SqliteConnection,
-    user: &str,
-    kinds: &[OneTimeKind],
-    now: i64,
-) -> QueryResult<usize> {
-    let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
-    diesel::update(
-        one_time_tokens::table
-            .filter(one_time_tokens::user_id.eq(user))
-            .filter(one_time_tokens::kind.eq_any(kinds))
-            .filter(one_time_tokens::used_at.is_null()),
-    )
-    .set(one_time_tokens::used_at.eq(Some(now)))
-    .execute(conn)
-}
+use crate::schema::users;
+use crate::writes::{kill_tokens, missing_or_stale};
 
 impl UserStore for SqliteStore {
     async fn insert_user(
@@ -170,27 +91,7 @@ impl UserStore for SqliteStore {
         now: Timestamp,
         mail: Option<&Outgoing>,
     ) -> Result<UserRecord, StoreError> {
-        let (username, username_normalized) = changes.username.clone().unzip();
-        let (phone_index, phone_sealed) = match &changes.phone {
-            None => (None, None),
-            Some(None) => (Some(None), Some(None)),
-            Some(Some((index, sealed))) => {
-                (Some(Some(index.0.clone())), Some(Some(sealed.0.clone())))
-            }
-        };
-        let changeset = ProfileChangeset {
-            username,
-            username_normalized,
-            name_sealed: changes.name_sealed.as_ref().map(|s| s.0.clone()),
-            surname_sealed: changes.surname_sealed.as_ref().map(|s| s.0.clone()),
-            phone_index,
-            phone_sealed,
-            pending_email_sealed: changes
-                .pending_email_sealed
-                .as_ref()
-                .map(|s| Some(s.0.clone())),
-            updated_at: millis(now),
-        };
+        let changeset = ProfileChangeset::new(changes, now);
         let id = id.to_string();
         let expected = changes.expected_password_version;
         let mail = outgoing_rows(mail)?;

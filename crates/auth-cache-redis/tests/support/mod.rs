@@ -70,13 +70,7 @@ pub async fn connect(url: &str, prefix: &str, options: RedisOptions) -> Option<R
         Ok(cache) => Some(cache),
         Err(PortError::Unavailable(err)) if !under_ci() => {
             // Never the password the URL may hold.
-            let shown = match url
-                .split_once("://")
-                .and_then(|(_, rest)| rest.rsplit_once('@'))
-            {
-                Some((_, host)) => format!("redis://***@{host}"),
-                None => url.to_owned(),
-            };
+            let shown = auth_domain::monitoring::redact_url(url);
             let line = format!("SKIPPED: Redis unreachable at {shown} (TEST_REDIS_URL): {err}\n");
             let _ = std::io::stderr().write_all(line.as_bytes());
             None

@@ -80,12 +80,17 @@ pub struct LiveResponse {
     pub status: &'static str,
 }
 
-async fn timed<F: std::future::Future<Output = Result<(), E>>, E>(
-    backend: &'static str,
-    check: F,
-) -> Check {
+async fn timed<F, E>(backend: &'static str, check: F) -> Check
+where
+    F: std::future::Future<Output = Result<(), E>>,
+    E: std::error::Error + 'static,
+{
     let start = Instant::now();
-    let ok = check.await.is_ok();
+    let result = check.await;
+    if let Err(err) = &result {
+        unavailable(backend, err);
+    }
+    let ok = result.is_ok();
     Check {
         status: if ok { "ok" } else { "unavailable" },
         latency_ms: elapsed_ms(start),
@@ -96,6 +101,16 @@ async fn timed<F: std::future::Future<Output = Result<(), E>>, E>(
     }
 }
 
+/// Logs why a check failed: the health answer only says "unavailable", and the adapters
+/// log nothing they return, so this is the one place the cause is seen.
+fn unavailable(check: &str, err: &(dyn std::error::Error + 'static)) {
+    tracing::warn!(
+        check,
+        error = %crate::startup::error_chain(err),
+        "health check failed"
+    );
+}
+
 fn elapsed_ms(start: Instant) -> f64 {
     (start.elapsed().as_secs_f64() * 1e6).round() / 1e3
 }
@@ -104,15 +119,19 @@ fn elapsed_ms(start: Instant) -> f64 {
 async fn outbox_check(state: &AppState) -> Check {
     let start = Instant::now();
     let backend = state.service.ports().mail.backend();
-    let Ok(stats) = state.service.outbox_stats().await else {
-        return Check {
-            status: "unavailable",
-            latency_ms: elapsed_ms(start),
-            backend,
-            queued: None,
-            oldest_queued_seconds: None,
-            dead: None,
-        };
+    let stats = match state.service.outbox_stats().await {
+        Ok(stats) => stats,
+        Err(err) => {
+            unavailable("outbox", &err);
+            return Check {
+                status: "unavailable",
+                latency_ms: elapsed_ms(start),
+                backend,
+                queued: None,
+                oldest_queued_seconds: None,
+                dead: None,
+            };
+        }
     };
     let age = stats
         .oldest_queued_at

@@ -338,38 +338,8 @@ pub async fn build_state(
     Ok((state, facts))
 }
 
-/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for messages.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return "***".to_owned();
-    };
-    // A password may also come as a query parameter (`?password=…`).
-    let (rest, query) = match rest.split_once('?') {
-        Some((rest, query)) => (rest, Some(query)),
-        None => (rest, None),
-    };
-    let mut shown = match rest.rsplit_once('@') {
-        Some((credentials, host)) => {
-            let user = credentials.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:***@{host}")
-        }
-        None => format!("{scheme}://{rest}"),
-    };
-    if let Some(query) = query {
-        let params: Vec<String> = query
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((key, _)) if key.to_ascii_lowercase().contains("pass") => {
-                    format!("{key}=***")
-                }
-                _ => pair.to_owned(),
-            })
-            .collect();
-        shown.push('?');
-        shown.push_str(&params.join("&"));
-    }
-    shown
-}
+/// Connection URLs for messages, without their passwords (one rule for every adapter).
+pub use auth_domain::monitoring::redact_url;
 
 /// Opens the storage `DATABASE_URL` names, migrating it first unless `AUTO_MIGRATE=false`
 /// (SQLite, the embedded default, always migrates). Returns it with the banner line.
@@ -448,23 +418,4 @@ pub async fn open_cache(config: &Config) -> Result<(CacheBackend, String), Start
         },
         fact,
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact_url;
-
-    #[test]
-    fn urls_lose_their_passwords_wherever_they_are() {
-        assert_eq!(
-            redact_url("postgres://auth:s3cret@db:5432/auth"),
-            "postgres://auth:***@db:5432/auth"
-        );
-        assert_eq!(
-            redact_url("postgres://db/auth?sslmode=disable&password=s3cret"),
-            "postgres://db/auth?sslmode=disable&password=***"
-        );
-        assert_eq!(redact_url("redis://redis:6379/0"), "redis://redis:6379/0");
-        assert_eq!(redact_url("host=db password=s3cret"), "***");
-    }
 }
