@@ -3,10 +3,8 @@
 //! An enum rather than a trait object: the ports use `impl Future` (not object-safe), and a
 //! match per call costs nothing next to a query.
 //!
-//! Every write that queues a mail also wakes this instance's outbox worker, so mail goes
-//! out at once instead of at the next poll.
-
-use std::sync::Arc;
+//! It only chooses: the outbox worker is woken by the use cases' `MailQueued` event
+//! (`crate::events`), not here.
 
 use auth_domain::model::{
     OneTimeKind, OneTimeTokenRecord, OutboxMail, OutboxStats, Outgoing, ProfileChanges, Rotation,
@@ -22,7 +20,6 @@ use auth_domain::types::{
 };
 use auth_store_postgres::PgStore;
 use auth_store_sqlite::SqliteStore;
-use tokio::sync::Notify;
 use uuid::Uuid;
 
 /// One storage adapter.
@@ -34,20 +31,16 @@ pub enum Backend {
     Postgres(PgStore),
 }
 
-/// The storage adapter in use, and the signal that a mail was queued.
+/// The storage adapter in use.
 #[derive(Debug, Clone)]
 pub struct Storage {
     backend: Backend,
-    mail_queued: Arc<Notify>,
 }
 
 impl Storage {
     /// Wraps an adapter.
     pub fn new(backend: Backend) -> Self {
-        Self {
-            backend,
-            mail_queued: Arc::new(Notify::new()),
-        }
+        Self { backend }
     }
 
     /// Name for health output and the banner.
@@ -79,23 +72,10 @@ impl Storage {
             Backend::Postgres(s) => s.pool_status(),
         }
     }
-
-    /// Notified after each write that queued a mail.
-    pub fn mail_queued(&self) -> Arc<Notify> {
-        Arc::clone(&self.mail_queued)
-    }
-
-    /// Wakes the outbox worker after a write that succeeded and queued `mail`.
-    fn wake_if_queued<T, E>(&self, result: &Result<T, E>, mail: Option<&Outgoing>) {
-        if result.is_ok() && mail.is_some() {
-            self.mail_queued.notify_one();
-        }
-    }
 }
 
 /// Implements ports for [`Storage`] from their methods' signatures: each method calls the
-/// same method of whichever adapter is in use. A method marked `#[wakes(mail)]` also wakes
-/// the outbox worker when it succeeded and `mail` (an `Option<&Outgoing>`) is a mail.
+/// same method of whichever adapter is in use.
 ///
 /// A macro because the ports use `impl Future` (not object-safe: no `dyn Store`) and a
 /// generic `Storage<S: Store>` would make every handler and the state generic over it;
@@ -103,17 +83,14 @@ impl Storage {
 /// them against the traits.
 macro_rules! delegate {
     ($(impl $port:ident { $(
-        $(#[wakes($mail:expr)])?
         fn $name:ident(&self $(, $arg:ident: $ty:ty)* $(,)?) -> $ret:ty;
     )* })*) => {$(
         impl $port for Storage {$(
             async fn $name(&self $(, $arg: $ty)*) -> $ret {
-                let result = match &self.backend {
+                match &self.backend {
                     Backend::Sqlite(s) => $port::$name(s $(, $arg)*).await,
                     Backend::Postgres(s) => $port::$name(s $(, $arg)*).await,
-                };
-                $(self.wake_if_queued(&result, $mail);)?
-                result
+                }
             }
         )*}
     )*};
@@ -121,7 +98,6 @@ macro_rules! delegate {
 
 delegate! {
     impl UserStore {
-        #[wakes(mail)]
         fn insert_user(&self, user: &UserRecord, mail: Option<&Outgoing>) -> Result<(), StoreError>;
         fn user_by_id(&self, id: UserId) -> Result<Option<UserRecord>, PortError>;
         fn user_by_email(&self, index: &BlindIndex) -> Result<Option<UserRecord>, PortError>;
@@ -131,7 +107,6 @@ delegate! {
             email_index: &BlindIndex,
             password_tag: u16,
         ) -> Result<Option<UserRecord>, PortError>;
-        #[wakes(mail)]
         fn update_profile(
             &self,
             id: UserId,
@@ -139,7 +114,6 @@ delegate! {
             now: Timestamp,
             mail: Option<&Outgoing>,
         ) -> Result<UserRecord, StoreError>;
-        #[wakes(mail)]
         fn set_password(
             &self,
             id: UserId,
@@ -155,7 +129,6 @@ delegate! {
             expected_version: i64,
         ) -> Result<(), StoreError>;
         fn mark_email_verified(&self, id: UserId, now: Timestamp) -> Result<(), StoreError>;
-        #[wakes(mail)]
         fn apply_email_change(
             &self,
             id: UserId,
@@ -166,7 +139,6 @@ delegate! {
             expected_pending: Option<&Sealed>,
         ) -> Result<(), StoreError>;
         fn record_login(&self, id: UserId, now: Timestamp) -> Result<(), PortError>;
-        #[wakes(mail)]
         fn delete_user(
             &self,
             id: UserId,
@@ -224,7 +196,6 @@ delegate! {
     }
 
     impl OutboxStore {
-        #[wakes(Some(mail))]
         fn enqueue_mail(&self, mail: &Outgoing) -> Result<(), PortError>;
         fn claim_mail(
             &self,

@@ -7,7 +7,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use auth_crypto::{Asymmetric, JwtCodec};
 use clap::Subcommand;
 use secrecy::ExposeSecret;
 
@@ -88,33 +87,21 @@ pub fn check_config(vars: HashMap<String, String>) -> ConfigReport {
 /// Builds the token codec `serve` would; returns the notes (kids) to add to settings.
 fn check_jwt(config: &Config, problems: &mut Vec<String>) -> HashMap<&'static str, String> {
     let mut notes = HashMap::new();
-    let codec = match (&config.jwt_private_key, &config.jwt_secret_key) {
+    let secret = match (&config.jwt_private_key, &config.jwt_secret_key) {
         // HS256 with a private key is already a problem of the configuration.
         (Some(_), _) if config.jwt_algorithm == JwtAlgorithm::Hs256 => return notes,
-        (Some(pem), _) => {
-            let alg = match config.jwt_algorithm {
-                JwtAlgorithm::Es256 => Asymmetric::Es256,
-                JwtAlgorithm::EdDsa => Asymmetric::EdDsa,
-                JwtAlgorithm::Rs256 | JwtAlgorithm::Hs256 => Asymmetric::Rs256,
-            };
-            JwtCodec::asymmetric(
-                alg,
-                pem.expose_secret(),
-                config.jwt_public_key.as_deref(),
-                &config.jwt_issuer,
-                &config.jwt_audience,
-            )
-            .map(|codec| ("JWT_PRIVATE_KEY", codec))
-        }
-        (None, Some(secret)) => JwtCodec::hs256(
-            secret.expose_secret().as_bytes(),
-            &config.jwt_issuer,
-            &config.jwt_audience,
-        )
-        .map(|codec| ("JWT_SECRET_KEY", codec)),
+        (Some(_), _) => Vec::new(),
+        (None, Some(secret)) => secret.expose_secret().as_bytes().to_vec(),
         // A secret generated into AUTH_DATA_DIR: nothing to check but the directory.
         (None, None) => return notes,
     };
+    let codec = crate::startup::token_codec(config, &secret).map(|(codec, source)| {
+        let name = match source {
+            crate::startup::KeySource::PrivateKey => "JWT_PRIVATE_KEY",
+            crate::startup::KeySource::Secret => "JWT_SECRET_KEY",
+        };
+        (name, codec)
+    });
     match codec {
         Ok((name, codec)) => {
             notes.insert(name, format!(", kid {}", codec.key_id()));
