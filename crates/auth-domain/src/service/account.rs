@@ -28,6 +28,17 @@ pub struct ProfileUpdate {
     pub current_password: Option<SecretPassword>,
 }
 
+/// The fields of a profile update, parsed; `None` leaves a field alone.
+struct ParsedUpdate {
+    username: Option<Username>,
+    name: Option<PersonName>,
+    surname: Option<PersonName>,
+    /// `Some(None)` removes the phone.
+    phone: Option<Option<PhoneNumber>>,
+    /// An address other than the current one.
+    new_email: Option<Email>,
+}
+
 impl<A: Adapters> AuthService<A> {
     /// The caller's profile.
     pub async fn profile(&self, claims: &AccessClaims) -> Result<Profile, AuthError> {
@@ -79,52 +90,15 @@ impl<A: Adapters> AuthService<A> {
         result
     }
 
-    // One validation and one write of every field a profile update may carry: long, as the
-    // form it answers is.
     async fn update_profile_steps(
         &self,
         claims: &AccessClaims,
         update: ProfileUpdate,
     ) -> Result<(Profile, bool), AuthError> {
         let user = self.current_user(claims.user_id).await?;
-        let mut v = Validation::default();
-        let username = update
-            .username
-            .as_deref()
-            .and_then(|raw| v.field("username", Username::parse(raw)));
-        let name = update
-            .name
-            .as_deref()
-            .and_then(|raw| v.field("name", PersonName::parse(raw)));
-        let surname = update
-            .surname
-            .as_deref()
-            .and_then(|raw| v.field("surname", PersonName::parse(raw)));
-        let phone = match &update.phone_number {
-            None => None,
-            Some(None) => Some(None),
-            Some(Some(raw)) if raw.trim().is_empty() => Some(None),
-            Some(Some(raw)) => v.field("phone_number", PhoneNumber::parse(raw)).map(Some),
-        };
-        let email = update
-            .email
-            .as_deref()
-            .and_then(|raw| v.field("email", Email::parse(raw)));
         let current_email = self.open(SealedField::Email, &user.email_sealed)?;
-        let new_email = email.filter(|e| e.as_str() != current_email);
-        // Checked whenever present, so that a malformed one is refused alike with or without
-        // a new email.
-        let current_password = match &update.current_password {
-            None => None,
-            Some(raw) => v
-                .field("current_password", Password::presented(&raw.0))
-                .map(|_| raw),
-        };
-        if new_email.is_some() && update.current_password.is_none() {
-            v.add("current_password", "is required to change the email");
-        }
-        v.finish()?;
-        if let (Some(new_email), Some(password)) = (&new_email, current_password) {
+        let mut parsed = Self::parse_profile_update(&update, &current_email)?;
+        if let (Some(new_email), Some(password)) = (&parsed.new_email, &update.current_password) {
             self.reauthenticate(&user, password)
                 .await
                 .map_err(|err| match err {
@@ -133,9 +107,9 @@ impl<A: Adapters> AuthService<A> {
                 })?;
             self.throttle_email_change(user.id, new_email).await?;
         }
-        let username = username.filter(|u| u.as_str() != user.username);
-        if let Some(wanted) = &username
-            && new_email.is_some()
+        parsed.username = parsed.username.filter(|u| u.as_str() != user.username);
+        if let Some(wanted) = &parsed.username
+            && parsed.new_email.is_some()
             && self
                 .ports
                 .store
@@ -147,53 +121,11 @@ impl<A: Adapters> AuthService<A> {
             // corrected request still gets its mail (the unique index decides races).
             return Err(AuthError::Conflict("username"));
         }
-        let mail = match &new_email {
-            Some(new_email) => {
-                let first_name = match &name {
-                    Some(name) => name.as_str().to_owned(),
-                    None => self.open(SealedField::Name, &user.name_sealed)?,
-                };
-                let link = LinkMail {
-                    token_kind: OneTimeKind::ChangeEmail,
-                    mail_kind: MailKind::ChangeEmail,
-                    path: "verify-email",
-                    user: user.id,
-                    ttl: self.policy.verify_email_ttl,
-                    email_index: Some(self.email_index(new_email)),
-                };
-                self.link_mail(link, new_email, Some(first_name)).await?
-            }
+        let mail = match &parsed.new_email {
+            Some(new_email) => self.change_email_mail(&user, new_email, &parsed).await?,
             None => None,
         };
-        let keys = &self.ports.keys;
-        let changes = ProfileChanges {
-            username: username.map(|u| (u.as_str().to_owned(), u.normalized())),
-            name_sealed: name
-                .map(|n| self.seal(SealedField::Name, n.as_str()))
-                .transpose()?,
-            surname_sealed: surname
-                .map(|n| self.seal(SealedField::Name, n.as_str()))
-                .transpose()?,
-            phone: phone
-                .map(|p| {
-                    p.map(|p| {
-                        self.seal(SealedField::Phone, p.as_str()).map(|sealed| {
-                            (
-                                keys.blind_index(crate::ports::IndexPurpose::Phone, p.as_str()),
-                                sealed,
-                            )
-                        })
-                    })
-                    .transpose()
-                })
-                .transpose()?,
-            pending_email_sealed: new_email
-                .as_ref()
-                .map(|e| self.seal(SealedField::Email, e.as_str()))
-                .transpose()?,
-            // The password checked above must still be the password when this is written.
-            expected_password_version: new_email.as_ref().map(|_| user.password_version),
-        };
+        let changes = self.profile_changes(&user, &parsed)?;
         let updated = self
             .ports
             .store
@@ -201,18 +133,124 @@ impl<A: Adapters> AuthService<A> {
             .await
             .map_err(reauthenticated_write_failed)?;
         self.queued(mail.as_ref());
-        if new_email.is_some() {
-            let old = Email::parse(&current_email).ok();
+        let pending = parsed.new_email.is_some();
+        if pending && let Ok(old) = Email::parse(&current_email) {
             let name = self.open(SealedField::Name, &updated.name_sealed).ok();
-            if let Some(old) = old {
-                let notice = self
-                    .notice(MailKind::EmailChangeRequested, &old, name)
-                    .await?;
-                self.enqueue(notice).await?;
-            }
+            let notice = self
+                .notice(MailKind::EmailChangeRequested, &old, name)
+                .await?;
+            self.enqueue(notice).await?;
         }
         let profile = self.profile_of(&updated)?;
-        Ok((profile, new_email.is_some()))
+        Ok((profile, pending))
+    }
+
+    /// Parses every field present, reporting each bad one. A new email (one that differs
+    /// from `current_email`) needs `current_password`, which is checked whenever present,
+    /// so that a malformed one is refused alike with or without a new email.
+    fn parse_profile_update(
+        update: &ProfileUpdate,
+        current_email: &str,
+    ) -> Result<ParsedUpdate, AuthError> {
+        let mut v = Validation::default();
+        let mut parse = |field: &str, raw: &Option<String>| {
+            raw.as_deref()
+                .and_then(|raw| v.field(field, PersonName::parse(raw)))
+        };
+        let (name, surname) = (
+            parse("name", &update.name),
+            parse("surname", &update.surname),
+        );
+        let username = update
+            .username
+            .as_deref()
+            .and_then(|raw| v.field("username", Username::parse(raw)));
+        let phone = match &update.phone_number {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(raw)) if raw.trim().is_empty() => Some(None),
+            Some(Some(raw)) => v.field("phone_number", PhoneNumber::parse(raw)).map(Some),
+        };
+        let new_email = update
+            .email
+            .as_deref()
+            .and_then(|raw| v.field("email", Email::parse(raw)))
+            .filter(|e| e.as_str() != current_email);
+        if let Some(raw) = &update.current_password {
+            v.field("current_password", Password::presented(&raw.0));
+        }
+        if new_email.is_some() && update.current_password.is_none() {
+            v.add("current_password", "is required to change the email");
+        }
+        v.finish()?;
+        Ok(ParsedUpdate {
+            username,
+            name,
+            surname,
+            phone,
+            new_email,
+        })
+    }
+
+    /// The verification link for a new email, to that address, by the first name the
+    /// update leaves.
+    async fn change_email_mail(
+        &self,
+        user: &crate::model::UserRecord,
+        new_email: &Email,
+        parsed: &ParsedUpdate,
+    ) -> Result<Option<crate::model::Outgoing>, AuthError> {
+        let first_name = match &parsed.name {
+            Some(name) => name.as_str().to_owned(),
+            None => self.open(SealedField::Name, &user.name_sealed)?,
+        };
+        let link = LinkMail {
+            token_kind: OneTimeKind::ChangeEmail,
+            mail_kind: MailKind::ChangeEmail,
+            path: "verify-email",
+            user: user.id,
+            ttl: self.policy.verify_email_ttl,
+            email_index: Some(self.email_index(new_email)),
+        };
+        self.link_mail(link, new_email, Some(first_name)).await
+    }
+
+    /// The update as storage writes it: personal data sealed, the phone with its index.
+    fn profile_changes(
+        &self,
+        user: &crate::model::UserRecord,
+        parsed: &ParsedUpdate,
+    ) -> Result<ProfileChanges, AuthError> {
+        let keys = &self.ports.keys;
+        let seal_name = |n: &Option<PersonName>| {
+            n.as_ref()
+                .map(|n| self.seal(SealedField::Name, n.as_str()))
+                .transpose()
+        };
+        let phone = match &parsed.phone {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(p)) => Some(Some((
+                keys.blind_index(crate::ports::IndexPurpose::Phone, p.as_str()),
+                self.seal(SealedField::Phone, p.as_str())?,
+            ))),
+        };
+        Ok(ProfileChanges {
+            username: parsed
+                .username
+                .as_ref()
+                .map(|u| (u.as_str().to_owned(), u.normalized())),
+            name_sealed: seal_name(&parsed.name)?,
+            surname_sealed: seal_name(&parsed.surname)?,
+            phone,
+            pending_email_sealed: parsed
+                .new_email
+                .as_ref()
+                .map(|e| self.seal(SealedField::Email, e.as_str()))
+                .transpose()?,
+            // The password checked must still be the password when this is written.
+            expected_password_version: parsed.new_email.as_ref().map(|_| user.password_version),
+        })
     }
 
     /// The caller's live sessions, newest first.
