@@ -49,6 +49,7 @@ opaque_debug!(
 
 /// `POST /auth/register`.
 #[derive(Default, Deserialize, ToSchema)]
+#[schema(example = json!({"email": "test@example.com", "username": "testuser", "password": "SecurePass123!", "name": "Test", "surname": "User"}))]
 pub struct RegisterRequest {
     /// Email address (normalized to lower case).
     #[schema(required = true, min_length = 1, max_length = 254, format = Email, example = "test@example.com")]
@@ -104,6 +105,7 @@ pub struct RegisterResponse {
 
 /// A single-use token from a mailed link.
 #[derive(Default, Deserialize, ToSchema)]
+#[schema(example = json!({"token": "vz8ynVD7ZnowxDoFe41cIAECME7AcDeiCxgf9IozRhE"}))]
 pub struct TokenRequest {
     /// The token.
     #[schema(value_type = String, required = true, min_length = 1)]
@@ -113,10 +115,11 @@ pub struct TokenRequest {
 
 /// An email address.
 #[derive(Default, Deserialize, ToSchema)]
-#[serde(default)]
+#[schema(example = json!({"email": "test@example.com"}))]
 pub struct EmailRequest {
     /// Email address.
     #[schema(required = true, min_length = 1, max_length = 254, format = Email, example = "test@example.com")]
+    #[serde(default)]
     pub email: String,
 }
 
@@ -138,6 +141,7 @@ impl MessageResponse {
 
 /// `POST /auth/login`: `username` or `email`.
 #[derive(Default, Deserialize, ToSchema)]
+#[schema(example = json!({"username": "testuser", "password": "SecurePass123!"}))]
 pub struct LoginRequest {
     /// Username (or an email).
     #[schema(example = "testuser")]
@@ -212,7 +216,7 @@ pub struct LoginResponse {
     /// Opaque refresh token (single use: rotate it).
     pub refresh_token: String,
     /// Always `Bearer`.
-    #[schema(example = "Bearer")]
+    #[schema(value_type = crate::schema::TokenType)]
     pub token_type: String,
     /// Seconds until the access token expires.
     pub expires_in: i64,
@@ -224,6 +228,7 @@ pub struct LoginResponse {
 
 /// `POST /auth/refresh-token`.
 #[derive(Default, Deserialize, ToSchema)]
+#[schema(example = json!({"refresh_token": "kM3pQ9xR2vT7wY1zA4bC6dE8fG0hJ2kL4mN6pQ8rS0t"}))]
 pub struct RefreshRequest {
     /// The refresh token.
     #[schema(value_type = String, required = true, min_length = 1)]
@@ -239,6 +244,7 @@ pub struct TokenResponse {
     /// The new refresh token; the one presented is dead.
     pub refresh_token: String,
     /// Always `Bearer`.
+    #[schema(value_type = crate::schema::TokenType)]
     pub token_type: String,
     /// Seconds until the access token expires.
     pub expires_in: i64,
@@ -257,14 +263,16 @@ impl From<&TokenPair> for TokenResponse {
 
 /// `POST /auth/logout` (body optional).
 #[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(default)]
+#[schema(example = json!({"all": false}))]
 pub struct LogoutRequest {
     /// End every session of the user, not just this one.
+    #[serde(default)]
     pub all: bool,
 }
 
 /// `POST /auth/reset-password`.
 #[derive(Default, Deserialize, ToSchema)]
+#[schema(example = json!({"token": "vz8ynVD7ZnowxDoFe41cIAECME7AcDeiCxgf9IozRhE", "new_password": "NewSecurePass456!"}))]
 pub struct ResetPasswordRequest {
     /// The token from the mailed link.
     #[schema(value_type = String, required = true, min_length = 1)]
@@ -314,8 +322,9 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
     Option::<String>::deserialize(d).map(Some)
 }
 
-/// `PUT /users/profile`: only the fields present change.
+/// `PUT /users/profile`: only the fields present change; an absent field is kept.
 #[derive(Default, Deserialize, ToSchema)]
+#[schema(example = json!({"name": "Test", "surname": "User"}))]
 pub struct ProfileUpdateRequest {
     /// New username (3–32 letters, digits, `_`, `.`, `-`).
     #[serde(default)]
@@ -329,7 +338,7 @@ pub struct ProfileUpdateRequest {
     #[serde(default)]
     #[schema(min_length = 1)]
     pub surname: Option<String>,
-    /// New phone number; `null` or `""` removes it.
+    /// New phone number. Absent: the phone is kept; `null` or `""`: it is removed.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub phone_number: Option<Option<String>>,
@@ -347,6 +356,7 @@ pub struct ProfileUpdateRequest {
 
 /// `POST /users/change-password`.
 #[derive(Default, Deserialize, ToSchema)]
+#[schema(example = json!({"current_password": "SecurePass123!", "new_password": "NewSecurePass456!"}))]
 pub struct ChangePasswordRequest {
     /// The current password.
     #[schema(value_type = String, required = true, min_length = 1, max_length = 1024, format = Password)]
@@ -360,6 +370,7 @@ pub struct ChangePasswordRequest {
 
 /// `DELETE /users/delete-account`.
 #[derive(Default, Deserialize, ToSchema)]
+#[schema(example = json!({"password": "SecurePass123!"}))]
 pub struct DeleteAccountRequest {
     /// The password, to re-authenticate.
     #[schema(value_type = String, required = true, min_length = 1, max_length = 1024, format = Password)]

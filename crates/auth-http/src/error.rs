@@ -8,12 +8,14 @@ use auth_domain::{AuthError, FieldErrors};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::schema::ProblemCode;
+
 use crate::ratelimit::rate_limit_headers;
 
 /// Media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
-/// An error body.
+/// An error body (RFC 9457 problem details, with the original service's `error` member).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Problem {
     /// URI naming the problem type: `urn:problem:auth:{code}`.
@@ -26,11 +28,13 @@ pub struct Problem {
     /// What happened, for people.
     pub detail: String,
     /// Stable machine-readable code.
+    #[schema(value_type = ProblemCode)]
     pub code: &'static str,
     /// The message, as the original service's clients read it.
     pub error: String,
-    /// Per-field messages (`validation_failed` only).
+    /// Per-field messages (`validation_failed` only): field name → messages.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<std::collections::HashMap<String, Vec<String>>>, example = json!({"password": ["must be at least 8 characters"]}))]
     pub errors: Option<FieldErrors>,
     /// `false` on `GET /auth/verify-token` failures.
     #[serde(skip_serializing_if = "Option::is_none")]

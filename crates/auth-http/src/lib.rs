@@ -17,6 +17,7 @@ pub mod outbox;
 pub mod ratelimit;
 pub mod revocations;
 pub mod routes;
+pub mod schema;
 pub mod secrets;
 pub mod startup;
 pub mod state;

@@ -426,7 +426,7 @@ fn the_defaults_parse_and_every_variable_is_described_once_in_the_definitions_or
             "{name}={value}"
         );
     }
-    assert_eq!(defined.len(), 56, "{defined:?}");
+    assert_eq!(defined.len(), 57, "{defined:?}");
 }
 
 #[test]
@@ -466,6 +466,7 @@ fn the_defaults_are_described_as_config_check_shows_them() {
         ("BCRYPT_COST", "12"),
         ("HASH_CONCURRENCY", &cores),
         ("APP_URL", "http://localhost:3000"),
+        ("PUBLIC_URL", "unset"),
         ("CORS_ORIGINS", "unset"),
         ("TRUSTED_PROXIES", "unset"),
         ("RATE_LIMIT_IP", "30"),

@@ -141,6 +141,10 @@ pub struct Config {
     /// Base of mailed links.
     #[arg(long, env = "APP_URL", default_value = "http://localhost:3000", value_parser = url_base)]
     pub app_url: String,
+    /// The URL clients reach this API at, listed as the OpenAPI document's `servers`.
+    /// Unset: the document names the origin it is fetched from.
+    #[arg(long, env = "PUBLIC_URL", value_parser = url_base)]
+    pub public_url: Option<String>,
     /// Comma-separated origins allowed cross-origin access (scheme://host[:port]), or `*`
     /// alone for any origin without credentials. Unset: none.
     #[arg(long, env = "CORS_ORIGINS", default_value = "", hide_default_value = true, value_parser = cors_origins)]

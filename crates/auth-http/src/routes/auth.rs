@@ -45,6 +45,11 @@ pub(crate) fn respond<T: Serialize>(status: StatusCode, body: &T) -> HttpRespons
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     ))]
+/// Register an account
+///
+/// Creates the account and mails a verification link; the account cannot log in until the
+/// email is verified. A taken email gets the same answer (the address's owner is mailed
+/// instead), so the answer never tells whether an address has an account.
 pub async fn register(
     state: web::Data<AppState>,
     client: Client,
@@ -83,6 +88,10 @@ pub async fn register(
         (status = 409, description = "The new email was taken meanwhile", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     ))]
+/// Verify an email address
+///
+/// Consumes the token of a verification link: a registration's address, or a new address
+/// from a profile update (which then replaces the old one).
 pub async fn verify_email(
     state: web::Data<AppState>,
     client: Client,
@@ -106,6 +115,9 @@ pub async fn verify_email(
         (status = 400, description = "Invalid email or malformed body", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     ))]
+/// Resend the verification link
+///
+/// Always 202, whether or not the address has an unverified account.
 pub async fn resend_verification(
     state: web::Data<AppState>,
     client: Client,
@@ -131,6 +143,11 @@ pub async fn resend_verification(
         (status = 423, description = "account_locked, with Retry-After", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     ))]
+/// Log in
+///
+/// With `username` (or an email in it) or `email`, and the password. Returns an access
+/// token, a refresh token and a device token; present the device token at later logins so
+/// that failures elsewhere never lock this device out.
 pub async fn login(
     state: web::Data<AppState>,
     client: Client,
@@ -172,6 +189,11 @@ pub async fn login(
         (status = 401, description = "invalid_token, token_expired, token_revoked, or token_reused (the session is revoked)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     ))]
+/// Rotate a refresh token
+///
+/// Returns a new access token and a new refresh token; the one presented is dead. Presented
+/// again within `REFRESH_REUSE_INTERVAL` it yields the same successor (two tabs refreshing
+/// at once); later, it revokes the whole session (`token_reused`).
 pub async fn refresh_token(
     state: web::Data<AppState>,
     client: Client,
@@ -185,7 +207,7 @@ pub async fn refresh_token(
 }
 
 #[utoipa::path(post, path = "/auth/logout", tag = "auth",
-    request_body(content = Option<LogoutRequest>, description = "Optional; `{\"all\": true}` ends every session"),
+    request_body(content = LogoutRequest, description = "Optional: without a body (or with `{}`), this session ends; `{\"all\": true}` ends every session of the user. A JSON `null` is refused (400)."),
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Session (or all sessions) revoked; the access token is denylisted"),
@@ -193,6 +215,10 @@ pub async fn refresh_token(
         (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     ))]
+/// Log out
+///
+/// Ends this session (or, with `{"all": true}`, every session of the user) and revokes
+/// the access token at once, on every instance.
 pub async fn logout(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -212,6 +238,9 @@ pub async fn logout(
         (status = 400, description = "Invalid email or malformed body", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     ))]
+/// Ask for a password reset link
+///
+/// Always 202, whether or not the address has an account.
 pub async fn forgot_password(
     state: web::Data<AppState>,
     client: Client,
@@ -234,6 +263,10 @@ pub async fn forgot_password(
         (status = 400, description = "invalid_token (unknown or used), token_expired, weak password, or malformed body", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json"),
     ))]
+/// Reset the password
+///
+/// Sets a new password with the token of a reset link; every session of the account ends.
+/// The token also verifies the email.
 pub async fn reset_password(
     state: web::Data<AppState>,
     client: Client,
@@ -262,6 +295,10 @@ pub async fn reset_password(
         (status = 401, description = "Not valid: `valid` is false, `code` says why", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The revocation list cannot be read: fails closed (`valid` is false)", body = Problem, content_type = "application/problem+json"),
     ))]
+/// Verify an access token
+///
+/// For downstream services: signature, claims and revocation, as the service itself checks
+/// them. A refused token is a 401 problem with `valid: false`.
 pub async fn verify_token(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let result = async {
         let token = bearer(&req)?;

@@ -32,6 +32,7 @@ pub fn configure_metrics(cfg: &mut web::ServiceConfig) {
 pub struct Check {
     /// `ok`, `unavailable`, or (mailer only) `warn` when the oldest queued mail waits
     /// longer than `MAIL_QUEUE_WARN_AGE`.
+    #[schema(value_type = crate::schema::CheckStatus)]
     pub status: &'static str,
     /// Round-trip time of the check.
     pub latency_ms: f64,
@@ -53,6 +54,7 @@ pub struct Check {
 pub struct HealthResponse {
     /// `ok`; `degraded` when mail is late (still ready: requests are served and mail
     /// waits in the outbox); `unavailable` when a dependency is down.
+    #[schema(value_type = crate::schema::HealthStatus)]
     pub status: &'static str,
     /// Service version.
     pub version: &'static str,
@@ -77,6 +79,7 @@ pub struct Checks {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LiveResponse {
     /// Always `ok`.
+    #[schema(value_type = crate::schema::LiveStatus)]
     pub status: &'static str,
 }
 
@@ -182,6 +185,9 @@ fn health_response(state: &AppState, checks: Checks) -> HttpResponse {
         (status = 200, description = "Everything is up", body = HealthResponse),
         (status = 503, description = "A dependency is down", body = HealthResponse),
     ))]
+/// Health
+///
+/// Each dependency's state and latency; 503 when one is down.
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     let checks = checks(&state).await;
     health_response(&state, checks)
@@ -189,6 +195,9 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
 
 #[utoipa::path(get, path = "/health/live", tag = "system",
     responses((status = 200, description = "The process serves requests", body = LiveResponse)))]
+/// Liveness
+///
+/// 200 while the process serves requests (no dependency is checked).
 pub async fn live() -> HttpResponse {
     HttpResponse::Ok().json(LiveResponse { status: "ok" })
 }
@@ -198,6 +207,9 @@ pub async fn live() -> HttpResponse {
         (status = 200, description = "Ready for traffic", body = HealthResponse),
         (status = 503, description = "Not ready: a dependency is down", body = HealthResponse),
     ))]
+/// Readiness
+///
+/// 200 when the service can serve traffic; 503 when a dependency is down.
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let checks = checks(&state).await;
     health_response(&state, checks)
@@ -206,9 +218,12 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
 #[utoipa::path(get, path = "/metrics", tag = "system",
     description = "Prometheus text exposition format. With `METRICS_TOKEN` set (production needs it unless `/metrics` is moved to `METRICS_PORT`), only a request that carries it as `Authorization: Bearer` is answered, on either port.",
     responses(
-        (status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain; version=0.0.4"),
+        (status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain; version=0.0.4; charset=utf-8"),
         (status = 401, description = "`METRICS_TOKEN` is set and the request does not carry it (`WWW-Authenticate: Bearer realm=\"metrics\"`)", body = Problem, content_type = "application/problem+json"),
     ))]
+/// Metrics
+///
+/// Prometheus text exposition format.
 pub async fn metrics(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -228,7 +243,11 @@ pub async fn metrics(
 }
 
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "system",
-    responses((status = 200, description = "Public keys (with kid) to verify access tokens locally. Empty with HS256: a shared secret is never published.", body = Object)))]
+    responses((status = 200, description = "Public keys (with kid) to verify access tokens locally. Empty with HS256: a shared secret is never published.", body = crate::schema::Jwks)))]
+/// Public signing keys
+///
+/// The JSON Web Key Set of the keys that verify access tokens, for downstream services that
+/// verify tokens themselves.
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))

@@ -43,6 +43,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         (status = 200, description = "The profile", body = ProfileResponse),
         (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
     ))]
+/// Read the profile
+///
+/// The signed-in user's profile.
 pub async fn get_profile(
     state: web::Data<AppState>,
     auth: Authenticated,
@@ -67,6 +70,11 @@ pub async fn get_profile(
         (status = 409, description = "Username taken", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many password checks or email changes for this account, or changes to this address (rate_limited, Retry-After)", body = Problem, content_type = "application/problem+json"),
     ))]
+/// Update the profile
+///
+/// Changes only the fields present: an absent field is kept; `phone_number: null` (or
+/// `""`) removes the phone. A new `email` needs `current_password`, is mailed a
+/// verification link, and replaces the current address only once that link is followed.
 pub async fn update_profile(
     state: web::Data<AppState>,
     auth: Authenticated,
@@ -110,6 +118,9 @@ pub async fn update_profile(
         (status = 403, description = "The current password is wrong (invalid_credentials)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many password checks for this account (rate_limited, Retry-After)", body = Problem, content_type = "application/problem+json"),
     ))]
+/// Change the password
+///
+/// Needs the current password; the user's other sessions end.
 pub async fn change_password(
     state: web::Data<AppState>,
     auth: Authenticated,
@@ -145,6 +156,10 @@ pub async fn change_password(
         (status = 403, description = "Wrong password (invalid_credentials)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many password checks for this account (rate_limited, Retry-After)", body = Problem, content_type = "application/problem+json"),
     ))]
+/// Delete the account
+///
+/// Needs the password. Personal data is erased, every session and token revoked, and the
+/// email and username are free again.
 pub async fn delete_account(
     state: web::Data<AppState>,
     auth: Authenticated,
@@ -169,6 +184,9 @@ pub async fn delete_account(
         (status = 200, description = "Live sessions, newest first", body = SessionsResponse),
         (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
     ))]
+/// List the sessions
+///
+/// The user's live sessions, newest first; `current` marks the one of the token used.
 pub async fn list_sessions(
     state: web::Data<AppState>,
     auth: Authenticated,
@@ -196,6 +214,9 @@ pub async fn list_sessions(
         (status = 401, description = "Missing, invalid, expired or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No live session with this id belongs to the caller", body = Problem, content_type = "application/problem+json"),
     ))]
+/// Revoke a session
+///
+/// Ends one of the user's sessions (another device's, or this one).
 pub async fn revoke_session(
     state: web::Data<AppState>,
     auth: Authenticated,

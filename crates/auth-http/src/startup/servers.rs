@@ -5,12 +5,10 @@ use std::net::TcpListener;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
-use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::ApiError;
 use crate::extract::{json_config, payload_config};
-use crate::openapi::ApiDoc;
 use crate::state::AppState;
 use crate::{middleware, routes};
 
@@ -27,7 +25,7 @@ pub fn run(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result
     let origins = state.config.cors_origins.clone();
     // With METRICS_PORT set, `/metrics` is served there only (see `run_metrics`).
     let metrics_here = state.config.metrics_port.is_none();
-    let openapi = ApiDoc::openapi();
+    let openapi = crate::openapi::document(state.config.public_url.as_deref());
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())

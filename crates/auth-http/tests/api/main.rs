@@ -10,6 +10,7 @@ mod lifecycle;
 mod login;
 mod mail;
 mod observability;
+mod openapi;
 mod outage;
 mod outbox_crash;
 mod privacy;
