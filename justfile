@@ -42,6 +42,10 @@ cleanup:
 schemathesis which="both" examples="200":
     bash scripts/schemathesis.sh {{which}} {{examples}}
 
+# Generated clients (what CI runs): validate /openapi.json, generate TypeScript and Python clients, walk the flow with both.
+clients:
+    bash scripts/clients.sh
+
 # Soak (needs PostgreSQL and Redis): a mixed workload for [minutes] (default 30), errors, latency and memory over time. See docs/soak.md.
 soak minutes="30" *args="":
     python3 scripts/soak.py --minutes {{minutes}} {{args}}

@@ -81,14 +81,19 @@ pub struct RegisterRequest {
 #[derive(Serialize, ToSchema)]
 pub struct RegisteredUser {
     /// Id.
+    #[schema(example = "0193a3f2-7c1e-7d4a-9b2f-5e8c1d0a4b6f")]
     pub id: Uuid,
     /// Username.
+    #[schema(example = "testuser")]
     pub username: String,
     /// Email.
+    #[schema(example = "test@example.com")]
     pub email: String,
     /// First name.
+    #[schema(example = "Test")]
     pub name: String,
     /// Surname.
+    #[schema(example = "User")]
     pub surname: String,
 }
 
@@ -96,6 +101,9 @@ pub struct RegisteredUser {
 #[derive(Serialize, ToSchema)]
 pub struct RegisterResponse {
     /// What happens next.
+    #[schema(
+        example = "User registered successfully. Please check your email to verify your account."
+    )]
     pub message: String,
     /// Always true: the email must be verified before login.
     pub email_verification_required: bool,
@@ -127,6 +135,7 @@ pub struct EmailRequest {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MessageResponse {
     /// What happened.
+    #[schema(example = "Email verified successfully.")]
     pub message: String,
 }
 
@@ -164,27 +173,37 @@ pub struct LoginRequest {
 #[derive(Serialize, ToSchema)]
 pub struct UserBody {
     /// Id.
+    #[schema(example = "0193a3f2-7c1e-7d4a-9b2f-5e8c1d0a4b6f")]
     pub id: Uuid,
     /// Username.
+    #[schema(example = "testuser")]
     pub username: String,
     /// Email.
+    #[schema(example = "test@example.com")]
     pub email: String,
     /// First name.
+    #[schema(example = "Test")]
     pub name: String,
     /// Surname.
+    #[schema(example = "User")]
     pub surname: String,
     /// Phone number.
+    #[schema(example = "+15550100200")]
     pub phone_number: Option<String>,
     /// Whether the email is verified.
     pub email_verified: bool,
     /// Created.
+    #[schema(example = "2026-12-05T10:15:00Z")]
     pub created_at: DateTime<Utc>,
     /// Last changed.
+    #[schema(example = "2026-12-05T10:15:00Z")]
     pub updated_at: DateTime<Utc>,
     /// Last successful login.
+    #[schema(example = "2026-12-05T10:15:00Z")]
     pub last_login_at: Option<DateTime<Utc>>,
     /// A new email waiting for verification.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "new@example.com")]
     pub pending_email: Option<String>,
 }
 
@@ -210,17 +229,26 @@ impl From<Profile> for UserBody {
 #[derive(Serialize, ToSchema)]
 pub struct LoginResponse {
     /// What happened.
+    #[schema(example = "Login successful")]
     pub message: String,
     /// Signed access token (JWT).
+    #[schema(
+        example = "eyJhbGciOiJIUzI1NiIsImtpZCI6ImhzLTBZal9qS1ItN2dXcGt6ZnoiLCJ0eXAiOiJhdCtqd3QifQ.eyJzdWIiOiIwMTkzYTNmMi03YzFlLTdkNGEtOWIyZi01ZThjMWQwYTRiNmYiLCJ0eXAiOiJhY2Nlc3MifQ.3q2-7wAbCdEfGhIjKlMnOpQrStUvWxYz0123456789A"
+    )]
     pub access_token: String,
     /// Opaque refresh token (single use: rotate it).
+    #[schema(example = "kM3pQ9xR2vT7wY1zA4bC6dE8fG0hJ2kL4mN6pQ8rS0t")]
     pub refresh_token: String,
     /// Always `Bearer`.
     #[schema(value_type = crate::schema::TokenType)]
     pub token_type: String,
     /// Seconds until the access token expires.
+    #[schema(example = 900)]
     pub expires_in: i64,
     /// Present at later logins on this device.
+    #[schema(
+        example = "eyJhbGciOiJIUzI1NiIsImtpZCI6ImhzLTBZal9qS1ItN2dXcGt6ZnoiLCJ0eXAiOiJhdCtqd3QifQ.eyJzdWIiOiIwMTkzYTNmMi03YzFlLTdkNGEtOWIyZi01ZThjMWQwYTRiNmYiLCJ0eXAiOiJhY2Nlc3MifQ.3q2-7wAbCdEfGhIjKlMnOpQrStUvWxYz0123456789A"
+    )]
     pub device_token: String,
     /// The user.
     pub user: UserBody,
@@ -240,13 +268,18 @@ pub struct RefreshRequest {
 #[derive(Serialize, ToSchema)]
 pub struct TokenResponse {
     /// Signed access token (JWT).
+    #[schema(
+        example = "eyJhbGciOiJIUzI1NiIsImtpZCI6ImhzLTBZal9qS1ItN2dXcGt6ZnoiLCJ0eXAiOiJhdCtqd3QifQ.eyJzdWIiOiIwMTkzYTNmMi03YzFlLTdkNGEtOWIyZi01ZThjMWQwYTRiNmYiLCJ0eXAiOiJhY2Nlc3MifQ.3q2-7wAbCdEfGhIjKlMnOpQrStUvWxYz0123456789A"
+    )]
     pub access_token: String,
     /// The new refresh token; the one presented is dead.
+    #[schema(example = "kM3pQ9xR2vT7wY1zA4bC6dE8fG0hJ2kL4mN6pQ8rS0t")]
     pub refresh_token: String,
     /// Always `Bearer`.
     #[schema(value_type = crate::schema::TokenType)]
     pub token_type: String,
     /// Seconds until the access token expires.
+    #[schema(example = 900)]
     pub expires_in: i64,
 }
 
@@ -290,12 +323,16 @@ pub struct VerifyTokenResponse {
     /// Always true here; failures are 401 problems with `valid: false`.
     pub valid: bool,
     /// `sub`.
+    #[schema(example = "0193a3f2-7c1e-7d4a-9b2f-5e8c1d0a4b6f")]
     pub user_id: Uuid,
     /// Username when the token was issued.
+    #[schema(example = "testuser")]
     pub username: String,
     /// `sid`.
+    #[schema(example = "0193a3f2-8a40-7b11-8c3d-2f6e9a1b5c7d")]
     pub session_id: Uuid,
     /// `exp`.
+    #[schema(example = "2026-12-05T10:15:00Z")]
     pub expires_at: DateTime<Utc>,
 }
 
@@ -310,6 +347,7 @@ pub struct ProfileResponse {
 #[derive(Serialize, ToSchema)]
 pub struct ProfileUpdateResponse {
     /// What happened.
+    #[schema(example = "Profile updated successfully.")]
     pub message: String,
     /// The user.
     pub user: UserBody,
@@ -382,16 +420,22 @@ pub struct DeleteAccountRequest {
 #[derive(Serialize, ToSchema)]
 pub struct SessionBody {
     /// Id.
+    #[schema(example = "0193a3f2-8a40-7b11-8c3d-2f6e9a1b5c7d")]
     pub id: Uuid,
     /// Started.
+    #[schema(example = "2026-12-05T10:15:00Z")]
     pub created_at: DateTime<Utc>,
     /// Last login or refresh.
+    #[schema(example = "2026-12-05T10:15:00Z")]
     pub last_used_at: DateTime<Utc>,
     /// Absolute end.
+    #[schema(example = "2027-01-04T10:15:00Z")]
     pub expires_at: DateTime<Utc>,
     /// User-Agent of the login.
+    #[schema(example = "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0")]
     pub user_agent: Option<String>,
     /// IP of the login.
+    #[schema(example = "203.0.113.7")]
     pub ip: Option<String>,
     /// The session of the token that asked.
     pub current: bool,

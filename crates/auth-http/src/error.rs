@@ -20,17 +20,22 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 pub struct Problem {
     /// URI naming the problem type: `urn:problem:auth:{code}`.
     #[serde(rename = "type")]
+    #[schema(example = "urn:problem:auth:validation_failed")]
     pub type_: String,
     /// Short summary of the problem type.
+    #[schema(example = "Validation failed")]
     pub title: &'static str,
     /// HTTP status.
+    #[schema(example = 400)]
     pub status: u16,
     /// What happened, for people.
+    #[schema(example = "One or more fields are invalid.")]
     pub detail: String,
     /// Stable machine-readable code.
     #[schema(value_type = ProblemCode)]
     pub code: &'static str,
     /// The message, as the original service's clients read it.
+    #[schema(example = "password must be at least 8 characters")]
     pub error: String,
     /// Per-field messages (`validation_failed` only): field name → messages.
     #[serde(skip_serializing_if = "Option::is_none")]
