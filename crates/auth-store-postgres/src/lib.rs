@@ -24,6 +24,7 @@ mod schema;
 mod sessions;
 #[cfg(feature = "test-support")]
 pub mod test_support;
+pub mod tls;
 mod users;
 mod writes;
 

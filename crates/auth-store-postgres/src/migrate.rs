@@ -8,9 +8,8 @@ use diesel::connection::SimpleConnection;
 use diesel_async::AsyncPgConnection;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
-use tokio_postgres::Config;
 
-use crate::pool::{connection_config, describe, establish};
+use crate::pool::{Target, connection_config, describe, establish};
 
 /// The schema migrations, embedded at build time from `migrations/postgres`.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
@@ -47,7 +46,7 @@ pub async fn migrate(url: &str) -> Result<Vec<String>, PortError> {
 }
 
 /// The blocking part of [`migrate`], on a thread that is not a runtime worker.
-fn migrate_blocking(config: &Config) -> Result<Vec<String>, PortError> {
+fn migrate_blocking(config: &Target) -> Result<Vec<String>, PortError> {
     // Multi-thread (one worker), so that `Handle::block_on` from this thread, which the
     // connection wrapper uses for each statement, has a worker driving the socket.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -58,7 +57,7 @@ fn migrate_blocking(config: &Config) -> Result<Vec<String>, PortError> {
         .map_err(PortError::unexpected)?;
     let conn = runtime.block_on(establish(config)).map_err(|source| {
         PortError::unavailable(MigrationUnreachable {
-            target: describe(config),
+            target: describe(&config.config),
             source,
         })
     })?;

@@ -21,6 +21,7 @@ use tokio::runtime::Handle;
 use tokio_postgres::config::{Config, Host};
 
 use crate::error::DbError;
+use crate::tls::{RustlsConnector, split_url};
 
 /// A boxed future borrowing a connection for `'a`.
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -105,7 +106,8 @@ impl PgStore {
     ///
     /// An unreachable server, refused credentials or a missing database give
     /// [`PortError::Unavailable`]; the message names user, host, port and database, never
-    /// the password. Connections are plain TCP or Unix socket, without TLS.
+    /// the password. TLS follows `sslmode` (default `prefer`, as libpq) and `sslrootcert`
+    /// (see [`crate::tls`]); a certificate `verify-full` refuses fails here, with the reason.
     pub async fn connect(url: &str, options: PgOptions) -> Result<Self, PortError> {
         if options.pool_size == 0 {
             return Err(PortError::unexpected("the pool size must be at least 1"));
@@ -116,7 +118,7 @@ impl PgStore {
             options.connect_timeout,
             options.statement_timeout,
         )?);
-        let target = describe(&config);
+        let target = describe(&config.config);
 
         let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
         // A round trip before handing out a pooled connection: a connection the server
@@ -198,13 +200,27 @@ struct Unreachable {
 #[error("invalid PostgreSQL connection string")]
 struct InvalidUrl(#[source] tokio_postgres::Error);
 
-/// Parses `url` and adds the settings every connection needs.
+/// Where and how every connection of a store connects: the parsed settings, and the TLS
+/// connector unless `sslmode=disable`.
+#[derive(Clone)]
+pub(crate) struct Target {
+    pub(crate) config: Config,
+    pub(crate) tls: Option<RustlsConnector>,
+}
+
+/// Parses `url` (with libpq's `sslmode` and `sslrootcert`, see [`crate::tls`]) and adds the
+/// settings every connection needs. A root certificate file that cannot be read fails here,
+/// at start.
 pub(crate) fn connection_config(
     url: &str,
     connect_timeout: Duration,
     statement_timeout: Option<Duration>,
-) -> Result<Config, PortError> {
-    let mut config = Config::from_str(url).map_err(|err| PortError::unexpected(InvalidUrl(err)))?;
+) -> Result<Target, PortError> {
+    let (rest, tls) = split_url(url).map_err(PortError::unexpected)?;
+    let mut config =
+        Config::from_str(&rest).map_err(|err| PortError::unexpected(InvalidUrl(err)))?;
+    config.ssl_mode(tls.mode.for_driver());
+    let connector = RustlsConnector::new(&tls).map_err(PortError::unexpected)?;
     config.connect_timeout(connect_timeout);
     if config.get_application_name().is_none() {
         config.application_name("auth-service");
@@ -219,7 +235,10 @@ pub(crate) fn connection_config(
         };
         config.options(options);
     }
-    Ok(config)
+    Ok(Target {
+        config,
+        tls: connector,
+    })
 }
 
 /// `user@host:port/dbname`, for messages: never the password.
@@ -253,14 +272,27 @@ pub(crate) fn describe(config: &Config) -> String {
     )
 }
 
-/// Opens one connection (no TLS) and hands it to diesel-async, whose background task
-/// drives it on the current runtime.
-pub(crate) async fn establish(config: &Config) -> ConnectionResult<AsyncPgConnection> {
-    let (client, connection) = config
-        .connect(tokio_postgres::NoTls)
-        .await
-        .map_err(|err| ConnectionError::BadConnection(err.to_string()))?;
-    AsyncPgConnection::try_from_client_and_connection(client, connection).await
+/// Opens one connection (over TLS unless `sslmode=disable`) and hands it to diesel-async,
+/// whose background task drives it on the current runtime.
+pub(crate) async fn establish(target: &Target) -> ConnectionResult<AsyncPgConnection> {
+    let failed = |err: tokio_postgres::Error| {
+        // The cause chain names a refused certificate ("invalid peer certificate: …").
+        ConnectionError::BadConnection(auth_domain::error::error_chain(&err))
+    };
+    match &target.tls {
+        None => {
+            let (client, connection) = target
+                .config
+                .connect(tokio_postgres::NoTls)
+                .await
+                .map_err(failed)?;
+            AsyncPgConnection::try_from_client_and_connection(client, connection).await
+        }
+        Some(tls) => {
+            let (client, connection) = target.config.connect(tls.clone()).await.map_err(failed)?;
+            AsyncPgConnection::try_from_client_and_connection(client, connection).await
+        }
+    }
 }
 
 pub(crate) fn join_error(err: tokio::task::JoinError) -> PortError {
@@ -282,7 +314,8 @@ mod tests {
             "postgres://auth:pw@db:5433/auth?options=-c%20search_path%3Dauth",
             Duration::from_secs(2),
             Some(Duration::from_millis(1500)),
-        )?;
+        )?
+        .config;
         assert_eq!(
             config.get_options(),
             Some("-c search_path=auth -c statement_timeout=1500")
@@ -290,7 +323,10 @@ mod tests {
         assert_eq!(config.get_connect_timeout(), Some(&Duration::from_secs(2)));
         assert_eq!(config.get_application_name(), Some("auth-service"));
         let plain = connection_config("postgres://db/auth", Duration::from_secs(1), None)?;
-        assert_eq!(plain.get_options(), None);
+        assert_eq!(plain.config.get_options(), None);
+        assert!(plain.tls.is_some(), "sslmode=prefer by default, as libpq");
+        let off = connection_config("postgres://db/auth?sslmode=disable", Duration::ZERO, None)?;
+        assert!(off.tls.is_none());
         Ok(())
     }
 
@@ -301,19 +337,13 @@ mod tests {
             Duration::from_secs(1),
             None,
         )?;
-        assert_eq!(describe(&config), "auth@db.internal:5433/accounts");
+        assert_eq!(describe(&config.config), "auth@db.internal:5433/accounts");
         let Err(err) =
             connection_config("postgres://auth:s3cret@db:notaport/x", Duration::ZERO, None)
         else {
             panic!("the port does not parse");
         };
-        let mut text = format!("{err:?}");
-        let mut source = std::error::Error::source(&err);
-        while let Some(next) = source {
-            text.push_str(&format!(" / {next}"));
-            source = next.source();
-        }
-        let err = text;
+        let err = format!("{err:?} / {}", auth_domain::error::error_chain(&err));
         assert!(
             err.contains("invalid PostgreSQL connection string"),
             "{err}"

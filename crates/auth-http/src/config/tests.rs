@@ -759,3 +759,36 @@ fn parsing_reads_the_given_map_and_never_the_process_environment() {
         assert_eq!(arg.get_env(), None, "{}", arg.get_id());
     }
 }
+
+#[test]
+fn postgres_tls_settings_are_checked_without_echoing_the_url() {
+    for (url, expected) in [
+        (
+            "postgres://auth:s3cret@db/auth?sslmode=verify-full",
+            "needs sslrootcert",
+        ),
+        (
+            "postgres://auth:s3cret@db/auth?sslmode=verify-everything",
+            "sslmode=\"verify-everything\"",
+        ),
+        (
+            "postgres://auth:s3cret@db/auth?sslmode=verify-ca&sslrootcert=/nonexistent/ca.pem",
+            "sslrootcert /nonexistent/ca.pem",
+        ),
+    ] {
+        let problems = Config::from_vars(vars(&[("DATABASE_URL", url)]))
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default();
+        let shown = problems.join("; ");
+        assert!(shown.contains(expected), "{url}: {shown}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+    }
+    assert!(
+        Config::from_vars(vars(&[(
+            "DATABASE_URL",
+            "postgres://db/auth?sslmode=require"
+        )]))
+        .is_ok()
+    );
+}

@@ -35,6 +35,21 @@ pub fn problems(config: &Config, given: &dyn Fn(&str) -> bool) -> Vec<String> {
     {
         problems.push("DATABASE_URL is not valid: expected postgres://…, postgresql://…, sqlite://path or a path ending in .db".to_owned());
     }
+    if let Some(url) = config
+        .database_url
+        .as_ref()
+        .map(ExposeSecret::expose_secret)
+        .filter(|url| url.starts_with("postgres://") || url.starts_with("postgresql://"))
+    {
+        // sslmode and sslrootcert as the store will read them; a root file that cannot be
+        // read is a problem now, not at the first connection.
+        let tls = auth_store_postgres::tls::split_url(url).and_then(|(_, settings)| {
+            auth_store_postgres::tls::RustlsConnector::new(&settings).map(|_| ())
+        });
+        if let Err(err) = tls {
+            problems.push(format!("DATABASE_URL: {err}"));
+        }
+    }
     if let Some(url) = config.redis_url.as_ref().map(ExposeSecret::expose_secret)
         && !url.starts_with("redis://")
     {
