@@ -24,6 +24,8 @@ mod schema;
 mod sessions;
 #[cfg(feature = "test-support")]
 pub mod test_support;
+#[cfg(feature = "test-support")]
+pub mod test_tls;
 pub mod tls;
 mod users;
 mod writes;
