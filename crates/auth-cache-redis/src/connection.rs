@@ -29,8 +29,10 @@ pub(crate) const TRUSTED_FOR: Duration = Duration::from_secs(5);
 /// restarted, say), every pooled connection is checked before its next use, and a broken
 /// one replaced.
 pub(crate) struct Manager {
-    /// deadpool-redis's own manager, which opens connections.
-    pub(crate) inner: deadpool_redis::Manager,
+    /// Opens connections (plain, or TLS for `rediss://`).
+    pub(crate) client: redis::Client,
+    /// Numbers the `PING`s of checks, so that an answer is known to be this check's.
+    pub(crate) ping_number: Arc<std::sync::atomic::AtomicUsize>,
     /// When an operation last found its connection broken.
     pub(crate) last_failure: Arc<Mutex<Option<Instant>>>,
     /// Whether the revocation list can be trusted (a new server makes it cold).
@@ -46,7 +48,7 @@ impl managed::Manager for Manager {
     /// latest revocations (see [`revocations`]). A server that refuses `INFO` is not
     /// compared.
     async fn create(&self) -> Result<MultiplexedConnection, RedisError> {
-        let mut conn = self.inner.create().await?;
+        let mut conn = self.client.get_multiplexed_async_connection().await?;
         match redis::cmd("INFO")
             .arg("server")
             .query_async::<String>(&mut conn)
@@ -73,7 +75,24 @@ impl managed::Manager for Manager {
         if !failed_since && metrics.last_used() < TRUSTED_FOR {
             return Ok(());
         }
-        self.inner.recycle(conn, metrics).await
+        // As deadpool-redis checks: UNWATCH (a connection left in a WATCH), then a PING
+        // whose answer must be this check's, in one round trip.
+        let number = self
+            .ping_number
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .to_string();
+        let (answer,) = redis::Pipeline::with_capacity(2)
+            .cmd("UNWATCH")
+            .ignore()
+            .cmd("PING")
+            .arg(&number)
+            .query_async::<(String,)>(conn)
+            .await?;
+        if answer == number {
+            Ok(())
+        } else {
+            Err(managed::RecycleError::message("invalid PING answer"))
+        }
     }
 }
 

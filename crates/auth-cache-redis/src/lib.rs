@@ -56,13 +56,16 @@ mod revocations;
 
 use revocations::Warmth;
 
-/// Pool settings of a [`RedisCache`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Pool and TLS settings of a [`RedisCache`].
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisOptions {
     /// Most connections open at once (default 16).
     pub pool_size: usize,
     /// Bound on every operation, waiting for a connection included (default 2 s).
     pub timeout: Duration,
+    /// With a `rediss://` URL: the CA certificates (PEM) to trust instead of the
+    /// platform's, for a server whose certificate comes from a private CA.
+    pub ca_cert_pem: Option<Vec<u8>>,
 }
 
 impl Default for RedisOptions {
@@ -70,6 +73,7 @@ impl Default for RedisOptions {
         Self {
             pool_size: 16,
             timeout: Duration::from_secs(2),
+            ca_cert_pem: None,
         }
     }
 }
@@ -135,7 +139,8 @@ impl RedisCache {
         )
     }
 
-    /// Builds a pool of at most `options.pool_size` connections to `url` (`redis://…`,
+    /// Builds a pool of at most `options.pool_size` connections to `url` (`redis://…`, or
+    /// `rediss://…` for TLS, verified against the platform's roots or `options.ca_cert_pem`;
     /// `rediss://…` is not compiled in) and checks the server with one `PING`. Every key
     /// this cache writes starts with `key_prefix` (e.g. `auth:`).
     ///
@@ -160,11 +165,28 @@ impl RedisCache {
                 source,
             })
         };
-        let manager = deadpool_redis::Manager::new(url).map_err(|e| config_error(Box::new(e)))?;
+        if url.starts_with("rediss://") && rustls::crypto::CryptoProvider::get_default().is_none() {
+            // The redis crate's TLS takes rustls' process-wide provider. Installing fails
+            // only if another thread installed one meanwhile, which serves as well.
+            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        }
+        let client = match &options.ca_cert_pem {
+            // `rediss://` verifies the server against this CA (and the host name).
+            Some(pem) => redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                },
+            ),
+            None => redis::Client::open(url),
+        }
+        .map_err(|e| config_error(Box::new(e)))?;
         let last_failure = Arc::default();
         let warmth = Arc::new(Warmth::new());
         let manager = Manager {
-            inner: manager,
+            client,
+            ping_number: Arc::default(),
             last_failure: Arc::clone(&last_failure),
             warmth: Arc::clone(&warmth),
         };

@@ -275,6 +275,7 @@ fn operations_share_a_connection_never_pinged_in_steady_use_and_a_restart_fails_
         let options = RedisOptions {
             pool_size: 4,
             timeout: Duration::from_secs(2),
+            ..RedisOptions::default()
         };
         let cache = match RedisCache::connect(&proxied, &prefix, options).await {
             Ok(cache) => cache,

@@ -30,6 +30,7 @@ fn quick() -> RedisOptions {
     RedisOptions {
         pool_size: 4,
         timeout: Duration::from_millis(500),
+        ..RedisOptions::default()
     }
 }
 

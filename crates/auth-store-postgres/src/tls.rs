@@ -14,7 +14,8 @@
 //! | `verify-full` | always | the chain and the host name |
 //!
 //! `sslrootcert` is a PEM file of the CA certificates to trust, or `system` for the
-//! platform's roots (as libpq 16).
+//! platform's roots (as libpq 16). Without it, `verify-ca` and `verify-full` trust the
+//! platform's roots (API.md: "default: the system's roots").
 
 use std::fmt;
 use std::future::Future;
@@ -97,9 +98,6 @@ pub enum TlsSettingsError {
     /// An `sslmode` libpq does not know.
     #[error("sslmode={0:?} is not one of disable, allow, prefer, require, verify-ca, verify-full")]
     Mode(String),
-    /// `verify-ca`/`verify-full` without a root certificate to verify against.
-    #[error("sslmode={0} needs sslrootcert (a PEM file of the CA certificates, or `system`)")]
-    NoRoot(&'static str),
     /// The root certificate file.
     #[error("sslrootcert {path}: {reason}")]
     RootFile {
@@ -157,13 +155,6 @@ pub fn split_url(url: &str) -> Result<(String, TlsSettings), TlsSettingsError> {
         }
         kept.join(" ")
     };
-    if settings.root_cert.is_none() {
-        match settings.mode {
-            SslMode::VerifyCa => return Err(TlsSettingsError::NoRoot("verify-ca")),
-            SslMode::VerifyFull => return Err(TlsSettingsError::NoRoot("verify-full")),
-            _ => {}
-        }
-    }
     Ok((rest, settings))
 }
 
@@ -209,10 +200,16 @@ impl RustlsConnector {
             return Ok(None);
         }
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let verifier: Arc<dyn ServerCertVerifier> = match (&settings.root_cert, settings.mode) {
+        let verifying = matches!(settings.mode, SslMode::VerifyCa | SslMode::VerifyFull);
+        let root = match (&settings.root_cert, verifying) {
+            (Some(root), _) => Some(root.clone()),
+            (None, true) => Some(RootCert::System),
+            (None, false) => None,
+        };
+        let verifier: Arc<dyn ServerCertVerifier> = match (root, settings.mode) {
             (None, _) => Arc::new(AnyCertificate(provider.clone())),
             (Some(root), mode) => {
-                let webpki = webpki_verifier(root, provider.clone())?;
+                let webpki = webpki_verifier(&root, provider.clone())?;
                 if mode == SslMode::VerifyFull {
                     webpki
                 } else {
@@ -499,9 +496,14 @@ mod tests {
     }
 
     #[test]
-    fn verification_without_a_root_and_unknown_modes_are_refused_by_name() {
-        let err = split_url("postgres://db/auth?sslmode=verify-full").err();
-        assert!(err.is_some_and(|e| e.to_string().contains("needs sslrootcert")));
+    fn verification_without_a_root_trusts_the_system_and_unknown_modes_are_refused() {
+        let (_, settings) = split_url("postgres://db/auth?sslmode=verify-full").unwrap_or_default();
+        assert_eq!(settings.mode, SslMode::VerifyFull);
+        assert!(settings.root_cert.is_none());
+        assert!(
+            matches!(RustlsConnector::new(&settings), Ok(Some(_))),
+            "the system's roots"
+        );
         let err = split_url("postgres://u:secret@db/auth?sslmode=verify-everything").err();
         let shown = err.map(|e| e.to_string()).unwrap_or_default();
         assert!(

@@ -426,7 +426,7 @@ fn the_defaults_parse_and_every_variable_is_described_once_in_the_definitions_or
             "{name}={value}"
         );
     }
-    assert_eq!(defined.len(), 57, "{defined:?}");
+    assert_eq!(defined.len(), 58, "{defined:?}");
 }
 
 #[test]
@@ -480,6 +480,7 @@ fn the_defaults_are_described_as_config_check_shows_them() {
         ("DEBUG", "false"),
         ("REDIS_URL", "unset (in-process cache)"),
         ("REDIS_KEY_PREFIX", "auth:"),
+        ("REDIS_CA_CERT", "unset"),
         ("MAIL_SERVER", "unset (log mailer)"),
         ("MAIL_PORT", "587"),
         ("MAIL_USE_TLS", "true"),
@@ -603,7 +604,7 @@ fn several_bad_values_are_each_reported_once_naming_the_variable_but_not_a_secre
         ("SHUTDOWN_GRACE", "99999999999999999999"),
         ("CORS_ORIGINS", "app.example.com, https://*.example.com"),
         ("ENCRYPTION_KEY", "c2VjcmV0LWtleS1aOTk="),
-        ("REDIS_URL", "rediss://:pw-Zq7@cache"),
+        ("REDIS_URL", "memcached://:pw-Zq7@cache"),
         ("LOG_FORMAT", "xml"),
         ("HOST", "localhost"),
     ]))
@@ -764,10 +765,6 @@ fn parsing_reads_the_given_map_and_never_the_process_environment() {
 fn postgres_tls_settings_are_checked_without_echoing_the_url() {
     for (url, expected) in [
         (
-            "postgres://auth:s3cret@db/auth?sslmode=verify-full",
-            "needs sslrootcert",
-        ),
-        (
             "postgres://auth:s3cret@db/auth?sslmode=verify-everything",
             "sslmode=\"verify-everything\"",
         ),
@@ -784,11 +781,54 @@ fn postgres_tls_settings_are_checked_without_echoing_the_url() {
         assert!(shown.contains(expected), "{url}: {shown}");
         assert!(!shown.contains("s3cret"), "{shown}");
     }
-    assert!(
-        Config::from_vars(vars(&[(
-            "DATABASE_URL",
-            "postgres://db/auth?sslmode=require"
-        )]))
-        .is_ok()
-    );
+    for fine in ["sslmode=require", "sslmode=verify-full", "sslmode=disable"] {
+        let url = format!("postgres://db/auth?{fine}");
+        assert!(
+            Config::from_vars(vars(&[("DATABASE_URL", url.as_str())])).is_ok(),
+            "{fine}"
+        );
+    }
+}
+
+#[test]
+fn redis_over_tls_takes_rediss_and_a_ca_file_that_holds_a_certificate()
+-> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let not_pem = dir.path().join("not.pem");
+    std::fs::write(&not_pem, "hello")?;
+    let not_pem = not_pem.display().to_string();
+    for (pairs, expected) in [
+        (
+            vec![
+                ("REDIS_URL", "redis://cache:6379"),
+                ("REDIS_CA_CERT", not_pem.as_str()),
+            ],
+            "REDIS_CA_CERT is set but REDIS_URL is not rediss://",
+        ),
+        (
+            vec![
+                ("REDIS_URL", "rediss://cache:6380"),
+                ("REDIS_CA_CERT", not_pem.as_str()),
+            ],
+            "no PEM certificate in the file",
+        ),
+        (
+            vec![
+                ("REDIS_URL", "rediss://cache:6380"),
+                ("REDIS_CA_CERT", "/nonexistent/ca.pem"),
+            ],
+            "REDIS_CA_CERT /nonexistent/ca.pem",
+        ),
+    ] {
+        let problems = Config::from_vars(vars(&pairs))
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default();
+        assert!(
+            problems.join("; ").contains(expected),
+            "{pairs:?}: {problems:?}"
+        );
+    }
+    assert!(Config::from_vars(vars(&[("REDIS_URL", "rediss://:pw@cache:6380")])).is_ok());
+    Ok(())
 }

@@ -50,10 +50,31 @@ pub fn problems(config: &Config, given: &dyn Fn(&str) -> bool) -> Vec<String> {
             problems.push(format!("DATABASE_URL: {err}"));
         }
     }
-    if let Some(url) = config.redis_url.as_ref().map(ExposeSecret::expose_secret)
+    let redis_url = config.redis_url.as_ref().map(ExposeSecret::expose_secret);
+    if let Some(url) = redis_url
         && !url.starts_with("redis://")
+        && !url.starts_with("rediss://")
     {
-        problems.push("REDIS_URL is not valid: expected redis://host:port[/db] (TLS, rediss://, is not supported yet)".to_owned());
+        problems.push(
+            "REDIS_URL is not valid: expected redis://host:port[/db], or rediss:// for TLS"
+                .to_owned(),
+        );
+    }
+    if let Some(path) = &config.redis_ca_cert {
+        if !redis_url.is_some_and(|url| url.starts_with("rediss://")) {
+            problems.push(
+                "REDIS_CA_CERT is set but REDIS_URL is not rediss://: the CA is used for TLS only"
+                    .to_owned(),
+            );
+        }
+        match std::fs::read_to_string(path) {
+            Ok(pem) if pem.contains("-----BEGIN CERTIFICATE-----") => {}
+            Ok(_) => problems.push(format!(
+                "REDIS_CA_CERT {}: no PEM certificate in the file",
+                path.display()
+            )),
+            Err(err) => problems.push(format!("REDIS_CA_CERT {}: {err}", path.display())),
+        }
     }
     problems.extend(mail(config, given));
     if config.app_env == AppEnv::Production {

@@ -188,14 +188,19 @@ pub struct Config {
     /// true logs at debug level (RUST_LOG, when set, overrides it).
     #[arg(long, env = "DEBUG", action = Set, default_value = "false", value_parser = flag)]
     pub debug: bool,
-    /// redis://host:6379[/db]: the cache shared by every instance. Unset: the in-process
-    /// cache.
+    /// redis://host:6379[/db], or rediss:// for TLS: the cache shared by every instance.
+    /// Unset: the in-process cache.
     #[arg(long, env = "REDIS_URL", value_parser = secret)]
     #[serde(serialize_with = "describe::masked")]
     pub redis_url: Option<SecretString>,
     /// Prefix of every key the service writes in Redis.
     #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "auth:", value_parser = text)]
     pub redis_key_prefix: String,
+    /// With rediss://: a PEM file of the CA certificates to trust (a private CA) instead of
+    /// the system's roots.
+    #[arg(long, env = "REDIS_CA_CERT", value_parser = path)]
+    #[serde(serialize_with = "describe::optional_path")]
+    pub redis_ca_cert: Option<PathBuf>,
     /// SMTP host. Unset: mail is written to the log (development only).
     #[arg(long, env = "MAIL_SERVER", value_parser = text)]
     pub mail_server: Option<String>,

@@ -151,7 +151,18 @@ pub async fn open_cache(config: &Config) -> Result<(CacheBackend, String), Start
     };
     let url = url.expose_secret();
     let shown = redact_url(url);
-    let redis = RedisCache::connect(url, &config.redis_key_prefix, RedisOptions::default())
+    let ca_cert_pem = match &config.redis_ca_cert {
+        Some(path) => Some(std::fs::read(path).map_err(|e| StartupError::Cache {
+            at: format!("REDIS_CA_CERT {}", path.display()),
+            source: e.into(),
+        })?),
+        None => None,
+    };
+    let options = RedisOptions {
+        ca_cert_pem,
+        ..RedisOptions::default()
+    };
+    let redis = RedisCache::connect(url, &config.redis_key_prefix, options)
         .await
         .map_err(|e| StartupError::Cache {
             at: format!("Redis at {shown}"),
