@@ -122,6 +122,11 @@ impl TlsServer {
         Some(Self { dir, bin, port })
     }
 
+    /// The loopback port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// `postgres://postgres@{host}:{port}/postgres?{params}`.
     pub fn url(&self, host: &str, params: &str) -> String {
         format!("postgres://postgres@{host}:{}/postgres?{params}", self.port)

@@ -1,12 +1,15 @@
-//! The service on a PostgreSQL that accepts TLS only (issue 17): the HTTP flow and a
-//! concurrent refresh race, with `sslmode=verify-full`, whatever storage the rest of the
-//! suite runs on.
+//! The service on a PostgreSQL that accepts TLS only (issue 17): the HTTP flow, a
+//! concurrent refresh race, and an outage cut through a TCP proxy, with
+//! `sslmode=verify-full`, whatever storage the rest of the suite runs on.
+
+use std::time::Duration;
 
 use auth_store_postgres::test_tls::{Ca, TlsServer};
 use awc::http::StatusCode;
 use serde_json::json;
 
 use crate::helpers::{TestResult, spawn_with};
+use crate::proxy::Proxy;
 
 #[actix_web::test]
 async fn the_whole_flow_runs_on_a_postgresql_that_accepts_tls_only() -> TestResult {
@@ -50,6 +53,57 @@ async fn the_whole_flow_runs_on_a_postgresql_that_accepts_tls_only() -> TestResu
         )
         .await;
     assert_eq!(out.status, StatusCode::NO_CONTENT);
+    app.stop().await;
+    Ok(())
+}
+
+#[actix_web::test]
+async fn a_tls_database_outage_is_a_503_and_the_service_reconnects_over_tls() -> TestResult {
+    let ca = Ca::new("auth test CA")?;
+    let (cert, key) = ca.server(&["localhost"])?;
+    let Some(server) = TlsServer::start(&cert, &key) else {
+        return Ok(());
+    };
+    let files = tempfile::tempdir()?;
+    let root = files.path().join("ca.pem");
+    std::fs::write(&root, &ca.pem)?;
+    let proxy = Proxy::start(format!("127.0.0.1:{}", server.port())).await?;
+    // The proxy is on 127.0.0.1 too: the certificate still names the host asked for.
+    let proxied = format!(
+        "postgres://postgres@localhost:{}/postgres?sslmode=verify-full&sslrootcert={}",
+        proxy.addr.port(),
+        root.display()
+    );
+    let app = spawn_with(&[
+        ("DATABASE_URL", proxied.as_str()),
+        ("DATABASE_CONNECT_TIMEOUT", "2"),
+    ])
+    .await;
+    let (access, _) = app.signed_in("tlsout@example.com", "tlsoutage").await;
+
+    proxy.cut();
+    let profile = app.get_auth("/users/profile", &access).await;
+    assert_eq!(
+        profile.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        profile.body
+    );
+    assert_eq!(profile.code(), "service_unavailable");
+
+    proxy.restore();
+    let mut recovered = false;
+    for _ in 0..40 {
+        if app.get_auth("/users/profile", &access).await.status == StatusCode::OK {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(
+        recovered,
+        "no new TLS connection within 10 s of the database returning"
+    );
     app.stop().await;
     Ok(())
 }
