@@ -53,6 +53,8 @@ use deadpool_redis::{PoolConfig, Runtime, Timeouts};
 mod connection;
 mod limits;
 mod revocations;
+#[cfg(feature = "test-support")]
+pub mod test_tls;
 
 use revocations::Warmth;
 
