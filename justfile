@@ -58,6 +58,10 @@ validate-deploy:
 bench seconds="6" *args="":
     python3 scripts/bench.py --seconds {{seconds}} {{args}}
 
+# What TLS to PostgreSQL costs on refresh: sslmode=require vs sslmode=disable, same server, same run.
+bench-tls seconds="6":
+    python3 scripts/bench.py --tls-cost --seconds {{seconds}}
+
 # Whether any answer's timing tells if an account exists: register, login, forgot, resend, for existing vs absent accounts, on SQLite and PostgreSQL + Redis (build first). See docs/security.md.
 enumeration-timing samples="30" *args="":
     python3 scripts/enumeration_timing.py --samples {{samples}} {{args}}

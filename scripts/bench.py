@@ -2,6 +2,7 @@
 """Benchmarks of the auth service, driven with wrk against a release build.
 
 Usage: scripts/bench.py [--seconds N] [--only embedded|postgres] [--write]   (or `just bench`)
+       scripts/bench.py --tls-cost [--seconds N]   (or `just bench-tls`)
 
 Every figure is set against a baseline measured in the same run, on the same machine:
   1. verify-token requests/s and p50/p99 against the same server's /health/live (the
@@ -17,6 +18,10 @@ Configurations: the embedded default (SQLite, in-process cache) and PostgreSQL +
 (TEST_DATABASE_URL, TEST_REDIS_URL; a fresh database and key prefix per server, dropped after).
 Each server is started by this script on a free port with a fresh data directory and the
 rate limits and lockout set out of reach (this measures the service, not its refusals).
+
+--tls-cost measures only what TLS to PostgreSQL costs: refresh and login (cost 4), on
+PostgreSQL + Redis, with sslmode=disable against sslmode=require on the same server, same run
+(the server must have ssl=on, as Debian's default cluster has).
 
 The table goes to stdout; with --write, into docs/benchmarks.md between the markers, with the
 charts docs/benchmarks-targets.svg and docs/benchmarks-verify.svg. Needs wrk (apt-get install wrk).
@@ -149,8 +154,10 @@ class Storage:
 class Server:
     """One service process on fresh storage; `peak_rss` is sampled every 100 ms."""
 
-    def __init__(self, storage, env):
+    def __init__(self, storage, env, db_params=""):
         self.storage = Storage(storage)
+        if db_params and "DATABASE_URL" in self.storage.env:
+            self.storage.env["DATABASE_URL"] += db_params
         self.dir = tempfile.mkdtemp(prefix="auth-bench-")
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -501,12 +508,34 @@ def charts(results):
                      "requests per second, wrk -t2 -c32 on the same machine"))
 
 
+def tls_cost(seconds, lua):
+    """Refresh and login at cost 4 on PostgreSQL + Redis, without and with TLS to PostgreSQL."""
+    rows = []
+    for mode in ("disable", "require"):
+        server = Server("postgres", alg_env("HS256", 4), db_params=f"?sslmode={mode}")
+        try:
+            server.signed_in()
+            tokens = Path(server.dir, "tokens")
+            tokens.write_text("\n".join(server.login()["refresh_token"] for _ in range(64)) + "\n")
+            refresh = wrk(f"{server.base}/auth/refresh-token", seconds, connections=16,
+                          script=lua["refresh.lua"], args=(tokens, 2))
+            rows.append((mode, refresh))
+            log(f"[sslmode={mode}] refresh {refresh['rps']:,.0f} req/s, {fmt_lat(refresh)}, errors {refresh['errors']}")
+        finally:
+            server.stop()
+    (_, plain), (_, tls) = rows
+    log(f"TLS to PostgreSQL: refresh {tls['rps']:,.0f} vs {plain['rps']:,.0f} req/s without "
+        f"(ratio {tls['rps'] / plain['rps']:.2f}); p50 {tls['p50']:.2f} vs {plain['p50']:.2f} ms")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=6, help="seconds per wrk run (default 6)")
     parser.add_argument("--only", choices=["embedded", "postgres"], help="one configuration only")
     parser.add_argument("--render", metavar="JSON",
                         help="measure nothing: render the results a previous run saved (target/bench-results.json)")
+    parser.add_argument("--tls-cost", action="store_true",
+                        help="only the cost of TLS to PostgreSQL on refresh (sslmode=require vs disable)")
     parser.add_argument("--write", action="store_true",
                         help="write the results into docs/benchmarks.md and its two SVG charts")
     args = parser.parse_args()
@@ -527,6 +556,8 @@ def main():
         for name, text in LUA.items():
             Path(lua_dir, name).write_text(text)
             lua[name] = str(Path(lua_dir, name))
+        if args.tls_cost:
+            return tls_cost(args.seconds, lua)
         results = []
         if args.only in (None, "embedded"):
             results.append(bench_config("embedded", ["HS256", "RS256", "ES256", "EdDSA"], args.seconds, lua))
