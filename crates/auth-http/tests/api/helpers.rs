@@ -222,10 +222,11 @@ pub fn registration(email: &str, username: &str) -> Value {
 }
 
 impl TestApp {
-    /// Stops the app as a signal would: the server, the outbox worker, then the pools.
+    /// Stops the app: the outbox worker this test holds (between mails), then the server,
+    /// which then closes the pools as a signal would.
     pub async fn stop(&self) {
-        self.handle.stop(true).await;
         self.stop_worker().await;
+        self.handle.stop(true).await;
         let running = self
             .running
             .lock()
