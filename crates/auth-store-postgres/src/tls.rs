@@ -132,7 +132,7 @@ pub fn split_url(url: &str) -> Result<(String, TlsSettings), TlsSettingsError> {
                 let mut kept = Vec::new();
                 for pair in query.split('&').filter(|p| !p.is_empty()) {
                     let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-                    let value = percent_decode(value);
+                    let value = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
                     if !take(key, &value)? {
                         kept.push(pair);
                     }
@@ -156,28 +156,6 @@ pub fn split_url(url: &str) -> Result<(String, TlsSettings), TlsSettingsError> {
         kept.join(" ")
     };
     Ok((rest, settings))
-}
-
-/// `%2F` and friends in a query value (a path in `sslrootcert`).
-fn percent_decode(raw: &str) -> String {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
-            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
-                let value = hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0);
-                out.push(u8::try_from(value).unwrap_or(b'?'));
-                i += 3;
-            }
-            (byte, _, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The connector tokio-postgres uses for every connection of a store: built once from the
@@ -256,7 +234,9 @@ fn webpki_verifier(
             }
         }
         RootCert::System => {
-            let native = rustls_native_roots();
+            // The platform's store, as the Redis client's TLS reads it (rustls-native-certs);
+            // a certificate it cannot load is left out.
+            let native = rustls_native_certs::load_native_certs().certs;
             if native.is_empty() {
                 return Err(TlsSettingsError::RootFile {
                     path: "system".to_owned(),
@@ -276,23 +256,6 @@ fn webpki_verifier(
             reason: err.to_string(),
         })?;
     Ok(verifier)
-}
-
-/// The platform's roots, from the usual Debian/RHEL/Alpine bundle paths.
-fn rustls_native_roots() -> Vec<CertificateDer<'static>> {
-    const BUNDLES: [&str; 3] = [
-        "/etc/ssl/certs/ca-certificates.crt",
-        "/etc/pki/tls/certs/ca-bundle.crt",
-        "/etc/ssl/cert.pem",
-    ];
-    BUNDLES
-        .iter()
-        .find_map(|path| {
-            CertificateDer::pem_file_iter(path)
-                .ok()
-                .map(|certs| certs.filter_map(Result::ok).collect::<Vec<_>>())
-        })
-        .unwrap_or_default()
 }
 
 /// `require`/`prefer` without a root file: encryption without authentication, as libpq.
