@@ -215,3 +215,28 @@ fn after_sigkill_the_restarted_service_sends_at_once_the_mail_its_worker_had_cla
     }
     Ok(())
 }
+
+#[actix_web::test]
+async fn the_application_does_not_build_on_a_port_already_taken_and_says_which() -> TestResult {
+    let taken = TcpListener::bind("127.0.0.1:0")?;
+    let port = taken.local_addr()?.port().to_string();
+    let dir = tempfile::tempdir()?;
+    let vars = [
+        ("HOST", "127.0.0.1"),
+        ("PORT", port.as_str()),
+        ("AUTH_DATA_DIR", dir.path().to_str().unwrap_or_default()),
+    ];
+    let config = auth_http::config::Config::from_vars(
+        vars.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    )?;
+    let built = auth_http::startup::Application::build(config).await;
+    let err = built.err().ok_or("built on a taken port")?;
+    let shown = auth_http::startup::error_chain(&err);
+    assert!(
+        shown.starts_with(&format!("cannot listen on 127.0.0.1:{port} (PORT)")),
+        "{shown}"
+    );
+    Ok(())
+}
