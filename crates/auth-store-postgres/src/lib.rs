@@ -23,10 +23,13 @@ mod pool;
 mod schema;
 mod sessions;
 #[cfg(feature = "test-support")]
+pub mod test_pgbouncer;
+#[cfg(feature = "test-support")]
 pub mod test_support;
 #[cfg(feature = "test-support")]
 pub mod test_tls;
 pub mod tls;
+pub mod url;
 mod users;
 mod writes;
 

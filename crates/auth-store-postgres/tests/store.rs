@@ -13,6 +13,8 @@ mod common;
 mod failures;
 #[path = "store/outbox.rs"]
 mod outbox;
+#[path = "store/pgbouncer.rs"]
+mod pgbouncer;
 
 use auth_domain::model::{OneTimeKind, ProfileChanges, Rotation};
 use auth_domain::ports::{

@@ -112,9 +112,13 @@ pub async fn open_storage(config: &Config) -> Result<(Storage, String), StartupE
                 StartupError::database(format!("PostgreSQL at {shown}"), e)
             };
             if config.auto_migrate {
-                let applied = auth_store_postgres::migrate(url)
-                    .await
-                    .map_err(unreachable)?;
+                let direct = config
+                    .migration_url()
+                    .unwrap_or_else(|| url.to_owned().into());
+                let direct = direct.expose_secret();
+                let applied = auth_store_postgres::migrate(direct).await.map_err(|e| {
+                    StartupError::database(format!("PostgreSQL at {}", redact_url(direct)), e)
+                })?;
                 if !applied.is_empty() {
                     tracing::info!(migrations = ?applied, "postgresql: applied migrations");
                 }

@@ -13,6 +13,7 @@ mod observability;
 mod openapi;
 mod outage;
 mod outbox_crash;
+mod pgbouncer;
 mod postgres_tls;
 mod privacy;
 mod proxy;
