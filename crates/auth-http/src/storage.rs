@@ -100,6 +100,7 @@ delegate! {
     impl UserStore {
         fn insert_user(&self, user: &UserRecord, mail: Option<&Outgoing>) -> Result<(), StoreError>;
         fn user_by_id(&self, id: UserId) -> Result<Option<UserRecord>, PortError>;
+        fn user_for_display(&self, id: UserId) -> Result<Option<UserRecord>, PortError>;
         fn user_by_email(&self, index: &BlindIndex) -> Result<Option<UserRecord>, PortError>;
         fn user_by_username(&self, normalized: &str) -> Result<Option<UserRecord>, PortError>;
         fn pending_registration(

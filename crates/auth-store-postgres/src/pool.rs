@@ -24,6 +24,7 @@ use tokio::runtime::Handle;
 use tokio_postgres::config::{Config, Host};
 
 use crate::error::DbError;
+use crate::replicas::{self, PrimaryReads, ReplicaStatus, Replicas};
 use crate::tls::RustlsConnector;
 use crate::url::split_url;
 
@@ -86,6 +87,8 @@ pub struct PgStore {
     acquire_timeout: Duration,
     /// Behind PgBouncer: the statement that opens each operation's transaction.
     begin: Option<Arc<str>>,
+    /// Read replicas, if any (see [`PgStore::with_replicas`]).
+    replicas: Option<Arc<Replicas>>,
 }
 
 impl fmt::Debug for PgStore {
@@ -104,6 +107,115 @@ impl PgStore {
     /// use when they come back, and later calls fail as unavailable.
     pub fn close(&self) {
         self.pool.close();
+        if let Some(replicas) = &self.replicas {
+            replicas.close();
+        }
+    }
+
+    /// The runtime operations run on.
+    pub(crate) fn runtime(&self) -> &Handle {
+        &self.runtime
+    }
+
+    /// Adds read replicas (`urls`, each with a pool of its own built with `options`) for
+    /// the reads that may lag: [`UserStore::user_for_display`](auth_domain::ports::UserStore::user_for_display)
+    /// and [`SessionStore::active_sessions`](auth_domain::ports::SessionStore::active_sessions).
+    /// A replica serves a read only while it is known to hold every commit acknowledged
+    /// more than `max_lag` ago, and every write this store made for the account read (see
+    /// [`crate::replicas`]); otherwise the primary answers, as it does when a replica fails.
+    ///
+    /// Replicas are not reached here: one that is down at start is skipped until it is
+    /// back. A URL that does not parse, or a root certificate file that cannot be read, is
+    /// an error.
+    pub fn with_replicas(
+        mut self,
+        urls: &[String],
+        options: PgOptions,
+        max_lag: Duration,
+    ) -> Result<Self, PortError> {
+        if urls.is_empty() {
+            return Ok(self);
+        }
+        let members = urls
+            .iter()
+            .map(|url| {
+                let store = Self::build(url, &options, self.runtime.clone())?;
+                let config = connection_config(url, options.connect_timeout, None)?;
+                let name = describe(&config.config);
+                // `user@` is not needed to tell replicas apart.
+                let name = name
+                    .split_once('@')
+                    .map_or(name.clone(), |(_, at)| at.to_owned());
+                Ok((name, store))
+            })
+            .collect::<Result<Vec<_>, PortError>>()?;
+        let replicas = Arc::new(Replicas::new(members, max_lag));
+        replicas::monitor(&self, &replicas);
+        self.replicas = Some(replicas);
+        Ok(self)
+    }
+
+    /// The read replicas now, in the order given (empty without replicas).
+    pub fn replica_status(&self) -> Vec<ReplicaStatus> {
+        self.replicas
+            .as_ref()
+            .map(|replicas| replicas.status())
+            .unwrap_or_default()
+    }
+
+    /// Reads that could have gone to a replica but went to the primary, by reason (`None`
+    /// without replicas).
+    pub fn primary_reads(&self) -> Option<PrimaryReads> {
+        self.replicas
+            .as_ref()
+            .map(|replicas| replicas.primary_reads())
+    }
+
+    /// Notes that a write for `user` ended: its next reads take the primary, or a replica
+    /// that has replayed the write.
+    pub(crate) fn wrote(&self, user: auth_domain::types::UserId) {
+        if let Some(replicas) = &self.replicas {
+            replicas.wrote(user);
+        }
+    }
+
+    /// Notes, when the returned guard is dropped (the write ended, failed or was
+    /// abandoned), that a write for `user` ended (see [`PgStore::wrote`]).
+    pub(crate) fn writing(&self, user: auth_domain::types::UserId) -> Writing<'_> {
+        Writing { store: self, user }
+    }
+
+    /// Runs a read of `user`'s data that may lag on a replica fresh enough for it, or on the
+    /// primary. A failure on the replica runs it again on the primary.
+    pub(crate) async fn run_read<R, F>(
+        &self,
+        user: auth_domain::types::UserId,
+        work: F,
+    ) -> Result<R, DbError>
+    where
+        F: for<'c> FnOnce(&'c mut AsyncPgConnection) -> BoxFuture<'c, QueryResult<R>>
+            + Clone
+            + Send
+            + 'static,
+        R: Send + 'static,
+    {
+        if let Some(replica) = self.replicas.as_ref().and_then(|r| r.pick(user)) {
+            match replica.store.run(work.clone()).await {
+                Ok(found) => {
+                    replica.served();
+                    return Ok(found);
+                }
+                Err(err) => {
+                    replica.failed();
+                    tracing::warn!(
+                        replica = %replica.name,
+                        error = %auth_domain::error::error_chain(&PortError::from(err)),
+                        "postgres: a read failed on the replica: reading from the primary"
+                    );
+                }
+            }
+        }
+        self.run(work).await
     }
 
     /// Connections in use and idle, and operations waiting for one, now.
@@ -126,16 +238,32 @@ impl PgStore {
     /// the password. TLS follows `sslmode` (default `prefer`, as libpq) and `sslrootcert`
     /// (see [`crate::tls`]); a certificate `verify-full` refuses fails here, with the reason.
     pub async fn connect(url: &str, options: PgOptions) -> Result<Self, PortError> {
+        let runtime = Handle::try_current().map_err(PortError::unexpected)?;
+        let target = describe(&connection_config(url, options.connect_timeout, None)?.config);
+        let store = Self::build(url, &options, runtime)?;
+        // Fail now, not on the first request, if the database cannot be reached.
+        store
+            .run(|conn| Box::pin(conn.batch_execute("SELECT 1")))
+            .await
+            .map_err(|err| match PortError::from(err) {
+                PortError::Unavailable(source) => {
+                    PortError::unavailable(Unreachable { target, source })
+                }
+                other => other,
+            })?;
+        Ok(store)
+    }
+
+    /// The pool for `url`, without connecting.
+    fn build(url: &str, options: &PgOptions, runtime: Handle) -> Result<Self, PortError> {
         if options.pool_size == 0 {
             return Err(PortError::unexpected("the pool size must be at least 1"));
         }
-        let runtime = Handle::try_current().map_err(PortError::unexpected)?;
         let config = Arc::new(connection_config(
             url,
             options.connect_timeout,
             options.statement_timeout,
         )?);
-        let target = describe(&config.config);
         let begin = config.begin.clone();
 
         let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
@@ -158,23 +286,13 @@ impl PgStore {
             .build()
             .map_err(PortError::unexpected)?;
 
-        let store = Self {
+        Ok(Self {
             pool,
             runtime,
             acquire_timeout: options.acquire_timeout,
             begin,
-        };
-        // Fail now, not on the first request, if the database cannot be reached.
-        store
-            .run(|conn| Box::pin(conn.batch_execute("SELECT 1")))
-            .await
-            .map_err(|err| match PortError::from(err) {
-                PortError::Unavailable(source) => {
-                    PortError::unavailable(Unreachable { target, source })
-                }
-                other => other,
-            })?;
-        Ok(store)
+            replicas: None,
+        })
     }
 
     /// Runs `work` on a pooled connection. Multi-statement writes wrap their statements in
@@ -207,6 +325,18 @@ impl PgStore {
             .map_err(DbError::from)
         });
         task.await.map_err(|err| DbError::Port(join_error(err)))?
+    }
+}
+
+/// A write for an account in progress: see [`PgStore::writing`].
+pub(crate) struct Writing<'a> {
+    store: &'a PgStore,
+    user: auth_domain::types::UserId,
+}
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        self.store.wrote(self.user);
     }
 }
 

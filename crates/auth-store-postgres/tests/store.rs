@@ -15,6 +15,8 @@ mod failures;
 mod outbox;
 #[path = "store/pgbouncer.rs"]
 mod pgbouncer;
+#[path = "store/replicas.rs"]
+mod replicas;
 
 use auth_domain::model::{OneTimeKind, ProfileChanges, Rotation};
 use auth_domain::ports::{
