@@ -19,6 +19,7 @@ mod privacy;
 mod proxy;
 mod redis_tls;
 mod registration;
+mod replicas;
 mod revocation_cache;
 mod security;
 mod smtp;
