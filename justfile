@@ -62,6 +62,10 @@ bench seconds="6" *args="":
 bench-tls seconds="6":
     python3 scripts/bench.py --tls-cost --seconds {{seconds}}
 
+# Refresh and verify-token in each production connection mode (TLS to PostgreSQL, PgBouncer in transaction mode, Redis Cluster) against the plain one, same run (needs wrk and pgbouncer). `just bench-data-plane 6 --write` updates docs/benchmarks.md.
+bench-data-plane seconds="6" *args="":
+    python3 scripts/bench.py --data-plane --seconds {{seconds}} {{args}}
+
 # Whether any answer's timing tells if an account exists: register, login, forgot, resend, for existing vs absent accounts, on SQLite and PostgreSQL + Redis (build first). See docs/security.md.
 enumeration-timing samples="30" *args="":
     python3 scripts/enumeration_timing.py --samples {{samples}} {{args}}

@@ -3,6 +3,7 @@
 
 Usage: scripts/bench.py [--seconds N] [--only embedded|postgres] [--write]   (or `just bench`)
        scripts/bench.py --tls-cost [--seconds N]   (or `just bench-tls`)
+       scripts/bench.py --data-plane [--seconds N] [--write]   (or `just bench-data-plane`)
 
 Every figure is set against a baseline measured in the same run, on the same machine:
   1. verify-token requests/s and p50/p99 against the same server's /health/live (the
@@ -22,6 +23,12 @@ rate limits and lockout set out of reach (this measures the service, not its ref
 --tls-cost measures only what TLS to PostgreSQL costs: refresh and login (cost 4), on
 PostgreSQL + Redis, with sslmode=disable against sslmode=require on the same server, same run
 (the server must have ssl=on, as Debian's default cluster has).
+
+--data-plane measures refresh and verify-token on PostgreSQL + Redis in each production
+connection mode against the plain one (sslmode=disable, one Redis), same run: TLS to
+PostgreSQL (sslmode=require), PgBouncer in transaction mode (?pgbouncer=true; a pgbouncer
+started by this script, Debian's package) and a Redis Cluster (when REDIS_CLUSTER is
+supported: three masters started by this script). `just bench` runs it after the rest.
 
 The table goes to stdout; with --write, into docs/benchmarks.md between the markers, with the
 charts docs/benchmarks-targets.svg and docs/benchmarks-verify.svg. Needs wrk (apt-get install wrk).
@@ -154,10 +161,12 @@ class Storage:
 class Server:
     """One service process on fresh storage; `peak_rss` is sampled every 100 ms."""
 
-    def __init__(self, storage, env, db_params=""):
+    def __init__(self, storage, env, db_params="", adjust=None):
         self.storage = Storage(storage)
         if db_params and "DATABASE_URL" in self.storage.env:
             self.storage.env["DATABASE_URL"] += db_params
+        if adjust:
+            self.storage.env = adjust(self.storage.env)
         self.dir = tempfile.mkdtemp(prefix="auth-bench-")
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -528,6 +537,135 @@ def tls_cost(seconds, lua):
         f"(ratio {tls['rps'] / plain['rps']:.2f}); p50 {tls['p50']:.2f} vs {plain['p50']:.2f} ms")
 
 
+class PgBouncer:
+    """A pgbouncer in transaction mode in front of TEST_DATABASE_URL's server, on a free port."""
+
+    def __init__(self, pool_size=20, mode="transaction"):
+        self.mode = mode
+        binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+        if not Path(binary).exists():
+            raise SystemExit("pgbouncer not found: apt-get install pgbouncer")
+        m = re.match(r"postgres(?:ql)?://(?:([^:@/]+)(?::([^@/]*))?@)?([^:/?]+)(?::(\d+))?/", ADMIN_DB)
+        if not m:
+            raise SystemExit(f"cannot read host and port from {ADMIN_DB}")
+        user, password, host, port = m.group(1) or "postgres", m.group(2) or "", m.group(3), m.group(4) or "5432"
+        self.dir = tempfile.mkdtemp(prefix="auth-bench-pgbouncer-")
+        self.port = free_port()
+        Path(self.dir, "users.txt").write_text(f'"{user}" "{password}"\n')
+        Path(self.dir, "pgbouncer.ini").write_text(
+            f"[databases]\n* = host={host} port={port}\n[pgbouncer]\nlisten_addr = 127.0.0.1\n"
+            f"listen_port = {self.port}\nunix_socket_dir =\nauth_type = trust\nauth_file = {self.dir}/users.txt\n"
+            f"pool_mode = {mode}\ndefault_pool_size = {pool_size}\nmax_client_conn = 1000\n"
+            f"server_reset_query =\nlogfile = {self.dir}/pgbouncer.log\n"
+            # Session mode serves the plain URL as it is: its statement_timeout startup option
+            # is dropped (only to measure the hop itself).
+            + ("ignore_startup_parameters = extra_float_digits,options\n" if mode == "session" else ""))
+        cmd = [binary, f"{self.dir}/pgbouncer.ini"]
+        if os.geteuid() == 0:  # PgBouncer refuses to run as root.
+            subprocess.run(["chown", "-R", "postgres:postgres", self.dir], check=True)
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(200):
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise SystemExit(f"pgbouncer did not start: {Path(self.dir, 'pgbouncer.log').read_text()}")
+
+    def adjust(self, env):
+        """A server's variables with DATABASE_URL through this pgbouncer."""
+        direct = env["DATABASE_URL"]
+        name = direct.rsplit("/", 1)[1].split("?")[0]
+        user = re.match(r"postgres(?:ql)?://([^:@/]+)", direct)
+        flag = "pgbouncer=true&" if self.mode == "transaction" else ""
+        return {**env, "DATABASE_DIRECT_URL": direct,
+                "DATABASE_URL": f"postgres://{user.group(1) if user else 'postgres'}@127.0.0.1:{self.port}/{name}"
+                                f"?{flag}sslmode=disable"}
+
+    def stop(self):
+        subprocess.run(["pkill", "-f", f"{self.dir}/pgbouncer.ini"], capture_output=True)
+        self.proc.kill()
+        self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def data_plane_modes():
+    """(label, start) of each connection mode; start() returns (db_params, adjust, stop)."""
+    def plain():
+        return "?sslmode=disable", None, lambda: None
+
+    def tls():
+        return "?sslmode=require", None, lambda: None
+
+    def pgbouncer():
+        bouncer = PgBouncer()
+        return "", bouncer.adjust, bouncer.stop
+
+    def session_pgbouncer():
+        bouncer = PgBouncer(mode="session")
+        return "", bouncer.adjust, bouncer.stop
+
+    return [("plain (sslmode=disable, one Redis)", plain), ("TLS to PostgreSQL (sslmode=require)", tls),
+            ("PgBouncer, session mode (the hop alone, no flag)", session_pgbouncer),
+            ("PgBouncer, transaction mode (pgbouncer=true)", pgbouncer)]
+
+
+def data_plane(seconds, lua):
+    """Refresh and verify-token (HS256, cost 4) on PostgreSQL + Redis in each connection mode."""
+    rows = []
+    for label, start in data_plane_modes():
+        db_params, adjust, stop = start()
+        try:
+            server = Server("postgres", alg_env("HS256", 4), db_params=db_params, adjust=adjust)
+            try:
+                access = server.signed_in()["access_token"]
+                verify = wrk(f"{server.base}/auth/verify-token", seconds, headers=[f"Authorization: Bearer {access}"])
+                tokens = Path(server.dir, "tokens")
+                tokens.write_text("\n".join(server.login()["refresh_token"] for _ in range(64)) + "\n")
+                refresh = wrk(f"{server.base}/auth/refresh-token", seconds, connections=16,
+                              script=lua["refresh.lua"], args=(tokens, 2))
+            finally:
+                server.stop()
+        finally:
+            stop()
+        rows.append({"mode": label, "refresh": refresh, "verify": verify})
+        log(f"[{label}] refresh {refresh['rps']:,.0f} req/s, {fmt_lat(refresh)}, errors {refresh['errors']} | "
+            f"verify-token {verify['rps']:,.0f} req/s, {fmt_lat(verify)}, errors {verify['errors']}")
+    return rows
+
+
+def data_plane_table(rows):
+    base = rows[0]
+    lines = ["| connection mode | refresh req/s | vs plain | refresh p50 / p99 ms | verify-token req/s | vs plain | "
+             "verify-token p50 / p99 ms | errors |", "|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        r, v = row["refresh"], row["verify"]
+        lines.append(f"| {row['mode']} | {r['rps']:,.0f} | {r['rps'] / base['refresh']['rps']:.2f} | "
+                     f"{r['p50']:.2f} / {r['p99']:.2f} | {v['rps']:,.0f} | {v['rps'] / base['verify']['rps']:.2f} | "
+                     f"{v['p50']:.2f} / {v['p99']:.2f} | {r['errors'] + v['errors']} |")
+    return lines
+
+
+def write_block(start, end, block):
+    text = DOC.read_text()
+    if start not in text or end not in text:
+        raise SystemExit(f"{DOC} lacks the markers {start} … {end}")
+    head, rest = text.split(start, 1)
+    DOC.write_text(head + start + "\n" + "\n".join(block) + "\n" + end + rest.split(end, 1)[1])
+
+
+def report_data_plane(rows, machine, seconds, write):
+    table = data_plane_table(rows)
+    log("\n" + "\n".join(table) + "\n")
+    if write:
+        today = datetime.date.today().isoformat()
+        block = [f"Machine: {machine}. Date: {today}. Command: `just bench-data-plane {seconds} --write` "
+                 f"(`scripts/bench.py --data-plane --seconds {seconds} --write`); HS256, BCRYPT_COST 4, "
+                 "wrk -t2 (refresh -c16, verify-token -c32).", "", *table]
+        write_block("<!-- data-plane:start -->", "<!-- data-plane:end -->", block)
+        log(f"written: {DOC.relative_to(ROOT)} (data plane)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=6, help="seconds per wrk run (default 6)")
@@ -536,6 +674,8 @@ def main():
                         help="measure nothing: render the results a previous run saved (target/bench-results.json)")
     parser.add_argument("--tls-cost", action="store_true",
                         help="only the cost of TLS to PostgreSQL on refresh (sslmode=require vs disable)")
+    parser.add_argument("--data-plane", action="store_true",
+                        help="only refresh and verify-token in each production connection mode against the plain one")
     parser.add_argument("--write", action="store_true",
                         help="write the results into docs/benchmarks.md and its two SVG charts")
     args = parser.parse_args()
@@ -558,15 +698,20 @@ def main():
             lua[name] = str(Path(lua_dir, name))
         if args.tls_cost:
             return tls_cost(args.seconds, lua)
+        if args.data_plane:
+            return report_data_plane(data_plane(args.seconds, lua), machine, args.seconds, args.write)
         results = []
         if args.only in (None, "embedded"):
             results.append(bench_config("embedded", ["HS256", "RS256", "ES256", "EdDSA"], args.seconds, lua))
         if args.only in (None, "postgres"):
             results.append(bench_config("postgres", ["HS256", "RS256"], args.seconds, lua))
+            plane = data_plane(args.seconds, lua)
     took = time.monotonic() - built
     saved = ROOT / "target" / "bench-results.json"
     saved.write_text(json.dumps({"results": results, "machine": machine, "seconds": args.seconds, "took": took}))
     report(results, machine, args.seconds, took, args.write)
+    if args.only in (None, "postgres"):
+        report_data_plane(plane, machine, args.seconds, args.write)
     log(f"measured in {took:.0f} s (+ {built - began:.0f} s of build); raw results in {saved.relative_to(ROOT)}")
 
 
