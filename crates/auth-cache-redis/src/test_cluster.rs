@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 /// Errors of the fixture.
-pub type FixtureError = Box<dyn std::error::Error + Send + Sync>;
+pub type FixtureError = Box<dyn std::error::Error>;
 
 /// How long a node may go unreachable before the others mark it failed: short, so that
 /// tests of an outage or a failover do not wait long.

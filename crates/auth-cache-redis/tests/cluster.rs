@@ -26,7 +26,7 @@ use uuid::Uuid;
 
 use support::{prefix, warm};
 
-type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 /// A warmed cache on the shared cluster under a fresh prefix, or `None` (said on stderr)
 /// where `redis-server` is missing outside CI.
@@ -246,7 +246,7 @@ fn with_the_revocation_master_down_checks_fail_closed_other_masters_still_limit_
         let cache = connect(&urls, &prefix, quick()).await?;
         warm(&cache).await;
         assert!(cache.revocation_state(jti, session, user).await.is_ok());
-        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(cache)
+        Ok::<_, Box<dyn std::error::Error>>(cache)
     })?;
 
     cluster.kill(rv_master)?;

@@ -16,6 +16,7 @@ mod outbox_crash;
 mod postgres_tls;
 mod privacy;
 mod proxy;
+mod redis_cluster;
 mod redis_tls;
 mod registration;
 mod revocation_cache;
