@@ -62,6 +62,10 @@ bench seconds="6" *args="":
 bench-tls seconds="6":
     python3 scripts/bench.py --tls-cost --seconds {{seconds}}
 
+# What a Redis Cluster costs: verify-token and refresh on a 3-master cluster (started by the script) vs one Redis, PostgreSQL, same run.
+bench-cluster seconds="6":
+    python3 scripts/bench.py --cluster-cost --seconds {{seconds}}
+
 # Whether any answer's timing tells if an account exists: register, login, forgot, resend, for existing vs absent accounts, on SQLite and PostgreSQL + Redis (build first). See docs/security.md.
 enumeration-timing samples="30" *args="":
     python3 scripts/enumeration_timing.py --samples {{samples}} {{args}}

@@ -3,6 +3,7 @@
 
 Usage: scripts/bench.py [--seconds N] [--only embedded|postgres] [--write]   (or `just bench`)
        scripts/bench.py --tls-cost [--seconds N]   (or `just bench-tls`)
+       scripts/bench.py --cluster-cost [--seconds N]   (or `just bench-cluster`)
 
 Every figure is set against a baseline measured in the same run, on the same machine:
   1. verify-token requests/s and p50/p99 against the same server's /health/live (the
@@ -22,6 +23,11 @@ rate limits and lockout set out of reach (this measures the service, not its ref
 --tls-cost measures only what TLS to PostgreSQL costs: refresh and login (cost 4), on
 PostgreSQL + Redis, with sslmode=disable against sslmode=require on the same server, same run
 (the server must have ssl=on, as Debian's default cluster has).
+
+--cluster-cost measures what a Redis Cluster costs against one Redis: verify-token (against
+the same server's /health/live) and refresh, on PostgreSQL + the single Redis of TEST_REDIS_URL
+against PostgreSQL + a three-master Redis Cluster this script starts on loopback
+(redis-server and redis-cli 7, nothing kept on disk), same run.
 
 The table goes to stdout; with --write, into docs/benchmarks.md between the markers, with the
 charts docs/benchmarks-targets.svg and docs/benchmarks-verify.svg. Needs wrk (apt-get install wrk).
@@ -44,9 +50,10 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BINARY = ROOT / "target" / "release" / "auth-http"
-BOUND = ROOT / "target" / "release" / "examples" / "bcrypt_bound"
-SIGN = ROOT / "target" / "release" / "examples" / "sign_bound"
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
+BINARY = TARGET / "release" / "auth-http"
+BOUND = TARGET / "release" / "examples" / "bcrypt_bound"
+SIGN = TARGET / "release" / "examples" / "sign_bound"
 DOC = ROOT / "docs" / "benchmarks.md"
 PASSWORD = "SecurePass123!"
 CORES = os.cpu_count() or 1
@@ -528,6 +535,83 @@ def tls_cost(seconds, lua):
         f"(ratio {tls['rps'] / plain['rps']:.2f}); p50 {tls['p50']:.2f} vs {plain['p50']:.2f} ms")
 
 
+class RedisCluster:
+    """Three redis-server masters with cluster mode on, on free loopback ports in a temporary
+    directory, joined by `redis-cli --cluster create`; `stop` kills them."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="auth-bench-cluster-")
+        self.ports = [free_port() for _ in range(3)]
+        self.procs = []
+        for port in self.ports:
+            self.procs.append(subprocess.Popen(
+                ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+                 "--cluster-config-file", f"nodes-{port}.conf", "--cluster-port", str(free_port()),
+                 "--save", "", "--appendonly", "no", "--dir", self.dir, "--logfile", f"{self.dir}/{port}.log"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        try:
+            for port in self.ports:
+                self._wait(lambda: subprocess.run(["redis-cli", "-p", str(port), "PING"], capture_output=True,
+                                                  text=True).stdout.strip() == "PONG")
+            subprocess.run(["redis-cli", "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports),
+                            "--cluster-replicas", "0", "--cluster-yes"], check=True, capture_output=True)
+            for port in self.ports:
+                self._wait(lambda: "cluster_state:ok" in subprocess.run(
+                    ["redis-cli", "-p", str(port), "CLUSTER", "INFO"], capture_output=True, text=True).stdout)
+        except BaseException:
+            self.stop()
+            raise
+        self.nodes = ",".join(f"redis://127.0.0.1:{p}" for p in self.ports)
+
+    @staticmethod
+    def _wait(ready, seconds=30):
+        deadline = time.monotonic() + seconds
+        while not ready():
+            if time.monotonic() > deadline:
+                raise SystemExit("the Redis Cluster did not come up")
+            time.sleep(0.05)
+
+    def stop(self):
+        for proc in self.procs:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def cluster_cost(seconds, lua):
+    """verify-token and refresh on PostgreSQL + one Redis against PostgreSQL + a Redis Cluster."""
+    if not shutil.which("redis-server"):
+        raise SystemExit("redis-server not found: apt-get install redis-server")
+    cluster = RedisCluster()
+    rows = {}
+    try:
+        for label, env in (("one Redis", {}),
+                           ("Redis Cluster", {"REDIS_URL": "", "REDIS_CLUSTER_NODES": cluster.nodes})):
+            server = Server("postgres", {**alg_env("HS256", 4), **env})
+            try:
+                access = server.signed_in()["access_token"]
+                floor = wrk(f"{server.base}/health/live", seconds)
+                verify = wrk(f"{server.base}/auth/verify-token", seconds,
+                             headers=[f"Authorization: Bearer {access}"])
+                tokens = Path(server.dir, "tokens")
+                tokens.write_text("\n".join(server.login()["refresh_token"] for _ in range(64)) + "\n")
+                refresh = wrk(f"{server.base}/auth/refresh-token", seconds, connections=16,
+                              script=lua["refresh.lua"], args=(tokens, 2))
+                rows[label] = (floor, verify, refresh)
+                log(f"[{label}] /health/live {floor['rps']:,.0f} req/s | verify-token {verify['rps']:,.0f} req/s, "
+                    f"{fmt_lat(verify)}, errors {verify['errors']}, ratio {verify['rps'] / floor['rps']:.2f} | "
+                    f"refresh {refresh['rps']:,.0f} req/s, {fmt_lat(refresh)}, errors {refresh['errors']}")
+            finally:
+                server.stop()
+    finally:
+        cluster.stop()
+    (_, one_verify, one_refresh), (_, c_verify, c_refresh) = rows["one Redis"], rows["Redis Cluster"]
+    log(f"Redis Cluster against one Redis: verify-token {c_verify['rps']:,.0f} vs {one_verify['rps']:,.0f} req/s "
+        f"(ratio {c_verify['rps'] / one_verify['rps']:.2f}), p50 {c_verify['p50']:.2f} vs {one_verify['p50']:.2f} ms; "
+        f"refresh {c_refresh['rps']:,.0f} vs {one_refresh['rps']:,.0f} req/s "
+        f"(ratio {c_refresh['rps'] / one_refresh['rps']:.2f}), p50 {c_refresh['p50']:.2f} vs {one_refresh['p50']:.2f} ms")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=6, help="seconds per wrk run (default 6)")
@@ -536,6 +620,8 @@ def main():
                         help="measure nothing: render the results a previous run saved (target/bench-results.json)")
     parser.add_argument("--tls-cost", action="store_true",
                         help="only the cost of TLS to PostgreSQL on refresh (sslmode=require vs disable)")
+    parser.add_argument("--cluster-cost", action="store_true",
+                        help="only verify-token and refresh on a Redis Cluster against one Redis (PostgreSQL)")
     parser.add_argument("--write", action="store_true",
                         help="write the results into docs/benchmarks.md and its two SVG charts")
     args = parser.parse_args()
@@ -558,6 +644,8 @@ def main():
             lua[name] = str(Path(lua_dir, name))
         if args.tls_cost:
             return tls_cost(args.seconds, lua)
+        if args.cluster_cost:
+            return cluster_cost(args.seconds, lua)
         results = []
         if args.only in (None, "embedded"):
             results.append(bench_config("embedded", ["HS256", "RS256", "ES256", "EdDSA"], args.seconds, lua))
