@@ -1,5 +1,5 @@
-//! A real Redis Cluster of three masters (and, if asked, one replica each) on free loopback
-//! ports in a temporary directory, for tests here and in other crates (feature
+//! A real Redis Cluster of three masters (and, if asked, one replica each, or TLS only) on
+//! free loopback ports in a temporary directory, for tests here and in other crates (feature
 //! `test-support`). Nodes keep nothing on disk but the cluster's own `nodes-*.conf`, so a
 //! node stopped and started again comes back as the master of its slots, empty.
 
@@ -27,6 +27,9 @@ struct Node {
 pub struct RedisCluster {
     nodes: Vec<Node>,
     dir: tempfile::TempDir,
+    /// TLS only (`rediss://`, the cluster bus too), with `server.crt`, `server.key` and
+    /// `ca.crt` in `dir`.
+    tls: bool,
 }
 
 impl Drop for RedisCluster {
@@ -43,12 +46,19 @@ impl Drop for RedisCluster {
 /// Starts three masters; `Ok(None)` (after a `SKIPPED:` line) where `redis-server` is
 /// missing, a panic instead when `CI` is set.
 pub fn start() -> Result<Option<RedisCluster>, FixtureError> {
-    start_with(false)
+    start_with(false, None)
 }
 
 /// Starts three masters, each with one replica (six nodes); skips as [`start`] does.
 pub fn start_with_replicas() -> Result<Option<RedisCluster>, FixtureError> {
-    start_with(true)
+    start_with(true, None)
+}
+
+/// Starts three masters that speak TLS only (clients and the cluster bus), with `cert` and
+/// `key` (PEM; the nodes announce `127.0.0.1`, so the certificate must name that address)
+/// and `ca` for the bus; skips as [`start`] does.
+pub fn start_tls(cert: &str, key: &str, ca: &str) -> Result<Option<RedisCluster>, FixtureError> {
+    start_with(false, Some([cert, key, ca]))
 }
 
 /// A cluster of three masters shared by the tests of one process that run at the same
@@ -68,7 +78,10 @@ pub fn shared() -> Result<Option<Arc<RedisCluster>>, FixtureError> {
     Ok(Some(cluster))
 }
 
-fn start_with(replicas: bool) -> Result<Option<RedisCluster>, FixtureError> {
+fn start_with(
+    replicas: bool,
+    tls: Option<[&str; 3]>,
+) -> Result<Option<RedisCluster>, FixtureError> {
     if Command::new("redis-server")
         .arg("--version")
         .output()
@@ -84,7 +97,13 @@ fn start_with(replicas: bool) -> Result<Option<RedisCluster>, FixtureError> {
     let mut cluster = RedisCluster {
         nodes: Vec::new(),
         dir: tempfile::tempdir()?,
+        tls: tls.is_some(),
     };
+    if let Some([cert, key, ca]) = tls {
+        for (name, text) in [("server.crt", cert), ("server.key", key), ("ca.crt", ca)] {
+            std::fs::write(cluster.dir.path().join(name), text)?;
+        }
+    }
     for _ in 0..count {
         cluster.nodes.push(Node {
             port: free_port()?,
@@ -96,6 +115,7 @@ fn start_with(replicas: bool) -> Result<Option<RedisCluster>, FixtureError> {
         cluster.spawn(index)?;
     }
     let mut create = Command::new("redis-cli");
+    create.args(cluster.tls_args());
     create.arg("--cluster").arg("create");
     for node in &cluster.nodes {
         create.arg(format!("127.0.0.1:{}", node.port));
@@ -122,9 +142,10 @@ fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// `redis-cli -p port args…`, its standard output.
-fn cli(port: u16, args: &[&str]) -> Result<String, FixtureError> {
+/// `redis-cli -p port args…` (over TLS with `tls_args`), its standard output.
+fn cli(tls_args: &[String], port: u16, args: &[&str]) -> Result<String, FixtureError> {
     let output = Command::new("redis-cli")
+        .args(tls_args)
         .args(["-h", "127.0.0.1", "-p", &port.to_string()])
         .args(args)
         .stdin(Stdio::null())
@@ -184,11 +205,42 @@ fn parse_nodes(text: &str) -> Vec<NodeLine> {
 }
 
 impl RedisCluster {
+    /// What `redis-cli` needs to reach a TLS node (nothing without TLS).
+    fn tls_args(&self) -> Vec<String> {
+        if !self.tls {
+            return Vec::new();
+        }
+        let ca = self.dir.path().join("ca.crt");
+        vec![
+            "--tls".to_owned(),
+            "--cacert".to_owned(),
+            ca.display().to_string(),
+        ]
+    }
+
+    fn cli(&self, port: u16, args: &[&str]) -> Result<String, FixtureError> {
+        cli(&self.tls_args(), port, args)
+    }
+
     fn spawn(&mut self, index: usize) -> Result<(), FixtureError> {
         let dir: PathBuf = self.dir.path().to_path_buf();
+        let tls = self.tls;
         let node = self.nodes.get_mut(index).ok_or("no such node")?;
-        let child = Command::new("redis-server")
-            .args(["--port", &node.port.to_string(), "--bind", "127.0.0.1"])
+        let mut command = Command::new("redis-server");
+        if tls {
+            let file = |name: &str| dir.join(name).display().to_string();
+            command
+                .args(["--port", "0", "--tls-port", &node.port.to_string()])
+                .args(["--tls-cluster", "yes", "--tls-replication", "yes"])
+                .args(["--tls-cert-file", &file("server.crt")])
+                .args(["--tls-key-file", &file("server.key")])
+                .args(["--tls-ca-cert-file", &file("ca.crt")])
+                .args(["--tls-auth-clients", "no"]);
+        } else {
+            command.args(["--port", &node.port.to_string()]);
+        }
+        let child = command
+            .args(["--bind", "127.0.0.1"])
             .args(["--cluster-enabled", "yes"])
             .args([
                 "--cluster-config-file",
@@ -215,11 +267,12 @@ impl RedisCluster {
         Ok(())
     }
 
-    /// `redis://127.0.0.1:port` of every node.
+    /// `redis://127.0.0.1:port` (`rediss://` with TLS) of every node.
     pub fn urls(&self) -> Vec<String> {
+        let scheme = if self.tls { "rediss" } else { "redis" };
         self.ports()
             .into_iter()
-            .map(|port| format!("redis://127.0.0.1:{port}"))
+            .map(|port| format!("{scheme}://127.0.0.1:{port}"))
             .collect()
     }
 
@@ -238,18 +291,20 @@ impl RedisCluster {
                 .iter()
                 .filter(|node| node.child.is_some())
                 .all(|node| {
-                    cli(node.port, &["CLUSTER", "INFO"])
+                    self.cli(node.port, &["CLUSTER", "INFO"])
                         .is_ok_and(|info| info.contains("cluster_state:ok"))
-                        && cli(node.port, &["CLUSTER", "NODES"]).is_ok_and(|text| {
-                            let nodes = parse_nodes(&text);
-                            let covered: u32 = nodes
-                                .iter()
-                                .filter(|n| n.master)
-                                .flat_map(|n| &n.slots)
-                                .map(|(low, high)| u32::from(high - low) + 1)
-                                .sum();
-                            covered == 16384
-                        })
+                        && self
+                            .cli(node.port, &["CLUSTER", "NODES"])
+                            .is_ok_and(|text| {
+                                let nodes = parse_nodes(&text);
+                                let covered: u32 = nodes
+                                    .iter()
+                                    .filter(|n| n.master)
+                                    .flat_map(|n| &n.slots)
+                                    .map(|(low, high)| u32::from(high - low) + 1)
+                                    .sum();
+                                covered == 16384
+                            })
                 });
             if ok {
                 return Ok(());
@@ -264,13 +319,16 @@ impl RedisCluster {
     /// The hash slot of `key` (`CLUSTER KEYSLOT`).
     pub fn slot(&self, key: &str) -> Result<u16, FixtureError> {
         let port = self.any_running()?;
-        Ok(cli(port, &["CLUSTER", "KEYSLOT", key])?.trim().parse()?)
+        Ok(self
+            .cli(port, &["CLUSTER", "KEYSLOT", key])?
+            .trim()
+            .parse()?)
     }
 
     /// The port of the master that serves `slot` now.
     pub fn master_of(&self, slot: u16) -> Result<u16, FixtureError> {
         let port = self.any_running()?;
-        parse_nodes(&cli(port, &["CLUSTER", "NODES"])?)
+        parse_nodes(&self.cli(port, &["CLUSTER", "NODES"])?)
             .into_iter()
             .find(|n| n.master && n.slots.iter().any(|(l, h)| (*l..=*h).contains(&slot)))
             .map(|n| n.port)
@@ -280,7 +338,7 @@ impl RedisCluster {
     /// The ports of the masters now.
     pub fn masters(&self) -> Result<Vec<u16>, FixtureError> {
         let port = self.any_running()?;
-        Ok(parse_nodes(&cli(port, &["CLUSTER", "NODES"])?)
+        Ok(parse_nodes(&self.cli(port, &["CLUSTER", "NODES"])?)
             .into_iter()
             .filter(|n| n.master && !n.slots.is_empty())
             .map(|n| n.port)
@@ -293,7 +351,7 @@ impl RedisCluster {
         // The master learns of its replica by gossip, soon after the cluster is created.
         let deadline = Instant::now() + Duration::from_secs(15);
         let replica = loop {
-            let nodes = parse_nodes(&cli(port, &["CLUSTER", "NODES"])?);
+            let nodes = parse_nodes(&self.cli(port, &["CLUSTER", "NODES"])?);
             let master = nodes
                 .iter()
                 .find(|n| n.port == port)
@@ -306,7 +364,7 @@ impl RedisCluster {
             }
             std::thread::sleep(Duration::from_millis(100));
         };
-        cli(replica, &["CLUSTER", "FAILOVER"])?;
+        self.cli(replica, &["CLUSTER", "FAILOVER"])?;
         let deadline = Instant::now() + Duration::from_secs(15);
         while !self.masters()?.contains(&replica) {
             if Instant::now() > deadline {
@@ -326,23 +384,26 @@ impl RedisCluster {
         if from == to {
             return Ok(());
         }
-        let id = |port: u16| cli(port, &["CLUSTER", "MYID"]).map(|s| s.trim().to_owned());
+        let id = |port: u16| {
+            self.cli(port, &["CLUSTER", "MYID"])
+                .map(|s| s.trim().to_owned())
+        };
         let (from_id, to_id) = (id(from)?, id(to)?);
         let (slot, to_port) = (slot.to_string(), to.to_string());
-        cli(to, &["CLUSTER", "SETSLOT", &slot, "IMPORTING", &from_id])?;
-        cli(from, &["CLUSTER", "SETSLOT", &slot, "MIGRATING", &to_id])?;
+        self.cli(to, &["CLUSTER", "SETSLOT", &slot, "IMPORTING", &from_id])?;
+        self.cli(from, &["CLUSTER", "SETSLOT", &slot, "MIGRATING", &to_id])?;
         loop {
-            let listed = cli(from, &["CLUSTER", "GETKEYSINSLOT", &slot, "100"])?;
+            let listed = self.cli(from, &["CLUSTER", "GETKEYSINSLOT", &slot, "100"])?;
             let keys: Vec<&str> = listed.lines().filter(|k| !k.is_empty()).collect();
             if keys.is_empty() {
                 break;
             }
             let mut args = vec!["MIGRATE", "127.0.0.1", &to_port, "", "0", "5000", "KEYS"];
             args.extend(keys);
-            cli(from, &args)?;
+            self.cli(from, &args)?;
         }
         for port in self.masters()? {
-            cli(port, &["CLUSTER", "SETSLOT", &slot, "NODE", &to_id])?;
+            self.cli(port, &["CLUSTER", "SETSLOT", &slot, "NODE", &to_id])?;
         }
         self.wait_ok(Duration::from_secs(15))
     }

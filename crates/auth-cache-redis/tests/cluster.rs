@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use auth_cache_redis::test_cluster::{self, RedisCluster};
+use auth_cache_redis::test_tls::certificates;
 use auth_cache_redis::{RedisCache, RedisOptions};
 use auth_domain::model::ColdReason;
 use auth_domain::policy::{LockoutPolicy, RateLimit};
@@ -308,6 +309,45 @@ fn a_failover_of_the_revocation_master_makes_the_list_cold_until_warmed() -> Tes
         assert!(cache.warmed(ticket).await?);
         let state = cache.revocation_state(jti, session, user).await?;
         assert!(state.token_revoked, "replicated before the manual failover");
+        Ok(())
+    })
+}
+
+#[test]
+fn a_tls_cluster_is_reached_over_rediss_with_its_ca_and_refused_with_another() -> TestResult {
+    let (ca, cert, key) = certificates(&["127.0.0.1"])?;
+    let Some(cluster) = test_cluster::start_tls(&cert, &key, &ca)? else {
+        return Ok(());
+    };
+    run(async {
+        let with_ca = |pem: &str| RedisOptions {
+            ca_cert_pem: Some(pem.as_bytes().to_vec()),
+            ..quick()
+        };
+        let cache = connect(&cluster.urls(), &prefix(), with_ca(&ca)).await?;
+        warm(&cache).await;
+        let (jti, session, user) = revoke_some(&cache).await?;
+        assert!(
+            cache
+                .revocation_state(jti, session, user)
+                .await?
+                .token_revoked
+        );
+        for n in 0..12 {
+            let key = format!("tls-{n}");
+            assert!(cache.hit(&key, per_minute(10), Utc::now()).await?.allowed);
+        }
+
+        let (other_ca, _, _) = certificates(&["127.0.0.1"])?;
+        let refused = connect(&cluster.urls(), &prefix(), with_ca(&other_ca)).await;
+        assert!(refused.is_err(), "another CA: {refused:?}");
+        let plain: Vec<String> = cluster
+            .urls()
+            .iter()
+            .map(|url| url.replacen("rediss://", "redis://", 1))
+            .collect();
+        let refused = connect(&plain, &prefix(), quick()).await;
+        assert!(refused.is_err(), "plain redis:// to TLS nodes: {refused:?}");
         Ok(())
     })
 }
