@@ -429,3 +429,37 @@ fn pool_error(err: PoolError) -> PortError {
         other => PortError::unexpected(Failure::Pool(other.to_string())),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_errors_that_pass_are_unavailable_and_a_cross_slot_call_is_unexpected() {
+        let server = |kind: ServerErrorKind, code: &'static str| {
+            RedisError::from((
+                ErrorKind::Server(kind),
+                code,
+                "3999 127.0.0.1:7001".to_owned(),
+            ))
+        };
+        for (err, unavailable) in [
+            (
+                RedisError::from((ErrorKind::ClusterConnectionNotFound, "no node for slot")),
+                true,
+            ),
+            (server(ServerErrorKind::Moved, "MOVED"), true),
+            (server(ServerErrorKind::Ask, "ASK"), true),
+            (server(ServerErrorKind::ClusterDown, "CLUSTERDOWN"), true),
+            (server(ServerErrorKind::TryAgain, "TRYAGAIN"), true),
+            (server(ServerErrorKind::CrossSlot, "CROSSSLOT"), false),
+        ] {
+            let shown = err.to_string();
+            assert_eq!(
+                matches!(redis_error(err), PortError::Unavailable(_)),
+                unavailable,
+                "{shown}"
+            );
+        }
+    }
+}

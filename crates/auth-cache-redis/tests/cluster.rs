@@ -367,6 +367,18 @@ fn an_unreachable_cluster_is_unavailable_quickly_and_bad_seeds_are_configuration
         );
         assert!(started.elapsed() < Duration::from_secs(3));
 
+        // A seed that takes the connection and never answers.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let silent_url = format!("redis://127.0.0.1:{}", silent.local_addr()?.port());
+        let started = Instant::now();
+        let timed_out = connect(&[silent_url], "x:", quick()).await;
+        assert!(
+            matches!(timed_out, Err(PortError::Unavailable(_))),
+            "{timed_out:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(3), "bounded");
+        drop(silent);
+
         for (nodes, expected) in [
             (vec![], "no seed node"),
             (
@@ -377,6 +389,10 @@ fn an_unreachable_cluster_is_unavailable_quickly_and_bad_seeds_are_configuration
                 "every node must be redis://",
             ),
             (vec!["memcached://:s3cret@cache:1".to_owned()], "every node"),
+            (
+                vec!["redis://:s3cret@127.0.0.1:notaport".to_owned()],
+                "invalid redis configuration",
+            ),
         ] {
             let err = match connect(&nodes, "x:", quick()).await {
                 Err(err @ PortError::Unexpected(_)) => err,

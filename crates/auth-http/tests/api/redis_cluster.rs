@@ -219,3 +219,36 @@ async fn with_every_cluster_master_down_verification_fails_closed_limits_fall_ba
     drop(cluster);
     Ok(())
 }
+
+#[actix_web::test]
+async fn an_unreachable_redis_cluster_at_start_is_a_clear_error_without_the_password() -> TestResult
+{
+    let dir = tempfile::tempdir()?;
+    let vars = [
+        ("HOST", "127.0.0.1"),
+        ("PORT", "0"),
+        ("BCRYPT_COST", "4"),
+        ("AUTH_DATA_DIR", dir.path().to_str().unwrap_or_default()),
+        (
+            "REDIS_CLUSTER_NODES",
+            "redis://:hunter2@127.0.0.1:1,redis://:hunter2@127.0.0.1:2",
+        ),
+    ];
+    let config = auth_http::config::Config::from_vars(
+        vars.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    )?;
+    let built = auth_http::startup::Application::build(config).await;
+    let err = built.err().ok_or("built without its Redis Cluster")?;
+    let shown = auth_http::startup::error_chain(&err);
+    assert!(
+        shown.contains("the Redis Cluster at redis://:***@127.0.0.1:1,redis://:***@127.0.0.1:2"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("hunter2"),
+        "the password never shows: {shown}"
+    );
+    Ok(())
+}
