@@ -134,6 +134,9 @@ fn start_with(
         .into());
     }
     cluster.wait_ok(Duration::from_secs(30))?;
+    if replicas {
+        cluster.wait_replicas_synced(Duration::from_secs(30))?;
+    }
     Ok(Some(cluster))
 }
 
@@ -311,6 +314,27 @@ impl RedisCluster {
             }
             if Instant::now() > deadline {
                 return Err(format!("the cluster is not ok within {within:?}").into());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until every replica has finished its first sync with its master
+    /// (`master_link_status:up`), so that a manual failover loses nothing.
+    fn wait_replicas_synced(&self, within: Duration) -> Result<(), FixtureError> {
+        let deadline = Instant::now() + within;
+        loop {
+            let synced = self.nodes.iter().all(|node| {
+                self.cli(node.port, &["INFO", "replication"])
+                    .is_ok_and(|info| {
+                        info.contains("role:master") || info.contains("master_link_status:up")
+                    })
+            });
+            if synced {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!("the replicas did not sync within {within:?}").into());
             }
             std::thread::sleep(Duration::from_millis(100));
         }
