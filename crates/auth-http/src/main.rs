@@ -108,6 +108,7 @@ async fn migrate(config: Config) -> Result<(), String> {
                 .map_err(|e| format!("migrate {shown}: {}", startup::error_chain(&e)))?
         }
         Database::Postgres(url) => {
+            let url = config.migration_url().unwrap_or(url);
             let url = url.expose_secret();
             auth_store_postgres::migrate(url).await.map_err(|e| {
                 format!(

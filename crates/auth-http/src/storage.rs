@@ -74,6 +74,22 @@ impl Storage {
     }
 }
 
+impl Storage {
+    /// The read replicas and the reads they did not serve (for `/metrics`); empty without
+    /// replicas.
+    pub fn replicas(
+        &self,
+    ) -> (
+        Vec<auth_store_postgres::ReplicaStatus>,
+        Option<auth_store_postgres::PrimaryReads>,
+    ) {
+        match &self.backend {
+            Backend::Sqlite(_) => (Vec::new(), None),
+            Backend::Postgres(s) => (s.replica_status(), s.primary_reads()),
+        }
+    }
+}
+
 /// Implements ports for [`Storage`] from their methods' signatures: each method calls the
 /// same method of whichever adapter is in use.
 ///
@@ -100,6 +116,7 @@ delegate! {
     impl UserStore {
         fn insert_user(&self, user: &UserRecord, mail: Option<&Outgoing>) -> Result<(), StoreError>;
         fn user_by_id(&self, id: UserId) -> Result<Option<UserRecord>, PortError>;
+        fn user_for_display(&self, id: UserId) -> Result<Option<UserRecord>, PortError>;
         fn user_by_email(&self, index: &BlindIndex) -> Result<Option<UserRecord>, PortError>;
         fn user_by_username(&self, normalized: &str) -> Result<Option<UserRecord>, PortError>;
         fn pending_registration(

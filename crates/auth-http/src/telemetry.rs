@@ -52,6 +52,30 @@ pub fn describe() {
         "Most connections the database pool opens"
     );
     describe_gauge!(
+        "auth_db_replica_pool_connections",
+        "Read replica pool connections by replica (its position in DATABASE_REPLICA_URL, from 1) and state (in_use, idle)"
+    );
+    describe_gauge!(
+        "auth_db_replica_usable",
+        "1 while the read replica serves reads (reachable, lagging no more than DATABASE_REPLICA_MAX_LAG_MS), else 0"
+    );
+    describe_gauge!(
+        "auth_db_replica_lag_seconds",
+        "How far behind the primary the read replica is known to be at most (NaN while unknown)"
+    );
+    describe_counter!(
+        "auth_db_replica_reads_total",
+        "Reads the read replica served"
+    );
+    describe_counter!(
+        "auth_db_replica_failures_total",
+        "Checks and reads that failed on the read replica (reads were run again on the primary)"
+    );
+    describe_counter!(
+        "auth_db_replica_primary_reads_total",
+        "Reads a replica could have served that went to the primary, by reason (lagging: no replica fresh enough; own_write: the account was just written through this instance)"
+    );
+    describe_gauge!(
         "auth_redis_pool_connections",
         "Redis pool connections by state (in_use, idle)"
     );
@@ -156,6 +180,35 @@ fn count(n: usize) -> f64 {
 pub fn publish_gauges(state: &AppState) {
     let ports = state.service.ports();
     pool_gauges("auth_db", ports.store.pool_status());
+    let (replicas, primary_reads) = ports.store.replicas();
+    // Labelled by position in DATABASE_REPLICA_URL (1, 2, ...), not by address: the
+    // startup log names each replica.
+    for (position, replica) in replicas.into_iter().enumerate() {
+        let name = (position + 1).to_string();
+        let pool = replica.pool;
+        gauge!("auth_db_replica_pool_connections", "replica" => name.clone(), "state" => "in_use")
+            .set(count(pool.in_use));
+        gauge!("auth_db_replica_pool_connections", "replica" => name.clone(), "state" => "idle")
+            .set(count(pool.idle));
+        gauge!("auth_db_replica_usable", "replica" => name.clone()).set(if replica.usable {
+            1.0
+        } else {
+            0.0
+        });
+        match replica.lag {
+            Some(lag) => gauge!("auth_db_replica_lag_seconds", "replica" => name.clone())
+                .set(lag.as_secs_f64()),
+            None => gauge!("auth_db_replica_lag_seconds", "replica" => name.clone()).set(f64::NAN),
+        }
+        counter!("auth_db_replica_reads_total", "replica" => name.clone()).absolute(replica.reads);
+        counter!("auth_db_replica_failures_total", "replica" => name).absolute(replica.failures);
+    }
+    if let Some(primary) = primary_reads {
+        counter!("auth_db_replica_primary_reads_total", "reason" => "lagging")
+            .absolute(primary.lagging);
+        counter!("auth_db_replica_primary_reads_total", "reason" => "own_write")
+            .absolute(primary.own_writes);
+    }
     if let Some(redis) = ports.cache.pool_status() {
         pool_gauges("auth_redis", redis);
     }

@@ -20,15 +20,22 @@ mod models;
 mod one_time;
 mod outbox;
 mod pool;
+mod replicas;
 mod schema;
 mod sessions;
+#[cfg(feature = "test-support")]
+pub mod test_pgbouncer;
+#[cfg(feature = "test-support")]
+pub mod test_replica;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 #[cfg(feature = "test-support")]
 pub mod test_tls;
 pub mod tls;
+pub mod url;
 mod users;
 mod writes;
 
 pub use migrate::{MIGRATIONS, migrate};
 pub use pool::{PgOptions, PgStore};
+pub use replicas::{PrimaryReads, ReplicaStatus};

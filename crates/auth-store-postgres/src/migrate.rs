@@ -26,12 +26,16 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// applied (empty when the schema is up to date).
 ///
 /// Safe when several instances start at once: the work runs on one connection holding
-/// `pg_advisory_lock`, each migration in its own transaction. No statement timeout
+/// `pg_advisory_lock`, each migration in its own transaction. That lock belongs to the
+/// session, so `url` must reach PostgreSQL itself: a URL with `pgbouncer=true` is refused. No statement timeout
 /// applies (a migration may rewrite a large table). Callable from any Tokio runtime,
 /// a current-thread one (`#[actix_web::main]`, `#[tokio::test]`) included: the blocking
 /// migration harness runs on a thread of its own with its own small runtime.
 pub async fn migrate(url: &str) -> Result<Vec<String>, PortError> {
     let config = connection_config(url, CONNECT_TIMEOUT, None)?;
+    if config.begin.is_some() {
+        return Err(PortError::unexpected(ThroughPgBouncer));
+    }
     let (sender, receiver) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("pg-migrate".to_owned())
@@ -79,6 +83,14 @@ fn migrate_blocking(config: &Target) -> Result<Vec<String>, PortError> {
     drop(conn);
     applied
 }
+
+/// A URL with `pgbouncer=true` was given to [`migrate`].
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "migrations need a direct connection to PostgreSQL, not one through PgBouncer \
+     (pgbouncer=true): the advisory lock they hold belongs to a session"
+)]
+struct ThroughPgBouncer;
 
 /// The migration connection failed.
 #[derive(Debug, thiserror::Error)]

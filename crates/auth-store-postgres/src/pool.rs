@@ -10,18 +10,23 @@ use std::time::Duration;
 
 use auth_domain::monitoring::PoolStatus;
 use auth_domain::ports::PortError;
+use diesel::connection::CacheSize;
 use diesel::{ConnectionError, ConnectionResult, QueryResult};
-use diesel_async::AsyncPgConnection;
 use diesel_async::SimpleAsyncConnection;
 use diesel_async::pooled_connection::deadpool::Pool;
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
 };
+use diesel_async::{
+    AnsiTransactionManager, AsyncConnection, AsyncPgConnection, TransactionManager,
+};
 use tokio::runtime::Handle;
 use tokio_postgres::config::{Config, Host};
 
 use crate::error::DbError;
-use crate::tls::{RustlsConnector, split_url};
+use crate::replicas::{self, PrimaryReads, ReplicaStatus, Replicas};
+use crate::tls::RustlsConnector;
+use crate::url::split_url;
 
 /// A boxed future borrowing a connection for `'a`.
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -60,15 +65,30 @@ impl Default for PgOptions {
 /// interrupt an operation: it completes or rolls back on its own, and its connection goes
 /// back to the pool in a clean state.
 ///
-/// Connections are checked with a round trip before each use (`RecyclingMethod::Verified`)
-/// and dropped when closed or left in a broken state, so after the server restarts or
+/// Connections are checked with a round trip (`SELECT 1`) before each use and dropped
+/// when closed or left in a broken state, so after the server restarts or
 /// kills connections the store recovers on its own: operations fail with
 /// [`PortError::Unavailable`] while the server is away, and succeed again once it is back.
+///
+/// # Behind PgBouncer
+///
+/// With `pgbouncer=true` in the URL the server is taken to be PgBouncer in transaction
+/// mode, which lends a server connection for one transaction at a time. Then every
+/// operation is one transaction (its statements cannot land on two server connections),
+/// no prepared statement outlives it (diesel-async's statement cache is off, so each
+/// statement is prepared, run and closed inside the transaction), the statement timeout
+/// is `SET LOCAL` at its start instead of a startup option (which PgBouncer refuses), and
+/// the session settings diesel-async makes when a connection opens run inside a
+/// transaction too. Migrations need a direct connection (see [`crate::migrate`]).
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool<AsyncPgConnection>,
     runtime: Handle,
     acquire_timeout: Duration,
+    /// Behind PgBouncer: the statement that opens each operation's transaction.
+    begin: Option<Arc<str>>,
+    /// Read replicas, if any (see [`PgStore::with_replicas`]).
+    replicas: Option<Arc<Replicas>>,
 }
 
 impl fmt::Debug for PgStore {
@@ -87,6 +107,115 @@ impl PgStore {
     /// use when they come back, and later calls fail as unavailable.
     pub fn close(&self) {
         self.pool.close();
+        if let Some(replicas) = &self.replicas {
+            replicas.close();
+        }
+    }
+
+    /// The runtime operations run on.
+    pub(crate) fn runtime(&self) -> &Handle {
+        &self.runtime
+    }
+
+    /// Adds read replicas (`urls`, each with a pool of its own built with `options`) for
+    /// the reads that may lag: [`UserStore::user_for_display`](auth_domain::ports::UserStore::user_for_display)
+    /// and [`SessionStore::active_sessions`](auth_domain::ports::SessionStore::active_sessions).
+    /// A replica serves a read only while it is known to hold every commit acknowledged
+    /// more than `max_lag` ago, and every write this store made for the account read (see
+    /// [`crate::replicas`]); otherwise the primary answers, as it does when a replica fails.
+    ///
+    /// Replicas are not reached here: one that is down at start is skipped until it is
+    /// back. A URL that does not parse, or a root certificate file that cannot be read, is
+    /// an error.
+    pub fn with_replicas(
+        mut self,
+        urls: &[String],
+        options: PgOptions,
+        max_lag: Duration,
+    ) -> Result<Self, PortError> {
+        if urls.is_empty() {
+            return Ok(self);
+        }
+        let members = urls
+            .iter()
+            .map(|url| {
+                let store = Self::build(url, &options, self.runtime.clone())?;
+                let config = connection_config(url, options.connect_timeout, None)?;
+                let name = describe(&config.config);
+                // `user@` is not needed to tell replicas apart.
+                let name = name
+                    .split_once('@')
+                    .map_or(name.clone(), |(_, at)| at.to_owned());
+                Ok((name, store))
+            })
+            .collect::<Result<Vec<_>, PortError>>()?;
+        let replicas = Arc::new(Replicas::new(members, max_lag));
+        replicas::monitor(&self, &replicas);
+        self.replicas = Some(replicas);
+        Ok(self)
+    }
+
+    /// The read replicas now, in the order given (empty without replicas).
+    pub fn replica_status(&self) -> Vec<ReplicaStatus> {
+        self.replicas
+            .as_ref()
+            .map(|replicas| replicas.status())
+            .unwrap_or_default()
+    }
+
+    /// Reads that could have gone to a replica but went to the primary, by reason (`None`
+    /// without replicas).
+    pub fn primary_reads(&self) -> Option<PrimaryReads> {
+        self.replicas
+            .as_ref()
+            .map(|replicas| replicas.primary_reads())
+    }
+
+    /// Notes that a write for `user` ended: its next reads take the primary, or a replica
+    /// that has replayed the write.
+    pub(crate) fn wrote(&self, user: auth_domain::types::UserId) {
+        if let Some(replicas) = &self.replicas {
+            replicas.wrote(user);
+        }
+    }
+
+    /// Notes, when the returned guard is dropped (the write ended, failed or was
+    /// abandoned), that a write for `user` ended (see [`PgStore::wrote`]).
+    pub(crate) fn writing(&self, user: auth_domain::types::UserId) -> Writing<'_> {
+        Writing { store: self, user }
+    }
+
+    /// Runs a read of `user`'s data that may lag on a replica fresh enough for it, or on the
+    /// primary. A failure on the replica runs it again on the primary.
+    pub(crate) async fn run_read<R, F>(
+        &self,
+        user: auth_domain::types::UserId,
+        work: F,
+    ) -> Result<R, DbError>
+    where
+        F: for<'c> FnOnce(&'c mut AsyncPgConnection) -> BoxFuture<'c, QueryResult<R>>
+            + Clone
+            + Send
+            + 'static,
+        R: Send + 'static,
+    {
+        if let Some(replica) = self.replicas.as_ref().and_then(|r| r.pick(user)) {
+            match replica.store.run(work.clone()).await {
+                Ok(found) => {
+                    replica.served();
+                    return Ok(found);
+                }
+                Err(err) => {
+                    replica.failed();
+                    tracing::warn!(
+                        replica = %replica.name,
+                        error = %auth_domain::error::error_chain(&PortError::from(err)),
+                        "postgres: a read failed on the replica: reading from the primary"
+                    );
+                }
+            }
+        }
+        self.run(work).await
     }
 
     /// Connections in use and idle, and operations waiting for one, now.
@@ -109,38 +238,9 @@ impl PgStore {
     /// the password. TLS follows `sslmode` (default `prefer`, as libpq) and `sslrootcert`
     /// (see [`crate::tls`]); a certificate `verify-full` refuses fails here, with the reason.
     pub async fn connect(url: &str, options: PgOptions) -> Result<Self, PortError> {
-        if options.pool_size == 0 {
-            return Err(PortError::unexpected("the pool size must be at least 1"));
-        }
         let runtime = Handle::try_current().map_err(PortError::unexpected)?;
-        let config = Arc::new(connection_config(
-            url,
-            options.connect_timeout,
-            options.statement_timeout,
-        )?);
-        let target = describe(&config.config);
-
-        let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
-        // A round trip before handing out a pooled connection: a connection the server
-        // closed (restart, failover, pg_terminate_backend, idle timeout) is dropped and
-        // replaced instead of failing the operation it was given to.
-        manager_config.recycling_method = RecyclingMethod::Verified;
-        manager_config.custom_setup = Box::new(move |_url| {
-            let config = Arc::clone(&config);
-            Box::pin(async move { establish(&config).await })
-        });
-        // The URL is not used: `custom_setup` connects with the parsed configuration.
-        let manager = AsyncDieselConnectionManager::new_with_config(String::new(), manager_config);
-        let pool = Pool::builder(manager)
-            .max_size(options.pool_size)
-            .build()
-            .map_err(PortError::unexpected)?;
-
-        let store = Self {
-            pool,
-            runtime,
-            acquire_timeout: options.acquire_timeout,
-        };
+        let target = describe(&connection_config(url, options.connect_timeout, None)?.config);
+        let store = Self::build(url, &options, runtime)?;
         // Fail now, not on the first request, if the database cannot be reached.
         store
             .run(|conn| Box::pin(conn.batch_execute("SELECT 1")))
@@ -154,8 +254,50 @@ impl PgStore {
         Ok(store)
     }
 
+    /// The pool for `url`, without connecting.
+    fn build(url: &str, options: &PgOptions, runtime: Handle) -> Result<Self, PortError> {
+        if options.pool_size == 0 {
+            return Err(PortError::unexpected("the pool size must be at least 1"));
+        }
+        let config = Arc::new(connection_config(
+            url,
+            options.connect_timeout,
+            options.statement_timeout,
+        )?);
+        let begin = config.begin.clone();
+
+        let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
+        // A round trip before handing out a pooled connection: a connection the server
+        // closed (restart, failover, pg_terminate_backend, idle timeout) is dropped and
+        // replaced instead of failing the operation it was given to. A simple query, not
+        // diesel-async's prepared `SELECT 1`, which PgBouncer could not keep between the
+        // statement's preparation and its execution.
+        manager_config.recycling_method = RecyclingMethod::CustomFunction(Box::new(|conn| {
+            Box::pin(conn.batch_execute("SELECT 1"))
+        }));
+        manager_config.custom_setup = Box::new(move |_url| {
+            let config = Arc::clone(&config);
+            Box::pin(async move { establish(&config).await })
+        });
+        // The URL is not used: `custom_setup` connects with the parsed configuration.
+        let manager = AsyncDieselConnectionManager::new_with_config(String::new(), manager_config);
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size)
+            .build()
+            .map_err(PortError::unexpected)?;
+
+        Ok(Self {
+            pool,
+            runtime,
+            acquire_timeout: options.acquire_timeout,
+            begin,
+            replicas: None,
+        })
+    }
+
     /// Runs `work` on a pooled connection. Multi-statement writes wrap their statements in
-    /// a transaction inside `work`.
+    /// a transaction inside `work` (behind PgBouncer, every `work` is a transaction, and
+    /// those inside it are savepoints).
     ///
     /// The whole operation is a spawned task: if the caller's future is dropped, the task
     /// still finishes (commits or rolls back) and returns the connection in a clean state.
@@ -169,15 +311,53 @@ impl PgStore {
     {
         let pool = self.pool.clone();
         let wait = self.acquire_timeout;
+        let begin = self.begin.clone();
         let task = self.runtime.spawn(async move {
             let mut conn = match tokio::time::timeout(wait, pool.get()).await {
                 Ok(Ok(conn)) => conn,
                 Ok(Err(err)) => return Err(DbError::Port(PortError::unavailable(err))),
                 Err(_) => return Err(DbError::Port(PortError::unavailable(PoolExhausted(wait)))),
             };
-            work(&mut conn).await.map_err(DbError::from)
+            match begin {
+                None => work(&mut conn).await,
+                Some(begin) => in_transaction(&mut conn, &begin, work).await,
+            }
+            .map_err(DbError::from)
         });
         task.await.map_err(|err| DbError::Port(join_error(err)))?
+    }
+}
+
+/// A write for an account in progress: see [`PgStore::writing`].
+pub(crate) struct Writing<'a> {
+    store: &'a PgStore,
+    user: auth_domain::types::UserId,
+}
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        self.store.wrote(self.user);
+    }
+}
+
+/// Runs `work` in a transaction opened by `begin` (which may also `SET LOCAL`), as
+/// diesel-async's `transaction` does with a plain `BEGIN`: committed if `work` succeeds,
+/// rolled back otherwise.
+async fn in_transaction<R, F>(conn: &mut AsyncPgConnection, begin: &str, work: F) -> QueryResult<R>
+where
+    F: for<'c> FnOnce(&'c mut AsyncPgConnection) -> BoxFuture<'c, QueryResult<R>>,
+{
+    AnsiTransactionManager::begin_transaction_sql(&mut *conn, begin).await?;
+    match work(&mut *conn).await {
+        Ok(value) => {
+            AnsiTransactionManager::commit_transaction(&mut *conn).await?;
+            Ok(value)
+        }
+        Err(err) => match AnsiTransactionManager::rollback_transaction(&mut *conn).await {
+            // A broken connection is dropped by the pool: the first error says why.
+            Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(err),
+            Err(rollback) => Err(rollback),
+        },
     }
 }
 
@@ -200,12 +380,14 @@ struct Unreachable {
 #[error("invalid PostgreSQL connection string")]
 struct InvalidUrl(#[source] tokio_postgres::Error);
 
-/// Where and how every connection of a store connects: the parsed settings, and the TLS
-/// connector unless `sslmode=disable`.
+/// Where and how every connection of a store connects: the parsed settings, the TLS
+/// connector unless `sslmode=disable`, and behind PgBouncer the statement that opens each
+/// operation's transaction.
 #[derive(Clone)]
 pub(crate) struct Target {
     pub(crate) config: Config,
     pub(crate) tls: Option<RustlsConnector>,
+    pub(crate) begin: Option<Arc<str>>,
 }
 
 /// Parses `url` (with libpq's `sslmode` and `sslrootcert`, see [`crate::tls`]) and adds the
@@ -216,14 +398,30 @@ pub(crate) fn connection_config(
     connect_timeout: Duration,
     statement_timeout: Option<Duration>,
 ) -> Result<Target, PortError> {
-    let (rest, tls) = split_url(url).map_err(PortError::unexpected)?;
+    let (rest, settings) = split_url(url).map_err(PortError::unexpected)?;
     let mut config =
         Config::from_str(&rest).map_err(|err| PortError::unexpected(InvalidUrl(err)))?;
-    config.ssl_mode(tls.mode.for_driver());
-    let connector = RustlsConnector::new(&tls).map_err(PortError::unexpected)?;
+    config.ssl_mode(settings.tls.mode.for_driver());
+    let connector = RustlsConnector::new(&settings.tls).map_err(PortError::unexpected)?;
     config.connect_timeout(connect_timeout);
     if config.get_application_name().is_none() {
         config.application_name("auth-service");
+    }
+    if settings.pgbouncer {
+        // PgBouncer refuses the `options` startup parameter, and a session setting would
+        // stay on whichever server connection it reached: the limit is set per transaction.
+        let begin = match statement_timeout {
+            Some(timeout) => format!(
+                "BEGIN; SET LOCAL statement_timeout = {}",
+                timeout.as_millis().max(1)
+            ),
+            None => "BEGIN".to_owned(),
+        };
+        return Ok(Target {
+            config,
+            tls: connector,
+            begin: Some(begin.into()),
+        });
     }
     if let Some(timeout) = statement_timeout {
         // Sent in the startup packet: no extra round trip per connection. Options given
@@ -238,6 +436,7 @@ pub(crate) fn connection_config(
     Ok(Target {
         config,
         tls: connector,
+        begin: None,
     })
 }
 
@@ -275,10 +474,7 @@ pub(crate) fn describe(config: &Config) -> String {
 /// Opens one connection (over TLS unless `sslmode=disable`) and hands it to diesel-async,
 /// whose background task drives it on the current runtime.
 pub(crate) async fn establish(target: &Target) -> ConnectionResult<AsyncPgConnection> {
-    let failed = |err: tokio_postgres::Error| {
-        // The cause chain names a refused certificate ("invalid peer certificate: …").
-        ConnectionError::BadConnection(auth_domain::error::error_chain(&err))
-    };
+    let pgbouncer = target.begin.is_some();
     match &target.tls {
         None => {
             let (client, connection) = target
@@ -286,13 +482,58 @@ pub(crate) async fn establish(target: &Target) -> ConnectionResult<AsyncPgConnec
                 .connect(tokio_postgres::NoTls)
                 .await
                 .map_err(failed)?;
-            AsyncPgConnection::try_from_client_and_connection(client, connection).await
+            hand_over(client, connection, pgbouncer).await
         }
         Some(tls) => {
             let (client, connection) = target.config.connect(tls.clone()).await.map_err(failed)?;
-            AsyncPgConnection::try_from_client_and_connection(client, connection).await
+            hand_over(client, connection, pgbouncer).await
         }
     }
+}
+
+/// A connection that could not be opened or set up. The cause chain names a refused
+/// certificate ("invalid peer certificate: …").
+fn failed(err: tokio_postgres::Error) -> ConnectionError {
+    ConnectionError::BadConnection(auth_domain::error::error_chain(&err))
+}
+
+/// Gives an open connection to diesel-async, which sets the session up (time zone and
+/// encoding, with prepared statements) and drives the connection from then on.
+///
+/// Behind PgBouncer that set-up runs inside a transaction, so that its statements reach
+/// one server connection and are closed there; and no statement is cached, since the next
+/// transaction may be given another server connection.
+async fn hand_over<T>(
+    client: tokio_postgres::Client,
+    mut connection: tokio_postgres::Connection<tokio_postgres::Socket, T>,
+    pgbouncer: bool,
+) -> ConnectionResult<AsyncPgConnection>
+where
+    T: tokio_postgres::tls::TlsStream + Unpin + Send + 'static,
+{
+    if !pgbouncer {
+        return AsyncPgConnection::try_from_client_and_connection(client, connection).await;
+    }
+    {
+        // diesel-async drives the connection once it has it; until then, here.
+        let begin = client.batch_execute("BEGIN");
+        tokio::pin!(begin);
+        tokio::select! {
+            done = &mut begin => done.map_err(failed)?,
+            ended = &mut connection => {
+                return Err(match ended {
+                    Err(err) => failed(err),
+                    Ok(()) => ConnectionError::BadConnection("the server closed the connection".to_owned()),
+                });
+            }
+        }
+    }
+    let mut conn = AsyncPgConnection::try_from_client_and_connection(client, connection).await?;
+    conn.batch_execute("COMMIT")
+        .await
+        .map_err(ConnectionError::CouldntSetupConfiguration)?;
+    conn.set_prepared_statement_cache_size(CacheSize::Disabled);
+    Ok(conn)
 }
 
 pub(crate) fn join_error(err: tokio::task::JoinError) -> PortError {

@@ -33,6 +33,7 @@ impl SessionStore for PgStore {
         session: &SessionRecord,
         refresh: &TokenHash,
     ) -> Result<(), PortError> {
+        let _written = self.writing(session.user_id);
         let rows = NewSession::of(session, refresh);
         self.run(move |conn| {
             Box::pin(async move { conn.transaction(async |conn| rows.insert(conn).await).await })
@@ -47,6 +48,7 @@ impl SessionStore for PgStore {
         refresh: &TokenHash,
         password_version: i64,
     ) -> Result<(), StoreError> {
+        let _written = self.writing(session.user_id);
         let rows = NewSession::of(session, refresh);
         let user = UserId(rows.session.user_id);
         self.run(move |conn| {
@@ -145,7 +147,12 @@ impl SessionStore for PgStore {
             })
             .await?;
 
-        found.into_rotation()
+        let rotation = found.into_rotation()?;
+        if let Rotation::Rotated(session) = &rotation {
+            // The session's last use moved: the sessions list shows it.
+            self.wrote(session.user_id);
+        }
+        Ok(rotation)
     }
 
     async fn session(&self, id: SessionId) -> Result<Option<SessionRecord>, PortError> {
@@ -169,8 +176,9 @@ impl SessionStore for PgStore {
         user: UserId,
         now: Timestamp,
     ) -> Result<Vec<SessionRecord>, PortError> {
+        // Shown to the user: a read replica may answer (see `PgStore::with_replicas`).
         let rows: Vec<SessionRow> = self
-            .run(move |conn| {
+            .run_read(user, move |conn| {
                 Box::pin(async move {
                     sessions::table
                         .filter(sessions::user_id.eq(user.0))
@@ -188,7 +196,7 @@ impl SessionStore for PgStore {
     }
 
     async fn revoke_session(&self, id: SessionId, now: Timestamp) -> Result<bool, PortError> {
-        let revoked = self
+        let revoked: Vec<Uuid> = self
             .run(move |conn| {
                 Box::pin(async move {
                     diesel::update(
@@ -197,12 +205,16 @@ impl SessionStore for PgStore {
                             .filter(sessions::revoked_at.is_null()),
                     )
                     .set(sessions::revoked_at.eq(Some(now)))
-                    .execute(conn)
+                    .returning(sessions::user_id)
+                    .get_results(conn)
                     .await
                 })
             })
             .await?;
-        Ok(revoked > 0)
+        for user in &revoked {
+            self.wrote(UserId(*user));
+        }
+        Ok(!revoked.is_empty())
     }
 
     async fn revoke_user_sessions(
@@ -211,6 +223,7 @@ impl SessionStore for PgStore {
         except: Option<SessionId>,
         now: Timestamp,
     ) -> Result<Vec<SessionId>, PortError> {
+        let _written = self.writing(user);
         let ids: Vec<Uuid> = self
             .run(move |conn| {
                 Box::pin(async move {
@@ -247,6 +260,7 @@ impl SessionStore for PgStore {
         not_before: Timestamp,
         until: Timestamp,
     ) -> Result<(), PortError> {
+        let _written = self.writing(user);
         self.run(move |conn| {
             Box::pin(async move {
                 // An upsert that only ever moves the mark (and its expiry) forward, in one

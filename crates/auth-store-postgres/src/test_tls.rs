@@ -146,14 +146,14 @@ impl Drop for TlsServer {
     }
 }
 
-fn chown_postgres(path: &Path) {
+pub(crate) fn chown_postgres(path: &Path) {
     let _ = Command::new("chown")
         .args(["-R", "postgres:postgres"])
         .arg(path)
         .status();
 }
 
-fn server_binaries() -> Option<PathBuf> {
+pub(crate) fn server_binaries() -> Option<PathBuf> {
     let root = Path::new("/usr/lib/postgresql");
     let mut versions: Vec<PathBuf> = std::fs::read_dir(root)
         .ok()?

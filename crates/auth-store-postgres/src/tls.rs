@@ -52,7 +52,7 @@ pub enum SslMode {
 }
 
 impl SslMode {
-    fn parse(raw: &str) -> Result<Self, TlsSettingsError> {
+    pub(crate) fn parse(raw: &str) -> Result<Self, TlsSettingsError> {
         match raw {
             "disable" => Ok(Self::Disable),
             "allow" | "prefer" => Ok(Self::Prefer),
@@ -106,56 +106,6 @@ pub enum TlsSettingsError {
         /// What is wrong with it.
         reason: String,
     },
-}
-
-/// Takes `sslmode` and `sslrootcert` out of `url` (URL or `key=value` form): the string left
-/// for tokio-postgres, and the settings.
-pub fn split_url(url: &str) -> Result<(String, TlsSettings), TlsSettingsError> {
-    let mut settings = TlsSettings::default();
-    let mut take = |key: &str, value: &str| -> Result<bool, TlsSettingsError> {
-        match key {
-            "sslmode" => settings.mode = SslMode::parse(value)?,
-            "sslrootcert" => {
-                settings.root_cert = Some(if value == "system" {
-                    RootCert::System
-                } else {
-                    RootCert::File(PathBuf::from(value))
-                });
-            }
-            _ => return Ok(false),
-        }
-        Ok(true)
-    };
-    let rest = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        match url.split_once('?') {
-            Some((base, query)) => {
-                let mut kept = Vec::new();
-                for pair in query.split('&').filter(|p| !p.is_empty()) {
-                    let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-                    let value = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
-                    if !take(key, &value)? {
-                        kept.push(pair);
-                    }
-                }
-                if kept.is_empty() {
-                    base.to_owned()
-                } else {
-                    format!("{base}?{}", kept.join("&"))
-                }
-            }
-            None => url.to_owned(),
-        }
-    } else {
-        let mut kept = Vec::new();
-        for word in url.split_whitespace() {
-            let (key, value) = word.split_once('=').unwrap_or((word, ""));
-            if !take(key, value.trim_matches('\''))? {
-                kept.push(word);
-            }
-        }
-        kept.join(" ")
-    };
-    Ok((rest, settings))
 }
 
 /// The connector tokio-postgres uses for every connection of a store: built once from the
@@ -438,21 +388,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for RustlsStream<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::url::{UrlError, split_url};
 
     #[test]
-    fn tls_settings_leave_the_url_as_tokio_postgres_reads_it() -> Result<(), TlsSettingsError> {
+    fn tls_settings_leave_the_url_as_tokio_postgres_reads_it() -> Result<(), UrlError> {
         let (rest, s) = split_url(
             "postgres://u:p@db:5432/auth?sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem&application_name=x",
         )?;
         assert_eq!(rest, "postgres://u:p@db:5432/auth?application_name=x");
-        assert_eq!(s.mode, SslMode::VerifyFull);
-        assert_eq!(s.root_cert, Some(RootCert::File("/etc/ca.pem".into())));
+        assert_eq!(s.tls.mode, SslMode::VerifyFull);
+        assert_eq!(s.tls.root_cert, Some(RootCert::File("/etc/ca.pem".into())));
         let (rest, s) = split_url("host=db sslmode=require user=u")?;
         assert_eq!(rest, "host=db user=u");
-        assert_eq!(s.mode, SslMode::Require);
+        assert_eq!(s.tls.mode, SslMode::Require);
         let (rest, s) = split_url("postgres://db/auth")?;
         assert_eq!(
-            (rest.as_str(), s.mode),
+            (rest.as_str(), s.tls.mode),
             ("postgres://db/auth", SslMode::Prefer)
         );
         Ok(())
@@ -460,7 +411,9 @@ mod tests {
 
     #[test]
     fn verification_without_a_root_trusts_the_system_and_unknown_modes_are_refused() {
-        let (_, settings) = split_url("postgres://db/auth?sslmode=verify-full").unwrap_or_default();
+        let settings = split_url("postgres://db/auth?sslmode=verify-full")
+            .map(|(_, s)| s.tls)
+            .unwrap_or_default();
         assert_eq!(settings.mode, SslMode::VerifyFull);
         assert!(settings.root_cert.is_none());
         assert!(

@@ -17,6 +17,7 @@ impl UserStore for PgStore {
         user: &UserRecord,
         mail: Option<&Outgoing>,
     ) -> Result<(), StoreError> {
+        let _written = self.writing(user.id);
         // Uniqueness is decided by the unique indexes, within the insert itself; the
         // violated index tells which value was taken. The user row comes before the mail's
         // token, which references it; a refused insert rolls the mail back with it.
@@ -50,6 +51,22 @@ impl UserStore for PgStore {
             })
         })
         .await
+    }
+
+    async fn user_for_display(&self, id: UserId) -> Result<Option<UserRecord>, PortError> {
+        self.run_read(id, move |conn| {
+            Box::pin(async move {
+                users::table
+                    .find(id.0)
+                    .select(UserRow::as_select())
+                    .first(conn)
+                    .await
+                    .optional()
+            })
+        })
+        .await?
+        .map(UserRow::into_record)
+        .transpose()
     }
 
     async fn user_by_email(&self, index: &BlindIndex) -> Result<Option<UserRecord>, PortError> {
@@ -110,6 +127,7 @@ impl UserStore for PgStore {
         now: Timestamp,
         mail: Option<&Outgoing>,
     ) -> Result<UserRecord, StoreError> {
+        let _written = self.writing(id);
         let changeset = ProfileChangeset::new(changes, now);
         let expected = changes.expected_password_version;
         let mail = outgoing_rows(mail)?;
@@ -160,6 +178,7 @@ impl UserStore for PgStore {
         mail: Option<&Outgoing>,
         expected_version: Option<i64>,
     ) -> Result<(), StoreError> {
+        let _written = self.writing(id);
         let hash = hash.0.clone();
         let mail = outgoing_rows(mail)?;
         self.run(move |conn| {
@@ -218,6 +237,7 @@ impl UserStore for PgStore {
         hash: &PasswordHash,
         expected_version: i64,
     ) -> Result<(), StoreError> {
+        let _written = self.writing(id);
         let hash = hash.0.clone();
         self.run(move |conn| {
             Box::pin(async move {
@@ -239,6 +259,7 @@ impl UserStore for PgStore {
     }
 
     async fn mark_email_verified(&self, id: UserId, now: Timestamp) -> Result<(), StoreError> {
+        let _written = self.writing(id);
         self.update_user(None, move |conn| {
             Box::pin(async move {
                 // Idempotent: the first verification time stays, and a row already verified
@@ -272,6 +293,7 @@ impl UserStore for PgStore {
         mail: Option<&Outgoing>,
         expected_pending: Option<&Sealed>,
     ) -> Result<(), StoreError> {
+        let _written = self.writing(id);
         let (index, sealed) = (index.0.clone(), sealed.0.clone());
         let expected_pending = expected_pending.map(|p| p.0.clone());
         let mail = outgoing_rows(mail)?;
@@ -322,6 +344,7 @@ impl UserStore for PgStore {
     }
 
     async fn record_login(&self, id: UserId, now: Timestamp) -> Result<(), PortError> {
+        let _written = self.writing(id);
         self.run(move |conn| {
             Box::pin(async move {
                 diesel::update(users::table.find(id.0))
@@ -340,6 +363,7 @@ impl UserStore for PgStore {
         mail: Option<&Outgoing>,
         expected_password_version: Option<i64>,
     ) -> Result<bool, StoreError> {
+        let _written = self.writing(id);
         let mail = outgoing_rows(mail)?;
         // One statement (in one transaction with the mail, if any): the foreign keys'
         // ON DELETE CASCADE removes the sessions (and with them their refresh tokens) and

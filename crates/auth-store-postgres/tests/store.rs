@@ -13,6 +13,10 @@ mod common;
 mod failures;
 #[path = "store/outbox.rs"]
 mod outbox;
+#[path = "store/pgbouncer.rs"]
+mod pgbouncer;
+#[path = "store/replicas.rs"]
+mod replicas;
 
 use auth_domain::model::{OneTimeKind, ProfileChanges, Rotation};
 use auth_domain::ports::{

@@ -31,6 +31,16 @@ pub trait UserStore: Send + Sync + 'static {
         &self,
         id: UserId,
     ) -> impl Future<Output = Result<Option<UserRecord>, PortError>> + Send;
+    /// The account with this id, to show it to its owner (the profile): an adapter with
+    /// read replicas may answer from one, as of at least the last write it made for this
+    /// account and at most its replica lag bound behind (decision record 0012). Never for
+    /// a decision (a password check, a version compare): use [`UserStore::user_by_id`].
+    fn user_for_display(
+        &self,
+        id: UserId,
+    ) -> impl Future<Output = Result<Option<UserRecord>, PortError>> + Send {
+        self.user_by_id(id)
+    }
     /// The account whose email has this blind index.
     fn user_by_email(
         &self,
@@ -163,6 +173,8 @@ pub trait SessionStore: Send + Sync + 'static {
         id: SessionId,
     ) -> impl Future<Output = Result<Option<SessionRecord>, PortError>> + Send;
     /// The user's sessions that are neither revoked nor expired at `now`, newest first.
+    /// Shown to the user, never used for a decision: an adapter with read replicas may
+    /// answer from one, as [`UserStore::user_for_display`] may.
     fn active_sessions(
         &self,
         user: UserId,

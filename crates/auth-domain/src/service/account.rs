@@ -42,7 +42,14 @@ struct ParsedUpdate {
 impl<A: Adapters> AuthService<A> {
     /// The caller's profile.
     pub async fn profile(&self, claims: &AccessClaims) -> Result<Profile, AuthError> {
-        let user = self.current_user(claims.user_id).await?;
+        // Shown, not decided on: a read replica may answer (the caller's own writes
+        // included).
+        let user = self
+            .ports
+            .store
+            .user_for_display(claims.user_id)
+            .await?
+            .ok_or(AuthError::TokenRevoked)?;
         self.profile_of(&user)
     }
 

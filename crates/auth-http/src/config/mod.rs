@@ -253,6 +253,33 @@ impl Config {
 
     /// Where data lives: PostgreSQL when `DATABASE_URL` says so; otherwise the SQLite file
     /// of `DATABASE_URL=sqlite://path`, or `{AUTH_DATA_DIR}/auth.db`.
+    /// Where migrations run: `DATABASE_DIRECT_URL` when set (behind PgBouncer), else
+    /// `DATABASE_URL`. `None` on SQLite.
+    pub fn migration_url(&self) -> Option<SecretString> {
+        match self.database() {
+            Database::Postgres(url) => Some(self.database_direct_url.clone().unwrap_or(url)),
+            Database::Sqlite(_) => None,
+        }
+    }
+
+    /// The read replicas' URLs (`DATABASE_REPLICA_URL`, comma-separated), none when unset.
+    pub fn replica_urls(&self) -> Vec<String> {
+        self.database_replica_url
+            .as_ref()
+            .map(|raw| Self::replica_urls_of(raw.expose_secret()))
+            .unwrap_or_default()
+    }
+
+    /// The URLs of a `DATABASE_REPLICA_URL` value: split at commas, trimmed, empty ones
+    /// dropped.
+    pub fn replica_urls_of(raw: &str) -> Vec<String> {
+        raw.split(',')
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
     pub fn database(&self) -> Database {
         match self.database_url.as_ref().map(ExposeSecret::expose_secret) {
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {

@@ -426,7 +426,7 @@ fn the_defaults_parse_and_every_variable_is_described_once_in_the_definitions_or
             "{name}={value}"
         );
     }
-    assert_eq!(defined.len(), 59, "{defined:?}");
+    assert_eq!(defined.len(), 62, "{defined:?}");
 }
 
 #[test]
@@ -903,4 +903,88 @@ fn a_redis_cluster_takes_seed_nodes_of_one_scheme_instead_of_redis_url()
         "rediss:// nodes with a CA (a trailing comma is no node)"
     );
     Ok(())
+}
+
+#[test]
+fn pgbouncer_replica_and_direct_urls_are_checked_together_and_never_echoed() {
+    let problems = |pairs: &[(&str, &str)]| {
+        Config::from_vars(vars(pairs))
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default()
+    };
+    let pooled = "postgres://u:s3cret@pool:6432/auth?pgbouncer=true";
+    let direct = "postgres://u:s3cret@db:5432/auth";
+    // Behind PgBouncer, migrations need a direct URL (or none at start).
+    let found = problems(&[("DATABASE_URL", pooled)]);
+    assert!(
+        found
+            .iter()
+            .any(|p| p.contains("DATABASE_DIRECT_URL") && p.contains("pgbouncer=true")),
+        "{found:?}"
+    );
+    assert!(problems(&[("DATABASE_URL", pooled), ("DATABASE_DIRECT_URL", direct)]).is_empty());
+    assert!(problems(&[("DATABASE_URL", pooled), ("AUTO_MIGRATE", "false")]).is_empty());
+    for (pairs, expected) in [
+        (
+            vec![("DATABASE_URL", pooled), ("DATABASE_DIRECT_URL", pooled)],
+            "DATABASE_DIRECT_URL has pgbouncer=true",
+        ),
+        (
+            vec![("DATABASE_DIRECT_URL", direct)],
+            "DATABASE_URL is not PostgreSQL",
+        ),
+        (
+            vec![(
+                "DATABASE_URL",
+                "postgres://u:s3cret@db/auth?pgbouncer=maybe",
+            )],
+            "pgbouncer=\"maybe\"",
+        ),
+        (
+            vec![
+                ("DATABASE_URL", direct),
+                ("DATABASE_REPLICA_URL", "mysql://u:s3cret@r/auth"),
+            ],
+            "DATABASE_REPLICA_URL (URL 1) is not valid",
+        ),
+        (
+            vec![
+                ("DATABASE_URL", direct),
+                (
+                    "DATABASE_REPLICA_URL",
+                    "postgres://r1/auth, postgres://r2/auth?sslmode=sometimes",
+                ),
+            ],
+            "DATABASE_REPLICA_URL (URL 2): sslmode",
+        ),
+        (
+            vec![("DATABASE_URL", direct), ("DATABASE_REPLICA_URL", " , ")],
+            "DATABASE_REPLICA_URL is empty",
+        ),
+        (
+            vec![("DATABASE_REPLICA_URL", "postgres://r1/auth")],
+            "DATABASE_REPLICA_URL is set but DATABASE_URL is not PostgreSQL",
+        ),
+    ] {
+        let found = problems(&pairs);
+        assert!(
+            found.iter().any(|p| p.contains(expected)),
+            "{expected}: {found:?}"
+        );
+        assert!(!found.iter().any(|p| p.contains("s3cret")), "{found:?}");
+    }
+    let replicas = Config::from_vars(vars(&[
+        ("DATABASE_URL", direct),
+        (
+            "DATABASE_REPLICA_URL",
+            "postgres://r1/auth,postgres://r2/auth",
+        ),
+    ]))
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        replicas.replica_urls(),
+        ["postgres://r1/auth", "postgres://r2/auth"]
+    );
+    assert_eq!(replicas.database_replica_max_lag_ms, 1000);
 }

@@ -41,13 +41,53 @@ pub fn problems(config: &Config, given: &dyn Fn(&str) -> bool) -> Vec<String> {
         .map(ExposeSecret::expose_secret)
         .filter(|url| url.starts_with("postgres://") || url.starts_with("postgresql://"))
     {
-        // sslmode and sslrootcert as the store will read them; a root file that cannot be
-        // read is a problem now, not at the first connection.
-        let tls = auth_store_postgres::tls::split_url(url).and_then(|(_, settings)| {
-            auth_store_postgres::tls::RustlsConnector::new(&settings).map(|_| ())
-        });
-        if let Err(err) = tls {
-            problems.push(format!("DATABASE_URL: {err}"));
+        // sslmode, sslrootcert and pgbouncer as the store will read them; a root file that
+        // cannot be read is a problem now, not at the first connection.
+        let pgbouncer = postgres_url_problem("DATABASE_URL", url, &mut problems);
+        if pgbouncer == Some(true) && config.auto_migrate && config.database_direct_url.is_none() {
+            problems.push("DATABASE_URL goes through PgBouncer (pgbouncer=true): set DATABASE_DIRECT_URL to a direct connection for migrations (their advisory lock needs a session), or AUTO_MIGRATE=false and run `auth-http migrate` with a direct DATABASE_URL".to_owned());
+        }
+    }
+    if let Some(direct) = config
+        .database_direct_url
+        .as_ref()
+        .map(ExposeSecret::expose_secret)
+    {
+        if !matches!(config.database(), Database::Postgres(_)) {
+            problems.push("DATABASE_DIRECT_URL is set but DATABASE_URL is not PostgreSQL: it is for migrations behind PgBouncer".to_owned());
+        } else if !direct.starts_with("postgres://") && !direct.starts_with("postgresql://") {
+            problems.push(
+                "DATABASE_DIRECT_URL is not valid: expected postgres://… or postgresql://…"
+                    .to_owned(),
+            );
+        } else if postgres_url_problem("DATABASE_DIRECT_URL", direct, &mut problems) == Some(true) {
+            problems.push("DATABASE_DIRECT_URL has pgbouncer=true: it must reach PostgreSQL itself, not PgBouncer".to_owned());
+        }
+    }
+    if let Some(replicas) = config
+        .database_replica_url
+        .as_ref()
+        .map(ExposeSecret::expose_secret)
+    {
+        if !matches!(config.database(), Database::Postgres(_)) {
+            problems.push("DATABASE_REPLICA_URL is set but DATABASE_URL is not PostgreSQL: replicas are PostgreSQL's".to_owned());
+        }
+        let urls = Config::replica_urls_of(replicas);
+        if urls.is_empty() {
+            problems.push(
+                "DATABASE_REPLICA_URL is empty: give one or more postgres:// URLs, comma-separated"
+                    .to_owned(),
+            );
+        }
+        for (n, url) in urls.iter().enumerate() {
+            let variable = format!("DATABASE_REPLICA_URL (URL {})", n + 1);
+            if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+                problems.push(format!(
+                    "{variable} is not valid: expected postgres://… or postgresql://…"
+                ));
+            } else {
+                postgres_url_problem(&variable, url, &mut problems);
+            }
         }
     }
     problems.extend(redis(config));
@@ -243,4 +283,24 @@ fn is_loopback(host: &str) -> bool {
             .trim_matches(|c| c == '[' || c == ']')
             .parse::<IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Reads a PostgreSQL URL's own settings (`sslmode`, `sslrootcert`, `pgbouncer`) as the
+/// store will, and its root file: a problem is pushed naming `variable`. Returns whether
+/// it goes through PgBouncer, `None` when it cannot be read.
+fn postgres_url_problem(variable: &str, url: &str, problems: &mut Vec<String>) -> Option<bool> {
+    let read = auth_store_postgres::url::split_url(url)
+        .map_err(|err| err.to_string())
+        .and_then(|(_, settings)| {
+            auth_store_postgres::tls::RustlsConnector::new(&settings.tls)
+                .map(|_| settings.pgbouncer)
+                .map_err(|err| err.to_string())
+        });
+    match read {
+        Ok(pgbouncer) => Some(pgbouncer),
+        Err(err) => {
+            problems.push(format!("{variable}: {err}"));
+            None
+        }
+    }
 }

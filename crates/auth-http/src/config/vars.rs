@@ -61,6 +61,21 @@ pub struct Config {
     #[arg(long, env = "DATABASE_URL", value_parser = secret)]
     #[serde(serialize_with = "describe::masked")]
     pub database_url: Option<SecretString>,
+    /// With DATABASE_URL through PgBouncer (?pgbouncer=true): a direct postgres:// URL to
+    /// the same database, for migrations (their advisory lock needs a session). Unset:
+    /// DATABASE_URL.
+    #[arg(long, env = "DATABASE_DIRECT_URL", value_parser = secret)]
+    #[serde(serialize_with = "describe::masked")]
+    pub database_direct_url: Option<SecretString>,
+    /// Read replicas of the PostgreSQL database (postgres:// URLs, comma-separated) for
+    /// reads that may lag: the profile and the sessions list. Down or lagging ones are
+    /// skipped.
+    #[arg(long, env = "DATABASE_REPLICA_URL", value_parser = secret)]
+    #[serde(serialize_with = "describe::masked")]
+    pub database_replica_url: Option<SecretString>,
+    /// Milliseconds a read replica may lag behind the primary and still serve reads.
+    #[arg(long, env = "DATABASE_REPLICA_MAX_LAG_MS", default_value = "1000", value_parser = between(0u64, 3_600_000))]
+    pub database_replica_max_lag_ms: u64,
     /// PostgreSQL connections per instance.
     #[arg(long, env = "DATABASE_POOL_SIZE", default_value = "10", value_parser = between(1usize, 1000))]
     pub database_pool_size: usize,

@@ -6,6 +6,8 @@ use auth_mail_log::{LogMailer, MemoryMailbox};
 use auth_mail_smtp::{Security, SmtpConfig, SmtpMailer};
 use auth_store_postgres::{PgOptions, PgStore};
 use auth_store_sqlite::SqliteStore;
+use std::time::Duration;
+
 use chrono::TimeDelta;
 use secrecy::ExposeSecret;
 
@@ -112,9 +114,13 @@ pub async fn open_storage(config: &Config) -> Result<(Storage, String), StartupE
                 StartupError::database(format!("PostgreSQL at {shown}"), e)
             };
             if config.auto_migrate {
-                let applied = auth_store_postgres::migrate(url)
-                    .await
-                    .map_err(unreachable)?;
+                let direct = config
+                    .migration_url()
+                    .unwrap_or_else(|| url.to_owned().into());
+                let direct = direct.expose_secret();
+                let applied = auth_store_postgres::migrate(direct).await.map_err(|e| {
+                    StartupError::database(format!("PostgreSQL at {}", redact_url(direct)), e)
+                })?;
                 if !applied.is_empty() {
                     tracing::info!(migrations = ?applied, "postgresql: applied migrations");
                 }
@@ -126,10 +132,30 @@ pub async fn open_storage(config: &Config) -> Result<(Storage, String), StartupE
                 statement_timeout: (statement > TimeDelta::zero()).then(|| seconds(statement)),
                 ..PgOptions::default()
             };
-            let store = PgStore::connect(url, options).await.map_err(unreachable)?;
+            let replicas = config.replica_urls();
+            for (position, replica) in replicas.iter().enumerate() {
+                tracing::info!(replica = position + 1, url = %redact_url(replica), "postgresql: read replica");
+            }
+            let store = PgStore::connect(url, options.clone())
+                .await
+                .map_err(unreachable)?
+                .with_replicas(
+                    &replicas,
+                    options,
+                    Duration::from_millis(config.database_replica_max_lag_ms),
+                )
+                .map_err(|e| StartupError::database("a PostgreSQL read replica".to_owned(), e))?;
             let fact = format!(
-                "PostgreSQL {shown} (pool {}{})",
+                "PostgreSQL {shown} (pool {}{}{})",
                 config.database_pool_size,
+                match replicas.len() {
+                    0 => String::new(),
+                    n => format!(
+                        ", {n} read replica{} within {} ms",
+                        if n == 1 { "" } else { "s" },
+                        config.database_replica_max_lag_ms
+                    ),
+                },
                 if config.auto_migrate {
                     ", migrated at start"
                 } else {

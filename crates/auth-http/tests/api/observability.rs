@@ -361,7 +361,7 @@ async fn full_flow(d: &impl Driver) -> Trace {
 }
 
 /// The sum of the samples of `name` whose labels include `labels`; `None` without any.
-fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     let mut found = None;
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         let Some((series, value)) = line.rsplit_once(' ') else {
