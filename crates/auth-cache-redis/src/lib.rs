@@ -82,7 +82,8 @@ use revocations::Warmth;
 /// Pool and TLS settings of a [`RedisCache`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisOptions {
-    /// Most connections open at once (default 16).
+    /// Most connections open at once (default 16); one server only (a cluster's operations
+    /// share one multiplexed connection).
     pub pool_size: usize,
     /// Bound on every operation, waiting for a connection included (default 2 s).
     pub timeout: Duration,
@@ -367,7 +368,8 @@ impl RedisCache {
 }
 
 impl Cache for RedisCache {
-    /// `PING`.
+    /// `PING`; on a cluster, the master of the revocation list's slot asked for its
+    /// `run_id` (a new one is a loss, see [`revocations`]).
     async fn ping(&self) -> Result<(), PortError> {
         self.ping_server().await
     }
