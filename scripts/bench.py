@@ -26,9 +26,10 @@ PostgreSQL + Redis, with sslmode=disable against sslmode=require on the same ser
 
 --data-plane measures refresh and verify-token on PostgreSQL + Redis in each production
 connection mode against the plain one (sslmode=disable, one Redis), same run: TLS to
-PostgreSQL (sslmode=require), PgBouncer in transaction mode (?pgbouncer=true; a pgbouncer
-started by this script, Debian's package) and a Redis Cluster (when REDIS_CLUSTER is
-supported: three masters started by this script). `just bench` runs it after the rest.
+PostgreSQL (sslmode=require), PgBouncer in session mode (the hop alone) and in transaction
+mode (?pgbouncer=true; pgbouncer started by this script, Debian's package), and a
+three-master Redis Cluster started by this script (redis-server and redis-cli 7, nothing kept
+on disk). `just bench` runs it after the rest.
 
 The table goes to stdout; with --write, into docs/benchmarks.md between the markers, with the
 charts docs/benchmarks-targets.svg and docs/benchmarks-verify.svg. Needs wrk (apt-get install wrk).
@@ -51,9 +52,10 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BINARY = ROOT / "target" / "release" / "auth-http"
-BOUND = ROOT / "target" / "release" / "examples" / "bcrypt_bound"
-SIGN = ROOT / "target" / "release" / "examples" / "sign_bound"
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
+BINARY = TARGET / "release" / "auth-http"
+BOUND = TARGET / "release" / "examples" / "bcrypt_bound"
+SIGN = TARGET / "release" / "examples" / "sign_bound"
 DOC = ROOT / "docs" / "benchmarks.md"
 PASSWORD = "SecurePass123!"
 CORES = os.cpu_count() or 1
@@ -589,6 +591,49 @@ class PgBouncer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+class RedisCluster:
+    """Three redis-server masters with cluster mode on, on free loopback ports in a temporary
+    directory, joined by `redis-cli --cluster create`; `stop` kills them."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="auth-bench-cluster-")
+        self.ports = [free_port() for _ in range(3)]
+        self.procs = []
+        for port in self.ports:
+            self.procs.append(subprocess.Popen(
+                ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+                 "--cluster-config-file", f"nodes-{port}.conf", "--cluster-port", str(free_port()),
+                 "--save", "", "--appendonly", "no", "--dir", self.dir, "--logfile", f"{self.dir}/{port}.log"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        try:
+            for port in self.ports:
+                self._wait(lambda: subprocess.run(["redis-cli", "-p", str(port), "PING"], capture_output=True,
+                                                  text=True).stdout.strip() == "PONG")
+            subprocess.run(["redis-cli", "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports),
+                            "--cluster-replicas", "0", "--cluster-yes"], check=True, capture_output=True)
+            for port in self.ports:
+                self._wait(lambda: "cluster_state:ok" in subprocess.run(
+                    ["redis-cli", "-p", str(port), "CLUSTER", "INFO"], capture_output=True, text=True).stdout)
+        except BaseException:
+            self.stop()
+            raise
+        self.nodes = ",".join(f"redis://127.0.0.1:{p}" for p in self.ports)
+
+    @staticmethod
+    def _wait(ready, seconds=30):
+        deadline = time.monotonic() + seconds
+        while not ready():
+            if time.monotonic() > deadline:
+                raise SystemExit("the Redis Cluster did not come up")
+            time.sleep(0.05)
+
+    def stop(self):
+        for proc in self.procs:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 def data_plane_modes():
     """(label, start) of each connection mode; start() returns (db_params, adjust, stop)."""
     def plain():
@@ -605,9 +650,20 @@ def data_plane_modes():
         bouncer = PgBouncer(mode="session")
         return "", bouncer.adjust, bouncer.stop
 
+    def cluster():
+        if not shutil.which("redis-server"):
+            raise SystemExit("redis-server not found: apt-get install redis-server")
+        nodes = RedisCluster()
+
+        def adjust(env):
+            rest = {k: v for k, v in env.items() if k != "REDIS_URL"}
+            return {**rest, "REDIS_CLUSTER_NODES": nodes.nodes}
+        return "?sslmode=disable", adjust, nodes.stop
+
     return [("plain (sslmode=disable, one Redis)", plain), ("TLS to PostgreSQL (sslmode=require)", tls),
             ("PgBouncer, session mode (the hop alone, no flag)", session_pgbouncer),
-            ("PgBouncer, transaction mode (pgbouncer=true)", pgbouncer)]
+            ("PgBouncer, transaction mode (pgbouncer=true)", pgbouncer),
+            ("Redis Cluster, three masters (REDIS_CLUSTER_NODES)", cluster)]
 
 
 def data_plane(seconds, lua):

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use auth_domain::ports::PortError;
 
 use deadpool::managed::{self, Metrics, RecycleResult};
-use deadpool_redis::redis::aio::MultiplexedConnection;
-use deadpool_redis::redis::{self, RedisError};
+use deadpool_redis::redis::aio::{ConnectionLike, MultiplexedConnection};
+use deadpool_redis::redis::cluster_async::ClusterConnection;
+use deadpool_redis::redis::{self, Cmd, Pipeline, RedisError, RedisFuture, Value};
 
 use crate::redis_error;
 use crate::revocations::{self, Warmth};
@@ -92,6 +93,41 @@ impl managed::Manager for Manager {
             Ok(())
         } else {
             Err(managed::RecycleError::message("invalid PING answer"))
+        }
+    }
+}
+
+/// A connection an operation runs on: one server's, or the cluster's (which sends each
+/// command to the master of its keys' slot and follows `MOVED` and `ASK` redirections).
+pub(crate) enum Conn {
+    Single(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(conn) => conn.req_packed_command(cmd),
+            Conn::Cluster(conn) => conn.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(conn) => conn.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(conn) => conn.get_db(),
+            Conn::Cluster(conn) => conn.get_db(),
         }
     }
 }

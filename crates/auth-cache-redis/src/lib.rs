@@ -1,21 +1,38 @@
 //! Redis cache adapter: the access-token revocation list, the rate limiter and the lockout
-//! attempt counters, shared by every instance of the service through one Redis server.
+//! attempt counters, shared by every instance of the service through one Redis server
+//! ([`RedisCache::connect`]) or one Redis Cluster ([`RedisCache::connect_cluster`]).
 //!
 //! # Keys
 //!
 //! Every key starts with the prefix given to [`RedisCache::connect`] (`{p}`, e.g. `auth:`)
 //! and carries a TTL, so nothing grows forever, except two small keys that say whether the
-//! revocation list is complete (see [`revocations`]):
+//! revocation list is complete (see [`revocations`]). `{rv}` is `rv` on a single server
+//! and the hash tag `{rv}` on a cluster:
 //!
 //! | key | value | expires |
 //! |---|---|---|
-//! | `{p}rv:jti:{uuid}` | `1` | at the latest `until` asked for (`PEXPIREAT`) |
-//! | `{p}rv:sid:{uuid}` | `1` | at the latest `until` asked for |
-//! | `{p}rv:usr:{uuid}` | the latest "not before", unix ms | at the latest `until` asked for |
-//! | `{p}rv:warm` | `1`: the list holds what storage held when it was last warmed | never |
-//! | `{p}rv:epoch` | a random number, changed by an instance whose revocation write failed | never |
+//! | `{p}{rv}:jti:{uuid}` | `1` | at the latest `until` asked for (`PEXPIREAT`) |
+//! | `{p}{rv}:sid:{uuid}` | `1` | at the latest `until` asked for |
+//! | `{p}{rv}:usr:{uuid}` | the latest "not before", unix ms | at the latest `until` asked for |
+//! | `{p}{rv}:warm` | `1`: the list holds what storage held when it was last warmed | never |
+//! | `{p}{rv}:epoch` | a random number, changed by an instance whose revocation write failed | never |
 //! | `{p}rl:{key}` | GCRA theoretical arrival time, unix ms | when that time is reached |
 //! | `{p}at:{key}` | hash `failures`, `last_failure`, `level`, `locked_until` (ms) | after [`auth_domain::policy::LockoutPolicy::retention`] |
+//!
+//! # Redis Cluster
+//!
+//! A script, and the `MGET` of a revocation check, must touch keys of one hash slot. The
+//! rate limiter and the counters touch one key each, so their keys spread over every
+//! master. The revocation keys all carry the hash tag `{rv}` and so live in *one* slot, on
+//! one master (and its replicas): the `MGET` of a check reads the token's entries together
+//! with the marker that says the list is complete, and the marker can only vouch for
+//! entries on its own server, whose loss (a restart, a failover to a lagging replica) it
+//! shares. The price: revocation entries (small, and short-lived: they expire with the
+//! access tokens) and checks do not spread over the masters, and that one master being
+//! down fails every check closed, as a single server being down does. Tags per user would
+//! spread them, but then every slot would need its own marker and epoch, all warmed. A
+//! prefix that holds a hash tag itself (`{auth}:`) puts every key in its slot: correct,
+//! but nothing spreads.
 //!
 //! # Atomicity
 //!
@@ -31,9 +48,10 @@
 //!
 //! Every operation (taking a pooled connection included) is bounded by
 //! [`RedisOptions::timeout`]. A timeout, a connection or I/O failure, or a server that is
-//! loading or down is [`PortError::Unavailable`]; anything else (an unexpected reply, a
-//! script error, corrupt data) is [`PortError::Unexpected`]. Error messages never contain
-//! the password of the Redis URL.
+//! loading or down (on a cluster also `CLUSTERDOWN`, `TRYAGAIN`, a master down, and
+//! redirections that do not settle in time) is [`PortError::Unavailable`]; anything else
+//! (an unexpected reply, a script error, corrupt data) is [`PortError::Unexpected`]. Error
+//! messages never contain the password of the Redis URL.
 #![forbid(unsafe_code)]
 
 use std::fmt;
@@ -50,9 +68,12 @@ use deadpool_redis::redis::aio::MultiplexedConnection;
 use deadpool_redis::redis::{self, ErrorKind, RedisError, ServerErrorKind};
 use deadpool_redis::{PoolConfig, Runtime, Timeouts};
 
+mod cluster;
 mod connection;
 mod limits;
 mod revocations;
+#[cfg(feature = "test-support")]
+pub mod test_cluster;
 #[cfg(feature = "test-support")]
 pub mod test_tls;
 
@@ -61,7 +82,8 @@ use revocations::Warmth;
 /// Pool and TLS settings of a [`RedisCache`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisOptions {
-    /// Most connections open at once (default 16).
+    /// Most connections open at once (default 16); one server only (a cluster's operations
+    /// share one multiplexed connection).
     pub pool_size: usize,
     /// Bound on every operation, waiting for a connection included (default 2 s).
     pub timeout: Duration,
@@ -80,14 +102,24 @@ impl Default for RedisOptions {
     }
 }
 
-/// The Redis cache. Cloning is cheap: clones share one connection pool.
+/// The Redis cache. Cloning is cheap: clones share one connection pool (or, on a cluster,
+/// one multiplexed cluster connection).
 #[derive(Clone)]
 pub struct RedisCache {
-    pool: Pool,
+    backend: Backend,
     last_failure: Arc<Mutex<Option<Instant>>>,
     warmth: Arc<Warmth>,
     prefix: String,
     timeout: Duration,
+}
+
+/// Where the keys live.
+#[derive(Clone)]
+enum Backend {
+    /// One server, through a pool of multiplexed connections.
+    Single(Pool),
+    /// A Redis Cluster, through one multiplexed cluster connection.
+    Cluster(Cluster),
 }
 
 /// Shows the prefix and the pool's size, never the URL (it may hold a password).
@@ -95,7 +127,8 @@ impl fmt::Debug for RedisCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisCache")
             .field("prefix", &self.prefix)
-            .field("pool_size", &self.pool.status().max_size)
+            .field("cluster", &self.is_cluster())
+            .field("pool_size", &self.pool_status().max_size)
             .field("timeout", &self.timeout)
             .finish()
     }
@@ -121,24 +154,35 @@ enum Failure {
     Cold,
 }
 
-use connection::{Attempt, Manager, Pool, PoolError, connection_survives, lock};
+use cluster::Cluster;
+use connection::{Attempt, Conn, Manager, Pool, PoolError, connection_survives, lock};
 
 impl RedisCache {
     /// Closes the pool (at shutdown): idle connections are dropped at once, the ones in
     /// use when they come back, and later calls fail as unavailable.
     pub fn close(&self) {
-        self.pool.close();
+        match &self.backend {
+            Backend::Single(pool) => pool.close(),
+            Backend::Cluster(cluster) => cluster.close(),
+        }
     }
 
-    /// Connections in use and idle, and operations waiting for one, now.
+    /// Connections in use and idle, and operations waiting for one, now. On a cluster:
+    /// its one multiplexed connection (in use while any operation runs on it, idle
+    /// otherwise); nothing ever waits for it.
     pub fn pool_status(&self) -> PoolStatus {
-        let status = self.pool.status();
-        PoolStatus::from_counts(
-            status.max_size,
-            status.size,
-            status.available,
-            status.waiting,
-        )
+        match &self.backend {
+            Backend::Single(pool) => {
+                let status = pool.status();
+                PoolStatus::from_counts(
+                    status.max_size,
+                    status.size,
+                    status.available,
+                    status.waiting,
+                )
+            }
+            Backend::Cluster(cluster) => cluster.status(),
+        }
     }
 
     /// Builds a pool of at most `options.pool_size` connections to `url` (`redis://…`, or
@@ -198,7 +242,7 @@ impl RedisCache {
             .build()
             .map_err(|e| config_error(Box::new(e)))?;
         let cache = RedisCache {
-            pool,
+            backend: Backend::Single(pool),
             last_failure,
             warmth,
             prefix: key_prefix.to_owned(),
@@ -213,7 +257,12 @@ impl RedisCache {
         &self.prefix
     }
 
+    /// `PING`; on a cluster, the script that asks the master of the revocation list's slot
+    /// (the one server every verification needs) for its `run_id`.
     async fn ping_server(&self) -> Result<(), PortError> {
+        if self.is_cluster() {
+            return self.check_revocation_server().await;
+        }
         self.run(
             |mut conn| async move { redis::cmd("PING").query_async::<String>(&mut conn).await },
         )
@@ -225,7 +274,7 @@ impl RedisCache {
     /// connection fails, the pool checks each one before its next use; see [`Manager`].
     async fn run<T, F, Fut>(&self, op: F) -> Result<T, PortError>
     where
-        F: FnOnce(MultiplexedConnection) -> Fut,
+        F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         self.bounded(async { self.once(op).await.map_err(Attempt::into_port) })
@@ -237,7 +286,7 @@ impl RedisCache {
     /// a fresh one, so that a restart fails no verification.
     async fn run_idempotent<T, F, Fut>(&self, op: F) -> Result<T, PortError>
     where
-        F: Fn(MultiplexedConnection) -> Fut,
+        F: Fn(Conn) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         self.bounded(async {
@@ -269,20 +318,25 @@ impl RedisCache {
 
     async fn once<T, F, Fut>(&self, op: F) -> Result<T, Attempt>
     where
-        F: FnOnce(MultiplexedConnection) -> Fut,
+        F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         // The pooled connection goes back at once: a multiplexed connection carries any
         // number of operations at a time, so concurrent operations share one (their commands
         // pipelined on one socket, fewer system calls here and in Redis) instead of each
         // holding its own.
-        let conn = MultiplexedConnection::clone(
-            &*self
-                .pool
-                .get()
-                .await
-                .map_err(|e| Attempt::Pool(pool_error(e)))?,
-        );
+        let (conn, _busy) = match &self.backend {
+            Backend::Single(pool) => (
+                Conn::Single(MultiplexedConnection::clone(
+                    &*pool.get().await.map_err(|e| Attempt::Pool(pool_error(e)))?,
+                )),
+                None,
+            ),
+            Backend::Cluster(cluster) => {
+                let (conn, busy) = cluster.connection().map_err(Attempt::Pool)?;
+                (Conn::Cluster(conn), Some(busy))
+            }
+        };
         match op(conn).await {
             Ok(value) => Ok(value),
             Err(err) if connection_survives(&err) => Err(Attempt::Answered(err)),
@@ -297,10 +351,25 @@ impl RedisCache {
     fn key(&self, kind: &str, id: impl fmt::Display) -> String {
         format!("{}{kind}{id}", self.prefix)
     }
+
+    /// A key of the revocation list (`kind`: `jti:`, `sid:`, `usr:`, `warm`, `epoch`): under
+    /// `{p}rv:` on a single server, under `{p}{rv}:` on a cluster, where the hash tag puts
+    /// the whole list (entries, marker and epoch) in one slot.
+    fn revocation_key(&self, kind: &str, id: impl fmt::Display) -> String {
+        match self.backend {
+            Backend::Single(_) => format!("{}rv:{kind}{id}", self.prefix),
+            Backend::Cluster(_) => format!("{}{{rv}}:{kind}{id}", self.prefix),
+        }
+    }
+
+    fn is_cluster(&self) -> bool {
+        matches!(self.backend, Backend::Cluster(_))
+    }
 }
 
 impl Cache for RedisCache {
-    /// `PING`.
+    /// `PING`; on a cluster, the master of the revocation list's slot asked for its
+    /// `run_id` (a new one is a loss, see [`revocations`]).
     async fn ping(&self) -> Result<(), PortError> {
         self.ping_server().await
     }
@@ -324,7 +393,9 @@ fn data(message: String) -> PortError {
     PortError::unexpected(Failure::Data(message))
 }
 
-/// Connection, I/O and "server not ready" errors are `Unavailable`; the rest `Unexpected`.
+/// Connection, I/O and "server not ready" errors are `Unavailable`, and so on a cluster
+/// are no connection to a slot's node and redirections still going on when the client
+/// gave up (a resharding, a failover); the rest `Unexpected`.
 fn redis_error(err: RedisError) -> PortError {
     let unavailable = err.is_io_error()
         || err.is_timeout()
@@ -332,13 +403,16 @@ fn redis_error(err: RedisError) -> PortError {
         || err.is_connection_refusal()
         || matches!(
             err.kind(),
-            ErrorKind::Server(
-                ServerErrorKind::BusyLoading
-                    | ServerErrorKind::TryAgain
-                    | ServerErrorKind::ClusterDown
-                    | ServerErrorKind::MasterDown
-                    | ServerErrorKind::ReadOnly
-            )
+            ErrorKind::ClusterConnectionNotFound
+                | ErrorKind::Server(
+                    ServerErrorKind::BusyLoading
+                        | ServerErrorKind::TryAgain
+                        | ServerErrorKind::ClusterDown
+                        | ServerErrorKind::MasterDown
+                        | ServerErrorKind::ReadOnly
+                        | ServerErrorKind::Moved
+                        | ServerErrorKind::Ask
+                )
         );
     if unavailable {
         PortError::unavailable(err)
@@ -355,5 +429,39 @@ fn pool_error(err: PoolError) -> PortError {
         }
         PoolError::Closed => PortError::unavailable(Failure::Pool("closed".to_owned())),
         other => PortError::unexpected(Failure::Pool(other.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_errors_that_pass_are_unavailable_and_a_cross_slot_call_is_unexpected() {
+        let server = |kind: ServerErrorKind, code: &'static str| {
+            RedisError::from((
+                ErrorKind::Server(kind),
+                code,
+                "3999 127.0.0.1:7001".to_owned(),
+            ))
+        };
+        for (err, unavailable) in [
+            (
+                RedisError::from((ErrorKind::ClusterConnectionNotFound, "no node for slot")),
+                true,
+            ),
+            (server(ServerErrorKind::Moved, "MOVED"), true),
+            (server(ServerErrorKind::Ask, "ASK"), true),
+            (server(ServerErrorKind::ClusterDown, "CLUSTERDOWN"), true),
+            (server(ServerErrorKind::TryAgain, "TRYAGAIN"), true),
+            (server(ServerErrorKind::CrossSlot, "CROSSSLOT"), false),
+        ] {
+            let shown = err.to_string();
+            assert_eq!(
+                matches!(redis_error(err), PortError::Unavailable(_)),
+                unavailable,
+                "{shown}"
+            );
+        }
     }
 }

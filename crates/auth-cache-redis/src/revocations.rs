@@ -7,11 +7,11 @@
 //! trusted only while it is *warm*, and warmed again (from storage, by the service) after
 //! any such loss:
 //!
-//! - **The marker** `{p}rv:warm` says "this Redis holds every revocation storage
+//! - **The marker** `{p}{rv}:warm` says "this Redis holds every revocation storage
 //!   remembered when it was last warmed". It has no TTL, so a flush or a restart that
 //!   loses the data loses the marker too. Verification reads it in the same `MGET` as the
 //!   token's own keys (no extra round trip) and refuses (fails closed) without it.
-//! - **The epoch** `{p}rv:epoch` is a random number. An instance whose revocation write
+//! - **The epoch** `{p}{rv}:epoch` is a random number. An instance whose revocation write
 //!   failed gives it a new value and deletes the marker in one script before it warms
 //!   again, so every instance refuses until one has warmed; a warming sets the marker back
 //!   only if the epoch is still the one it saw before it read storage, so a warming that
@@ -20,6 +20,16 @@
 //!   new server `run_id` behind a new connection, the marker gone), and the count the last
 //!   warming covered. While losses outnumber it, this instance refuses too, whatever the
 //!   marker says: after an outage it warms before it trusts Redis again.
+//!
+//! On a Redis Cluster the whole list (entries, marker, epoch) lives in one slot, so the
+//! above holds of the master that owns it: a failover of that master to a replica that
+//! lagged can lose the latest revocations but keep the marker. The cluster client follows
+//! the failover by itself (new slot map, new connections), so no new connection of ours
+//! shows the new `run_id`; instead every check for warming (the service's, each second)
+//! first asks that master for its `run_id` (a script on the marker's key, so that a stale
+//! slot map is corrected by `MOVED` rather than answered by the old master), and one that
+//! changed is a loss. Operations that fail meanwhile (the master down before its
+//! replica takes over) are losses anyway, as on one server.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
@@ -33,10 +43,10 @@ use uuid::Uuid;
 
 use crate::{Failure, RedisCache, data, lock, parse_millis, timestamp};
 
-/// The marker key, under the prefix.
-const WARM: &str = "rv:warm";
-/// The epoch key, under the prefix.
-const EPOCH: &str = "rv:epoch";
+/// The marker key, in the revocation list (see [`RedisCache::revocation_key`]).
+const WARM: &str = "warm";
+/// The epoch key, in the revocation list.
+const EPOCH: &str = "epoch";
 
 /// What this instance knows about whether the revocation list in Redis is complete. Shared
 /// by the clones of a [`RedisCache`] and its connection manager.
@@ -156,6 +166,9 @@ static OBSERVE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lu
 /// before storage was read; returns whether it did.
 static WARMED: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/warmed.lua")));
 
+/// The `run_id` of the server that owns `KEYS[1]`'s slot; see `lua/server.lua`.
+static SERVER: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/server.lua")));
+
 /// A fresh epoch: random, so that an epoch lost with the data is never seen again.
 fn new_epoch() -> u64 {
     Uuid::new_v4().as_u64_pair().1
@@ -191,6 +204,20 @@ impl RedisCache {
         result.map(drop)
     }
 
+    /// On a cluster, asks the master of the revocation list's slot for its `run_id` (one
+    /// script, [`SERVER`]): a new one there (a failover, a restart, the slot moved) is a
+    /// loss. A server whose `INFO` does not tell is not compared.
+    pub(crate) async fn check_revocation_server(&self) -> Result<(), PortError> {
+        let key = self.revocation_key(WARM, "");
+        let id: Option<String> = self
+            .run(|mut conn| async move { SERVER.key(key).invoke_async(&mut conn).await })
+            .await?;
+        if let Some(id) = id {
+            self.warmth.reached(&id);
+        }
+        Ok(())
+    }
+
     fn cold(&self) -> PortError {
         self.warmth.signal.notify_one();
         PortError::unavailable(Failure::Cold)
@@ -198,23 +225,23 @@ impl RedisCache {
 }
 
 impl RevocationList for RedisCache {
-    /// One script: sets `{p}rv:jti:{jti}` expiring at the later of `until` and its current
+    /// One script: sets `{p}{rv}:jti:{jti}` expiring at the later of `until` and its current
     /// expiry.
     async fn revoke_token(&self, jti: Uuid, until: Timestamp) -> Result<(), PortError> {
-        let key = self.key("rv:jti:", jti);
+        let key = self.revocation_key("jti:", jti);
         self.revocation_write(&REVOKE, key, &[until.timestamp_millis()])
             .await
     }
 
-    /// One script: sets `{p}rv:sid:{id}` expiring at the later of `until` and its current
+    /// One script: sets `{p}{rv}:sid:{id}` expiring at the later of `until` and its current
     /// expiry.
     async fn revoke_session(&self, id: SessionId, until: Timestamp) -> Result<(), PortError> {
-        let key = self.key("rv:sid:", id.0);
+        let key = self.revocation_key("sid:", id.0);
         self.revocation_write(&REVOKE, key, &[until.timestamp_millis()])
             .await
     }
 
-    /// One script: `{p}rv:usr:{user}` holds the later of the stored and the given "not
+    /// One script: `{p}{rv}:usr:{user}` holds the later of the stored and the given "not
     /// before" (unix ms) and expires at the later of both `until`s.
     async fn revoke_user_before(
         &self,
@@ -222,7 +249,7 @@ impl RevocationList for RedisCache {
         not_before: Timestamp,
         until: Timestamp,
     ) -> Result<(), PortError> {
-        let key = self.key("rv:usr:", user.0);
+        let key = self.revocation_key("usr:", user.0);
         let args = [not_before.timestamp_millis(), until.timestamp_millis()];
         self.revocation_write(&REVOKE_USER, key, &args).await
     }
@@ -241,10 +268,10 @@ impl RevocationList for RedisCache {
             return Err(self.cold());
         }
         let keys = [
-            self.key("rv:jti:", jti),
-            self.key("rv:sid:", session.0),
-            self.key("rv:usr:", user.0),
-            self.key(WARM, ""),
+            self.revocation_key("jti:", jti),
+            self.revocation_key("sid:", session.0),
+            self.revocation_key("usr:", user.0),
+            self.revocation_key(WARM, ""),
         ];
         let values: Vec<Option<String>> = self
             .run_idempotent(|mut conn| {
@@ -277,12 +304,19 @@ impl RevocationList for RedisCache {
         })
     }
 
+    /// On a cluster, first compares the `run_id` of the list's master with the last one seen.
     /// After a failed revocation write, first gives the epoch a new value and deletes the
     /// marker (one script; on failure the next call tries again). Then one script reads the
     /// marker and the epoch (setting a missing epoch): a ticket when the marker is gone or
     /// this instance has seen a loss since it last warmed the list.
     async fn needs_warming(&self) -> Result<Option<WarmTicket>, PortError> {
-        let keys = [self.key(EPOCH, ""), self.key(WARM, "")];
+        if self.is_cluster() {
+            self.check_revocation_server().await?;
+        }
+        let keys = [
+            self.revocation_key(EPOCH, ""),
+            self.revocation_key(WARM, ""),
+        ];
         if self.warmth.write_lost.swap(false, Ordering::SeqCst) {
             let invalidated = self
                 .run(|mut conn| {
@@ -333,7 +367,10 @@ impl RevocationList for RedisCache {
     /// unless it saw another loss meanwhile.
     async fn warmed(&self, ticket: WarmTicket) -> Result<bool, PortError> {
         let [covered, epoch] = ticket.stamp;
-        let keys = [self.key(EPOCH, ""), self.key(WARM, "")];
+        let keys = [
+            self.revocation_key(EPOCH, ""),
+            self.revocation_key(WARM, ""),
+        ];
         let set: i64 = self
             .run(|mut conn| async move {
                 WARMED

@@ -1,5 +1,5 @@
-//! The cache adapters this binary can run on, chosen at start by `REDIS_URL`, and the
-//! failure policy when Redis is down:
+//! The cache adapters this binary can run on, chosen at start by `REDIS_URL` (or
+//! `REDIS_CLUSTER_NODES`), and the failure policy when Redis is down:
 //!
 //! - revocation (verify-token, logout, revoking sessions) fails closed: 503, never a revoked
 //!   token accepted; after Redis returns, it keeps failing closed until the revocation list

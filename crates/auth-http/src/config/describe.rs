@@ -66,7 +66,7 @@ fn shown(value: &Value) -> String {
 type Special = fn(&Config) -> Option<String>;
 
 /// The variables shown with something from other variables, or with what "unset" means.
-pub(super) const SPECIAL: [(&str, Special); 10] = [
+pub(super) const SPECIAL: [(&str, Special); 11] = [
     ("METRICS_PORT", |c| {
         c.metrics_port.is_none().then(|| unset("/metrics on PORT"))
     }),
@@ -89,6 +89,15 @@ pub(super) const SPECIAL: [(&str, Special); 10] = [
             || unset("in-process cache"),
             |url| crate::startup::redact_url(url.expose_secret()),
         ))
+    }),
+    ("REDIS_CLUSTER_NODES", |c| {
+        c.redis_cluster_nodes.as_ref().map(|nodes| {
+            super::cluster_nodes(nodes.expose_secret())
+                .iter()
+                .map(|node| crate::startup::redact_url(node))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
     }),
     ("MAIL_SERVER", |c| {
         c.mail_server.is_none().then(|| unset("log mailer"))

@@ -293,3 +293,12 @@ impl Config {
         }
     }
 }
+
+/// The seed nodes of `REDIS_CLUSTER_NODES`: its comma-separated entries, trimmed, empty ones
+/// left out.
+pub fn cluster_nodes(raw: &str) -> Vec<&str> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|node| !node.is_empty())
+        .collect()
+}

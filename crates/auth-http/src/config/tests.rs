@@ -426,7 +426,7 @@ fn the_defaults_parse_and_every_variable_is_described_once_in_the_definitions_or
             "{name}={value}"
         );
     }
-    assert_eq!(defined.len(), 61, "{defined:?}");
+    assert_eq!(defined.len(), 62, "{defined:?}");
 }
 
 #[test]
@@ -479,6 +479,7 @@ fn the_defaults_are_described_as_config_check_shows_them() {
         ("LOG_FORMAT", "text"),
         ("DEBUG", "false"),
         ("REDIS_URL", "unset (in-process cache)"),
+        ("REDIS_CLUSTER_NODES", "unset"),
         ("REDIS_KEY_PREFIX", "auth:"),
         ("REDIS_CA_CERT", "unset"),
         ("MAIL_SERVER", "unset (log mailer)"),
@@ -803,7 +804,7 @@ fn redis_over_tls_takes_rediss_and_a_ca_file_that_holds_a_certificate()
                 ("REDIS_URL", "redis://cache:6379"),
                 ("REDIS_CA_CERT", not_pem.as_str()),
             ],
-            "REDIS_CA_CERT is set but REDIS_URL is not rediss://",
+            "REDIS_CA_CERT is set but REDIS_URL (or REDIS_CLUSTER_NODES) is not rediss://",
         ),
         (
             vec![
@@ -830,6 +831,77 @@ fn redis_over_tls_takes_rediss_and_a_ca_file_that_holds_a_certificate()
         );
     }
     assert!(Config::from_vars(vars(&[("REDIS_URL", "rediss://:pw@cache:6380")])).is_ok());
+    Ok(())
+}
+
+#[test]
+fn a_redis_cluster_takes_seed_nodes_of_one_scheme_instead_of_redis_url()
+-> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(
+        &ca,
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    )?;
+    let ca = ca.display().to_string();
+    let plain = "redis://:s3cret@10.0.0.1:6379, redis://:s3cret@10.0.0.2:6379";
+    for (pairs, expected) in [
+        (
+            vec![
+                ("REDIS_URL", "redis://:s3cret@cache:6379"),
+                ("REDIS_CLUSTER_NODES", plain),
+            ],
+            "REDIS_URL and REDIS_CLUSTER_NODES are both set",
+        ),
+        (
+            vec![(
+                "REDIS_CLUSTER_NODES",
+                "10.0.0.1:6379,redis://:s3cret@10.0.0.2:6379",
+            )],
+            "REDIS_CLUSTER_NODES is not valid: expected comma-separated redis://",
+        ),
+        (
+            vec![("REDIS_CLUSTER_NODES", " , ")],
+            "REDIS_CLUSTER_NODES is not valid",
+        ),
+        (
+            vec![(
+                "REDIS_CLUSTER_NODES",
+                "redis://:s3cret@10.0.0.1:6379,rediss://:s3cret@10.0.0.2:6380",
+            )],
+            "REDIS_CLUSTER_NODES mixes redis:// and rediss://",
+        ),
+        (
+            vec![
+                ("REDIS_CLUSTER_NODES", plain),
+                ("REDIS_CA_CERT", ca.as_str()),
+            ],
+            "REDIS_CA_CERT is set but REDIS_URL (or REDIS_CLUSTER_NODES) is not rediss://",
+        ),
+    ] {
+        let problems = Config::from_vars(vars(&pairs))
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default();
+        let shown = problems.join("; ");
+        assert!(shown.contains(expected), "{pairs:?}: {shown}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+    }
+
+    let config = Config::from_vars(vars(&[("REDIS_CLUSTER_NODES", plain)]))?;
+    assert_eq!(
+        shown(&config, "REDIS_CLUSTER_NODES"),
+        "redis://:***@10.0.0.1:6379,redis://:***@10.0.0.2:6379"
+    );
+    let tls = "rediss://:s3cret@a.example:6380,rediss://:s3cret@b.example:6380,";
+    assert!(
+        Config::from_vars(vars(&[
+            ("REDIS_CLUSTER_NODES", tls),
+            ("REDIS_CA_CERT", ca.as_str())
+        ]))
+        .is_ok(),
+        "rediss:// nodes with a CA (a trailing comma is no node)"
+    );
     Ok(())
 }
 

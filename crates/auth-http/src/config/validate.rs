@@ -90,6 +90,17 @@ pub fn problems(config: &Config, given: &dyn Fn(&str) -> bool) -> Vec<String> {
             }
         }
     }
+    problems.extend(redis(config));
+    problems.extend(mail(config, given));
+    if config.app_env == AppEnv::Production {
+        problems.extend(production(config));
+    }
+    problems
+}
+
+/// `REDIS_URL` or `REDIS_CLUSTER_NODES` (not both), and `REDIS_CA_CERT` with TLS only.
+fn redis(config: &Config) -> Vec<String> {
+    let mut problems = Vec::new();
     let redis_url = config.redis_url.as_ref().map(ExposeSecret::expose_secret);
     if let Some(url) = redis_url
         && !url.starts_with("redis://")
@@ -100,10 +111,28 @@ pub fn problems(config: &Config, given: &dyn Fn(&str) -> bool) -> Vec<String> {
                 .to_owned(),
         );
     }
+    let nodes = config
+        .redis_cluster_nodes
+        .as_ref()
+        .map(|nodes| super::cluster_nodes(nodes.expose_secret()));
+    if redis_url.is_some() && nodes.is_some() {
+        problems.push("REDIS_URL and REDIS_CLUSTER_NODES are both set: set REDIS_URL for one Redis server, or REDIS_CLUSTER_NODES for a Redis Cluster".to_owned());
+    }
+    let mut tls = redis_url.is_some_and(|url| url.starts_with("rediss://"));
+    if let Some(nodes) = &nodes {
+        let plain = nodes.iter().filter(|n| n.starts_with("redis://")).count();
+        let secure = nodes.iter().filter(|n| n.starts_with("rediss://")).count();
+        if nodes.is_empty() || plain + secure < nodes.len() {
+            problems.push("REDIS_CLUSTER_NODES is not valid: expected comma-separated redis://host:port URLs, or rediss:// for TLS".to_owned());
+        } else if plain > 0 && secure > 0 {
+            problems.push("REDIS_CLUSTER_NODES mixes redis:// and rediss://: every node of a cluster is reached alike".to_owned());
+        }
+        tls |= secure > 0;
+    }
     if let Some(path) = &config.redis_ca_cert {
-        if !redis_url.is_some_and(|url| url.starts_with("rediss://")) {
+        if !tls {
             problems.push(
-                "REDIS_CA_CERT is set but REDIS_URL is not rediss://: the CA is used for TLS only"
+                "REDIS_CA_CERT is set but REDIS_URL (or REDIS_CLUSTER_NODES) is not rediss://: the CA is used for TLS only"
                     .to_owned(),
             );
         }
@@ -115,10 +144,6 @@ pub fn problems(config: &Config, given: &dyn Fn(&str) -> bool) -> Vec<String> {
             )),
             Err(err) => problems.push(format!("REDIS_CA_CERT {}: {err}", path.display())),
         }
-    }
-    problems.extend(mail(config, given));
-    if config.app_env == AppEnv::Production {
-        problems.extend(production(config));
     }
     problems
 }

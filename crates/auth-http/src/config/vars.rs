@@ -208,6 +208,11 @@ pub struct Config {
     #[arg(long, env = "REDIS_URL", value_parser = secret)]
     #[serde(serialize_with = "describe::masked")]
     pub redis_url: Option<SecretString>,
+    /// A Redis Cluster instead of REDIS_URL: its seed nodes, comma-separated redis:// (or
+    /// all rediss:// for TLS) URLs; the client learns the other nodes from them.
+    #[arg(long, env = "REDIS_CLUSTER_NODES", value_parser = secret)]
+    #[serde(serialize_with = "describe::masked")]
+    pub redis_cluster_nodes: Option<SecretString>,
     /// Prefix of every key the service writes in Redis.
     #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "auth:", value_parser = text)]
     pub redis_key_prefix: String,

@@ -12,7 +12,7 @@ use chrono::TimeDelta;
 use secrecy::ExposeSecret;
 
 use crate::cache::CacheBackend;
-use crate::config::{Config, Database};
+use crate::config::{Config, Database, cluster_nodes};
 use crate::state::Mailer;
 use crate::storage::{Backend, Storage};
 
@@ -167,16 +167,21 @@ pub async fn open_storage(config: &Config) -> Result<(Storage, String), StartupE
     }
 }
 
-/// The cache `REDIS_URL` names (unreachable at start: an error), or the in-process one.
+/// The cache `REDIS_URL` (one server) or `REDIS_CLUSTER_NODES` (a Redis Cluster) names
+/// (unreachable at start: an error), or the in-process one.
 pub async fn open_cache(config: &Config) -> Result<(CacheBackend, String), StartupError> {
-    let Some(url) = &config.redis_url else {
+    let nodes = config
+        .redis_cluster_nodes
+        .as_ref()
+        .map(|nodes| cluster_nodes(nodes.expose_secret()));
+    let url = config.redis_url.as_ref().map(ExposeSecret::expose_secret);
+    if nodes.is_none() && url.is_none() {
         return Ok((
             CacheBackend::Memory(MemoryCache::new()),
-            "in-process (single instance; set REDIS_URL to share it)".to_owned(),
+            "in-process (single instance; set REDIS_URL or REDIS_CLUSTER_NODES to share it)"
+                .to_owned(),
         ));
-    };
-    let url = url.expose_secret();
-    let shown = redact_url(url);
+    }
     let ca_cert_pem = match &config.redis_ca_cert {
         Some(path) => Some(std::fs::read(path).map_err(|e| StartupError::Cache {
             at: format!("REDIS_CA_CERT {}", path.display()),
@@ -188,16 +193,36 @@ pub async fn open_cache(config: &Config) -> Result<(CacheBackend, String), Start
         ca_cert_pem,
         ..RedisOptions::default()
     };
-    let redis = RedisCache::connect(url, &config.redis_key_prefix, options)
-        .await
-        .map_err(|e| StartupError::Cache {
-            at: format!("Redis at {shown}"),
-            source: e.into(),
-        })?;
-    let fact = format!(
-        "Redis {shown}, keys under {:?} (shared by every instance)",
-        config.redis_key_prefix
-    );
+    let prefix = &config.redis_key_prefix;
+    // Validation refuses both at once; the cluster wins if it ever came to that.
+    let (connected, at, shown) = match (nodes, url) {
+        (Some(nodes), _) => {
+            let seeds = nodes
+                .iter()
+                .map(|node| redact_url(node))
+                .collect::<Vec<_>>()
+                .join(",");
+            (
+                RedisCache::connect_cluster(&nodes, prefix, options).await,
+                format!("the Redis Cluster at {seeds}"),
+                format!("Redis Cluster (seed nodes {seeds})"),
+            )
+        }
+        (None, url) => {
+            let url = url.unwrap_or_default();
+            let shown = redact_url(url);
+            (
+                RedisCache::connect(url, prefix, options).await,
+                format!("Redis at {shown}"),
+                format!("Redis {shown}"),
+            )
+        }
+    };
+    let redis = connected.map_err(|e| StartupError::Cache {
+        at,
+        source: e.into(),
+    })?;
+    let fact = format!("{shown}, keys under {prefix:?} (shared by every instance)");
     Ok((
         CacheBackend::Redis {
             redis,

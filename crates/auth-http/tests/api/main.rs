@@ -17,6 +17,7 @@ mod pgbouncer;
 mod postgres_tls;
 mod privacy;
 mod proxy;
+mod redis_cluster;
 mod redis_tls;
 mod registration;
 mod replicas;
