@@ -26,3 +26,4 @@ mod security;
 mod smtp;
 mod system;
 mod tokens;
+mod traces;
