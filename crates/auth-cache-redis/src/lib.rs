@@ -389,6 +389,7 @@ fn redis_span(name: &'static str) -> tracing::Span {
         return tracing::Span::none();
     }
     tracing::info_span!(
+        target: "auth_trace",
         "redis",
         otel.kind = "client",
         db.system = "redis",

@@ -144,7 +144,9 @@ impl BcryptHasher {
         let _permit = self
             .permits
             .acquire()
-            .instrument(tracing::info_span!("password.wait", password.op = op))
+            .instrument(tracing::info_span!(
+        target: "auth_trace",
+        "password.wait", password.op = op))
             .await
             .map_err(PortError::unexpected)?;
         drop(waiting);
@@ -152,10 +154,11 @@ impl BcryptHasher {
         let started = Instant::now();
         let result = tokio::task::spawn_blocking(work)
             .instrument(tracing::info_span!(
-                "password.hash",
-                password.op = op,
-                password.cost = self.cost
-            ))
+            target: "auth_trace",
+            "password.hash",
+                    password.op = op,
+                    password.cost = self.cost
+                ))
             .await
             .map_err(PortError::unexpected)?
             .map_err(|e| PortError::unexpected(HashError(e.to_string())));

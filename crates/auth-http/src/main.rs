@@ -10,6 +10,7 @@ use auth_http::startup;
 use auth_http::traces;
 use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret;
+use tracing_subscriber::filter::{FilterExt as _, filter_fn};
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer as _};
@@ -64,6 +65,7 @@ fn init_tracing(config: &Config) -> Result<Option<traces::Traces>, String> {
     let logs = tracing_subscriber::fmt::layer()
         .with_ansi(ansi)
         .with_writer(std::io::stderr);
+    let filter = filter.and(filter_fn(traces::not_trace_only));
     let logs = match config.log_format {
         LogFormat::Json => logs
             .json()

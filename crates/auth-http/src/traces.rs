@@ -4,7 +4,10 @@
 //! otherwise: no exporter, no OpenTelemetry layer, the spans go to the logs only.
 //!
 //! Only spans are exported, never log events (an audit event holds an IP and a user id),
-//! and only the service's own (`auth_*` targets, INFO and above). Span fields are chosen
+//! and only the service's own (`auth_*` targets, INFO and above). The spans of use cases,
+//! database and Redis operations and hashing have the target [`TRACE_ONLY`]: the logs
+//! leave them out (a log line's `span` stays the request's, with its `request_id`), so
+//! with traces off nothing is interested in them and they are never even created. Span fields are chosen
 //! to hold no personal data, token or key: route patterns, methods, status codes, use case
 //! and store method names, Redis commands and script names.
 //!
@@ -28,6 +31,15 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::{Config, TraceSampler};
+
+/// The target of the spans that exist for traces only (the adapters and the domain name
+/// it as a literal: `#[instrument(target = …)]` takes no constant).
+pub const TRACE_ONLY: &str = "auth_trace";
+
+/// The logs' filter beside `RUST_LOG`'s: everything but the [`TRACE_ONLY`] spans.
+pub fn not_trace_only(meta: &tracing::Metadata<'_>) -> bool {
+    !(meta.is_span() && meta.target() == TRACE_ONLY)
+}
 
 /// Set once the OpenTelemetry layer is installed (traces are a property of the process:
 /// its one subscriber).

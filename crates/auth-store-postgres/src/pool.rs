@@ -346,6 +346,7 @@ fn db_span(op: &'static str) -> tracing::Span {
         return tracing::Span::none();
     }
     tracing::info_span!(
+        target: "auth_trace",
         "db",
         otel.kind = "client",
         db.system = "postgresql",

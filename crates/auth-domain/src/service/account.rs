@@ -41,7 +41,12 @@ struct ParsedUpdate {
 
 impl<A: Adapters> AuthService<A> {
     /// The caller's profile.
-    #[tracing::instrument(name = "profile", skip_all, fields(use_case = "profile"))]
+    #[tracing::instrument(
+        target = "auth_trace",
+        name = "profile",
+        skip_all,
+        fields(use_case = "profile")
+    )]
     pub async fn profile(&self, claims: &AccessClaims) -> Result<Profile, AuthError> {
         // Shown, not decided on: a read replica may answer (the caller's own writes
         // included).
@@ -75,7 +80,12 @@ impl<A: Adapters> AuthService<A> {
     ///
     /// Reports `EmailChangeRequested`, or `ReauthenticationFailed` when the password was
     /// wrong or the change rate limited.
-    #[tracing::instrument(name = "update_profile", skip_all, fields(use_case = "update_profile"))]
+    #[tracing::instrument(
+        target = "auth_trace",
+        name = "update_profile",
+        skip_all,
+        fields(use_case = "update_profile")
+    )]
     pub async fn update_profile(
         &self,
         claims: &AccessClaims,
@@ -263,7 +273,12 @@ impl<A: Adapters> AuthService<A> {
     }
 
     /// The caller's live sessions, newest first.
-    #[tracing::instrument(name = "sessions", skip_all, fields(use_case = "sessions"))]
+    #[tracing::instrument(
+        target = "auth_trace",
+        name = "sessions",
+        skip_all,
+        fields(use_case = "sessions")
+    )]
     pub async fn sessions(&self, claims: &AccessClaims) -> Result<Vec<SessionView>, AuthError> {
         let sessions = self
             .ports
@@ -292,7 +307,12 @@ impl<A: Adapters> AuthService<A> {
 
     /// Revokes one of the caller's sessions; another user's (or an unknown) id is `NotFound`.
     /// Reports `SessionRevoked`.
-    #[tracing::instrument(name = "revoke_session", skip_all, fields(use_case = "revoke_session"))]
+    #[tracing::instrument(
+        target = "auth_trace",
+        name = "revoke_session",
+        skip_all,
+        fields(use_case = "revoke_session")
+    )]
     pub async fn revoke_session(
         &self,
         claims: &AccessClaims,

@@ -16,6 +16,7 @@ impl<A: Adapters> AuthService<A> {
     ///
     /// Counts the per-IP and per-email limits.
     #[tracing::instrument(
+        target = "auth_trace",
         name = "forgot_password",
         skip_all,
         fields(use_case = "forgot_password")
@@ -37,7 +38,12 @@ impl<A: Adapters> AuthService<A> {
     /// password it was.
     ///
     /// Counts the per-IP limit; reports `PasswordReset`.
-    #[tracing::instrument(name = "reset_password", skip_all, fields(use_case = "reset_password"))]
+    #[tracing::instrument(
+        target = "auth_trace",
+        name = "reset_password",
+        skip_all,
+        fields(use_case = "reset_password")
+    )]
     pub async fn reset_password(
         &self,
         raw_token: &str,

@@ -79,7 +79,12 @@ impl<A: Adapters> AuthService<A> {
     /// [`Registered`]): same answer, same work (one bcrypt, one insert with one mail).
     ///
     /// Counts the per-IP and per-email limits.
-    #[tracing::instrument(name = "register", skip_all, fields(use_case = "register"))]
+    #[tracing::instrument(
+        target = "auth_trace",
+        name = "register",
+        skip_all,
+        fields(use_case = "register")
+    )]
     pub async fn register(
         &self,
         input: Registration,
@@ -234,7 +239,12 @@ impl<A: Adapters> AuthService<A> {
     /// Consumes an email-verification token (from registration or from an email change).
     ///
     /// Counts the per-IP limit; reports `EmailVerified`.
-    #[tracing::instrument(name = "verify_email", skip_all, fields(use_case = "verify_email"))]
+    #[tracing::instrument(
+        target = "auth_trace",
+        name = "verify_email",
+        skip_all,
+        fields(use_case = "verify_email")
+    )]
     pub async fn verify_email(
         &self,
         raw_token: &str,
@@ -338,6 +348,7 @@ impl<A: Adapters> AuthService<A> {
     ///
     /// Counts the per-IP and per-email limits.
     #[tracing::instrument(
+        target = "auth_trace",
         name = "resend_verification",
         skip_all,
         fields(use_case = "resend_verification")

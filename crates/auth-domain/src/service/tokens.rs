@@ -46,7 +46,12 @@ impl<A: Adapters> AuthService<A> {
     ///
     /// Counts the per-IP limit. Reports `TokensRefreshed`, or `RefreshReused` when a reuse
     /// revoked the session.
-    #[tracing::instrument(name = "refresh", skip_all, fields(use_case = "refresh"))]
+    #[tracing::instrument(
+        target = "auth_trace",
+        name = "refresh",
+        skip_all,
+        fields(use_case = "refresh")
+    )]
     pub async fn refresh(
         &self,
         raw_token: &str,
@@ -108,7 +113,12 @@ impl<A: Adapters> AuthService<A> {
 
     /// Verifies an access token: signature, algorithm, claims, then the revocation list
     /// (one cache round trip, no storage query).
-    #[tracing::instrument(name = "authenticate", skip_all, fields(use_case = "authenticate"))]
+    #[tracing::instrument(
+        target = "auth_trace",
+        name = "authenticate",
+        skip_all,
+        fields(use_case = "authenticate")
+    )]
     pub async fn authenticate(&self, access_token: &str) -> Result<AccessClaims, AuthError> {
         let claims = self
             .ports
@@ -136,7 +146,12 @@ impl<A: Adapters> AuthService<A> {
     /// the token itself until it expires.
     ///
     /// Counts the per-IP limit; reports `LoggedOut`.
-    #[tracing::instrument(name = "logout", skip_all, fields(use_case = "logout"))]
+    #[tracing::instrument(
+        target = "auth_trace",
+        name = "logout",
+        skip_all,
+        fields(use_case = "logout")
+    )]
     pub async fn logout(
         &self,
         claims: &AccessClaims,
@@ -227,7 +242,12 @@ impl<A: Adapters> AuthService<A> {
     /// Deletes expired and spent rows from storage, keeping revoked sessions for one
     /// access-token lifetime (a restart must still learn those revocations); accounts never
     /// verified go after `unverified_ttl`.
-    #[tracing::instrument(name = "cleanup", skip_all, fields(use_case = "cleanup"))]
+    #[tracing::instrument(
+        target = "auth_trace",
+        name = "cleanup",
+        skip_all,
+        fields(use_case = "cleanup")
+    )]
     pub async fn cleanup(&self) -> Result<crate::ports::CleanupReport, AuthError> {
         let now = self.now();
         let keep = now - self.policy.access_ttl - TimeDelta::seconds(1);
@@ -245,6 +265,7 @@ impl<A: Adapters> AuthService<A> {
     /// Called at start, before serving: it copies even when the cache says it needs
     /// nothing (an in-process cache is empty after a restart). Returns how many it restored.
     #[tracing::instrument(
+        target = "auth_trace",
         name = "warm_revocations",
         skip_all,
         fields(use_case = "warm_revocations")
