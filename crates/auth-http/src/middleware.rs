@@ -21,11 +21,10 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Accepts a sane `X-Request-Id` or makes one, runs the request in a span that carries it,
 /// returns it, and logs one line per request (path without query: no tokens in logs).
 ///
-/// The span carries the route pattern (`http.route`), never the path: a path may hold an
-/// id. While traces are on, it continues an incoming `traceparent`, is named
-/// `METHOD /route`, and records the status; the path then goes on the access log line
-/// only, as the span is exported. Traces off: the span carries the path (every log line of
-/// the request shows it).
+/// The span carries the route pattern (`http.route`). Traces off, it carries the path too
+/// (every log line of the request shows it). Traces on, it is exported, so the path (which
+/// may hold an id) goes on the access log line only; the span continues an incoming
+/// `traceparent`, is named `METHOD /route`, and records the status.
 pub async fn request_id(
     req: ServiceRequest,
     next: Next<impl MessageBody>,

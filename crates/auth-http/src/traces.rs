@@ -151,7 +151,12 @@ pub fn continue_remote(span: &tracing::Span, headers: &HeaderMap) {
     }
 }
 
-/// The trace and span ids (W3C hex) of the current span, when it belongs to a trace.
+/// The trace and span ids (W3C hex) of the current span (the innermost: a log line inside
+/// a database operation names that operation's span), when it belongs to a trace.
+///
+/// Called while an event is being formatted: `Span::current()` finds the span there because
+/// the binary's subscriber is the global default (`tracing` answers "no span" inside an
+/// event's dispatch only under a scoped one, which the binary never sets).
 fn current_ids() -> Option<(String, String)> {
     let context = tracing::Span::current().context();
     let span = context.span();
