@@ -1,4 +1,5 @@
-//! Traces: the real binary exports its spans over OTLP/HTTP to a receiver inside the test.
+//! Traces: the real binary exports its spans over OTLP/HTTP to a receiver inside the test
+//! (on PostgreSQL and Redis when the suite runs on them).
 //! A login that carries a W3C `traceparent` continues the caller's trace (the request's
 //! span is a child of the caller's span), with spans for the use case, the database, Redis
 //! (on a Redis suite) and password hashing (waiting and hashing apart); no span holds an
@@ -18,7 +19,7 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message as _;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestResult, on_redis, test_redis_url};
+use crate::helpers::{Backing, TestResult, on_postgres, on_redis, test_redis_url};
 use crate::observability::{Binary, Driver};
 
 const EMAIL: &str = "traced.person@example.com";
@@ -152,10 +153,19 @@ async fn a_traced_login_continues_the_callers_trace_with_spans_that_hold_no_pers
     let receiver = Receiver::start()?;
     let endpoint = format!("http://127.0.0.1:{}", receiver.port);
     let redis_url = test_redis_url();
+    let backing = Backing::fresh().await;
+    let database_url = backing
+        .postgres
+        .as_ref()
+        .map(|db| db.url().to_owned())
+        .unwrap_or_default();
     let mut vars = vec![
         ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
         ("OTEL_SERVICE_NAME", "auth-traces-test"),
     ];
+    if on_postgres() {
+        vars.push(("DATABASE_URL", database_url.as_str()));
+    }
     if on_redis() {
         vars.push(("REDIS_URL", redis_url.as_str()));
         vars.push(("REDIS_KEY_PREFIX", "traces-test:"));
@@ -242,9 +252,14 @@ async fn a_traced_login_continues_the_callers_trace_with_spans_that_hold_no_pers
         .filter(|s| s.name == "db")
         .map(|s| attributes(s))
         .collect();
+    let system = if on_postgres() {
+        "postgresql"
+    } else {
+        "sqlite"
+    };
     assert!(
         db.iter()
-            .any(|a| a["db.system"] == "sqlite" && !a["db.operation"].is_empty()),
+            .any(|a| a["db.system"] == system && a["db.operation"] == "user_by_username"),
         "database spans: {db:?}"
     );
     assert_eq!(named("password.wait"), 1, "waiting for a permit");
