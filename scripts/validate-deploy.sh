@@ -255,7 +255,8 @@ def check_dockerfile():
 def check_compose():
     doc = yaml.safe_load(open("docker-compose.yml", encoding="utf-8"))
     services = doc.get("services", {})
-    for name in ("auth", "migrate", "postgres", "redis", "mailpit", "pgadmin", "redis-commander"):
+    dev_only = ("pgadmin", "redis-commander", "prometheus", "grafana")
+    for name in ("auth", "migrate", "postgres", "redis", "mailpit", *dev_only):
         if name not in services:
             problem(f"service {name} missing")
     def deps(svc):
@@ -277,9 +278,9 @@ def check_compose():
             problem(f"{svc}: healthcheck missing")
     for svc, body in services.items():
         profiles = body.get("profiles", [])
-        if svc in ("pgadmin", "redis-commander") and profiles != ["dev"]:
+        if svc in dev_only and profiles != ["dev"]:
             problem(f"{svc}: profiles [dev] expected")
-        if svc not in ("pgadmin", "redis-commander") and profiles:
+        if svc not in dev_only and profiles:
             problem(f"{svc}: must run without a profile")
         env = body.get("environment", {}) or {}
         if isinstance(env, list):

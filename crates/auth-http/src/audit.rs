@@ -83,6 +83,7 @@ impl Audit {
     /// Writes the event (level INFO; absent fields are left out).
     pub fn emit(self) {
         let outcome = if self.success { "success" } else { "failure" };
+        crate::telemetry::audit_event(self.event, outcome);
         let user_id = self.user.map(|u| display(u.0));
         let session_id = self.session.map(|s| display(s.0));
         let ip = self.ip.map(display);

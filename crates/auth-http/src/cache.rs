@@ -68,6 +68,9 @@ impl CacheBackend {
     }
 }
 
+/// The `operation` labels of `auth_cache_fallback_total` (the `limited!` calls below).
+pub const FALLBACK_OPERATIONS: [&str; 2] = ["attempts", "rate_limit"];
+
 /// Runs `op` on Redis; when Redis is unavailable, runs `fallback` on the in-process cache
 /// instead and counts it.
 macro_rules! limited {

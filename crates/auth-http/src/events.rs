@@ -46,6 +46,9 @@ impl EventSink for AppEvents {
                 identifier_index,
             } => {
                 telemetry::login(reason);
+                if let Some(index) = &identifier_index {
+                    telemetry::login_failed_for(index);
+                }
                 Audit::failure("login.failed")
                     .reason(reason)
                     .maybe_user(user)

@@ -3,6 +3,10 @@
 //! the adapters when `/metrics` is scraped. No label ever holds an id, an email, an IP or a
 //! token: every label value comes from a short fixed set.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
 use auth_crypto::HashTiming;
 use auth_domain::monitoring::PoolStatus;
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
@@ -102,6 +106,22 @@ pub fn describe() {
         metrics::Unit::Seconds,
         "Time a password hash (or verification) ran"
     );
+    describe_counter!(
+        "auth_audit_events_total",
+        "Audit events by kind (event: the audit log's event name) and outcome (success, failure)"
+    );
+    describe_gauge!(
+        "auth_login_failed_identifiers",
+        "Distinct identifiers with a failed login in the last 5 minutes on this instance (at most 100,000 tracked): many identifiers failing is credential stuffing"
+    );
+    describe_gauge!(
+        "auth_ready",
+        "1 when /health/ready answers 200 (checked at each scrape), else 0"
+    );
+    describe_gauge!(
+        "auth_dependency_up",
+        "1 when the dependency answers (database, cache, mailer: the outbox), checked at each scrape"
+    );
     describe_gauge!("auth_build_info", "Always 1; the labels name the build");
     match option_env!("AUTH_GIT_SHA").filter(|sha| !sha.is_empty()) {
         Some(sha) => {
@@ -118,11 +138,85 @@ pub fn describe() {
     ] {
         counter!(name).increment(0);
     }
+    gauge!("auth_login_failed_identifiers").set(0.0);
+    // Labelled counters that move only on trouble, at zero for each label value, so that
+    // alerts and panels over them have a series (and a rate) before the first event.
+    for operation in crate::cache::FALLBACK_OPERATIONS {
+        counter!("auth_cache_fallback_total", "operation" => operation).increment(0);
+    }
+    for reason in auth_domain::model::ColdReason::ALL {
+        counter!("auth_revocation_rewarms_total", "reason" => reason.as_str()).increment(0);
+    }
+    for kind in auth_domain::model::MailKind::ALL {
+        counter!("auth_mail_failed_total", "kind" => kind.as_str()).increment(0);
+        counter!("auth_mail_dead_total", "kind" => kind.as_str()).increment(0);
+    }
 }
 
 /// A login ended: `success`, or the problem code of the refusal.
 pub fn login(outcome: &'static str) {
     counter!("auth_logins_total", "outcome" => outcome).increment(1);
+}
+
+/// An audit event was written (`outcome`: `success` or `failure`).
+pub fn audit_event(event: &'static str, outcome: &'static str) {
+    counter!("auth_audit_events_total", "event" => event, "outcome" => outcome).increment(1);
+}
+
+/// A login failed for the identifier whose blind index is `index`: counted among the
+/// distinct identifiers failing in the last [`FAILED_WINDOW`].
+pub fn login_failed_for(index: &str) {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    std::hash::Hash::hash(index, &mut hasher);
+    let key = std::hash::Hasher::finish(&hasher);
+    failed_identifiers().note(key, Instant::now());
+}
+
+/// How far back [`login_failed_for`] counts.
+pub const FAILED_WINDOW: Duration = Duration::from_secs(300);
+/// The most identifiers tracked at once (a few MB at most): beyond it the gauge stays at
+/// this count, which is far above any alert threshold.
+const MAX_TRACKED: usize = 100_000;
+
+/// Identifiers (a hash of their blind index: never the identifier) with a failed login,
+/// and when their last one failed.
+#[derive(Default)]
+struct FailedIdentifiers {
+    seen: Mutex<HashMap<u64, Instant>>,
+}
+
+impl FailedIdentifiers {
+    fn note(&self, key: u64, now: Instant) {
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        if seen.len() >= MAX_TRACKED && !seen.contains_key(&key) {
+            seen.retain(|_, at| now.duration_since(*at) <= FAILED_WINDOW);
+            if seen.len() >= MAX_TRACKED {
+                return;
+            }
+        }
+        seen.insert(key, now);
+    }
+
+    fn count(&self, now: Instant) -> usize {
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        seen.retain(|_, at| now.duration_since(*at) <= FAILED_WINDOW);
+        seen.len()
+    }
+}
+
+/// One per process, as the metrics recorder is.
+fn failed_identifiers() -> &'static FailedIdentifiers {
+    static TRACKER: OnceLock<FailedIdentifiers> = OnceLock::new();
+    TRACKER.get_or_init(FailedIdentifiers::default)
+}
+
+/// Readiness as `/health/ready` judged it: each dependency, and whether all answer.
+pub fn readiness(database: bool, cache: bool, mailer: bool) {
+    let up = |ok: bool| if ok { 1.0 } else { 0.0 };
+    gauge!("auth_dependency_up", "dependency" => "database").set(up(database));
+    gauge!("auth_dependency_up", "dependency" => "cache").set(up(cache));
+    gauge!("auth_dependency_up", "dependency" => "mailer").set(up(mailer));
+    gauge!("auth_ready").set(up(database && cache && mailer));
 }
 
 /// A failed login locked its identifier.
@@ -212,6 +306,7 @@ pub fn publish_gauges(state: &AppState) {
     if let Some(redis) = ports.cache.pool_status() {
         pool_gauges("auth_redis", redis);
     }
+    gauge!("auth_login_failed_identifiers").set(count(failed_identifiers().count(Instant::now())));
     let hashes = ports.hasher.stats();
     gauge!("auth_password_hash_waiting").set(count(hashes.waiting));
     gauge!("auth_password_hash_in_flight").set(count(hashes.in_flight));

@@ -64,6 +64,15 @@ pub enum ColdReason {
 }
 
 impl ColdReason {
+    /// Every reason, for metrics registered before the first event.
+    pub const ALL: [ColdReason; 5] = [
+        Self::Unwarmed,
+        Self::Emptied,
+        Self::Replaced,
+        Self::Unreachable,
+        Self::WriteFailed,
+    ];
+
     /// Stable name, for logs and metric labels.
     pub fn as_str(self) -> &'static str {
         match self {

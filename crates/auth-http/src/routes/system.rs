@@ -150,6 +150,15 @@ async fn outbox_check(state: &AppState) -> Check {
     }
 }
 
+/// The checks into `auth_ready` and `auth_dependency_up`.
+fn publish_readiness(checks: &Checks) {
+    crate::telemetry::readiness(
+        checks.database.status != "unavailable",
+        checks.cache.status != "unavailable",
+        checks.mailer.status != "unavailable",
+    );
+}
+
 async fn checks(state: &AppState) -> Checks {
     let ports = state.service.ports();
     Checks {
@@ -160,6 +169,7 @@ async fn checks(state: &AppState) -> Checks {
 }
 
 fn health_response(state: &AppState, checks: Checks) -> HttpResponse {
+    publish_readiness(&checks);
     let all = [&checks.database, &checks.cache, &checks.mailer];
     let ok = all.iter().all(|c| c.status != "unavailable");
     let degraded = all.iter().any(|c| c.status == "warn");
@@ -236,6 +246,9 @@ pub async fn metrics(
             return Err(ApiError::MetricsToken { presented: true });
         }
     }
+    // Readiness as /health/ready would answer now (each check bounded by its adapter's
+    // timeouts), so that an alert needs no probe of its own.
+    publish_readiness(&checks(&state).await);
     crate::telemetry::publish_gauges(&state);
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

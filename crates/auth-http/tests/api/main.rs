@@ -16,6 +16,7 @@ mod outbox_crash;
 mod pgbouncer;
 mod postgres_tls;
 mod privacy;
+mod prometheus;
 mod proxy;
 mod redis_cluster;
 mod redis_tls;

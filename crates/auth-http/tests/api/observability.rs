@@ -29,7 +29,7 @@ const WRONG_PASSWORD: &str = "Wrong-Observe-Guess-99";
 
 /// What the flow needs: a rotated refresh token is reuse at once, three failures lock, and
 /// the seventh request per minute for one address is refused.
-const FLOW_VARS: &[(&str, &str)] = &[
+pub const FLOW_VARS: &[(&str, &str)] = &[
     ("REFRESH_REUSE_INTERVAL", "0"),
     ("LOCKOUT_THRESHOLD", "3"),
     ("RATE_LIMIT_IDENTIFIER", "6"),
@@ -64,7 +64,7 @@ const FLOW_EVENTS: &[&str] = &[
 ];
 
 /// Where the flow runs: an app in this process, or the binary in its own.
-pub(crate) trait Driver {
+pub trait Driver {
     async fn send(
         &self,
         method: &str,
@@ -94,7 +94,7 @@ impl Driver for TestApp {
 }
 
 /// What the flow leaves behind.
-struct Trace {
+pub struct Trace {
     user_id: String,
     /// The session revoked by `DELETE /users/sessions/{id}`.
     revoked_session: String,
@@ -120,7 +120,7 @@ async fn login(d: &impl Driver, who: (&str, &str), password: &str) -> Response {
 /// Register, verify, log in, fail until locked, refresh, reuse, revoke a session, change
 /// the password and the email, log out (one, all), reset the password, delete the account,
 /// and be rate limited: each outcome a metric family or an audit event counts.
-async fn full_flow(d: &impl Driver) -> Trace {
+pub async fn full_flow(d: &impl Driver) -> Trace {
     let mut secrets = Vec::new();
     let registration = json!({"email": EMAIL, "username": USERNAME, "password": PASSWORD_1,
         "name": NAME, "surname": SURNAME, "phone_number": PHONE});
