@@ -807,7 +807,7 @@ fn the_readme_table_lists_every_variable_of_the_definitions_in_order_and_nothing
 
 /// Variables `.env.example` names for docker-compose.yml or for the logging library,
 /// which the configuration does not read.
-const NOT_THE_CONFIGURATION: [&str; 10] = [
+const NOT_THE_CONFIGURATION: [&str; 13] = [
     "POSTGRES_PASSWORD",
     "POSTGRES_USER",
     "POSTGRES_DB",
@@ -817,6 +817,9 @@ const NOT_THE_CONFIGURATION: [&str; 10] = [
     "REDIS_COMMANDER_PORT",
     "PGADMIN_DEFAULT_EMAIL",
     "PGADMIN_DEFAULT_PASSWORD",
+    "PROMETHEUS_PORT",
+    "GRAFANA_PORT",
+    "GRAFANA_ADMIN_PASSWORD",
     "RUST_LOG",
 ];
 
