@@ -67,6 +67,7 @@ use chrono::{DateTime, Utc};
 use deadpool_redis::redis::aio::MultiplexedConnection;
 use deadpool_redis::redis::{self, ErrorKind, RedisError, ServerErrorKind};
 use deadpool_redis::{PoolConfig, Runtime, Timeouts};
+use tracing::Instrument as _;
 
 mod cluster;
 mod connection;
@@ -263,28 +264,32 @@ impl RedisCache {
         if self.is_cluster() {
             return self.check_revocation_server().await;
         }
-        self.run(
-            |mut conn| async move { redis::cmd("PING").query_async::<String>(&mut conn).await },
-        )
+        self.run("PING", |mut conn| async move {
+            redis::cmd("PING").query_async::<String>(&mut conn).await
+        })
         .await
         .map(drop)
     }
 
     /// Takes a connection and runs `op` on it, the whole bounded by the timeout. After a
     /// connection fails, the pool checks each one before its next use; see [`Manager`].
-    async fn run<T, F, Fut>(&self, op: F) -> Result<T, PortError>
+    ///
+    /// Traced as a `redis` span (`db.system`, `db.operation`: the command or the script's
+    /// name, never a key or an argument) when it runs inside a request or a use case.
+    async fn run<T, F, Fut>(&self, name: &'static str, op: F) -> Result<T, PortError>
     where
         F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
         self.bounded(async { self.once(op).await.map_err(Attempt::into_port) })
+            .instrument(redis_span(name))
             .await
     }
 
     /// [`RedisCache::run`] for an operation that may run twice (a read): when the lent
     /// connection turns out broken (the server restarted since its last use), once more on
     /// a fresh one, so that a restart fails no verification.
-    async fn run_idempotent<T, F, Fut>(&self, op: F) -> Result<T, PortError>
+    async fn run_idempotent<T, F, Fut>(&self, name: &'static str, op: F) -> Result<T, PortError>
     where
         F: Fn(Conn) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
@@ -296,6 +301,7 @@ impl RedisCache {
             }
             .map_err(Attempt::into_port)
         })
+        .instrument(redis_span(name))
         .await
     }
 
@@ -373,6 +379,22 @@ impl Cache for RedisCache {
     async fn ping(&self) -> Result<(), PortError> {
         self.ping_server().await
     }
+}
+
+/// The span of one Redis operation: a child of the current span, or none at all outside any
+/// (the revocation keeper checks every second: a trace of its own each time would bury the
+/// requests' traces).
+fn redis_span(name: &'static str) -> tracing::Span {
+    if tracing::Span::current().is_none() {
+        return tracing::Span::none();
+    }
+    tracing::info_span!(
+        target: "auth_trace",
+        "redis",
+        otel.kind = "client",
+        db.system = "redis",
+        db.operation = name
+    )
 }
 
 fn parse_millis(raw: &str) -> Result<i64, PortError> {

@@ -46,7 +46,7 @@ impl RedisCache {
         let now = now.timestamp_millis();
         let policy = *policy;
         let reply: (i64, i64, i64, i64, i64, i64) = self
-            .run(|mut conn| async move {
+            .run("EVALSHA failure", |mut conn| async move {
                 FAILURE
                     .key(key)
                     .arg(now)
@@ -96,7 +96,7 @@ impl RateLimiter for RedisCache {
         let limit = i64::from(policy.limit);
         let window = policy.window.num_milliseconds();
         let reply: (i64, i64, i64, i64) = self
-            .run(|mut conn| async move {
+            .run("EVALSHA gcra", |mut conn| async move {
                 GCRA.key(key)
                     .arg(now)
                     .arg(limit)
@@ -121,8 +121,8 @@ impl AttemptCounter for RedisCache {
     /// their retention).
     async fn attempts(&self, key: &str) -> Result<AttemptState, PortError> {
         let key = self.key("at:", key);
-        let fields: HashMap<String, String> =
-            self.run(|mut conn| async move {
+        let fields: HashMap<String, String> = self
+            .run("HGETALL", |mut conn| async move {
                 redis::cmd("HGETALL").arg(key).query_async(&mut conn).await
             })
             .await?;
@@ -165,7 +165,7 @@ impl AttemptCounter for RedisCache {
         let window = policy.failure_window.num_milliseconds();
         let memory = policy.memory.num_milliseconds();
         let lifted = lifted.map_or(-1, |t| t.timestamp_millis());
-        self.run(|mut conn| async move {
+        self.run("EVALSHA success", |mut conn| async move {
             SUCCESS
                 .key(key)
                 .arg(now)

@@ -185,12 +185,13 @@ impl RedisCache {
     /// Runs one revocation write; a failure means the list may lack it.
     async fn revocation_write(
         &self,
+        op: &'static str,
         script: &Script,
         key: String,
         args: &[i64],
     ) -> Result<(), PortError> {
         let result = self
-            .run(|mut conn| async move {
+            .run(op, |mut conn| async move {
                 let mut call = script.key(key);
                 for arg in args {
                     call.arg(*arg);
@@ -210,7 +211,9 @@ impl RedisCache {
     pub(crate) async fn check_revocation_server(&self) -> Result<(), PortError> {
         let key = self.revocation_key(WARM, "");
         let id: Option<String> = self
-            .run(|mut conn| async move { SERVER.key(key).invoke_async(&mut conn).await })
+            .run("EVALSHA server", |mut conn| async move {
+                SERVER.key(key).invoke_async(&mut conn).await
+            })
             .await?;
         if let Some(id) = id {
             self.warmth.reached(&id);
@@ -229,7 +232,7 @@ impl RevocationList for RedisCache {
     /// expiry.
     async fn revoke_token(&self, jti: Uuid, until: Timestamp) -> Result<(), PortError> {
         let key = self.revocation_key("jti:", jti);
-        self.revocation_write(&REVOKE, key, &[until.timestamp_millis()])
+        self.revocation_write("EVALSHA revoke", &REVOKE, key, &[until.timestamp_millis()])
             .await
     }
 
@@ -237,7 +240,7 @@ impl RevocationList for RedisCache {
     /// expiry.
     async fn revoke_session(&self, id: SessionId, until: Timestamp) -> Result<(), PortError> {
         let key = self.revocation_key("sid:", id.0);
-        self.revocation_write(&REVOKE, key, &[until.timestamp_millis()])
+        self.revocation_write("EVALSHA revoke", &REVOKE, key, &[until.timestamp_millis()])
             .await
     }
 
@@ -251,7 +254,8 @@ impl RevocationList for RedisCache {
     ) -> Result<(), PortError> {
         let key = self.revocation_key("usr:", user.0);
         let args = [not_before.timestamp_millis(), until.timestamp_millis()];
-        self.revocation_write(&REVOKE_USER, key, &args).await
+        self.revocation_write("EVALSHA revoke_user", &REVOKE_USER, key, &args)
+            .await
     }
 
     /// Exactly one round trip: a single `MGET` of the token, session and user keys and the
@@ -274,7 +278,7 @@ impl RevocationList for RedisCache {
             self.revocation_key(WARM, ""),
         ];
         let values: Vec<Option<String>> = self
-            .run_idempotent(|mut conn| {
+            .run_idempotent("MGET", |mut conn| {
                 let keys = &keys;
                 async move {
                     redis::cmd("MGET")
@@ -319,7 +323,7 @@ impl RevocationList for RedisCache {
         ];
         if self.warmth.write_lost.swap(false, Ordering::SeqCst) {
             let invalidated = self
-                .run(|mut conn| {
+                .run("EVALSHA invalidate", |mut conn| {
                     let keys = &keys;
                     async move {
                         INVALIDATE
@@ -336,7 +340,7 @@ impl RevocationList for RedisCache {
             }
         }
         let (warm, epoch): (Option<String>, String) = self
-            .run(|mut conn| {
+            .run("EVALSHA observe", |mut conn| {
                 let keys = &keys;
                 async move {
                     OBSERVE
@@ -372,7 +376,7 @@ impl RevocationList for RedisCache {
             self.revocation_key(WARM, ""),
         ];
         let set: i64 = self
-            .run(|mut conn| async move {
+            .run("EVALSHA warmed", |mut conn| async move {
                 WARMED
                     .key(&keys[..])
                     .arg(epoch.to_string())

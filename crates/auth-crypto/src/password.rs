@@ -12,6 +12,7 @@ use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use sha2::Sha384;
 use tokio::sync::Semaphore;
+use tracing::Instrument as _;
 
 use crate::keys::Key32;
 
@@ -130,8 +131,12 @@ impl BcryptHasher {
         }
     }
 
+    /// Runs `work` (`op`: `hash` or `verify`) once a permit is free. Traced as two spans,
+    /// `password.wait` (for the permit) and `password.hash` (bcrypt on a blocking thread),
+    /// with `op` and the cost only.
     async fn run<T: Send + 'static>(
         &self,
+        op: &'static str,
         work: impl FnOnce() -> Result<T, bcrypt::BcryptError> + Send + 'static,
     ) -> Result<T, PortError> {
         let asked = Instant::now();
@@ -139,12 +144,21 @@ impl BcryptHasher {
         let _permit = self
             .permits
             .acquire()
+            .instrument(tracing::info_span!(
+        target: "auth_trace",
+        "password.wait", password.op = op))
             .await
             .map_err(PortError::unexpected)?;
         drop(waiting);
         let _running = Counted::new(&self.load.in_flight);
         let started = Instant::now();
         let result = tokio::task::spawn_blocking(work)
+            .instrument(tracing::info_span!(
+            target: "auth_trace",
+            "password.hash",
+                    password.op = op,
+                    password.cost = self.cost
+                ))
             .await
             .map_err(PortError::unexpected)?
             .map_err(|e| PortError::unexpected(HashError(e.to_string())));
@@ -167,7 +181,7 @@ impl PasswordHasher for BcryptHasher {
     async fn hash(&self, password: Password) -> Result<PasswordHash, PortError> {
         let input = prehash(&self.pepper, password.expose());
         let cost = self.cost;
-        self.run(move || bcrypt::hash(input, cost))
+        self.run("hash", move || bcrypt::hash(input, cost))
             .await
             .map(PasswordHash)
     }
@@ -180,7 +194,9 @@ impl PasswordHasher for BcryptHasher {
         let input = prehash(&self.pepper, password.expose());
         let known = hash.is_some();
         let target = hash.map_or_else(|| self.fallback.as_str().to_owned(), |h| h.0);
-        let matches = self.run(move || bcrypt::verify(input, &target)).await?;
+        let matches = self
+            .run("verify", move || bcrypt::verify(input, &target))
+            .await?;
         Ok(known && matches)
     }
 

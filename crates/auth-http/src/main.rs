@@ -7,9 +7,13 @@ use auth_domain::ports::Store;
 use auth_http::cli;
 use auth_http::config::{Config, Database, LogFormat};
 use auth_http::startup;
+use auth_http::traces;
 use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{FilterExt as _, filter_fn};
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer as _};
 
 /// Authentication service: registration, login, JWT access tokens, rotating refresh tokens.
 ///
@@ -45,19 +49,34 @@ enum Command {
     },
 }
 
-fn init_tracing(config: &Config) {
+/// Logs on stderr (`LOG_FORMAT`, filtered by `DEBUG` / `RUST_LOG`) and, when an OTLP
+/// endpoint is set, traces (see [`auth_http::traces`]); returns the exporter to flush at
+/// the end. The OpenTelemetry layer has its own filter (spans of the service only), so
+/// `RUST_LOG` shapes the logs, not the traces.
+fn init_tracing(config: &Config) -> Result<Option<traces::Traces>, String> {
     let default = if config.debug { "debug" } else { "info" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     // Colours only for a person at a terminal, never in files or log collectors.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let (otel, exporter) = match traces::pipeline::<tracing_subscriber::Registry>(config)? {
+        Some((layer, exporter)) => (Some(layer), Some(exporter)),
+        None => (None, None),
+    };
+    let logs = tracing_subscriber::fmt::layer()
         .with_ansi(ansi)
         .with_writer(std::io::stderr);
-    match config.log_format {
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-        LogFormat::Text => builder.init(),
-    }
+    let filter = filter.and(filter_fn(traces::not_trace_only));
+    let logs = match config.log_format {
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .map_event_format(traces::WithTraceIds)
+            .with_filter(filter)
+            .boxed(),
+        LogFormat::Text => logs.with_filter(filter).boxed(),
+    };
+    tracing_subscriber::registry().with(otel).with(logs).init();
+    Ok(exporter)
 }
 
 fn main() -> ExitCode {
@@ -87,15 +106,26 @@ where
             return ExitCode::from(2);
         }
     };
-    init_tracing(&config);
-    match actix_web::rt::System::new().block_on(command(config)) {
+    let exporter = match init_tracing(&config) {
+        Ok(exporter) => exporter,
+        Err(message) => {
+            eprintln!("auth-http: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = match actix_web::rt::System::new().block_on(command(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             tracing::error!("{message}");
             eprintln!("auth-http: {message}");
             ExitCode::FAILURE
         }
+    };
+    // After the server and its runtime have stopped: the last spans go out.
+    if let Some(exporter) = exporter {
+        exporter.shutdown();
     }
+    code
 }
 
 async fn migrate(config: Config) -> Result<(), String> {

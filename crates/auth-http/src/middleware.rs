@@ -12,6 +12,7 @@ use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpResponse};
 use auth_domain::ClientContext;
 use tracing::Instrument;
+use tracing::field::Empty;
 
 use crate::error::{ApiError, PROBLEM_JSON};
 
@@ -19,6 +20,11 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Accepts a sane `X-Request-Id` or makes one, runs the request in a span that carries it,
 /// returns it, and logs one line per request (path without query: no tokens in logs).
+///
+/// The span carries the route pattern (`http.route`). Traces off, it carries the path too
+/// (every log line of the request shows it). Traces on, it is exported, so the path (which
+/// may hold an id) goes on the access log line only; the span continues an incoming
+/// `traceparent`, is named `METHOD /route`, and records the status.
 pub async fn request_id(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -37,17 +43,47 @@ pub async fn request_id(
     // At ERROR level so the span exists under any filter (a span's level only decides
     // whether it is created): with `RUST_LOG=warn,audit=info` audit lines still carry
     // their request id.
-    let span = tracing::error_span!("request", request_id = %id, method = %req.method(), path = %req.path());
+    let route = req.match_pattern();
+    let route = route.as_deref().unwrap_or("unmatched");
+    let span = tracing::error_span!(
+        "request",
+        request_id = %id,
+        method = %req.method(),
+        path = Empty,
+        http.route = route,
+        http.response.status_code = Empty,
+        otel.name = Empty,
+        otel.kind = Empty,
+        otel.status_code = Empty,
+    );
+    let traced = crate::traces::enabled();
+    let path = if traced {
+        let name = format!("{} {route}", method_label(req.method()));
+        span.record("otel.name", name.as_str());
+        span.record("otel.kind", "server");
+        crate::traces::continue_remote(&span, req.headers());
+        Some(req.path().to_owned())
+    } else {
+        span.record("path", req.path());
+        None
+    };
     let start = Instant::now();
     let mut res = next.call(req).instrument(span.clone()).await?;
     if let Ok(value) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(REQUEST_ID, value);
     }
     let status = res.status().as_u16();
+    if traced {
+        span.record("http.response.status_code", status);
+        if res.status().is_server_error() {
+            span.record("otel.status_code", "error");
+        }
+    }
     span.in_scope(|| {
         tracing::info!(
             status,
             latency_ms = start.elapsed().as_secs_f64() * 1e3,
+            path = path.as_deref(),
             "request"
         );
     });

@@ -13,7 +13,7 @@ use crate::schema::{one_time_tokens, outbox, sessions, user_revocations, users};
 impl OneTimeTokenStore for PgStore {
     async fn insert_one_time(&self, token: &OneTimeTokenRecord) -> Result<(), PortError> {
         let row = OneTimeRow::from_record(token);
-        self.run(move |conn| {
+        self.run("insert_one_time", move |conn| {
             Box::pin(async move {
                 diesel::insert_into(one_time_tokens::table)
                     .values(&row)
@@ -31,7 +31,7 @@ impl OneTimeTokenStore for PgStore {
         kind: OneTimeKind,
     ) -> Result<Option<OneTimeTokenRecord>, PortError> {
         let hash = hash_bytes(hash);
-        self.run(move |conn| {
+        self.run("find_one_time", move |conn| {
             Box::pin(async move {
                 one_time_tokens::table
                     .find(hash)
@@ -57,7 +57,7 @@ impl OneTimeTokenStore for PgStore {
         // A conditional update: of concurrent calls at most one matches a row that is
         // still unused (the others wait for its commit, re-check and match nothing), and
         // RETURNING gives back exactly the row it changed (if any).
-        self.run(move |conn| {
+        self.run("consume_one_time", move |conn| {
             Box::pin(async move {
                 diesel::update(
                     one_time_tokens::table
@@ -81,7 +81,7 @@ impl OneTimeTokenStore for PgStore {
 
 impl Store for PgStore {
     async fn ping(&self) -> Result<(), PortError> {
-        self.run(|conn| Box::pin(conn.batch_execute("SELECT 1")))
+        self.run("ping", |conn| Box::pin(conn.batch_execute("SELECT 1")))
             .await?;
         Ok(())
     }
@@ -96,7 +96,7 @@ impl Store for PgStore {
     ) -> Result<CleanupReport, PortError> {
         let dead_before = auth_store_core::columns::dead_mail_cutoff(now)?;
         let report = self
-            .run(move |conn| {
+            .run("cleanup", move |conn| {
                 Box::pin(async move {
                     conn.transaction(async |conn| {
                         // Accounts never verified expire (their tokens go with them, ON

@@ -21,7 +21,7 @@ use crate::schema::outbox;
 impl OutboxStore for PgStore {
     async fn enqueue_mail(&self, mail: &Outgoing) -> Result<(), PortError> {
         let rows = OutgoingRows::from_record(mail)?;
-        self.run(move |conn| {
+        self.run("enqueue_mail", move |conn| {
             Box::pin(async move { conn.transaction(async |conn| rows.insert(conn).await).await })
         })
         .await?;
@@ -36,7 +36,7 @@ impl OutboxStore for PgStore {
     ) -> Result<Vec<OutboxMail>, PortError> {
         let until = lease_end(now, lease)?;
         let mut claimed: Vec<OutboxRow> = self
-            .run(move |conn| {
+            .run("claim_mail", move |conn| {
                 Box::pin(async move { claim_statement(now, until, limit).get_results(conn).await })
             })
             .await?;
@@ -46,7 +46,7 @@ impl OutboxStore for PgStore {
     }
 
     async fn mail_sent(&self, id: Uuid) -> Result<(), PortError> {
-        self.run(move |conn| {
+        self.run("mail_sent", move |conn| {
             Box::pin(async move { diesel::delete(outbox::table.find(id)).execute(conn).await })
         })
         .await?;
@@ -63,7 +63,7 @@ impl OutboxStore for PgStore {
             return Ok(false);
         };
         let changed = self
-            .run(move |conn| {
+            .run("mail_retry", move |conn| {
                 Box::pin(async move {
                     diesel::update(fenced(id, attempts))
                         .set((
@@ -86,7 +86,7 @@ impl OutboxStore for PgStore {
         // operators what failed and when. Dead already, it is left as it is: the first
         // time of death stays.
         let changed = self
-            .run(move |conn| {
+            .run("mail_dead", move |conn| {
                 Box::pin(async move {
                     diesel::update(fenced(id, attempts))
                         .set((
@@ -113,7 +113,7 @@ impl OutboxStore for PgStore {
             return Ok(false);
         };
         let changed = self
-            .run(move |conn| {
+            .run("mail_release", move |conn| {
                 Box::pin(async move {
                     diesel::update(fenced(id, attempts))
                         .set((
@@ -145,7 +145,7 @@ impl OutboxStore for PgStore {
         }
         // One transaction for the batch (a few mails): one fenced update each.
         let renewed = self
-            .run(move |conn| {
+            .run("renew_mail_leases", move |conn| {
                 Box::pin(async move {
                     conn.transaction(async |conn| {
                         let mut renewed = Vec::with_capacity(claims.len());
@@ -174,7 +174,7 @@ impl OutboxStore for PgStore {
 
     async fn release_all_leases(&self, now: Timestamp) -> Result<u64, PortError> {
         let released = self
-            .run(move |conn| {
+            .run("release_all_leases", move |conn| {
                 Box::pin(async move {
                     diesel::update(
                         outbox::table
@@ -199,7 +199,7 @@ impl OutboxStore for PgStore {
         //          min(created_at) FILTER (WHERE dead_at IS NULL),
         //          count(id) FILTER (WHERE dead_at IS NOT NULL) FROM outbox
         let (queued, oldest, dead): (i64, Option<Timestamp>, i64) = self
-            .run(|conn| {
+            .run("outbox_stats", |conn| {
                 Box::pin(async move {
                     outbox::table
                         .select((

@@ -22,6 +22,7 @@ use diesel_async::{
 };
 use tokio::runtime::Handle;
 use tokio_postgres::config::{Config, Host};
+use tracing::Instrument as _;
 
 use crate::error::DbError;
 use crate::replicas::{self, PrimaryReads, ReplicaStatus, Replicas};
@@ -189,6 +190,7 @@ impl PgStore {
     /// primary. A failure on the replica runs it again on the primary.
     pub(crate) async fn run_read<R, F>(
         &self,
+        op: &'static str,
         user: auth_domain::types::UserId,
         work: F,
     ) -> Result<R, DbError>
@@ -200,7 +202,7 @@ impl PgStore {
         R: Send + 'static,
     {
         if let Some(replica) = self.replicas.as_ref().and_then(|r| r.pick(user)) {
-            match replica.store.run(work.clone()).await {
+            match replica.store.run(op, work.clone()).await {
                 Ok(found) => {
                     replica.served();
                     return Ok(found);
@@ -215,7 +217,7 @@ impl PgStore {
                 }
             }
         }
-        self.run(work).await
+        self.run(op, work).await
     }
 
     /// Connections in use and idle, and operations waiting for one, now.
@@ -243,7 +245,7 @@ impl PgStore {
         let store = Self::build(url, &options, runtime)?;
         // Fail now, not on the first request, if the database cannot be reached.
         store
-            .run(|conn| Box::pin(conn.batch_execute("SELECT 1")))
+            .run("connect", |conn| Box::pin(conn.batch_execute("SELECT 1")))
             .await
             .map_err(|err| match PortError::from(err) {
                 PortError::Unavailable(source) => {
@@ -302,7 +304,10 @@ impl PgStore {
     /// The whole operation is a spawned task: if the caller's future is dropped, the task
     /// still finishes (commits or rolls back) and returns the connection in a clean state.
     /// diesel-async does not promise that for a dropped transaction future.
-    pub(crate) async fn run<R, F>(&self, work: F) -> Result<R, DbError>
+    ///
+    /// Traced as a `db` span (`db.system`, `db.operation`: the store's method, never its
+    /// parameters) when it runs inside a request or a use case; see [`db_span`].
+    pub(crate) async fn run<R, F>(&self, op: &'static str, work: F) -> Result<R, DbError>
     where
         F: for<'c> FnOnce(&'c mut AsyncPgConnection) -> BoxFuture<'c, QueryResult<R>>
             + Send
@@ -312,20 +317,41 @@ impl PgStore {
         let pool = self.pool.clone();
         let wait = self.acquire_timeout;
         let begin = self.begin.clone();
-        let task = self.runtime.spawn(async move {
-            let mut conn = match tokio::time::timeout(wait, pool.get()).await {
-                Ok(Ok(conn)) => conn,
-                Ok(Err(err)) => return Err(DbError::Port(PortError::unavailable(err))),
-                Err(_) => return Err(DbError::Port(PortError::unavailable(PoolExhausted(wait)))),
-            };
-            match begin {
-                None => work(&mut conn).await,
-                Some(begin) => in_transaction(&mut conn, &begin, work).await,
+        let task = self.runtime.spawn(
+            async move {
+                let mut conn = match tokio::time::timeout(wait, pool.get()).await {
+                    Ok(Ok(conn)) => conn,
+                    Ok(Err(err)) => return Err(DbError::Port(PortError::unavailable(err))),
+                    Err(_) => {
+                        return Err(DbError::Port(PortError::unavailable(PoolExhausted(wait))));
+                    }
+                };
+                match begin {
+                    None => work(&mut conn).await,
+                    Some(begin) => in_transaction(&mut conn, &begin, work).await,
+                }
+                .map_err(DbError::from)
             }
-            .map_err(DbError::from)
-        });
+            .instrument(db_span(op)),
+        );
         task.await.map_err(|err| DbError::Port(join_error(err)))?
     }
+}
+
+/// The span of one database operation: a child of the current span, or none at all outside
+/// any (the outbox poll, the replica checks: a trace of their own every few seconds would
+/// bury the requests' traces).
+fn db_span(op: &'static str) -> tracing::Span {
+    if tracing::Span::current().is_none() {
+        return tracing::Span::none();
+    }
+    tracing::info_span!(
+        target: "auth_trace",
+        "db",
+        otel.kind = "client",
+        db.system = "postgresql",
+        db.operation = op
+    )
 }
 
 /// A write for an account in progress: see [`PgStore::writing`].

@@ -355,7 +355,9 @@ async fn position(
 ) -> Result<Option<u64>, auth_domain::ports::PortError> {
     use diesel_async::RunQueryDsl;
     let row: Position = store
-        .run(move |conn| Box::pin(async move { diesel::sql_query(query).get_result(conn).await }))
+        .run("replica_position", move |conn| {
+            Box::pin(async move { diesel::sql_query(query).get_result(conn).await })
+        })
         .await?;
     if !row.ok {
         return Ok(None);

@@ -35,7 +35,7 @@ impl SessionStore for PgStore {
     ) -> Result<(), PortError> {
         let _written = self.writing(session.user_id);
         let rows = NewSession::of(session, refresh);
-        self.run(move |conn| {
+        self.run("create_session", move |conn| {
             Box::pin(async move { conn.transaction(async |conn| rows.insert(conn).await).await })
         })
         .await?;
@@ -51,7 +51,7 @@ impl SessionStore for PgStore {
         let _written = self.writing(session.user_id);
         let rows = NewSession::of(session, refresh);
         let user = UserId(rows.session.user_id);
-        self.run(move |conn| {
+        self.run("create_login_session", move |conn| {
             Box::pin(async move {
                 conn.transaction(async move |conn| {
                     // The compare-and-set comes first and locks the user's row: a reset
@@ -87,7 +87,7 @@ impl SessionStore for PgStore {
     ) -> Result<Rotation, PortError> {
         let (presented, successor) = (hash_bytes(presented), hash_bytes(successor));
         let found = self
-            .run(move |conn| {
+            .run("rotate_refresh", move |conn| {
                 Box::pin(async move {
                     conn.transaction(async |conn| {
                         // The conditional update decides: a concurrent update of the same
@@ -157,7 +157,7 @@ impl SessionStore for PgStore {
 
     async fn session(&self, id: SessionId) -> Result<Option<SessionRecord>, PortError> {
         let row = self
-            .run(move |conn| {
+            .run("session", move |conn| {
                 Box::pin(async move {
                     sessions::table
                         .find(id.0)
@@ -178,7 +178,7 @@ impl SessionStore for PgStore {
     ) -> Result<Vec<SessionRecord>, PortError> {
         // Shown to the user: a read replica may answer (see `PgStore::with_replicas`).
         let rows: Vec<SessionRow> = self
-            .run_read(user, move |conn| {
+            .run_read("active_sessions", user, move |conn| {
                 Box::pin(async move {
                     sessions::table
                         .filter(sessions::user_id.eq(user.0))
@@ -197,7 +197,7 @@ impl SessionStore for PgStore {
 
     async fn revoke_session(&self, id: SessionId, now: Timestamp) -> Result<bool, PortError> {
         let revoked: Vec<Uuid> = self
-            .run(move |conn| {
+            .run("revoke_session", move |conn| {
                 Box::pin(async move {
                     diesel::update(
                         sessions::table
@@ -225,7 +225,7 @@ impl SessionStore for PgStore {
     ) -> Result<Vec<SessionId>, PortError> {
         let _written = self.writing(user);
         let ids: Vec<Uuid> = self
-            .run(move |conn| {
+            .run("revoke_user_sessions", move |conn| {
                 Box::pin(async move {
                     let live = sessions::table
                         .filter(sessions::user_id.eq(user.0))
@@ -261,7 +261,7 @@ impl SessionStore for PgStore {
         until: Timestamp,
     ) -> Result<(), PortError> {
         let _written = self.writing(user);
-        self.run(move |conn| {
+        self.run("revoke_user_tokens", move |conn| {
             Box::pin(async move {
                 // An upsert that only ever moves the mark (and its expiry) forward, in one
                 // statement: concurrent calls cannot move it back either.
@@ -294,7 +294,7 @@ impl SessionStore for PgStore {
         now: Timestamp,
     ) -> Result<Vec<(UserId, Timestamp, Timestamp)>, PortError> {
         let rows: Vec<(Uuid, Timestamp, Timestamp)> = self
-            .run(move |conn| {
+            .run("user_revocations", move |conn| {
                 Box::pin(async move {
                     user_revocations::table
                         .filter(user_revocations::expires_at.gt(now))
@@ -319,7 +319,7 @@ impl SessionStore for PgStore {
         since: Timestamp,
     ) -> Result<Vec<(SessionId, Timestamp)>, PortError> {
         let rows: Vec<(Uuid, Option<Timestamp>)> = self
-            .run(move |conn| {
+            .run("revoked_since", move |conn| {
                 Box::pin(async move {
                     sessions::table
                         .filter(sessions::revoked_at.ge(since))

@@ -24,6 +24,7 @@ impl UserStore for PgStore {
         let row = UserRow::from_record(user);
         let mail = outgoing_rows(mail)?;
         self.change_with_mail(
+            "insert_user",
             mail,
             move |conn| {
                 Box::pin(async move {
@@ -40,7 +41,7 @@ impl UserStore for PgStore {
     }
 
     async fn user_by_id(&self, id: UserId) -> Result<Option<UserRecord>, PortError> {
-        self.find_user(move |conn| {
+        self.find_user("user_by_id", move |conn| {
             Box::pin(async move {
                 users::table
                     .find(id.0)
@@ -54,7 +55,7 @@ impl UserStore for PgStore {
     }
 
     async fn user_for_display(&self, id: UserId) -> Result<Option<UserRecord>, PortError> {
-        self.run_read(id, move |conn| {
+        self.run_read("user_for_display", id, move |conn| {
             Box::pin(async move {
                 users::table
                     .find(id.0)
@@ -71,7 +72,7 @@ impl UserStore for PgStore {
 
     async fn user_by_email(&self, index: &BlindIndex) -> Result<Option<UserRecord>, PortError> {
         let index = index.0.clone();
-        self.find_user(move |conn| {
+        self.find_user("user_by_email", move |conn| {
             Box::pin(async move {
                 users::table
                     .filter(users::email_index.eq(index))
@@ -86,7 +87,7 @@ impl UserStore for PgStore {
 
     async fn user_by_username(&self, normalized: &str) -> Result<Option<UserRecord>, PortError> {
         let normalized = normalized.to_owned();
-        self.find_user(move |conn| {
+        self.find_user("user_by_username", move |conn| {
             Box::pin(async move {
                 users::table
                     .filter(users::username_normalized.eq(normalized))
@@ -105,7 +106,7 @@ impl UserStore for PgStore {
         password_tag: u16,
     ) -> Result<Option<UserRecord>, PortError> {
         let (index, tag) = (email_index.0.clone(), i32::from(password_tag));
-        self.find_user(move |conn| {
+        self.find_user("pending_registration", move |conn| {
             Box::pin(async move {
                 users::table
                     .filter(users::pending_for_email_index.eq(index))
@@ -134,6 +135,7 @@ impl UserStore for PgStore {
         // One statement: the change and the read-back of the row as stored are atomic.
         let row = self
             .change_with_mail(
+                "update_profile",
                 mail,
                 move |conn| {
                     Box::pin(async move {
@@ -181,7 +183,7 @@ impl UserStore for PgStore {
         let _written = self.writing(id);
         let hash = hash.0.clone();
         let mail = outgoing_rows(mail)?;
-        self.run(move |conn| {
+        self.run("set_password", move |conn| {
             Box::pin(async move {
                 conn.transaction(async move |conn| {
                     let changes = (
@@ -239,7 +241,7 @@ impl UserStore for PgStore {
     ) -> Result<(), StoreError> {
         let _written = self.writing(id);
         let hash = hash.0.clone();
-        self.run(move |conn| {
+        self.run("rehash_password", move |conn| {
             Box::pin(async move {
                 let updated = diesel::update(
                     users::table
@@ -260,7 +262,7 @@ impl UserStore for PgStore {
 
     async fn mark_email_verified(&self, id: UserId, now: Timestamp) -> Result<(), StoreError> {
         let _written = self.writing(id);
-        self.update_user(None, move |conn| {
+        self.update_user("mark_email_verified", None, move |conn| {
             Box::pin(async move {
                 // Idempotent: the first verification time stays, and a row already verified
                 // still counts as found.
@@ -299,7 +301,7 @@ impl UserStore for PgStore {
         let mail = outgoing_rows(mail)?;
         // The unique index on email_index decides a collision with another account. Every
         // link still outstanding was mailed to the old address: it dies with it.
-        self.run(move |conn| {
+        self.run("apply_email_change", move |conn| {
             Box::pin(async move {
                 conn.transaction(async move |conn| {
                     let changes = (
@@ -345,7 +347,7 @@ impl UserStore for PgStore {
 
     async fn record_login(&self, id: UserId, now: Timestamp) -> Result<(), PortError> {
         let _written = self.writing(id);
-        self.run(move |conn| {
+        self.run("record_login", move |conn| {
             Box::pin(async move {
                 diesel::update(users::table.find(id.0))
                     .set(users::last_login_at.eq(Some(now)))
@@ -370,6 +372,7 @@ impl UserStore for PgStore {
         // the one-time tokens. The mail, which has no foreign key, stays.
         let deleted = self
             .change_with_mail(
+                "delete_user",
                 mail,
                 move |conn| {
                     Box::pin(async move {

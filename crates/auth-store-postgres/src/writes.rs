@@ -15,13 +15,17 @@ use crate::schema::{one_time_tokens, users};
 
 impl PgStore {
     /// The one account matching `filter`, converted.
-    pub(crate) async fn find_user<F>(&self, filter: F) -> Result<Option<UserRecord>, PortError>
+    pub(crate) async fn find_user<F>(
+        &self,
+        op: &'static str,
+        filter: F,
+    ) -> Result<Option<UserRecord>, PortError>
     where
         F: for<'c> FnOnce(&'c mut AsyncPgConnection) -> BoxFuture<'c, QueryResult<Option<UserRow>>>
             + Send
             + 'static,
     {
-        self.run(filter)
+        self.run(op, filter)
             .await?
             .map(UserRow::into_record)
             .transpose()
@@ -32,6 +36,7 @@ impl PgStore {
     /// are stored or neither is. Without a mail, `change` runs on its own.
     pub(crate) async fn change_with_mail<R, F>(
         &self,
+        op: &'static str,
         mail: Option<OutgoingRows>,
         change: F,
         applied: fn(&R) -> bool,
@@ -42,7 +47,7 @@ impl PgStore {
             + 'static,
         R: Send + 'static,
     {
-        self.run(move |conn| {
+        self.run(op, move |conn| {
             Box::pin(async move {
                 let Some(mail) = mail else {
                     return change(conn).await;
@@ -64,6 +69,7 @@ impl PgStore {
     /// no mail) when it touched none.
     pub(crate) async fn update_user<F>(
         &self,
+        op: &'static str,
         mail: Option<OutgoingRows>,
         update: F,
     ) -> Result<(), StoreError>
@@ -72,7 +78,7 @@ impl PgStore {
             + Send
             + 'static,
     {
-        match self.change_with_mail(mail, update, |n| *n > 0).await? {
+        match self.change_with_mail(op, mail, update, |n| *n > 0).await? {
             0 => Err(StoreError::NotFound),
             _ => Ok(()),
         }

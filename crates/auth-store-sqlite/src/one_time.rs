@@ -13,7 +13,7 @@ use crate::schema::{one_time_tokens, outbox, sessions, user_revocations, users};
 impl OneTimeTokenStore for SqliteStore {
     async fn insert_one_time(&self, token: &OneTimeTokenRecord) -> Result<(), PortError> {
         let row = OneTimeRow::from_record(token);
-        self.run(move |conn| {
+        self.run("insert_one_time", move |conn| {
             diesel::insert_into(one_time_tokens::table)
                 .values(&row)
                 .execute(conn)
@@ -28,7 +28,7 @@ impl OneTimeTokenStore for SqliteStore {
         kind: OneTimeKind,
     ) -> Result<Option<OneTimeTokenRecord>, PortError> {
         let hash = hash_bytes(hash);
-        self.run(move |conn| {
+        self.run("find_one_time", move |conn| {
             one_time_tokens::table
                 .find(hash)
                 .filter(one_time_tokens::kind.eq(kind.as_str()))
@@ -50,7 +50,7 @@ impl OneTimeTokenStore for SqliteStore {
         let (hash, now) = (hash_bytes(hash), millis(now));
         // A conditional update: of concurrent calls at most one matches a row that is
         // still unused, and RETURNING gives back exactly the row it changed (if any).
-        self.run(move |conn| {
+        self.run("consume_one_time", move |conn| {
             diesel::update(
                 one_time_tokens::table
                     .find(hash)
@@ -71,7 +71,8 @@ impl OneTimeTokenStore for SqliteStore {
 
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), PortError> {
-        self.run(|conn| conn.batch_execute("SELECT 1")).await?;
+        self.run("ping", |conn| conn.batch_execute("SELECT 1"))
+            .await?;
         Ok(())
     }
 
@@ -90,7 +91,7 @@ impl Store for SqliteStore {
             millis(dead_before),
             millis(unverified_before),
         );
-        self.run(move |conn| {
+        self.run("cleanup", move |conn| {
             conn.immediate_transaction(|conn| {
                 // Accounts never verified expire (their tokens go with them, ON DELETE
                 // CASCADE), freeing their username and email.

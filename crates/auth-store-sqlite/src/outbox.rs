@@ -20,8 +20,10 @@ const CLAIM_CHUNK: usize = 500;
 impl OutboxStore for SqliteStore {
     async fn enqueue_mail(&self, mail: &Outgoing) -> Result<(), PortError> {
         let rows = OutgoingRows::from_record(mail)?;
-        self.run(move |conn| conn.immediate_transaction(|conn| rows.insert(conn)))
-            .await?;
+        self.run("enqueue_mail", move |conn| {
+            conn.immediate_transaction(|conn| rows.insert(conn))
+        })
+        .await?;
         Ok(())
     }
 
@@ -37,7 +39,7 @@ impl OutboxStore for SqliteStore {
         // database's only write lock before the select, so no other claim runs between
         // the two and none can pick the same rows.
         let claimed: Vec<OutboxRow> = self
-            .run(move |conn| {
+            .run("claim_mail", move |conn| {
                 conn.immediate_transaction(|conn| {
                     let mut due: Vec<OutboxRow> = outbox::table
                         .filter(outbox::dead_at.is_null())
@@ -74,8 +76,10 @@ impl OutboxStore for SqliteStore {
 
     async fn mail_sent(&self, id: Uuid) -> Result<(), PortError> {
         let id = id.to_string();
-        self.run(move |conn| diesel::delete(outbox::table.find(id)).execute(conn))
-            .await?;
+        self.run("mail_sent", move |conn| {
+            diesel::delete(outbox::table.find(id)).execute(conn)
+        })
+        .await?;
         Ok(())
     }
 
@@ -90,7 +94,7 @@ impl OutboxStore for SqliteStore {
         };
         let (id, retry_at) = (id.to_string(), millis(retry_at));
         let changed = self
-            .run(move |conn| {
+            .run("mail_retry", move |conn| {
                 diesel::update(fenced(&id, attempts))
                     .set((
                         outbox::due_at.eq(retry_at),
@@ -111,7 +115,7 @@ impl OutboxStore for SqliteStore {
         // operators what failed and when. Dead already, it is left as it is: the first
         // time of death stays.
         let changed = self
-            .run(move |conn| {
+            .run("mail_dead", move |conn| {
                 diesel::update(fenced(&id, attempts))
                     .set((
                         outbox::dead_at.eq(Some(now)),
@@ -136,7 +140,7 @@ impl OutboxStore for SqliteStore {
         };
         let (id, now) = (id.to_string(), millis(now));
         let changed = self
-            .run(move |conn| {
+            .run("mail_release", move |conn| {
                 diesel::update(fenced(&id, attempts))
                     .set((
                         outbox::due_at.eq(now),
@@ -162,7 +166,7 @@ impl OutboxStore for SqliteStore {
             .filter_map(|(id, attempts)| Some((*id, stored_attempts(*attempts)?)))
             .collect();
         // One write transaction for the batch (a few mails): one fenced update each.
-        self.run(move |conn| {
+        self.run("renew_mail_leases", move |conn| {
             conn.immediate_transaction(|conn| {
                 let mut renewed = Vec::with_capacity(claims.len());
                 for (id, attempts) in &claims {
@@ -189,7 +193,7 @@ impl OutboxStore for SqliteStore {
     async fn release_all_leases(&self, now: Timestamp) -> Result<u64, PortError> {
         let now = millis(now);
         let released = self
-            .run(move |conn| {
+            .run("release_all_leases", move |conn| {
                 diesel::update(
                     outbox::table
                         .filter(outbox::dead_at.is_null())
@@ -205,7 +209,7 @@ impl OutboxStore for SqliteStore {
     async fn outbox_stats(&self) -> Result<OutboxStats, PortError> {
         // One read transaction: both counts come from one snapshot.
         let ((queued, oldest), dead): ((i64, Option<i64>), i64) = self
-            .run(|conn| {
+            .run("outbox_stats", |conn| {
                 conn.transaction(|conn| {
                     let queued = outbox::table
                         .filter(outbox::dead_at.is_null())

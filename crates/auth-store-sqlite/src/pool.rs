@@ -20,6 +20,7 @@ use diesel_async::pooled_connection::{
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use tokio::runtime::Handle;
+use tracing::Instrument as _;
 
 use crate::error::DbError;
 
@@ -122,7 +123,9 @@ impl SqliteStore {
 
         let store = Self { pool, runtime };
         // Fail now, not on the first request, if a connection cannot be set up.
-        store.run(|conn| conn.batch_execute("SELECT 1")).await?;
+        store
+            .run("connect", |conn| conn.batch_execute("SELECT 1"))
+            .await?;
         Ok(store)
     }
 
@@ -133,22 +136,43 @@ impl SqliteStore {
     ///
     /// The whole operation is a spawned task: if the caller's future is dropped, the task
     /// still finishes and returns the connection in a clean state.
-    pub(crate) async fn run<R, F>(&self, work: F) -> Result<R, DbError>
+    ///
+    /// Traced as a `db` span (`db.system`, `db.operation`: the store's method, never its
+    /// parameters) when it runs inside a request or a use case; see [`db_span`].
+    pub(crate) async fn run<R, F>(&self, op: &'static str, work: F) -> Result<R, DbError>
     where
         F: FnOnce(&mut SqliteConnection) -> QueryResult<R> + Send + 'static,
         R: Send + 'static,
     {
         let pool = self.pool.clone();
-        let task = self.runtime.spawn(async move {
-            let mut conn = match tokio::time::timeout(POOL_WAIT, pool.get()).await {
-                Ok(Ok(conn)) => conn,
-                Ok(Err(err)) => return Err(DbError::Port(PortError::unavailable(err))),
-                Err(_) => return Err(DbError::Port(PortError::unavailable(PoolExhausted))),
-            };
-            conn.spawn_blocking(work).await.map_err(DbError::from)
-        });
+        let task = self.runtime.spawn(
+            async move {
+                let mut conn = match tokio::time::timeout(POOL_WAIT, pool.get()).await {
+                    Ok(Ok(conn)) => conn,
+                    Ok(Err(err)) => return Err(DbError::Port(PortError::unavailable(err))),
+                    Err(_) => return Err(DbError::Port(PortError::unavailable(PoolExhausted))),
+                };
+                conn.spawn_blocking(work).await.map_err(DbError::from)
+            }
+            .instrument(db_span(op)),
+        );
         task.await.map_err(|err| DbError::Port(join_error(err)))?
     }
+}
+
+/// The span of one database operation: a child of the current span, or none at all outside
+/// any (the outbox poll: a trace of its own every few seconds would bury the requests').
+fn db_span(op: &'static str) -> tracing::Span {
+    if tracing::Span::current().is_none() {
+        return tracing::Span::none();
+    }
+    tracing::info_span!(
+        target: "auth_trace",
+        "db",
+        otel.kind = "client",
+        db.system = "sqlite",
+        db.operation = op
+    )
 }
 
 /// No connection of the pool became free in time.

@@ -32,7 +32,7 @@ impl SessionStore for SqliteStore {
         until: Timestamp,
     ) -> Result<(), PortError> {
         let (user, not_before, until) = (user.to_string(), millis(not_before), millis(until));
-        self.run(move |conn| {
+        self.run("revoke_user_tokens", move |conn| {
             // An upsert that only ever moves the mark (and its expiry) forward.
             diesel::insert_into(user_revocations::table)
                 .values((
@@ -62,7 +62,7 @@ impl SessionStore for SqliteStore {
     ) -> Result<Vec<(UserId, Timestamp, Timestamp)>, PortError> {
         let now = millis(now);
         let rows: Vec<(String, i64, i64)> = self
-            .run(move |conn| {
+            .run("user_revocations", move |conn| {
                 user_revocations::table
                     .filter(user_revocations::expires_at.gt(now))
                     .select((
@@ -92,8 +92,10 @@ impl SessionStore for SqliteStore {
         refresh: &TokenHash,
     ) -> Result<(), PortError> {
         let rows = NewSession::of(session, refresh);
-        self.run(move |conn| conn.immediate_transaction(|conn| rows.insert(conn)))
-            .await?;
+        self.run("create_session", move |conn| {
+            conn.immediate_transaction(|conn| rows.insert(conn))
+        })
+        .await?;
         Ok(())
     }
 
@@ -104,7 +106,7 @@ impl SessionStore for SqliteStore {
         password_version: i64,
     ) -> Result<(), StoreError> {
         let rows = NewSession::of(session, refresh);
-        self.run(move |conn| {
+        self.run("create_login_session", move |conn| {
             conn.immediate_transaction(|conn| {
                 // The compare-and-set comes first and takes the write lock: a reset either
                 // committed before (the version moved on, nothing is stored) or waits for
@@ -140,7 +142,7 @@ impl SessionStore for SqliteStore {
         let (presented, successor, now) =
             (hash_bytes(presented), hash_bytes(successor), millis(now));
         let found = self
-            .run(move |conn| {
+            .run("rotate_refresh", move |conn| {
                 conn.immediate_transaction(|conn| {
                     // The conditional update decides: of concurrent calls with one token,
                     // exactly one matches a row whose rotated_at is still NULL.
@@ -195,7 +197,7 @@ impl SessionStore for SqliteStore {
 
     async fn session(&self, id: SessionId) -> Result<Option<SessionRecord>, PortError> {
         let id = id.to_string();
-        self.run(move |conn| {
+        self.run("session", move |conn| {
             sessions::table
                 .find(id)
                 .select(SessionRow::as_select())
@@ -213,7 +215,7 @@ impl SessionStore for SqliteStore {
         now: Timestamp,
     ) -> Result<Vec<SessionRecord>, PortError> {
         let (user, now) = (user.to_string(), millis(now));
-        self.run(move |conn| {
+        self.run("active_sessions", move |conn| {
             sessions::table
                 .filter(sessions::user_id.eq(user))
                 .filter(sessions::revoked_at.is_null())
@@ -232,7 +234,7 @@ impl SessionStore for SqliteStore {
     async fn revoke_session(&self, id: SessionId, now: Timestamp) -> Result<bool, PortError> {
         let (id, now) = (id.to_string(), millis(now));
         let revoked = self
-            .run(move |conn| {
+            .run("revoke_session", move |conn| {
                 diesel::update(
                     sessions::table
                         .find(id)
@@ -254,7 +256,7 @@ impl SessionStore for SqliteStore {
         let (user, now) = (user.to_string(), millis(now));
         let except = except.map(|id| id.to_string());
         let ids: Vec<String> = self
-            .run(move |conn| {
+            .run("revoke_user_sessions", move |conn| {
                 let live = sessions::table
                     .filter(sessions::user_id.eq(user))
                     .filter(sessions::revoked_at.is_null());
@@ -281,7 +283,7 @@ impl SessionStore for SqliteStore {
     ) -> Result<Vec<(SessionId, Timestamp)>, PortError> {
         let since = millis(since);
         let rows: Vec<(String, Option<i64>)> = self
-            .run(move |conn| {
+            .run("revoked_since", move |conn| {
                 sessions::table
                     .filter(sessions::revoked_at.ge(since))
                     .order(sessions::revoked_at.asc())

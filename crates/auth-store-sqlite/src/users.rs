@@ -22,6 +22,7 @@ impl UserStore for SqliteStore {
         let row = UserRow::from_record(user);
         let mail = outgoing_rows(mail)?;
         self.change_with_mail(
+            "insert_user",
             mail,
             move |conn| diesel::insert_into(users::table).values(&row).execute(conn),
             |_| true,
@@ -32,7 +33,7 @@ impl UserStore for SqliteStore {
 
     async fn user_by_id(&self, id: UserId) -> Result<Option<UserRecord>, PortError> {
         let id = id.to_string();
-        self.find_user(move |conn| {
+        self.find_user("user_by_id", move |conn| {
             users::table
                 .find(id)
                 .select(UserRow::as_select())
@@ -44,7 +45,7 @@ impl UserStore for SqliteStore {
 
     async fn user_by_email(&self, index: &BlindIndex) -> Result<Option<UserRecord>, PortError> {
         let index = index.0.clone();
-        self.find_user(move |conn| {
+        self.find_user("user_by_email", move |conn| {
             users::table
                 .filter(users::email_index.eq(index))
                 .select(UserRow::as_select())
@@ -56,7 +57,7 @@ impl UserStore for SqliteStore {
 
     async fn user_by_username(&self, normalized: &str) -> Result<Option<UserRecord>, PortError> {
         let normalized = normalized.to_owned();
-        self.find_user(move |conn| {
+        self.find_user("user_by_username", move |conn| {
             users::table
                 .filter(users::username_normalized.eq(normalized))
                 .select(UserRow::as_select())
@@ -72,7 +73,7 @@ impl UserStore for SqliteStore {
         password_tag: u16,
     ) -> Result<Option<UserRecord>, PortError> {
         let (index, tag) = (email_index.0.clone(), i32::from(password_tag));
-        self.find_user(move |conn| {
+        self.find_user("pending_registration", move |conn| {
             users::table
                 .filter(users::pending_for_email_index.eq(index))
                 .filter(users::pending_password_tag.eq(tag))
@@ -98,6 +99,7 @@ impl UserStore for SqliteStore {
         // One statement: the change and the read-back of the row as stored are atomic.
         let row = self
             .change_with_mail(
+                "update_profile",
                 mail,
                 move |conn| {
                     let updated = match expected {
@@ -137,7 +139,7 @@ impl UserStore for SqliteStore {
     ) -> Result<(), StoreError> {
         let (id, hash, now) = (id.to_string(), hash.0.clone(), millis(now));
         let mail = outgoing_rows(mail)?;
-        self.run(move |conn| {
+        self.run("set_password", move |conn| {
             conn.immediate_transaction(|conn| {
                 let changes = (
                     users::password_hash.eq(hash),
@@ -184,7 +186,7 @@ impl UserStore for SqliteStore {
         expected_version: i64,
     ) -> Result<(), StoreError> {
         let (id, hash) = (id.to_string(), hash.0.clone());
-        self.run(move |conn| {
+        self.run("rehash_password", move |conn| {
             let updated = diesel::update(
                 users::table
                     .find(&id)
@@ -202,7 +204,7 @@ impl UserStore for SqliteStore {
 
     async fn mark_email_verified(&self, id: UserId, now: Timestamp) -> Result<(), StoreError> {
         let (id, now) = (id.to_string(), millis(now));
-        self.update_user(None, move |conn| {
+        self.update_user("mark_email_verified", None, move |conn| {
             // Idempotent: the first verification time stays.
             // A pending registration for a taken email is never verified.
             let marked = diesel::update(
@@ -241,7 +243,7 @@ impl UserStore for SqliteStore {
         // The unique index on email_index decides a collision with another account. Every
         // link still outstanding was mailed to the old address: it dies with it.
         let mail = outgoing_rows(mail)?;
-        self.run(move |conn| {
+        self.run("apply_email_change", move |conn| {
             conn.immediate_transaction(|conn| {
                 let changes = (
                     users::email_index.eq(index),
@@ -278,7 +280,7 @@ impl UserStore for SqliteStore {
 
     async fn record_login(&self, id: UserId, now: Timestamp) -> Result<(), PortError> {
         let (id, now) = (id.to_string(), millis(now));
-        self.run(move |conn| {
+        self.run("record_login", move |conn| {
             diesel::update(users::table.find(id))
                 .set(users::last_login_at.eq(Some(now)))
                 .execute(conn)
@@ -300,6 +302,7 @@ impl UserStore for SqliteStore {
         // the one-time tokens. The mail, which has no foreign key, stays.
         let deleted = self
             .change_with_mail(
+                "delete_user",
                 mail,
                 move |conn| {
                     let deleted = match expected_password_version {

@@ -13,11 +13,15 @@ use crate::schema::{one_time_tokens, users};
 
 impl SqliteStore {
     /// The one account matching `filter`, converted.
-    pub(crate) async fn find_user<F>(&self, filter: F) -> Result<Option<UserRecord>, PortError>
+    pub(crate) async fn find_user<F>(
+        &self,
+        op: &'static str,
+        filter: F,
+    ) -> Result<Option<UserRecord>, PortError>
     where
         F: FnOnce(&mut SqliteConnection) -> QueryResult<Option<UserRow>> + Send + 'static,
     {
-        self.run(filter)
+        self.run(op, filter)
             .await?
             .map(UserRow::into_record)
             .transpose()
@@ -28,6 +32,7 @@ impl SqliteStore {
     /// are stored or neither is. Without a mail, `change` runs on its own.
     pub(crate) async fn change_with_mail<R, F>(
         &self,
+        op: &'static str,
         mail: Option<OutgoingRows>,
         change: F,
         applied: fn(&R) -> bool,
@@ -36,7 +41,7 @@ impl SqliteStore {
         F: FnOnce(&mut SqliteConnection) -> QueryResult<R> + Send + 'static,
         R: Send + 'static,
     {
-        self.run(move |conn| match mail {
+        self.run(op, move |conn| match mail {
             None => change(conn),
             Some(mail) => conn.immediate_transaction(|conn| {
                 let result = change(conn)?;
@@ -53,13 +58,14 @@ impl SqliteStore {
     /// no mail) when it touched none.
     pub(crate) async fn update_user<F>(
         &self,
+        op: &'static str,
         mail: Option<OutgoingRows>,
         update: F,
     ) -> Result<(), StoreError>
     where
         F: FnOnce(&mut SqliteConnection) -> QueryResult<usize> + Send + 'static,
     {
-        match self.change_with_mail(mail, update, |n| *n > 0).await? {
+        match self.change_with_mail(op, mail, update, |n| *n > 0).await? {
             0 => Err(StoreError::NotFound),
             _ => Ok(()),
         }

@@ -41,6 +41,12 @@ struct ParsedUpdate {
 
 impl<A: Adapters> AuthService<A> {
     /// The caller's profile.
+    #[tracing::instrument(
+        target = "auth_trace",
+        name = "profile",
+        skip_all,
+        fields(use_case = "profile")
+    )]
     pub async fn profile(&self, claims: &AccessClaims) -> Result<Profile, AuthError> {
         // Shown, not decided on: a read replica may answer (the caller's own writes
         // included).
@@ -74,6 +80,12 @@ impl<A: Adapters> AuthService<A> {
     ///
     /// Reports `EmailChangeRequested`, or `ReauthenticationFailed` when the password was
     /// wrong or the change rate limited.
+    #[tracing::instrument(
+        target = "auth_trace",
+        name = "update_profile",
+        skip_all,
+        fields(use_case = "update_profile")
+    )]
     pub async fn update_profile(
         &self,
         claims: &AccessClaims,
@@ -261,6 +273,12 @@ impl<A: Adapters> AuthService<A> {
     }
 
     /// The caller's live sessions, newest first.
+    #[tracing::instrument(
+        target = "auth_trace",
+        name = "sessions",
+        skip_all,
+        fields(use_case = "sessions")
+    )]
     pub async fn sessions(&self, claims: &AccessClaims) -> Result<Vec<SessionView>, AuthError> {
         let sessions = self
             .ports
@@ -289,6 +307,12 @@ impl<A: Adapters> AuthService<A> {
 
     /// Revokes one of the caller's sessions; another user's (or an unknown) id is `NotFound`.
     /// Reports `SessionRevoked`.
+    #[tracing::instrument(
+        target = "auth_trace",
+        name = "revoke_session",
+        skip_all,
+        fields(use_case = "revoke_session")
+    )]
     pub async fn revoke_session(
         &self,
         claims: &AccessClaims,

@@ -69,6 +69,12 @@ impl<A: Adapters> AuthService<A> {
 
     /// Changes the password after checking the current one; ends the user's other sessions.
     /// Reports `PasswordChanged` or `ReauthenticationFailed`.
+    #[tracing::instrument(
+        target = "auth_trace",
+        name = "change_password",
+        skip_all,
+        fields(use_case = "change_password")
+    )]
     pub async fn change_password(
         &self,
         claims: &AccessClaims,
@@ -154,6 +160,12 @@ impl<A: Adapters> AuthService<A> {
     /// Deletes the account after re-authentication: personal data erased, every session and
     /// token revoked, email and username free again. Reports `AccountDeleted` or
     /// `ReauthenticationFailed`.
+    #[tracing::instrument(
+        target = "auth_trace",
+        name = "delete_account",
+        skip_all,
+        fields(use_case = "delete_account")
+    )]
     pub async fn delete_account(
         &self,
         claims: &AccessClaims,

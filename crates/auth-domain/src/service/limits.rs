@@ -54,6 +54,12 @@ impl<A: Adapters> AuthService<A> {
     /// IPv6 address by its /64 prefix: that is the smallest block a network hands out (one
     /// LAN, one customer), so one holder has 2^64 addresses to rotate through. Two addresses
     /// of one /64 share the limit; neighbouring /64s do not.
+    #[tracing::instrument(
+        target = "auth_trace",
+        name = "throttle",
+        skip_all,
+        fields(use_case = "throttle")
+    )]
     pub async fn throttle(
         &self,
         action: Action,

@@ -60,6 +60,12 @@ impl<A: Adapters> AuthService<A> {
     /// Counts the per-IP limit, and the per-identifier one unless a valid device token of
     /// the account is presented. Reports `LoginSucceeded`, or `LoginFailed` (and
     /// `AccountLocked` when this failure locked the identifier).
+    #[tracing::instrument(
+        target = "auth_trace",
+        name = "login",
+        skip_all,
+        fields(use_case = "login")
+    )]
     pub async fn login(
         &self,
         input: LoginRequest,

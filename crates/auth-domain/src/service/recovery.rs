@@ -15,6 +15,12 @@ impl<A: Adapters> AuthService<A> {
     /// outbox relay looks the address up when it delivers (no account: nothing is sent).
     ///
     /// Counts the per-IP and per-email limits.
+    #[tracing::instrument(
+        target = "auth_trace",
+        name = "forgot_password",
+        skip_all,
+        fields(use_case = "forgot_password")
+    )]
     pub async fn forgot_password(
         &self,
         raw_email: &str,
@@ -32,6 +38,12 @@ impl<A: Adapters> AuthService<A> {
     /// password it was.
     ///
     /// Counts the per-IP limit; reports `PasswordReset`.
+    #[tracing::instrument(
+        target = "auth_trace",
+        name = "reset_password",
+        skip_all,
+        fields(use_case = "reset_password")
+    )]
     pub async fn reset_password(
         &self,
         raw_token: &str,

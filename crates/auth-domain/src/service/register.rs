@@ -79,6 +79,12 @@ impl<A: Adapters> AuthService<A> {
     /// [`Registered`]): same answer, same work (one bcrypt, one insert with one mail).
     ///
     /// Counts the per-IP and per-email limits.
+    #[tracing::instrument(
+        target = "auth_trace",
+        name = "register",
+        skip_all,
+        fields(use_case = "register")
+    )]
     pub async fn register(
         &self,
         input: Registration,
@@ -233,6 +239,12 @@ impl<A: Adapters> AuthService<A> {
     /// Consumes an email-verification token (from registration or from an email change).
     ///
     /// Counts the per-IP limit; reports `EmailVerified`.
+    #[tracing::instrument(
+        target = "auth_trace",
+        name = "verify_email",
+        skip_all,
+        fields(use_case = "verify_email")
+    )]
     pub async fn verify_email(
         &self,
         raw_token: &str,
@@ -335,6 +347,12 @@ impl<A: Adapters> AuthService<A> {
     /// as it is, and the outbox relay looks the address up when it delivers.
     ///
     /// Counts the per-IP and per-email limits.
+    #[tracing::instrument(
+        target = "auth_trace",
+        name = "resend_verification",
+        skip_all,
+        fields(use_case = "resend_verification")
+    )]
     pub async fn resend_verification(
         &self,
         raw_email: &str,

@@ -46,6 +46,12 @@ impl<A: Adapters> AuthService<A> {
     ///
     /// Counts the per-IP limit. Reports `TokensRefreshed`, or `RefreshReused` when a reuse
     /// revoked the session.
+    #[tracing::instrument(
+        target = "auth_trace",
+        name = "refresh",
+        skip_all,
+        fields(use_case = "refresh")
+    )]
     pub async fn refresh(
         &self,
         raw_token: &str,
@@ -107,6 +113,12 @@ impl<A: Adapters> AuthService<A> {
 
     /// Verifies an access token: signature, algorithm, claims, then the revocation list
     /// (one cache round trip, no storage query).
+    #[tracing::instrument(
+        target = "auth_trace",
+        name = "authenticate",
+        skip_all,
+        fields(use_case = "authenticate")
+    )]
     pub async fn authenticate(&self, access_token: &str) -> Result<AccessClaims, AuthError> {
         let claims = self
             .ports
@@ -134,6 +146,12 @@ impl<A: Adapters> AuthService<A> {
     /// the token itself until it expires.
     ///
     /// Counts the per-IP limit; reports `LoggedOut`.
+    #[tracing::instrument(
+        target = "auth_trace",
+        name = "logout",
+        skip_all,
+        fields(use_case = "logout")
+    )]
     pub async fn logout(
         &self,
         claims: &AccessClaims,
@@ -224,6 +242,12 @@ impl<A: Adapters> AuthService<A> {
     /// Deletes expired and spent rows from storage, keeping revoked sessions for one
     /// access-token lifetime (a restart must still learn those revocations); accounts never
     /// verified go after `unverified_ttl`.
+    #[tracing::instrument(
+        target = "auth_trace",
+        name = "cleanup",
+        skip_all,
+        fields(use_case = "cleanup")
+    )]
     pub async fn cleanup(&self) -> Result<crate::ports::CleanupReport, AuthError> {
         let now = self.now();
         let keep = now - self.policy.access_ttl - TimeDelta::seconds(1);
@@ -240,6 +264,12 @@ impl<A: Adapters> AuthService<A> {
     /// restart does not revive a revoked access token, and tells a shared cache it is warm.
     /// Called at start, before serving: it copies even when the cache says it needs
     /// nothing (an in-process cache is empty after a restart). Returns how many it restored.
+    #[tracing::instrument(
+        target = "auth_trace",
+        name = "warm_revocations",
+        skip_all,
+        fields(use_case = "warm_revocations")
+    )]
     pub async fn warm_revocations(&self) -> Result<usize, AuthError> {
         let ticket = self.ports.cache.needs_warming().await?;
         let restored = self.copy_revocations().await?;

@@ -66,7 +66,7 @@ fn shown(value: &Value) -> String {
 type Special = fn(&Config) -> Option<String>;
 
 /// The variables shown with something from other variables, or with what "unset" means.
-pub(super) const SPECIAL: [(&str, Special); 11] = [
+pub(super) const SPECIAL: [(&str, Special); 14] = [
     ("METRICS_PORT", |c| {
         c.metrics_port.is_none().then(|| unset("/metrics on PORT"))
     }),
@@ -97,6 +97,29 @@ pub(super) const SPECIAL: [(&str, Special); 11] = [
                 .map(|node| crate::startup::redact_url(node))
                 .collect::<Vec<_>>()
                 .join(",")
+        })
+    }),
+    ("OTEL_EXPORTER_OTLP_ENDPOINT", |c| {
+        Some(c.otel_exporter_otlp_endpoint.as_ref().map_or_else(
+            || match c.otel_exporter_otlp_traces_endpoint {
+                Some(_) => unset("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is used"),
+                None => unset("traces off"),
+            },
+            |url| crate::startup::redact_url(url),
+        ))
+    }),
+    ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", |c| {
+        Some(c.traces_endpoint().map_or_else(
+            || unset("traces off"),
+            |url| crate::startup::redact_url(&url),
+        ))
+    }),
+    ("OTEL_TRACES_SAMPLER_ARG", |c| {
+        let ratio = c.otel_traces_sampler_arg.unwrap_or(1.0);
+        Some(if c.otel_traces_sampler.takes_ratio() {
+            ratio.to_string()
+        } else {
+            format!("{ratio} (unused by {})", sampler_name(c))
         })
     }),
     ("MAIL_SERVER", |c| {
@@ -130,6 +153,14 @@ pub(super) const SPECIAL: [(&str, Special); 11] = [
             .then(|| unset("built-in templates"))
     }),
 ];
+
+/// The sampler as `OTEL_TRACES_SAMPLER` names it.
+fn sampler_name(config: &Config) -> String {
+    serde_json::to_value(config.otel_traces_sampler)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
 
 fn unset(meaning: &str) -> String {
     format!("{UNSET} ({meaning})")

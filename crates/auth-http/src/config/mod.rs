@@ -66,6 +66,34 @@ pub enum JwtAlgorithm {
     EdDsa,
 }
 
+/// `OTEL_TRACES_SAMPLER`: which traces are recorded (the OpenTelemetry specification's
+/// names; the ratio comes from `OTEL_TRACES_SAMPLER_ARG`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TraceSampler {
+    /// Every trace.
+    AlwaysOn,
+    /// None.
+    AlwaysOff,
+    /// A fraction of the traces, chosen by trace id.
+    #[serde(rename = "traceidratio")]
+    TraceIdRatio,
+    /// The caller's decision when a `traceparent` came in, else every trace (the default).
+    ParentbasedAlwaysOn,
+    /// The caller's decision when a `traceparent` came in, else none.
+    ParentbasedAlwaysOff,
+    /// The caller's decision when a `traceparent` came in, else a fraction by trace id.
+    #[serde(rename = "parentbased_traceidratio")]
+    ParentbasedTraceIdRatio,
+}
+
+impl TraceSampler {
+    /// Whether `OTEL_TRACES_SAMPLER_ARG` (a ratio) applies.
+    pub fn takes_ratio(self) -> bool {
+        matches!(self, Self::TraceIdRatio | Self::ParentbasedTraceIdRatio)
+    }
+}
+
 /// Where data lives.
 #[derive(Debug, Clone)]
 pub enum Database {
@@ -248,7 +276,29 @@ impl Config {
         if self.app_env == AppEnv::Production && self.cors_origins == CorsOrigins::Any {
             warnings.push("CORS_ORIGINS=* lets every web page call the API from a browser (without credentials): list your front ends' origins instead".to_owned());
         }
+        if self.otel_traces_sampler_arg.is_some() && !self.otel_traces_sampler.takes_ratio() {
+            warnings.push("OTEL_TRACES_SAMPLER_ARG is set but OTEL_TRACES_SAMPLER is not traceidratio or parentbased_traceidratio: the ratio is unused".to_owned());
+        }
         warnings
+    }
+
+    /// Where spans go, when traces are on: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` as given,
+    /// else `OTEL_EXPORTER_OTLP_ENDPOINT` with `/v1/traces` appended (as the OpenTelemetry
+    /// specification says). `None`: traces are off.
+    pub fn traces_endpoint(&self) -> Option<String> {
+        self.otel_exporter_otlp_traces_endpoint.clone().or_else(|| {
+            self.otel_exporter_otlp_endpoint
+                .as_deref()
+                .map(|base| format!("{}/v1/traces", base.trim_end_matches('/')))
+        })
+    }
+
+    /// The headers of `OTEL_EXPORTER_OTLP_HEADERS` (`key=value,…`, values percent-decoded).
+    pub fn otlp_headers(&self) -> Vec<(String, String)> {
+        self.otel_exporter_otlp_headers
+            .as_ref()
+            .and_then(|raw| parse::otlp_header_pairs(raw.expose_secret()).ok())
+            .unwrap_or_default()
     }
 
     /// Where data lives: PostgreSQL when `DATABASE_URL` says so; otherwise the SQLite file

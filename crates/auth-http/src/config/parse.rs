@@ -12,7 +12,7 @@ use chrono::TimeDelta;
 use ipnet::IpNet;
 use secrecy::SecretString;
 
-use super::{AppEnv, CorsOrigins, JwtAlgorithm, LogFormat};
+use super::{AppEnv, CorsOrigins, JwtAlgorithm, LogFormat, TraceSampler};
 
 /// Why a value was refused.
 #[derive(Debug, thiserror::Error)]
@@ -235,4 +235,86 @@ pub fn trusted_proxies(raw: &str) -> Parsed<Vec<IpNet>> {
     } else {
         Err(Refusal::Problems(problems))
     }
+}
+
+/// An OTLP/HTTP endpoint: an `http://` or `https://` URL.
+pub fn otlp_endpoint(raw: &str) -> Parsed<String> {
+    let scheme = ["http://", "https://"]
+        .iter()
+        .find(|scheme| raw.to_ascii_lowercase().starts_with(*scheme));
+    match scheme {
+        Some(scheme) if raw.len() > scheme.len() => Ok(raw.to_owned()),
+        _ => Err(expected("an http:// or https:// URL (OTLP over HTTP)")),
+    }
+}
+
+/// `OTEL_EXPORTER_OTLP_HEADERS`: `key=value` pairs, comma-separated, values percent-encoded
+/// (W3C baggage form); never quoted (a header may carry a token).
+pub fn otlp_headers(raw: &str) -> Parsed<SecretString> {
+    otlp_header_pairs(raw)?;
+    secret(raw)
+}
+
+/// The pairs of an `OTEL_EXPORTER_OTLP_HEADERS` value, values percent-decoded.
+pub fn otlp_header_pairs(raw: &str) -> Parsed<Vec<(String, String)>> {
+    let refused = || {
+        Refusal::Hidden(
+            "expected key=value pairs, comma-separated (values percent-encoded)".to_owned(),
+        )
+    };
+    raw.split(',')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').ok_or_else(refused)?;
+            let key = key.trim();
+            let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+            if key.is_empty() || !key.bytes().all(token) {
+                return Err(refused());
+            }
+            let value = percent_decode(value.trim()).ok_or_else(refused)?;
+            Ok((key.to_owned(), value))
+        })
+        .collect()
+}
+
+/// `%XX` escapes decoded; `None` for a broken escape or bytes that are not UTF-8.
+fn percent_decode(raw: &str) -> Option<String> {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// `OTEL_TRACES_SAMPLER`: one of the specification's samplers this service implements.
+pub fn trace_sampler(raw: &str) -> Parsed<TraceSampler> {
+    match raw.to_ascii_lowercase().as_str() {
+        "always_on" => Ok(TraceSampler::AlwaysOn),
+        "always_off" => Ok(TraceSampler::AlwaysOff),
+        "traceidratio" => Ok(TraceSampler::TraceIdRatio),
+        "parentbased_always_on" => Ok(TraceSampler::ParentbasedAlwaysOn),
+        "parentbased_always_off" => Ok(TraceSampler::ParentbasedAlwaysOff),
+        "parentbased_traceidratio" => Ok(TraceSampler::ParentbasedTraceIdRatio),
+        _ => Err(expected(
+            "always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio",
+        )),
+    }
+}
+
+/// `OTEL_TRACES_SAMPLER_ARG`: a ratio from 0 to 1.
+pub fn ratio(raw: &str) -> Parsed<f64> {
+    raw.parse::<f64>()
+        .ok()
+        .filter(|r| (0.0..=1.0).contains(r))
+        .ok_or_else(|| expected("a number from 0 to 1"))
 }

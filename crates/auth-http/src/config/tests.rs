@@ -426,7 +426,7 @@ fn the_defaults_parse_and_every_variable_is_described_once_in_the_definitions_or
             "{name}={value}"
         );
     }
-    assert_eq!(defined.len(), 62, "{defined:?}");
+    assert_eq!(defined.len(), 68, "{defined:?}");
 }
 
 #[test]
@@ -478,6 +478,15 @@ fn the_defaults_are_described_as_config_check_shows_them() {
         ("SHUTDOWN_GRACE", "30"),
         ("LOG_FORMAT", "text"),
         ("DEBUG", "false"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "unset (traces off)"),
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "unset (traces off)"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "unset"),
+        ("OTEL_SERVICE_NAME", "auth-service"),
+        ("OTEL_TRACES_SAMPLER", "parentbased_always_on"),
+        (
+            "OTEL_TRACES_SAMPLER_ARG",
+            "1 (unused by parentbased_always_on)",
+        ),
         ("REDIS_URL", "unset (in-process cache)"),
         ("REDIS_CLUSTER_NODES", "unset"),
         ("REDIS_KEY_PREFIX", "auth:"),
@@ -635,6 +644,112 @@ fn several_bad_values_are_each_reported_once_naming_the_variable_but_not_a_secre
         !all.contains("c2VjcmV0") && !all.contains("pw-Zq7"),
         "{all}"
     );
+}
+
+#[test]
+fn traces_are_off_without_an_endpoint_and_the_traces_endpoint_wins_over_the_base() {
+    let off = Config::from_vars(HashMap::new()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(off.traces_endpoint(), None);
+    let base = Config::from_vars(vars(&[(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "http://collector:4318/",
+    )]))
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        base.traces_endpoint().as_deref(),
+        Some("http://collector:4318/v1/traces"),
+        "the signal path is appended to the base"
+    );
+    let both = Config::from_vars(vars(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "https://tempo:4318/otlp/traces",
+        ),
+    ]))
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        both.traces_endpoint().as_deref(),
+        Some("https://tempo:4318/otlp/traces"),
+        "the traces endpoint is used as given"
+    );
+}
+
+#[test]
+fn trace_samplers_of_the_specification_parse_and_others_are_clear_problems() {
+    for (name, ratio_used) in [
+        ("always_on", false),
+        ("ALWAYS_OFF", false),
+        ("traceidratio", true),
+        ("parentbased_always_on", false),
+        ("parentbased_always_off", false),
+        ("parentbased_traceidratio", true),
+    ] {
+        let config = Config::from_vars(vars(&[
+            ("OTEL_TRACES_SAMPLER", name),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+        ]))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            config.otel_traces_sampler.takes_ratio(),
+            ratio_used,
+            "{name}"
+        );
+        assert_eq!(config.otel_traces_sampler_arg, Some(0.25), "{name}");
+        assert_eq!(
+            config.warnings().len(),
+            usize::from(!ratio_used),
+            "{name}: an unused ratio is a warning"
+        );
+    }
+    let problems = Config::from_vars(vars(&[
+        ("OTEL_TRACES_SAMPLER", "jaeger_remote"),
+        ("OTEL_TRACES_SAMPLER_ARG", "1.5"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "api-key"),
+    ]))
+    .err()
+    .map(|e| e.0)
+    .unwrap_or_default();
+    assert_eq!(problems.len(), 4, "{problems:#?}");
+    for expected in [
+        "OTEL_TRACES_SAMPLER=\"jaeger_remote\" is not valid: expected always_on, always_off, traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG=\"1.5\" is not valid: expected a number from 0 to 1",
+        "OTEL_EXPORTER_OTLP_ENDPOINT=\"collector:4317\" is not valid: expected an http:// or https:// URL",
+        "OTEL_EXPORTER_OTLP_HEADERS is not valid: expected key=value pairs",
+    ] {
+        assert!(
+            problems.iter().any(|p| p.starts_with(expected)),
+            "{expected} missing from {problems:#?}"
+        );
+    }
+    assert!(!problems.join("\n").contains("api-key"), "{problems:?}");
+}
+
+#[test]
+fn otlp_headers_are_decoded_and_masked_by_config_check() {
+    let config = Config::from_vars(vars(&[
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "https://user:pw-Zq7@otlp.example.com",
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "api-key=s3cr%3Dt-Zq7, x-scope-orgid = tenant%201",
+        ),
+    ]))
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        config.otlp_headers(),
+        [
+            ("api-key".to_owned(), "s3cr=t-Zq7".to_owned()),
+            ("x-scope-orgid".to_owned(), "tenant 1".to_owned())
+        ]
+    );
+    let described: HashMap<&str, String> = config.describe().into_iter().collect();
+    assert_eq!(described["OTEL_EXPORTER_OTLP_HEADERS"], "set (masked)");
+    let shown = format!("{described:?}");
+    assert!(!shown.contains("Zq7"), "{shown}");
 }
 
 #[test]

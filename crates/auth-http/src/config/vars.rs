@@ -22,10 +22,10 @@ use serde::Serialize;
 use super::describe;
 use super::parse::{
     app_env, at_least, between, cors_origins, flag, host, jwt_algorithm, key32, log_format,
-    metrics_token, nonzero_port, path, pem, pem_secret, port, seconds_at_least, seconds_between,
-    secret, text, trusted_proxies, url_base,
+    metrics_token, nonzero_port, otlp_endpoint, otlp_headers, path, pem, pem_secret, port, ratio,
+    seconds_at_least, seconds_between, secret, text, trace_sampler, trusted_proxies, url_base,
 };
-use super::{AppEnv, CorsOrigins, JwtAlgorithm, LogFormat};
+use super::{AppEnv, CorsOrigins, JwtAlgorithm, LogFormat, TraceSampler};
 
 /// The whole configuration, one field per environment variable (durations in whole
 /// seconds; an empty value means unset).
@@ -203,6 +203,30 @@ pub struct Config {
     /// true logs at debug level (RUST_LOG, when set, overrides it).
     #[arg(long, env = "DEBUG", action = Set, default_value = "false", value_parser = flag)]
     pub debug: bool,
+    /// Base URL of an OTLP/HTTP receiver (an OpenTelemetry collector, Jaeger, Tempo):
+    /// spans go to {it}/v1/traces as protobuf. Unset: traces are off.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_parser = otlp_endpoint)]
+    pub otel_exporter_otlp_endpoint: Option<String>,
+    /// The full URL spans go to, instead of OTEL_EXPORTER_OTLP_ENDPOINT's /v1/traces (it
+    /// too turns traces on).
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", value_parser = otlp_endpoint)]
+    pub otel_exporter_otlp_traces_endpoint: Option<String>,
+    /// Headers sent with every export, `key=value` pairs comma-separated, values
+    /// percent-encoded (e.g. an API key of a hosted backend).
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_HEADERS", value_parser = otlp_headers)]
+    #[serde(serialize_with = "describe::masked")]
+    pub otel_exporter_otlp_headers: Option<SecretString>,
+    /// `service.name` of the spans.
+    #[arg(long, env = "OTEL_SERVICE_NAME", default_value = "auth-service", value_parser = text)]
+    pub otel_service_name: String,
+    /// Which traces are recorded: always_on, always_off, traceidratio,
+    /// parentbased_always_on, parentbased_always_off or parentbased_traceidratio
+    /// (parentbased: an incoming traceparent's decision wins).
+    #[arg(long, env = "OTEL_TRACES_SAMPLER", default_value = "parentbased_always_on", value_parser = trace_sampler)]
+    pub otel_traces_sampler: TraceSampler,
+    /// The ratio of the traceidratio samplers, from 0 to 1 (default 1).
+    #[arg(long, env = "OTEL_TRACES_SAMPLER_ARG", value_parser = ratio)]
+    pub otel_traces_sampler_arg: Option<f64>,
     /// redis://host:6379[/db], or rediss:// for TLS: the cache shared by every instance.
     /// Unset: the in-process cache.
     #[arg(long, env = "REDIS_URL", value_parser = secret)]

@@ -27,3 +27,4 @@ mod security;
 mod smtp;
 mod system;
 mod tokens;
+mod traces;

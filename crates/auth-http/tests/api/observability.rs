@@ -504,10 +504,10 @@ async fn after_a_full_flow_every_metric_family_shows_its_label_values() -> TestR
 }
 
 /// The real binary, with JSON logs on stderr collected line by line.
-struct Binary {
+pub(crate) struct Binary {
     child: Child,
-    base: String,
-    client: awc::Client,
+    pub(crate) base: String,
+    pub(crate) client: awc::Client,
     lines: Arc<Mutex<Vec<String>>>,
     reader: Option<std::thread::JoinHandle<()>>,
     _dir: tempfile::TempDir,
@@ -521,7 +521,7 @@ impl Drop for Binary {
 }
 
 impl Binary {
-    async fn start(vars: &[(&str, &str)]) -> Result<Self, Box<dyn std::error::Error>> {
+    pub(crate) async fn start(vars: &[(&str, &str)]) -> Result<Self, Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_auth-http"));
@@ -587,7 +587,7 @@ impl Binary {
     }
 
     /// Stops the process with SIGTERM and returns every line it wrote.
-    fn stop(mut self) -> Vec<String> {
+    pub(crate) fn stop(mut self) -> Vec<String> {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
@@ -780,6 +780,11 @@ async fn the_binary_counts_the_flow_exactly_and_its_json_logs_hold_the_audit_eve
             assert!(!line.contains(needle), "{needle:?} logged: {line}");
         }
     }
+    // Traces are off without an endpoint: no ids in the logs.
+    assert!(
+        events.iter().all(|e| e.get("trace_id").is_none()),
+        "trace ids without traces"
+    );
     Ok(())
 }
 
