@@ -20,9 +20,11 @@ pub mod columns;
 pub mod error;
 mod mail_rows;
 mod rows;
+mod span;
 
 pub use columns::Columns;
 pub use error::{DbError, Dialect, corrupt};
+pub use span::db_span;
 
 /// Used by the code [`rows!`] generates.
 #[doc(hidden)]

@@ -306,7 +306,7 @@ impl PgStore {
     /// diesel-async does not promise that for a dropped transaction future.
     ///
     /// Traced as a `db` span (`db.system`, `db.operation`: the store's method, never its
-    /// parameters) when it runs inside a request or a use case; see [`db_span`].
+    /// parameters) when it runs inside a request or a use case; see [`auth_store_core::db_span`].
     pub(crate) async fn run<R, F>(&self, op: &'static str, work: F) -> Result<R, DbError>
     where
         F: for<'c> FnOnce(&'c mut AsyncPgConnection) -> BoxFuture<'c, QueryResult<R>>
@@ -332,26 +332,10 @@ impl PgStore {
                 }
                 .map_err(DbError::from)
             }
-            .instrument(db_span(op)),
+            .instrument(auth_store_core::db_span("postgresql", op)),
         );
         task.await.map_err(|err| DbError::Port(join_error(err)))?
     }
-}
-
-/// The span of one database operation: a child of the current span, or none at all outside
-/// any (the outbox poll, the replica checks: a trace of their own every few seconds would
-/// bury the requests' traces).
-fn db_span(op: &'static str) -> tracing::Span {
-    if tracing::Span::current().is_none() {
-        return tracing::Span::none();
-    }
-    tracing::info_span!(
-        target: "auth_trace",
-        "db",
-        otel.kind = "client",
-        db.system = "postgresql",
-        db.operation = op
-    )
 }
 
 /// A write for an account in progress: see [`PgStore::writing`].

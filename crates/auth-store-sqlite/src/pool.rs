@@ -138,7 +138,7 @@ impl SqliteStore {
     /// still finishes and returns the connection in a clean state.
     ///
     /// Traced as a `db` span (`db.system`, `db.operation`: the store's method, never its
-    /// parameters) when it runs inside a request or a use case; see [`db_span`].
+    /// parameters) when it runs inside a request or a use case; see [`auth_store_core::db_span`].
     pub(crate) async fn run<R, F>(&self, op: &'static str, work: F) -> Result<R, DbError>
     where
         F: FnOnce(&mut SqliteConnection) -> QueryResult<R> + Send + 'static,
@@ -154,25 +154,10 @@ impl SqliteStore {
                 };
                 conn.spawn_blocking(work).await.map_err(DbError::from)
             }
-            .instrument(db_span(op)),
+            .instrument(auth_store_core::db_span("sqlite", op)),
         );
         task.await.map_err(|err| DbError::Port(join_error(err)))?
     }
-}
-
-/// The span of one database operation: a child of the current span, or none at all outside
-/// any (the outbox poll: a trace of its own every few seconds would bury the requests').
-fn db_span(op: &'static str) -> tracing::Span {
-    if tracing::Span::current().is_none() {
-        return tracing::Span::none();
-    }
-    tracing::info_span!(
-        target: "auth_trace",
-        "db",
-        otel.kind = "client",
-        db.system = "sqlite",
-        db.operation = op
-    )
 }
 
 /// No connection of the pool became free in time.

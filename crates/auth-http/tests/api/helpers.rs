@@ -395,3 +395,47 @@ impl TestApp {
         (res.str("access_token"), res.str("refresh_token"))
     }
 }
+
+impl TestApp {
+    /// Two tabs present one refresh token at once: both answers are 200 and carry the same
+    /// successor (one rotation). Returns one of them.
+    pub async fn refresh_race_has_one_successor(&self, refresh: &str) -> Response {
+        let body = json!({"refresh_token": refresh});
+        let (one, two) = tokio::join!(
+            self.post("/auth/refresh-token", &body),
+            self.post("/auth/refresh-token", &body)
+        );
+        assert_eq!(one.status, StatusCode::OK, "{}", one.body);
+        assert_eq!(two.status, StatusCode::OK, "{}", two.body);
+        assert_eq!(one.str("refresh_token"), two.str("refresh_token"));
+        one
+    }
+
+    /// With the database cut (`cut`), a read that needs it answers 503
+    /// `service_unavailable`; once `restore` ran, the same read answers 200 within 10 s,
+    /// on new connections, without a restart.
+    pub async fn database_outage_is_a_503_and_recovers(
+        &self,
+        access: &str,
+        cut: impl FnOnce(),
+        restore: impl FnOnce(),
+    ) {
+        cut();
+        let profile = self.get_auth("/users/profile", access).await;
+        assert_eq!(
+            profile.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{}",
+            profile.body
+        );
+        assert_eq!(profile.code(), "service_unavailable");
+        restore();
+        for _ in 0..40 {
+            if self.get_auth("/users/profile", access).await.status == StatusCode::OK {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+        panic!("no new database connection within 10 s of the database returning");
+    }
+}

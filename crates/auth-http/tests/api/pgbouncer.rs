@@ -4,8 +4,6 @@
 //! `prepared statement "sN" does not exist`), a concurrent refresh race, and an outage cut
 //! through a TCP proxy, whatever storage the rest of the suite runs on.
 
-use std::time::Duration;
-
 use auth_store_postgres::test_pgbouncer::PgBouncer;
 use auth_store_postgres::test_support::fresh_database;
 use awc::http::StatusCode;
@@ -50,14 +48,7 @@ async fn twenty_concurrent_flows_and_a_refresh_race_succeed_behind_pgbouncer() -
     assert_eq!(refreshes.len(), 20);
 
     // Two tabs refresh at once: one successor, both answers carry it.
-    let body = json!({"refresh_token": refreshes[0]});
-    let (one, two) = tokio::join!(
-        app.post("/auth/refresh-token", &body),
-        app.post("/auth/refresh-token", &body)
-    );
-    assert_eq!(one.status, StatusCode::OK, "{}", one.body);
-    assert_eq!(two.status, StatusCode::OK, "{}", two.body);
-    assert_eq!(one.str("refresh_token"), two.str("refresh_token"));
+    let one = app.refresh_race_has_one_successor(&refreshes[0]).await;
     let out = app
         .call(
             "POST",
@@ -95,29 +86,8 @@ async fn a_pgbouncer_outage_is_a_503_and_the_service_recovers_without_a_restart(
     .await;
     let (access, _) = app.signed_in("bounced@example.com", "bounced").await;
 
-    proxy.cut();
-    let profile = app.get_auth("/users/profile", &access).await;
-    assert_eq!(
-        profile.status,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "{}",
-        profile.body
-    );
-    assert_eq!(profile.code(), "service_unavailable");
-
-    proxy.restore();
-    let mut recovered = false;
-    for _ in 0..40 {
-        if app.get_auth("/users/profile", &access).await.status == StatusCode::OK {
-            recovered = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    assert!(
-        recovered,
-        "no new connection through PgBouncer within 10 s of it returning"
-    );
+    app.database_outage_is_a_503_and_recovers(&access, || proxy.cut(), || proxy.restore())
+        .await;
     app.stop().await;
     Ok(())
 }

@@ -2,11 +2,8 @@
 //! concurrent refresh race, and an outage cut through a TCP proxy, with
 //! `sslmode=verify-full`, whatever storage the rest of the suite runs on.
 
-use std::time::Duration;
-
 use auth_store_postgres::test_tls::{Ca, TlsServer};
 use awc::http::StatusCode;
-use serde_json::json;
 
 use crate::helpers::{TestResult, spawn_with};
 use crate::proxy::Proxy;
@@ -35,14 +32,7 @@ async fn the_whole_flow_runs_on_a_postgresql_that_accepts_tls_only() -> TestResu
     assert_eq!(profile.status, StatusCode::OK, "{}", profile.body);
 
     // Two tabs refresh at once: one successor, both answers carry it.
-    let body = json!({"refresh_token": refresh});
-    let (one, two) = tokio::join!(
-        app.post("/auth/refresh-token", &body),
-        app.post("/auth/refresh-token", &body)
-    );
-    assert_eq!(one.status, StatusCode::OK, "{}", one.body);
-    assert_eq!(two.status, StatusCode::OK, "{}", two.body);
-    assert_eq!(one.str("refresh_token"), two.str("refresh_token"));
+    let one = app.refresh_race_has_one_successor(&refresh).await;
     let out = app
         .call(
             "POST",
@@ -81,29 +71,8 @@ async fn a_tls_database_outage_is_a_503_and_the_service_reconnects_over_tls() ->
     .await;
     let (access, _) = app.signed_in("tlsout@example.com", "tlsoutage").await;
 
-    proxy.cut();
-    let profile = app.get_auth("/users/profile", &access).await;
-    assert_eq!(
-        profile.status,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "{}",
-        profile.body
-    );
-    assert_eq!(profile.code(), "service_unavailable");
-
-    proxy.restore();
-    let mut recovered = false;
-    for _ in 0..40 {
-        if app.get_auth("/users/profile", &access).await.status == StatusCode::OK {
-            recovered = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    assert!(
-        recovered,
-        "no new TLS connection within 10 s of the database returning"
-    );
+    app.database_outage_is_a_503_and_recovers(&access, || proxy.cut(), || proxy.restore())
+        .await;
     app.stop().await;
     Ok(())
 }
