@@ -237,14 +237,17 @@ pub fn trusted_proxies(raw: &str) -> Parsed<Vec<IpNet>> {
     }
 }
 
-/// An OTLP/HTTP endpoint: an `http://` or `https://` URL.
+/// An OTLP/HTTP endpoint: an `http://` or `https://` URL with a host, as the exporter will
+/// parse it (so that a malformed one is a configuration problem, not a failed start).
 pub fn otlp_endpoint(raw: &str) -> Parsed<String> {
-    let scheme = ["http://", "https://"]
-        .iter()
-        .find(|scheme| raw.to_ascii_lowercase().starts_with(*scheme));
-    match scheme {
-        Some(scheme) if raw.len() > scheme.len() => Ok(raw.to_owned()),
-        _ => Err(expected("an http:// or https:// URL (OTLP over HTTP)")),
+    let fine = raw.parse::<actix_web::http::Uri>().ok().is_some_and(|uri| {
+        matches!(uri.scheme_str(), Some("http" | "https"))
+            && uri.host().is_some_and(|host| !host.is_empty())
+    });
+    if fine {
+        Ok(raw.to_owned())
+    } else {
+        Err(expected("an http:// or https:// URL (OTLP over HTTP)"))
     }
 }
 

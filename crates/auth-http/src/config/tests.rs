@@ -712,6 +712,23 @@ fn trace_samplers_of_the_specification_parse_and_others_are_clear_problems() {
     .map(|e| e.0)
     .unwrap_or_default();
     assert_eq!(problems.len(), 4, "{problems:#?}");
+    for malformed in [
+        "http://",
+        "https://:4318/v1/traces",
+        "http://exa mple:4318",
+        "ftp://collector",
+    ] {
+        let problems = Config::from_vars(vars(&[("OTEL_EXPORTER_OTLP_ENDPOINT", malformed)]))
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("OTEL_EXPORTER_OTLP_ENDPOINT=")),
+            "{malformed}: {problems:?}"
+        );
+    }
     for expected in [
         "OTEL_TRACES_SAMPLER=\"jaeger_remote\" is not valid: expected always_on, always_off, traceidratio",
         "OTEL_TRACES_SAMPLER_ARG=\"1.5\" is not valid: expected a number from 0 to 1",
