@@ -35,6 +35,7 @@
 //! entries.
 #![forbid(unsafe_code)]
 
+mod ephemeral;
 mod limits;
 mod revocations;
 

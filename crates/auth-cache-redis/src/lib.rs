@@ -71,6 +71,7 @@ use tracing::Instrument as _;
 
 mod cluster;
 mod connection;
+mod ephemeral;
 mod limits;
 mod revocations;
 #[cfg(feature = "test-support")]

@@ -108,6 +108,7 @@ fn purpose_label(purpose: IndexPurpose) -> &'static [u8] {
         IndexPurpose::Phone => b"phone",
         IndexPurpose::Identifier => b"identifier",
         IndexPurpose::PendingPassword => b"pending-password",
+        IndexPurpose::RecoveryCode => b"recovery-code",
     }
 }
 
@@ -118,6 +119,8 @@ fn field_label(field: SealedField) -> &'static [u8] {
         SealedField::Name => b"field:name",
         SealedField::Ip => b"field:ip",
         SealedField::Mail => b"field:mail",
+        SealedField::TotpSecret => b"field:totp-secret",
+        SealedField::PasskeyName => b"field:passkey-name",
     }
 }
 

@@ -6,6 +6,7 @@ mod jwt;
 mod keygen;
 mod keys;
 mod password;
+mod totp;
 
 pub use jwt::{Asymmetric, JwtCodec, KeyError};
 pub use keygen::{GeneratedKey, RSA_BITS, generate_key_pair};
@@ -13,3 +14,4 @@ pub use keys::{
     Key32, KeyMaterial, OsRandom, SecretKeyring, SystemClock, hmac_sha256, secrets_match,
 };
 pub use password::{BcryptHasher, HashStats, HashTiming};
+pub use totp::Rfc6238;

@@ -92,6 +92,14 @@ pub enum AuthError {
     /// A token that is not one of ours, or used already.
     #[error("invalid token")]
     InvalidToken,
+    /// A wrong second-factor code (TOTP or recovery code), or a passkey that did not
+    /// verify, for a login waiting for its second factor or a change that asks for one.
+    #[error("invalid mfa code")]
+    InvalidMfaCode,
+    /// The request does not fit the account's second factors as they are (a TOTP enrolment
+    /// when one is enabled, a confirmation with nothing pending…); the text says which.
+    #[error("{0}")]
+    MfaState(&'static str),
     /// The username (or, on an email change, the email) is taken.
     #[error("{0} is already taken")]
     Conflict(&'static str),
@@ -120,7 +128,8 @@ impl AuthError {
             Self::TokenRevoked => "token_revoked",
             Self::TokenReused => "token_reused",
             Self::InvalidToken => "invalid_token",
-            Self::Conflict(_) => "conflict",
+            Self::InvalidMfaCode => "invalid_mfa_code",
+            Self::Conflict(_) | Self::MfaState(_) => "conflict",
             Self::NotFound => "not_found",
             Self::Unavailable(_) => "service_unavailable",
             Self::Unexpected(_) => "internal",
@@ -142,6 +151,7 @@ impl From<StoreError> for AuthError {
         match err {
             StoreError::Taken(Taken::Username) => Self::Conflict("username"),
             StoreError::Taken(Taken::Email) => Self::Conflict("email"),
+            StoreError::Taken(Taken::Credential) => Self::Conflict("passkey"),
             StoreError::NotFound => Self::NotFound,
             // Each use case that writes with a compare-and-set says what losing it means;
             // one that reaches here did not expect to lose one.

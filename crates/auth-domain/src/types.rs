@@ -27,7 +27,11 @@ impl std::error::Error for Invalid {}
 macro_rules! id_type {
     ($(#[$m:meta])* $name:ident) => {
         $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize,
+            serde::Deserialize,
+        )]
+        #[serde(transparent)]
         pub struct $name(pub Uuid);
 
         impl $name {
@@ -52,6 +56,10 @@ id_type!(
 id_type!(
     /// Identifies a session: one refresh-token family on one device.
     SessionId
+);
+id_type!(
+    /// Identifies a registered passkey (ours, not the authenticator's credential id).
+    PasskeyId
 );
 
 /// An email address, normalized (trimmed, lower-cased) and syntactically valid.

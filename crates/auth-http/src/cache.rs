@@ -15,7 +15,9 @@ use auth_domain::model::{RevocationState, WarmTicket};
 use auth_domain::policy::{
     AttemptReservation, AttemptState, LockoutPolicy, RateDecision, RateLimit,
 };
-use auth_domain::ports::{AttemptCounter, Cache, PortError, RateLimiter, RevocationList};
+use auth_domain::ports::{
+    AttemptCounter, Cache, EphemeralStore, PortError, RateLimiter, RevocationList,
+};
 use auth_domain::types::{SessionId, Timestamp, UserId};
 use uuid::Uuid;
 
@@ -172,6 +174,50 @@ impl AttemptCounter for CacheBackend {
         lifted: Option<Timestamp>,
     ) -> Result<(), PortError> {
         limited!(self, "attempts", c => c.record_success(key, policy, now, lifted))
+    }
+}
+
+/// Logins waiting for their second factor, WebAuthn challenges and used TOTP steps must be
+/// shared by every instance (a code accepted by one must be refused by the others): no
+/// fallback, a Redis outage fails these closed (503).
+impl EphemeralStore for CacheBackend {
+    async fn put_ephemeral(
+        &self,
+        key: &str,
+        value: &[u8],
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), PortError> {
+        strict!(self, c => c.put_ephemeral(key, value, expires_at, now))
+    }
+    async fn get_ephemeral(&self, key: &str, now: Timestamp) -> Result<Option<Vec<u8>>, PortError> {
+        strict!(self, c => c.get_ephemeral(key, now))
+    }
+    async fn take_ephemeral(
+        &self,
+        key: &str,
+        now: Timestamp,
+    ) -> Result<Option<Vec<u8>>, PortError> {
+        strict!(self, c => c.take_ephemeral(key, now))
+    }
+    async fn claim_once(
+        &self,
+        key: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, PortError> {
+        strict!(self, c => c.claim_once(key, expires_at, now))
+    }
+    async fn increment(
+        &self,
+        key: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<u64, PortError> {
+        strict!(self, c => c.increment(key, expires_at, now))
+    }
+    async fn remove_ephemeral(&self, key: &str) -> Result<(), PortError> {
+        strict!(self, c => c.remove_ephemeral(key))
     }
 }
 

@@ -153,6 +153,12 @@ impl ApiError {
                         "Invalid token",
                         "The token is invalid.".into(),
                     ),
+                    E::InvalidMfaCode => (
+                        StatusCode::UNAUTHORIZED,
+                        "Invalid MFA code",
+                        "The second-factor code or passkey was not accepted.".into(),
+                    ),
+                    E::MfaState(what) => (StatusCode::CONFLICT, "Conflict", (*what).to_owned()),
                     E::Conflict(what) => (
                         StatusCode::CONFLICT,
                         "Conflict",

@@ -28,6 +28,8 @@ impl Adapters for ConfiguredAdapters {
     type Hasher = BcryptHasher;
     type Tokens = JwtCodec;
     type Keys = SecretKeyring;
+    type Totp = auth_crypto::Rfc6238;
+    type Passkeys = auth_webauthn::WebauthnRp;
     type Events = crate::events::AppEvents;
 }
 

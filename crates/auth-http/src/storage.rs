@@ -7,16 +7,16 @@
 //! (`crate::events`), not here.
 
 use auth_domain::model::{
-    OneTimeKind, OneTimeTokenRecord, OutboxMail, OutboxStats, Outgoing, ProfileChanges, Rotation,
-    SessionRecord, UserRecord,
+    MfaRecord, OneTimeKind, OneTimeTokenRecord, OutboxMail, OutboxStats, Outgoing, PasskeyRecord,
+    ProfileChanges, RecoveryCodeHash, Rotation, SessionRecord, TotpRecord, UserRecord,
 };
 use auth_domain::monitoring::PoolStatus;
 use auth_domain::ports::{
-    CleanupReport, OneTimeTokenStore, OutboxStore, PortError, SessionStore, Store, StoreError,
-    UserStore,
+    CleanupReport, MfaStore, OneTimeTokenStore, OutboxStore, PortError, SessionStore, Store,
+    StoreError, UserStore,
 };
 use auth_domain::types::{
-    BlindIndex, PasswordHash, Sealed, SessionId, Timestamp, TokenHash, UserId,
+    BlindIndex, PasskeyId, PasswordHash, Sealed, SessionId, Timestamp, TokenHash, UserId,
 };
 use auth_store_postgres::PgStore;
 use auth_store_sqlite::SqliteStore;
@@ -113,6 +113,18 @@ macro_rules! delegate {
 }
 
 delegate! {
+    impl MfaStore {
+        fn mfa(&self, user: UserId) -> Result<MfaRecord, PortError>;
+        fn set_pending_totp(&self, totp: &TotpRecord) -> Result<(), StoreError>;
+        fn confirm_totp(&self, user: UserId, secret: &Sealed, codes: &[RecoveryCodeHash], now: Timestamp, mail: Option<&Outgoing>) -> Result<(), StoreError>;
+        fn delete_totp(&self, user: UserId, mail: Option<&Outgoing>) -> Result<bool, PortError>;
+        fn replace_recovery_codes(&self, user: UserId, codes: &[RecoveryCodeHash], now: Timestamp) -> Result<(), StoreError>;
+        fn use_recovery_code(&self, user: UserId, code: &RecoveryCodeHash, now: Timestamp, mail: Option<&Outgoing>) -> Result<bool, PortError>;
+        fn insert_passkey(&self, passkey: &PasskeyRecord, mail: Option<&Outgoing>) -> Result<(), StoreError>;
+        fn passkey_by_credential(&self, credential_id: &[u8]) -> Result<Option<PasskeyRecord>, PortError>;
+        fn record_passkey_use(&self, id: PasskeyId, credential: &str, sign_count: u32, expected_count: u32, now: Timestamp) -> Result<(), StoreError>;
+        fn delete_passkey(&self, user: UserId, id: PasskeyId, mail: Option<&Outgoing>) -> Result<bool, PortError>;
+    }
     impl UserStore {
         fn insert_user(&self, user: &UserRecord, mail: Option<&Outgoing>) -> Result<(), StoreError>;
         fn user_by_id(&self, id: UserId) -> Result<Option<UserRecord>, PortError>;

@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod mfa;
 mod migrate;
 mod models;
 mod one_time;

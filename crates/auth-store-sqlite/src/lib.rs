@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod mfa;
 mod models;
 mod one_time;
 mod outbox;

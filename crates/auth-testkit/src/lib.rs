@@ -88,6 +88,8 @@ impl Adapters for TestAdapters {
     type Hasher = BcryptHasher;
     type Tokens = JwtCodec;
     type Keys = SecretKeyring;
+    type Totp = auth_crypto::Rfc6238;
+    type Passkeys = auth_webauthn::WebauthnRp;
     type Events = RecordedEvents;
 }
 
@@ -196,6 +198,8 @@ pub async fn harness(policy: Policy) -> Harness {
         hasher,
         tokens,
         keys: SecretKeyring::new(keys),
+        totp: auth_crypto::Rfc6238,
+        passkeys: relying_party(),
         events: events.clone(),
     };
     let service = Arc::new(AuthService::new(ports, policy));
@@ -287,4 +291,14 @@ pub fn access(tokens: &auth_domain::model::TokenPair) -> &str {
 /// The refresh token of a login or refresh.
 pub fn refresh(tokens: &auth_domain::model::TokenPair) -> &str {
     tokens.refresh_token.expose_secret()
+}
+
+/// The relying party of the harness: the page at [`RP_ORIGIN`], id `localhost`.
+pub const RP_ORIGIN: &str = "http://localhost:3000";
+
+fn relying_party() -> auth_webauthn::WebauthnRp {
+    match auth_webauthn::WebauthnRp::new("localhost", RP_ORIGIN, "Auth") {
+        Ok(rp) => rp,
+        Err(err) => panic!("test relying party: {err}"),
+    }
 }

@@ -1,9 +1,11 @@
 //! Entities as storage keeps them, and the values the use cases return.
 
 mod mail;
+mod mfa;
 mod tokens;
 
 pub use mail::*;
+pub use mfa::*;
 pub use tokens::*;
 
 use crate::types::{BlindIndex, PasswordHash, Sealed, SessionId, Timestamp, TokenHash, UserId};

@@ -111,8 +111,56 @@ pub trait AttemptCounter: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
+/// Short-lived values shared by instances: logins waiting for their second factor,
+/// WebAuthn challenges, used TOTP steps. Every entry has an expiry: it MUST NOT be
+/// returned (or count as present) at or after it, judged by the `now` passed in, and MAY be
+/// dropped after it. Keys are the caller's; the adapter may prefix them.
+pub trait EphemeralStore: Send + Sync + 'static {
+    /// Stores `value` under `key` until `expires_at`, replacing what was there.
+    fn put_ephemeral(
+        &self,
+        key: &str,
+        value: &[u8],
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// The value under `key`, if it has not expired at `now`.
+    fn get_ephemeral(
+        &self,
+        key: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, PortError>> + Send;
+    /// Atomically removes the value under `key` and returns it if it had not expired at
+    /// `now`: of concurrent calls, at most one gets `Some` (single use).
+    fn take_ephemeral(
+        &self,
+        key: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, PortError>> + Send;
+    /// Atomically marks `key` used until `expires_at` if it is not (or its mark expired at
+    /// `now`): `true` when this call marked it. Of concurrent calls, at most one gets
+    /// `true` (a TOTP step accepted once).
+    fn claim_once(
+        &self,
+        key: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<bool, PortError>> + Send;
+    /// Atomically adds one to the counter under `key` and returns its new value. A new
+    /// counter (none, or expired at `now`) starts at 1 and expires at `expires_at`; later
+    /// increments keep its first expiry.
+    fn increment(
+        &self,
+        key: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<u64, PortError>> + Send;
+    /// Removes `key` (idempotent).
+    fn remove_ephemeral(&self, key: &str) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
 /// Everything the domain keeps in a cache shared by instances.
-pub trait Cache: RevocationList + RateLimiter + AttemptCounter {
+pub trait Cache: RevocationList + RateLimiter + AttemptCounter + EphemeralStore {
     /// Cheap round trip for readiness checks.
     fn ping(&self) -> impl Future<Output = Result<(), PortError>> + Send;
 }

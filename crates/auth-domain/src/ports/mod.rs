@@ -47,6 +47,8 @@ pub enum Taken {
     Username,
     /// The email blind index.
     Email,
+    /// A passkey's credential id.
+    Credential,
 }
 
 /// Storage failures that the use cases handle.

@@ -5,7 +5,7 @@ use std::error::Error as StdError;
 use std::future::Future;
 
 use crate::model::{AccessClaims, DeviceClaims, Mail};
-use crate::types::{BlindIndex, Password, PasswordHash, PlainToken, Sealed, Timestamp};
+use crate::types::{BlindIndex, Password, PasswordHash, PlainToken, Sealed, Timestamp, UserId};
 
 type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
@@ -99,6 +99,8 @@ pub enum IndexPurpose {
     Identifier,
     /// The password tag of a pending registration (see [`crate::model::PendingFor`]).
     PendingPassword,
+    /// A recovery code, with its user: `"{user_id}:{normalized code}"`.
+    RecoveryCode,
 }
 
 /// Fields that are sealed; each is authenticated with its own associated data, so a
@@ -115,6 +117,10 @@ pub enum SealedField {
     Ip,
     /// The payload of a queued mail.
     Mail,
+    /// The shared secret of a TOTP authenticator.
+    TotpSecret,
+    /// The name a user gave a passkey.
+    PasskeyName,
 }
 
 /// Keyed operations on personal data and tokens, with keys the domain never sees.
@@ -129,4 +135,114 @@ pub trait Keyring: Send + Sync + 'static {
     /// every request presenting the same token within the reuse interval gets the same
     /// successor without the service storing any token in a recoverable form.
     fn successor(&self, presented: &PlainToken) -> PlainToken;
+}
+
+/// TOTP (RFC 6238) arithmetic: SHA-1, 6 digits, 30-second steps. Pure computation; the
+/// domain decides which steps it accepts and remembers which were used.
+pub trait TotpCodec: Send + Sync + 'static {
+    /// Whether `code` is the code of `secret` at time step `step` (Unix time / 30),
+    /// compared in constant time. A code that is not 6 ASCII digits never matches.
+    fn matches(&self, secret: &[u8], step: u64, code: &str) -> bool;
+    /// The code of `secret` at `step` (tests, and authenticators in examples).
+    fn code_at(&self, secret: &[u8], step: u64) -> String;
+    /// The `otpauth://totp/{issuer}:{account}?secret=…&issuer=…` URL an authenticator
+    /// app scans, with the secret in base32 (no padding).
+    fn otpauth_url(&self, secret: &[u8], issuer: &str, account: &str) -> String;
+    /// The secret in base32 (no padding), as the URL carries it.
+    fn secret_base32(&self, secret: &[u8]) -> String;
+}
+
+/// A WebAuthn ceremony's start: what the browser gets, what the server keeps.
+#[derive(Debug, Clone)]
+pub struct Ceremony {
+    /// The JSON form of `PublicKeyCredentialCreationOptions` or
+    /// `PublicKeyCredentialRequestOptions` (binary members base64url), as
+    /// `PublicKeyCredential.parseCreationOptionsFromJSON` / `parseRequestOptionsFromJSON`
+    /// take it.
+    pub options: serde_json::Value,
+    /// Opaque state to keep (in the cache) until the ceremony finishes.
+    pub state: String,
+}
+
+/// A credential a registration ceremony produced.
+#[derive(Debug, Clone)]
+pub struct NewPasskey {
+    /// The authenticator's credential id.
+    pub credential_id: Vec<u8>,
+    /// The credential to store (see [`crate::model::PasskeyRecord::credential`]).
+    pub credential: String,
+    /// Its signature counter.
+    pub sign_count: u32,
+}
+
+/// A successful assertion with a stored passkey.
+#[derive(Debug, Clone)]
+pub struct PasskeyUse {
+    /// The credential to store from now on (counter and flags updated).
+    pub credential: String,
+    /// The new signature counter.
+    pub sign_count: u32,
+}
+
+/// Who an assertion says it is, before it is verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssertionIdentity {
+    /// The credential id the authenticator used.
+    pub credential_id: Vec<u8>,
+    /// The user handle it returned (a discoverable credential returns one), as the user
+    /// id it was registered with.
+    pub user: Option<UserId>,
+}
+
+/// Why a passkey ceremony failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PasskeyError {
+    /// The browser's response cannot be read (not the JSON WebAuthn defines): a 400.
+    #[error("malformed passkey response: {0}")]
+    Malformed(String),
+    /// The response is well formed but does not verify: wrong challenge, origin or
+    /// relying party, bad signature, a signature counter that went backwards, a credential
+    /// not allowed. The reason is for the log, never for the client.
+    #[error("passkey refused: {0}")]
+    Refused(String),
+    /// Anything else (a bug, an unreadable stored credential).
+    #[error(transparent)]
+    Port(#[from] PortError),
+}
+
+/// WebAuthn ceremonies for one relying party (id, origin, name fixed by the adapter).
+pub trait PasskeyCeremonies: Send + Sync + 'static {
+    /// Starts registering a passkey for `user` (its user handle is the user id), asking
+    /// for a discoverable credential and user verification, and excluding the credential
+    /// ids the user already has.
+    fn start_registration(
+        &self,
+        user: UserId,
+        username: &str,
+        exclude: &[Vec<u8>],
+    ) -> Result<Ceremony, PasskeyError>;
+    /// Verifies the browser's `RegistrationResponseJSON` against the state kept by
+    /// [`Self::start_registration`].
+    fn finish_registration(
+        &self,
+        state: &str,
+        response: &serde_json::Value,
+    ) -> Result<NewPasskey, PasskeyError>;
+    /// Starts an authentication with one of `credentials` (stored credentials of one user,
+    /// as [`crate::model::PasskeyRecord::credential`]); with none, a discoverable
+    /// authentication (passwordless: the authenticator chooses the credential).
+    fn start_authentication(&self, credentials: &[String]) -> Result<Ceremony, PasskeyError>;
+    /// The credential id and user handle an `AuthenticationResponseJSON` names, unverified:
+    /// which stored passkey to verify it with.
+    fn identify(&self, response: &serde_json::Value) -> Result<AssertionIdentity, PasskeyError>;
+    /// Verifies an `AuthenticationResponseJSON` against the state kept by
+    /// [`Self::start_authentication`] and the stored `credential` it names: challenge,
+    /// origin, relying party, user verification, signature, and a signature counter that
+    /// moved forward (unless the authenticator keeps none).
+    fn finish_authentication(
+        &self,
+        state: &str,
+        response: &serde_json::Value,
+        credential: &str,
+    ) -> Result<PasskeyUse, PasskeyError>;
 }

@@ -5,10 +5,12 @@ use std::future::Future;
 use uuid::Uuid;
 
 use crate::model::{
-    OneTimeKind, OneTimeTokenRecord, OutboxMail, OutboxStats, Outgoing, ProfileChanges, Rotation,
-    SessionRecord, UserRecord,
+    MfaRecord, OneTimeKind, OneTimeTokenRecord, OutboxMail, OutboxStats, Outgoing, PasskeyRecord,
+    ProfileChanges, RecoveryCodeHash, Rotation, SessionRecord, TotpRecord, UserRecord,
 };
-use crate::types::{BlindIndex, PasswordHash, Sealed, SessionId, Timestamp, TokenHash, UserId};
+use crate::types::{
+    BlindIndex, PasskeyId, PasswordHash, Sealed, SessionId, Timestamp, TokenHash, UserId,
+};
 
 use super::{PortError, StoreError};
 
@@ -122,8 +124,8 @@ pub trait UserStore: Send + Sync + 'static {
         id: UserId,
         now: Timestamp,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
-    /// Deletes the account and, in the same transaction, its sessions, refresh tokens and
-    /// one-time tokens. Returns whether it existed; the mail is written only if it did.
+    /// Deletes the account and, in the same transaction, its sessions, refresh tokens,
+    /// one-time tokens and second factors (TOTP, recovery codes, passkeys). Returns whether it existed; the mail is written only if it did.
     /// With `expected_password_version`, only while the password version is that one (the
     /// deletion was authorised by checking that password): `Stale`, deleting nothing,
     /// if the account exists at another version.
@@ -337,8 +339,99 @@ pub struct CleanupReport {
     pub unverified_users: u64,
 }
 
+/// Second factors: a TOTP authenticator, recovery codes (by keyed hash only), passkeys
+/// (public keys with their signature counter). [`UserStore::delete_user`] deletes them
+/// with the account.
+///
+/// Methods that take `mail: Option<&Outgoing>` write it to the outbox in the same
+/// transaction as the change, and only if the change happened.
+pub trait MfaStore: Send + Sync + 'static {
+    /// Everything stored about the user's second factors (empty for an unknown user).
+    fn mfa(&self, user: UserId) -> impl Future<Output = Result<MfaRecord, PortError>> + Send;
+    /// Stores a pending TOTP authenticator (`confirmed_at` = `None`), replacing a pending
+    /// one. `Stale`, changing nothing, if the user has a confirmed one; `NotFound` if the
+    /// account is gone.
+    fn set_pending_totp(
+        &self,
+        totp: &TotpRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Confirms the user's pending TOTP authenticator, only while its secret is still
+    /// `secret` (the one the caller checked the code against), and in the same
+    /// transaction replaces every recovery code of the user with `codes`. `Stale`,
+    /// changing nothing, if there is no pending authenticator with that secret (confirmed,
+    /// replaced or removed meanwhile).
+    fn confirm_totp(
+        &self,
+        user: UserId,
+        secret: &Sealed,
+        codes: &[RecoveryCodeHash],
+        now: Timestamp,
+        mail: Option<&Outgoing>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Removes the user's TOTP authenticator (confirmed or pending); when no passkey is
+    /// left either, the recovery codes go too. Returns whether a confirmed authenticator
+    /// was removed (the mail is written only then).
+    fn delete_totp(
+        &self,
+        user: UserId,
+        mail: Option<&Outgoing>,
+    ) -> impl Future<Output = Result<bool, PortError>> + Send;
+    /// Replaces every recovery code of the user with `codes` (the old set dies).
+    /// `NotFound` if the account is gone.
+    fn replace_recovery_codes(
+        &self,
+        user: UserId,
+        codes: &[RecoveryCodeHash],
+        now: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Atomically marks the user's unused recovery code with this hash used at `now`.
+    /// Returns whether it did: of concurrent calls with one code, at most one gets `true`
+    /// (a conditional update whose row count decides). The mail is written only then.
+    fn use_recovery_code(
+        &self,
+        user: UserId,
+        code: &RecoveryCodeHash,
+        now: Timestamp,
+        mail: Option<&Outgoing>,
+    ) -> impl Future<Output = Result<bool, PortError>> + Send;
+    /// Stores a new passkey. `Taken(Credential)` if its credential id is registered
+    /// already (to any account); `NotFound` if the account is gone.
+    fn insert_passkey(
+        &self,
+        passkey: &PasskeyRecord,
+        mail: Option<&Outgoing>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The passkey with this credential id, whoever's it is.
+    fn passkey_by_credential(
+        &self,
+        credential_id: &[u8],
+    ) -> impl Future<Output = Result<Option<PasskeyRecord>, PortError>> + Send;
+    /// Records a sign-in with the passkey: stores `credential`, `sign_count` and
+    /// `last_used_at` = `now`, only while its signature counter is still `expected_count`
+    /// (the one the assertion was checked against): `Stale`, changing nothing, otherwise
+    /// (another sign-in with a cloned authenticator won). `NotFound` if it is gone.
+    fn record_passkey_use(
+        &self,
+        id: PasskeyId,
+        credential: &str,
+        sign_count: u32,
+        expected_count: u32,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Deletes the user's passkey with this id; when it was the user's last factor (no
+    /// other passkey, no confirmed TOTP authenticator), the recovery codes go too. Returns
+    /// whether it existed and was the user's (another user's id deletes nothing); the mail
+    /// is written only then.
+    fn delete_passkey(
+        &self,
+        user: UserId,
+        id: PasskeyId,
+        mail: Option<&Outgoing>,
+    ) -> impl Future<Output = Result<bool, PortError>> + Send;
+}
+
 /// Everything the domain stores durably.
-pub trait Store: UserStore + SessionStore + OneTimeTokenStore + OutboxStore {
+pub trait Store: UserStore + SessionStore + OneTimeTokenStore + OutboxStore + MfaStore {
     /// Cheap round trip for readiness checks.
     fn ping(&self) -> impl Future<Output = Result<(), PortError>> + Send;
     /// Deletes what can no longer serve at `now`: sessions (with their refresh tokens) past

@@ -28,8 +28,8 @@ use crate::events::{Event, EventSink};
 use crate::model::{Outgoing, Profile, UserRecord};
 use crate::policy::Policy;
 use crate::ports::{
-    Cache, Clock, IndexPurpose, Keyring, MailTransport, PasswordHasher, Randomness, SealedField,
-    Store, TokenCodec,
+    Cache, Clock, IndexPurpose, Keyring, MailTransport, PasskeyCeremonies, PasswordHasher,
+    Randomness, SealedField, Store, TokenCodec, TotpCodec,
 };
 use crate::types::{Email, PlainToken, Timestamp, UserId};
 
@@ -52,6 +52,10 @@ pub trait Adapters: Send + Sync + 'static {
     type Tokens: TokenCodec;
     /// Keyed operations on personal data.
     type Keys: Keyring;
+    /// TOTP arithmetic.
+    type Totp: TotpCodec;
+    /// WebAuthn ceremonies (passkeys).
+    type Passkeys: PasskeyCeremonies;
     /// Where the use cases report what happened (audit log, metrics).
     type Events: EventSink;
 }
@@ -74,6 +78,10 @@ pub struct Ports<A: Adapters> {
     pub tokens: A::Tokens,
     /// Keyed operations on personal data.
     pub keys: A::Keys,
+    /// TOTP arithmetic.
+    pub totp: A::Totp,
+    /// WebAuthn ceremonies (passkeys).
+    pub passkeys: A::Passkeys,
     /// Where the use cases report what happened (audit log, metrics).
     pub events: A::Events,
 }

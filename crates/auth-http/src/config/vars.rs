@@ -156,6 +156,17 @@ pub struct Config {
     /// Base of mailed links.
     #[arg(long, env = "APP_URL", default_value = "http://localhost:3000", value_parser = url_base)]
     pub app_url: String,
+    /// The WebAuthn relying party id passkeys are bound to: a registrable domain, the host
+    /// of `WEBAUTHN_ORIGIN` or a parent of it. Unset: the host of `APP_URL`.
+    #[arg(long, env = "WEBAUTHN_RP_ID", value_parser = text)]
+    pub webauthn_rp_id: Option<String>,
+    /// The origin of the pages that call `navigator.credentials` (scheme://host[:port]).
+    /// Unset: the origin of `APP_URL`.
+    #[arg(long, env = "WEBAUTHN_ORIGIN", value_parser = url_base)]
+    pub webauthn_origin: Option<String>,
+    /// The relying party name authenticators show. Unset: `MAIL_PRODUCT_NAME`.
+    #[arg(long, env = "WEBAUTHN_RP_NAME", value_parser = text)]
+    pub webauthn_rp_name: Option<String>,
     /// The URL clients reach this API at, listed as the OpenAPI document's `servers`.
     /// Unset: the document names the origin it is fetched from.
     #[arg(long, env = "PUBLIC_URL", value_parser = url_base)]

@@ -73,6 +73,9 @@ pub enum StartupError {
     /// The password hasher could not be set up.
     #[error("password hashing")]
     Hasher(#[source] Cause),
+    /// The WebAuthn relying party (WEBAUTHN_RP_ID, WEBAUTHN_ORIGIN) is unusable.
+    #[error("passkeys")]
+    RelyingParty(#[from] auth_webauthn::RelyingPartyError),
 }
 
 impl StartupError {
@@ -100,6 +103,59 @@ pub struct Facts {
 }
 
 pub use auth_domain::error::error_chain;
+
+/// The WebAuthn relying party passkeys are bound to: `WEBAUTHN_RP_ID`, `WEBAUTHN_ORIGIN`
+/// and `WEBAUTHN_RP_NAME`, by default the host and origin of `APP_URL` and
+/// `MAIL_PRODUCT_NAME`.
+pub fn relying_party(
+    config: &Config,
+) -> Result<auth_webauthn::WebauthnRp, auth_webauthn::RelyingPartyError> {
+    let (rp_id, origin) = relying_party_names(config);
+    let name = config
+        .webauthn_rp_name
+        .as_deref()
+        .unwrap_or(&config.mail_product_name);
+    auth_webauthn::WebauthnRp::new(&rp_id, &origin, name)
+}
+
+/// The relying party id and origin in force (defaults from `APP_URL`).
+pub fn relying_party_names(config: &Config) -> (String, String) {
+    let origin = config
+        .webauthn_origin
+        .clone()
+        .unwrap_or_else(|| origin_of(&config.app_url));
+    let rp_id = config
+        .webauthn_rp_id
+        .clone()
+        .unwrap_or_else(|| host_of(&origin));
+    (rp_id, origin)
+}
+
+/// `scheme://host[:port]` of a URL (its path dropped).
+fn origin_of(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+            format!("{scheme}://{authority}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// The host of a URL, without port, user info or IPv6 brackets.
+fn host_of(url: &str) -> String {
+    let origin = origin_of(url);
+    let authority = origin.split_once("://").map_or(origin.as_str(), |(_, a)| a);
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if let Some(v6) = authority.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or(v6).to_owned();
+    }
+    authority
+        .split(':')
+        .next()
+        .unwrap_or(authority)
+        .to_lowercase()
+}
 
 /// The domain's policies from the configuration.
 pub fn policy(config: &Config) -> Policy {
@@ -171,6 +227,8 @@ pub async fn build_state(
         hasher,
         tokens,
         keys: SecretKeyring::new(keys),
+        totp: auth_crypto::Rfc6238,
+        passkeys: relying_party(&config)?,
         events: crate::events::AppEvents::default(),
     };
     let service = AuthService::new(ports, policy(&config));
