@@ -8,6 +8,7 @@
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::model::MfaMethod;
 use crate::policy::RateDecision;
 use crate::types::{SessionId, UserId};
 
@@ -136,6 +137,52 @@ pub enum Event {
     },
     /// A mail was queued in the outbox (the worker may send it at once).
     MailQueued,
+    /// A login's password was right; it waits for its second factor.
+    MfaRequired {
+        /// Whose.
+        user: UserId,
+    },
+    /// A second factor completed a login (reported with the `LoginSucceeded` it led to).
+    MfaVerified {
+        /// Whose.
+        user: UserId,
+        /// How.
+        method: MfaMethod,
+    },
+    /// A second factor was refused (a wrong or replayed code, a passkey that did not
+    /// verify, a dead `mfa_token`, a lock, a limit); `reason` is the problem code.
+    MfaFailed {
+        /// The problem code (`invalid_mfa_code`, `invalid_token`, `account_locked`, …).
+        reason: &'static str,
+        /// Whose, when known.
+        user: Option<UserId>,
+        /// Which method was tried, when known.
+        method: Option<MfaMethod>,
+    },
+    /// A second factor was added (TOTP confirmed, a passkey registered).
+    FactorAdded {
+        /// Whose.
+        user: UserId,
+        /// Which.
+        method: MfaMethod,
+    },
+    /// A second factor was removed.
+    FactorRemoved {
+        /// Whose.
+        user: UserId,
+        /// Which.
+        method: MfaMethod,
+    },
+    /// A recovery code was used (to sign in or to remove a factor).
+    RecoveryCodeUsed {
+        /// Whose.
+        user: UserId,
+    },
+    /// A new set of recovery codes replaced the old one.
+    RecoveryCodesRenewed {
+        /// Whose.
+        user: UserId,
+    },
 }
 
 /// Where a request comes from, and what its rate limits decided (for the `RateLimit`

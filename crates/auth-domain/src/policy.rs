@@ -35,6 +35,37 @@ pub struct Policy {
     pub app_url: String,
     /// Retries of the mail outbox.
     pub outbox: OutboxPolicy,
+    /// Second factors.
+    pub mfa: MfaPolicy,
+}
+
+/// Second factors: how long a login waits for one, how many wrong codes it survives,
+/// how long a WebAuthn challenge lives, and the issuer TOTP apps show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MfaPolicy {
+    /// Lifetime of an `mfa_token` (default 5 min).
+    pub token_ttl: TimeDelta,
+    /// Wrong codes after which an `mfa_token` is dead (default 5).
+    pub max_wrong_codes: u64,
+    /// Lifetime of a WebAuthn challenge (default 5 min).
+    pub ceremony_ttl: TimeDelta,
+    /// Time steps accepted either side of the current one (default 1: RFC 6238's
+    /// recommended network delay allowance).
+    pub totp_drift_steps: u64,
+    /// The issuer in `otpauth://` URLs (`MAIL_PRODUCT_NAME`).
+    pub issuer: String,
+}
+
+impl Default for MfaPolicy {
+    fn default() -> Self {
+        Self {
+            token_ttl: TimeDelta::minutes(5),
+            max_wrong_codes: 5,
+            ceremony_ttl: TimeDelta::minutes(5),
+            totp_drift_steps: 1,
+            issuer: "Auth".to_owned(),
+        }
+    }
 }
 
 impl Default for Policy {
@@ -52,6 +83,7 @@ impl Default for Policy {
             password: PasswordPolicy::default(),
             app_url: "http://localhost:3000".to_owned(),
             outbox: OutboxPolicy::default(),
+            mfa: MfaPolicy::default(),
         }
     }
 }

@@ -19,6 +19,7 @@ pub struct Audit {
     session: Option<SessionId>,
     ip: Option<IpAddr>,
     identifier_index: Option<String>,
+    method: Option<&'static str>,
 }
 
 impl Audit {
@@ -31,7 +32,14 @@ impl Audit {
             session: None,
             ip: None,
             identifier_index: None,
+            method: None,
         }
+    }
+
+    /// Which second-factor method (`totp`, `recovery_code`, `passkey`).
+    pub fn method(mut self, method: Option<&'static str>) -> Self {
+        self.method = method.or(self.method);
+        self
     }
 
     /// `event` happened (`outcome="success"`).
@@ -96,6 +104,7 @@ impl Audit {
             session_id,
             ip,
             identifier_index = self.identifier_index.as_deref(),
+            method = self.method,
             "audit"
         );
     }

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use auth_domain::events::{ClientContext, Event, EventSink, Reauthentication};
+use auth_domain::model::MfaMethod;
 use tokio::sync::Notify;
 
 use crate::audit::Audit;
@@ -79,9 +80,66 @@ impl EventSink for AppEvents {
                 }
                 audit.emit();
             }
+            other if mfa_event(&other, client) => {}
             other => account_event(other, client),
         }
     }
+}
+
+/// The events of second factors; `false` when `event` is not one.
+fn mfa_event(event: &Event, client: &ClientContext) -> bool {
+    let ip = client.ip;
+    let audit = match event {
+        Event::MfaRequired { user } => {
+            telemetry::mfa("none", "required");
+            Audit::success("login.mfa_required").user(*user)
+        }
+        Event::MfaVerified { user, method } => {
+            telemetry::mfa(method.as_str(), "success");
+            Audit::success("mfa.verified")
+                .user(*user)
+                .method(Some(method.as_str()))
+        }
+        Event::MfaFailed {
+            reason,
+            user,
+            method,
+        } => {
+            let name = method.map_or("none", MfaMethod::as_str);
+            telemetry::mfa(name, reason);
+            Audit::failure("mfa.failed")
+                .reason(reason)
+                .maybe_user(*user)
+                .method(method.map(MfaMethod::as_str))
+        }
+        Event::FactorAdded { user, method } => {
+            telemetry::mfa_factor_change(method.as_str(), "added");
+            Audit::success("mfa.factor_added")
+                .user(*user)
+                .method(Some(method.as_str()))
+        }
+        Event::FactorRemoved { user, method } => {
+            telemetry::mfa_factor_change(method.as_str(), "removed");
+            Audit::success("mfa.factor_removed")
+                .user(*user)
+                .method(Some(method.as_str()))
+        }
+        Event::RecoveryCodeUsed { user } => {
+            telemetry::mfa_factor_change("recovery_code", "used");
+            Audit::success("mfa.recovery_code_used")
+                .user(*user)
+                .method(Some("recovery_code"))
+        }
+        Event::RecoveryCodesRenewed { user } => {
+            telemetry::mfa_factor_change("recovery_code", "renewed");
+            Audit::success("mfa.recovery_codes_renewed")
+                .user(*user)
+                .method(Some("recovery_code"))
+        }
+        _ => return false,
+    };
+    audit.ip(ip).emit();
+    true
 }
 
 /// The events of the signed-in user's own account, and of mailed links.
@@ -164,7 +222,14 @@ fn account_event(event: Event, client: &ClientContext) {
         | Event::LoginSucceeded { .. }
         | Event::LoginFailed { .. }
         | Event::AccountLocked { .. }
-        | Event::RefreshReused { .. } => return,
+        | Event::RefreshReused { .. }
+        | Event::MfaRequired { .. }
+        | Event::MfaVerified { .. }
+        | Event::MfaFailed { .. }
+        | Event::FactorAdded { .. }
+        | Event::FactorRemoved { .. }
+        | Event::RecoveryCodeUsed { .. }
+        | Event::RecoveryCodesRenewed { .. } => return,
     };
     if let Some(reason) = revoked {
         telemetry::tokens_revoked(reason);

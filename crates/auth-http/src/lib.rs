@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod cors;
 pub mod dto;
+pub mod dto_mfa;
 pub mod error;
 pub mod events;
 pub mod extract;

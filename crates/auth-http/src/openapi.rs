@@ -4,7 +4,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::Problem;
-use crate::routes::{auth, system, users};
+use crate::routes::{auth, mfa, system, users};
 
 /// Adds the bearer scheme that protected operations name.
 struct BearerAuth;
@@ -88,6 +88,15 @@ impl Modify for OptionalLogoutBody {
             .and_then(|item| item.post.as_mut())
             .and_then(|op| op.request_body.as_mut());
         if let Some(utoipa::openapi::RefOr::T(body)) = logout {
+            body.required = Some(Required::False);
+        }
+        let passkey_start = openapi
+            .paths
+            .paths
+            .get_mut("/auth/passkey/start")
+            .and_then(|item| item.post.as_mut())
+            .and_then(|op| op.request_body.as_mut());
+        if let Some(utoipa::openapi::RefOr::T(body)) = passkey_start {
             body.required = Some(Required::False);
         }
     }
@@ -217,6 +226,9 @@ pub fn document(public_url: Option<&str>) -> utoipa::openapi::OpenApi {
         auth::verify_token,
         users::get_profile, users::update_profile, users::change_password,
         users::delete_account, users::list_sessions, users::revoke_session,
+        mfa::mfa_status, mfa::enrol_totp, mfa::confirm_totp, mfa::disable_totp,
+        mfa::recovery_codes, mfa::passkey_register_start, mfa::passkey_register_finish,
+        mfa::delete_passkey, mfa::mfa_verify, mfa::passkey_start, mfa::passkey_finish,
         system::health, system::live, system::ready, system::metrics, system::jwks,
     ),
     components(schemas(Problem)),
@@ -224,6 +236,7 @@ pub fn document(public_url: Option<&str>) -> utoipa::openapi::OpenApi {
     tags(
         (name = "auth", description = "Registration, login, tokens, recovery"),
         (name = "users", description = "The signed-in user's account"),
+        (name = "mfa", description = "Second factors: TOTP, recovery codes, passkeys; completing a login with one"),
         (name = "system", description = "Health, metrics, keys"),
     ),
 )]

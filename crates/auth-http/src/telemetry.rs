@@ -107,6 +107,14 @@ pub fn describe() {
         "Time a password hash (or verification) ran"
     );
     describe_counter!(
+        "auth_mfa_total",
+        "Second-factor outcomes by method (totp, recovery_code, passkey, or none when the attempt failed before one was known) and outcome (required: a login's password was right and it waits for a second factor; success; or the problem code of a failure)"
+    );
+    describe_counter!(
+        "auth_mfa_factor_changes_total",
+        "Second factors added or removed, by method and change (added, removed), and recovery codes used or renewed"
+    );
+    describe_counter!(
         "auth_audit_events_total",
         "Audit events by kind (event: the audit log's event name) and outcome (success, failure)"
     );
@@ -156,6 +164,16 @@ pub fn describe() {
 /// A login ended: `success`, or the problem code of the refusal.
 pub fn login(outcome: &'static str) {
     counter!("auth_logins_total", "outcome" => outcome).increment(1);
+}
+
+/// A second-factor outcome (`method`: totp, recovery_code, passkey or none).
+pub fn mfa(method: &'static str, outcome: &'static str) {
+    counter!("auth_mfa_total", "method" => method, "outcome" => outcome).increment(1);
+}
+
+/// A second factor was added or removed (`change`: added, removed, used, renewed).
+pub fn mfa_factor_change(method: &'static str, change: &'static str) {
+    counter!("auth_mfa_factor_changes_total", "method" => method, "change" => change).increment(1);
 }
 
 /// An audit event was written (`outcome`: `success` or `failure`).

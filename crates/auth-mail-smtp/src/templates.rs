@@ -49,6 +49,21 @@ const BUILTIN: &[(&str, &str)] = builtin![
     "account_deleted.subject.txt",
     "account_deleted.txt",
     "account_deleted.html",
+    "totp_enabled.subject.txt",
+    "totp_enabled.txt",
+    "totp_enabled.html",
+    "totp_disabled.subject.txt",
+    "totp_disabled.txt",
+    "totp_disabled.html",
+    "passkey_added.subject.txt",
+    "passkey_added.txt",
+    "passkey_added.html",
+    "passkey_removed.subject.txt",
+    "passkey_removed.txt",
+    "passkey_removed.html",
+    "recovery_code_used.subject.txt",
+    "recovery_code_used.txt",
+    "recovery_code_used.html",
 ];
 
 /// The file names of every template, the ones a templates directory may override.

@@ -27,7 +27,9 @@ use auth_domain::events::RecordedEvents;
 use auth_domain::model::MailKind;
 use auth_domain::policy::Policy;
 use auth_domain::ports::Clock;
-use auth_domain::service::{LoggedIn, LoginIdentifier, LoginRequest, Registration, SecretPassword};
+use auth_domain::service::{
+    LoggedIn, LoginIdentifier, LoginOutcome, LoginRequest, Registration, SecretPassword,
+};
 use auth_domain::types::Timestamp;
 use auth_domain::{Adapters, AuthService, ClientContext, Ports};
 use auth_mail_log::{MemoryMailbox, StoredMail};
@@ -278,8 +280,22 @@ pub async fn register_and_verify(h: &Harness, email: &str, username: &str) {
 pub async fn login(h: &Harness, identifier: &str) -> LoggedIn {
     let request = login_request(identifier, PASSWORD, None);
     match h.service.login(request, &ClientContext::default()).await {
-        Ok(logged_in) => logged_in,
+        Ok(LoginOutcome::SignedIn(logged_in)) => *logged_in,
+        Ok(LoginOutcome::MfaRequired(_)) => {
+            panic!("login {identifier}: a second factor is required")
+        }
         Err(err) => panic!("login {identifier}: {err:?}"),
+    }
+}
+
+/// The session a login started.
+///
+/// # Panics
+/// If the login asked for a second factor instead.
+pub fn signed_in(outcome: LoginOutcome) -> LoggedIn {
+    match outcome {
+        LoginOutcome::SignedIn(logged_in) => *logged_in,
+        LoginOutcome::MfaRequired(_) => panic!("the login asked for a second factor"),
     }
 }
 

@@ -67,6 +67,7 @@ async fn login_with(
             &ClientContext::default(),
         )
         .await
+        .map(auth_testkit::signed_in)
 }
 
 /// Fails `times` logins as `identifier` with a wrong password; each must be refused as
@@ -1605,6 +1606,7 @@ async fn the_session_list_shows_each_live_session_and_marks_the_callers_own() {
         .service
         .login(login_request("ada", PASSWORD, None), &ctx)
         .await
+        .map(auth_testkit::signed_in)
         .unwrap();
     let claims = claims_of(&h, access(&laptop.tokens)).await;
 
@@ -1855,6 +1857,7 @@ async fn a_login_reports_the_account_and_the_failure_that_locked_it() {
         .service
         .login(login_request("ada", PASSWORD, None), &ctx)
         .await
+        .map(auth_testkit::signed_in)
         .unwrap();
     let after_success = h.events.all();
     h.events.clear();

@@ -28,6 +28,16 @@ pub enum MailKind {
     AccountLocked,
     /// The account was deleted.
     AccountDeleted,
+    /// An authenticator app (TOTP) was turned on as a second factor.
+    TotpEnabled,
+    /// The authenticator app (TOTP) was removed.
+    TotpDisabled,
+    /// A passkey was added.
+    PasskeyAdded,
+    /// A passkey was removed.
+    PasskeyRemoved,
+    /// A recovery code was used.
+    RecoveryCodeUsed,
 }
 
 impl MailKind {
@@ -43,6 +53,11 @@ impl MailKind {
             Self::EmailChangeRequested => "email_change_requested",
             Self::AccountLocked => "account_locked",
             Self::AccountDeleted => "account_deleted",
+            Self::TotpEnabled => "totp_enabled",
+            Self::TotpDisabled => "totp_disabled",
+            Self::PasskeyAdded => "passkey_added",
+            Self::PasskeyRemoved => "passkey_removed",
+            Self::RecoveryCodeUsed => "recovery_code_used",
         }
     }
 
@@ -58,6 +73,11 @@ impl MailKind {
             Self::EmailChangeRequested => "A change of your email address was requested",
             Self::AccountLocked => "Your account was locked",
             Self::AccountDeleted => "Your account was deleted",
+            Self::TotpEnabled => "Two-step verification was turned on",
+            Self::TotpDisabled => "Your authenticator app was removed",
+            Self::PasskeyAdded => "A passkey was added to your account",
+            Self::PasskeyRemoved => "A passkey was removed from your account",
+            Self::RecoveryCodeUsed => "A recovery code was used to sign in",
         }
     }
 }
@@ -78,7 +98,7 @@ pub struct Mail {
 
 impl MailKind {
     /// Every kind, for templates and metrics.
-    pub const ALL: [MailKind; 9] = [
+    pub const ALL: [MailKind; 14] = [
         Self::VerifyEmail,
         Self::ChangeEmail,
         Self::ResetPassword,
@@ -88,6 +108,11 @@ impl MailKind {
         Self::EmailChangeRequested,
         Self::AccountLocked,
         Self::AccountDeleted,
+        Self::TotpEnabled,
+        Self::TotpDisabled,
+        Self::PasskeyAdded,
+        Self::PasskeyRemoved,
+        Self::RecoveryCodeUsed,
     ];
 
     /// The kind with this stable name.

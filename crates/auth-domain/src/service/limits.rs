@@ -28,6 +28,10 @@ pub enum Action {
     ForgotPassword,
     /// POST /auth/reset-password
     ResetPassword,
+    /// POST /auth/mfa/verify
+    MfaVerify,
+    /// POST /auth/passkey/start and /auth/passkey/finish
+    Passkey,
 }
 
 impl Action {
@@ -42,6 +46,8 @@ impl Action {
             Self::Logout => "logout",
             Self::ForgotPassword => "forgot_password",
             Self::ResetPassword => "reset_password",
+            Self::MfaVerify => "mfa_verify",
+            Self::Passkey => "passkey",
         }
     }
 }

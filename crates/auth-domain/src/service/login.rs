@@ -3,8 +3,8 @@
 use crate::error::{AuthError, Validation};
 use crate::model::{DeviceClaims, MailKind, Profile, SessionRecord, TokenPair, UserRecord};
 use crate::ports::{
-    AttemptCounter, IndexPurpose, Keyring, PasswordHasher, SealedField, SessionStore, StoreError,
-    TokenCodec, UserStore,
+    AttemptCounter, IndexPurpose, Keyring, MfaStore, PasswordHasher, SealedField, SessionStore,
+    StoreError, TokenCodec, UserStore,
 };
 use crate::types::{Email, Password, SessionId};
 
@@ -41,6 +41,27 @@ pub struct LoginRequest {
     pub device_token: Option<String>,
 }
 
+/// What a login with the right password gives: a session, or (for an account with a
+/// second factor) a token to complete it with.
+#[derive(Debug, Clone)]
+pub enum LoginOutcome {
+    /// Signed in.
+    SignedIn(Box<LoggedIn>),
+    /// The password was right; a second factor must complete the login.
+    MfaRequired(MfaChallenge),
+}
+
+/// A login waiting for its second factor.
+#[derive(Debug, Clone)]
+pub struct MfaChallenge {
+    /// Opaque, single use; `POST /auth/mfa/verify` or `/auth/passkey/start` takes it.
+    pub mfa_token: String,
+    /// What can complete the login.
+    pub methods: Vec<crate::model::MfaMethod>,
+    /// Seconds until the token dies.
+    pub expires_in: i64,
+}
+
 /// A successful login.
 #[derive(Debug, Clone)]
 pub struct LoggedIn {
@@ -60,6 +81,12 @@ impl<A: Adapters> AuthService<A> {
     /// Counts the per-IP limit, and the per-identifier one unless a valid device token of
     /// the account is presented. Reports `LoginSucceeded`, or `LoginFailed` (and
     /// `AccountLocked` when this failure locked the identifier).
+    ///
+    /// For an account with a second factor (a confirmed TOTP authenticator or a passkey),
+    /// the right password gives [`LoginOutcome::MfaRequired`] instead of a session, and
+    /// reports `MfaRequired`. The password's attempt then stays counted toward the lockout
+    /// until the second factor completes the login: knowing the password does not reset
+    /// the count that guards the codes.
     #[tracing::instrument(
         target = "auth_trace",
         name = "login",
@@ -70,17 +97,22 @@ impl<A: Adapters> AuthService<A> {
         &self,
         input: LoginRequest,
         ctx: &ClientContext,
-    ) -> Result<LoggedIn, AuthError> {
+    ) -> Result<LoginOutcome, AuthError> {
         let mut trail = Trail::default();
         let result = self.login_steps(input, ctx, &mut trail).await;
         match &result {
-            Ok(logged_in) => self.publish(
+            Ok(LoginOutcome::SignedIn(logged_in)) => self.publish(
                 Event::LoginSucceeded {
                     user: logged_in.profile.id,
                     session: logged_in.tokens.session_id,
                 },
                 ctx,
             ),
+            Ok(LoginOutcome::MfaRequired(_)) => {
+                if let Some(user) = trail.user {
+                    self.publish(Event::MfaRequired { user }, ctx);
+                }
+            }
             Err(err) => {
                 self.publish(
                     Event::LoginFailed {
@@ -109,7 +141,7 @@ impl<A: Adapters> AuthService<A> {
         input: LoginRequest,
         ctx: &ClientContext,
         trail: &mut Trail,
-    ) -> Result<LoggedIn, AuthError> {
+    ) -> Result<LoginOutcome, AuthError> {
         if let Err(err) = self.throttle_client(Action::Login, ctx, None).await {
             // Refused before anything else: only the identifier's index is known.
             let normalized = input.identifier.normalized();
@@ -147,9 +179,16 @@ impl<A: Adapters> AuthService<A> {
             Some(d) => format!("lock:{id_key}:dev:{}", d.device_id),
             None => format!("lock:{id_key}"),
         };
-        let user = self
+        let (user, lifted) = self
             .check_password(user, password.clone(), &lock_key, trail)
             .await?;
+        let mfa = self.ports.store.mfa(user.id).await?;
+        if !mfa.required() || user.email_verified_at.is_none() {
+            self.ports
+                .cache
+                .record_success(&lock_key, &self.policy.lockout, self.now(), lifted)
+                .await?;
+        }
         if user.email_verified_at.is_none() {
             return Err(AuthError::EmailNotVerified);
         }
@@ -163,7 +202,13 @@ impl<A: Adapters> AuthService<A> {
                 .map_err(stale_is_invalid_credentials)?;
         }
         let device_id = device.map(|d| d.device_id);
-        self.sign_in(&user, device_id, ctx, trail).await
+        if mfa.required() {
+            let challenge = self.mfa_challenge(&user, &mfa, device_id, lock_key).await?;
+            return Ok(LoginOutcome::MfaRequired(challenge));
+        }
+        self.sign_in(&user, device_id, ctx, trail)
+            .await
+            .map(|logged_in| LoginOutcome::SignedIn(Box::new(logged_in)))
     }
 
     /// The identifier (normalized) and the password of a login, or `validation_failed`.
@@ -186,14 +231,16 @@ impl<A: Adapters> AuthService<A> {
     /// Checks `password` against `user` (unknown: against nothing, after the same work),
     /// counting the attempt under `lock_key`: `AccountLocked` before any hashing when the
     /// key is locked, `InvalidCredentials` on a mismatch (which may lock it: the owner is
-    /// mailed).
+    /// mailed). On a match the attempt is still counted: the caller records the success
+    /// (with the lock this attempt set, returned) once the login no longer needs anything
+    /// else.
     async fn check_password(
         &self,
         user: Option<UserRecord>,
         password: Password,
         lock_key: &str,
         trail: &mut Trail,
-    ) -> Result<UserRecord, AuthError> {
+    ) -> Result<(UserRecord, Option<crate::types::Timestamp>), AuthError> {
         let now = self.now();
         let cache = &self.ports.cache;
         let policy = &self.policy.lockout;
@@ -216,15 +263,12 @@ impl<A: Adapters> AuthService<A> {
                 return Err(AuthError::InvalidCredentials);
             }
         };
-        cache
-            .record_success(lock_key, policy, self.now(), reservation.lock_set(now))
-            .await?;
-        Ok(user)
+        Ok((user, reservation.lock_set(now)))
     }
 
     /// Starts the session, renews the device token (same device id when one was presented)
     /// and returns the profile as of this login.
-    async fn sign_in(
+    pub(crate) async fn sign_in(
         &self,
         user: &UserRecord,
         device_id: Option<uuid::Uuid>,
@@ -275,7 +319,7 @@ impl<A: Adapters> AuthService<A> {
         Ok(pending.or(owner))
     }
 
-    async fn mail_locked(&self, user: &UserRecord) -> Result<(), AuthError> {
+    pub(crate) async fn mail_locked(&self, user: &UserRecord) -> Result<(), AuthError> {
         let email = Email::parse(&self.open(SealedField::Email, &user.email_sealed)?);
         if let Ok(email) = email {
             let name = self.open(SealedField::Name, &user.name_sealed).ok();
@@ -339,7 +383,7 @@ fn stale_is_invalid_credentials(err: StoreError) -> AuthError {
     }
 }
 
-fn locked(left: chrono::TimeDelta) -> AuthError {
+pub(crate) fn locked(left: chrono::TimeDelta) -> AuthError {
     let secs = u64::try_from(left.num_seconds().max(1)).unwrap_or(1);
     AuthError::AccountLocked {
         retry_after_secs: secs,

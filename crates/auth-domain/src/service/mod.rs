@@ -5,7 +5,9 @@ mod credentials;
 mod limits;
 mod login;
 mod mail;
+mod mfa;
 mod outbox;
+mod passkeys;
 mod recovery;
 mod register;
 mod tokens;
@@ -16,9 +18,11 @@ use chrono::Timelike;
 
 pub use account::ProfileUpdate;
 pub use limits::Action;
-pub use login::{LoggedIn, LoginIdentifier, LoginRequest};
+pub use login::{LoggedIn, LoginIdentifier, LoginOutcome, LoginRequest, MfaChallenge};
 pub(crate) use mail::LinkMail;
+pub use mfa::{MfaStatus, PasskeyView, RECOVERY_CODES, SecondFactor, TotpEnrolment};
 pub use outbox::{Delivered, DeliveryOutcome, DeliveryReport, Leases};
+pub use passkeys::{CeremonyStarted, PasskeyRegistered};
 pub use register::{Registered, Registration, SecretPassword};
 pub use tokens::Rewarmed;
 

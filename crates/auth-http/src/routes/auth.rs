@@ -2,15 +2,16 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use auth_domain::service::{LoginIdentifier, Registration, SecretPassword};
+use auth_domain::service::{LoginIdentifier, LoginOutcome, Registration, SecretPassword};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 
 use crate::dto::{
-    EmailRequest, LoginRequest, LoginResponse, LogoutRequest, MessageResponse, RefreshRequest,
-    RegisterRequest, RegisterResponse, RegisteredUser, ResetPasswordRequest, TokenRequest,
-    TokenResponse, VerifyTokenResponse,
+    EmailRequest, LoginRequest, LogoutRequest, MessageResponse, RefreshRequest, RegisterRequest,
+    RegisterResponse, RegisteredUser, ResetPasswordRequest, TokenRequest, TokenResponse,
+    VerifyTokenResponse,
 };
+use crate::dto_mfa::{LoginAnswer, MfaRequiredResponse};
 use crate::error::{ApiError, Problem};
 use crate::extract::{Authenticated, Client, JsonObject, bearer, optional_json};
 use crate::state::AppState;
@@ -136,7 +137,7 @@ pub async fn resend_verification(
 #[utoipa::path(post, path = "/auth/login", tag = "auth",
     request_body = LoginRequest,
     responses(
-        (status = 200, description = "Logged in", body = LoginResponse),
+        (status = 200, description = "Logged in; or, for an account with a second factor (TOTP or a passkey), `mfa_required` with an `mfa_token` and no tokens: complete it with `POST /auth/mfa/verify` or `/auth/passkey/*`", body = LoginAnswer),
         (status = 400, description = "Missing fields or malformed body", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "invalid_credentials (unknown user and wrong password alike)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "email_not_verified (after a correct password only)", body = Problem, content_type = "application/problem+json"),
@@ -147,7 +148,9 @@ pub async fn resend_verification(
 ///
 /// With `username` (or an email in it) or `email`, and the password. Returns an access
 /// token, a refresh token and a device token; present the device token at later logins so
-/// that failures elsewhere never lock this device out.
+/// that failures elsewhere never lock this device out. For an account with a second
+/// factor, the right password gives `{"mfa_required": true, "mfa_token", "methods",
+/// "expires_in"}` instead.
 pub async fn login(
     state: web::Data<AppState>,
     client: Client,
@@ -167,18 +170,13 @@ pub async fn login(
             .device_token
             .map(|token| token.expose_secret().to_owned()),
     };
-    let logged_in = state.service.login(request, &client.0).await?;
-    let tokens = TokenResponse::from(&logged_in.tokens);
-    let answer = LoginResponse {
-        message: "Login successful".to_owned(),
-        access_token: tokens.access_token,
-        refresh_token: tokens.refresh_token,
-        token_type: tokens.token_type,
-        expires_in: tokens.expires_in,
-        device_token: logged_in.device_token,
-        user: logged_in.profile.into(),
-    };
-    Ok(respond(StatusCode::OK, &answer))
+    match state.service.login(request, &client.0).await? {
+        LoginOutcome::SignedIn(logged_in) => Ok(crate::routes::mfa::signed_in(*logged_in)),
+        LoginOutcome::MfaRequired(challenge) => Ok(respond(
+            StatusCode::OK,
+            &MfaRequiredResponse::from(challenge),
+        )),
+    }
 }
 
 #[utoipa::path(post, path = "/auth/refresh-token", tag = "auth",

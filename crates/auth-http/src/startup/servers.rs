@@ -39,6 +39,7 @@ pub fn run(listener: TcpListener, state: web::Data<AppState>) -> std::io::Result
             .wrap(from_fn(middleware::request_id))
             .configure(routes::auth::configure)
             .configure(routes::users::configure)
+            .configure(routes::mfa::configure)
             .configure(routes::system::configure)
             .configure(|cfg| {
                 if metrics_here {

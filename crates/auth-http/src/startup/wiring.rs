@@ -183,6 +183,10 @@ pub fn policy(config: &Config) -> Policy {
             ..RateLimits::default()
         },
         app_url: config.app_url.clone(),
+        mfa: auth_domain::policy::MfaPolicy {
+            issuer: config.mail_product_name.clone(),
+            ..auth_domain::policy::MfaPolicy::default()
+        },
         outbox: OutboxPolicy {
             max_attempts: config.mail_max_attempts,
             first_retry: config.mail_retry_delay,
