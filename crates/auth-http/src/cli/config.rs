@@ -71,6 +71,9 @@ pub fn check_config(vars: HashMap<String, String>) -> ConfigReport {
     let warnings = config.warnings();
     let kids = check_jwt(&config, &mut problems);
     check_mail(&config, &mut problems);
+    if let Err(e) = startup::relying_party(&config) {
+        problems.push(format!("passkeys (WEBAUTHN_RP_ID, WEBAUTHN_ORIGIN): {e}"));
+    }
     check_directories(&config, &mut problems);
     for (name, value) in &mut settings {
         if let Some(note) = kids.get(name) {

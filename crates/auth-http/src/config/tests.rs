@@ -426,7 +426,7 @@ fn the_defaults_parse_and_every_variable_is_described_once_in_the_definitions_or
             "{name}={value}"
         );
     }
-    assert_eq!(defined.len(), 68, "{defined:?}");
+    assert_eq!(defined.len(), 71, "{defined:?}");
 }
 
 #[test]

@@ -9,6 +9,7 @@ mod instances;
 mod lifecycle;
 mod login;
 mod mail;
+mod mfa;
 mod observability;
 mod openapi;
 mod outage;
