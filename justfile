@@ -46,6 +46,10 @@ schemathesis which="both" examples="200":
 clients:
     bash scripts/clients.sh
 
+# Passkeys in headless Chromium (what CI runs): register, passwordless, second factor, replay and counter checks. Needs `chromium`.
+browser-passkeys:
+    python3 scripts/browser-passkeys.py
+
 # Soak (needs PostgreSQL and Redis): a mixed workload for [minutes] (default 30), errors, latency and memory over time. See docs/soak.md.
 soak minutes="30" *args="":
     python3 scripts/soak.py --minutes {{minutes}} {{args}}
