@@ -25,6 +25,9 @@ const ORIGIN: &str = "http://localhost:3000";
 const UP: u8 = 0x01;
 const UV: u8 = 0x04;
 const AT: u8 = 0x40;
+/// Backup eligible, backed up: a synced passkey.
+const BE: u8 = 0x08;
+const BS: u8 = 0x10;
 
 fn rp() -> WebauthnRp {
     WebauthnRp::new("localhost", ORIGIN, "Auth").unwrap()
@@ -53,6 +56,8 @@ struct Authenticator {
     y: Vec<u8>,
     credential_id: Vec<u8>,
     user_handle: Vec<u8>,
+    /// Flags it always sets besides UP, UV and AT (backup flags).
+    extra_flags: u8,
 }
 
 impl Authenticator {
@@ -72,6 +77,7 @@ impl Authenticator {
             key: PKey::from_ec_key(ec).unwrap(),
             credential_id,
             user_handle: Vec::new(),
+            extra_flags: 0,
         }
     }
 
@@ -106,7 +112,7 @@ impl Authenticator {
     fn register(&mut self, options: &Value, origin: &str) -> Value {
         let rp_id = options["rp"]["id"].as_str().unwrap();
         self.user_handle = unb64(&options["user"]["id"]);
-        let mut auth_data = Self::auth_data(rp_id, UP | UV | AT, 0);
+        let mut auth_data = Self::auth_data(rp_id, UP | UV | AT | self.extra_flags, 0);
         auth_data.extend_from_slice(&[0u8; 16]); // AAGUID
         let id_len = u16::try_from(self.credential_id.len()).unwrap();
         auth_data.extend_from_slice(&id_len.to_be_bytes());
@@ -170,7 +176,7 @@ impl Authenticator {
             options["challenge"].as_str().unwrap(),
             ORIGIN,
             counter,
-            UP | UV,
+            UP | UV | self.extra_flags,
         )
     }
 }
@@ -431,6 +437,37 @@ fn an_authenticator_without_a_counter_keeps_zero() {
         assert_eq!(used.sign_count, 0);
         credential = used.credential;
     }
+}
+
+#[test]
+fn a_synced_passkey_without_a_counter_works_both_ways() {
+    // What iCloud Keychain or Google Password Manager give: backed up, counter always 0.
+    let rp = rp();
+    let mut auth = Authenticator::new();
+    auth.extra_flags = BE | BS;
+    let (user, mut credential) = registered(&rp, &mut auth);
+    for known_user in [true, false, true] {
+        let credentials = if known_user {
+            vec![credential.clone()]
+        } else {
+            Vec::new()
+        };
+        let ceremony = rp.start_authentication(&credentials).unwrap();
+        let response = auth.answer(&ceremony.options, 0);
+        assert_eq!(rp.identify(&response).unwrap().user, Some(user));
+        let used = rp
+            .finish_authentication(&ceremony.state, &response, &credential)
+            .unwrap();
+        assert_eq!(used.sign_count, 0);
+        credential = used.credential;
+    }
+    // Backed up without being eligible is refused.
+    let ceremony = rp
+        .start_authentication(std::slice::from_ref(&credential))
+        .unwrap();
+    let challenge = ceremony.options["challenge"].as_str().unwrap();
+    let response = auth.assert(challenge, ORIGIN, 0, UP | UV | BS);
+    refused(rp.finish_authentication(&ceremony.state, &response, &credential));
 }
 
 #[test]
