@@ -15,6 +15,7 @@ pub mod extract;
 pub mod middleware;
 pub mod openapi;
 pub mod outbox;
+pub mod passkeys;
 pub mod ratelimit;
 pub mod revocations;
 pub mod routes;

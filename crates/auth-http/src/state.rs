@@ -29,7 +29,7 @@ impl Adapters for ConfiguredAdapters {
     type Tokens = JwtCodec;
     type Keys = SecretKeyring;
     type Totp = auth_crypto::Rfc6238;
-    type Passkeys = auth_webauthn::WebauthnRp;
+    type Passkeys = crate::passkeys::Passkeys;
     type Events = crate::events::AppEvents;
 }
 

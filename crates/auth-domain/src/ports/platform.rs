@@ -205,6 +205,9 @@ pub enum PasskeyError {
     /// not allowed. The reason is for the log, never for the client.
     #[error("passkey refused: {0}")]
     Refused(String),
+    /// Passkeys are not enabled on this service (no usable relying party configured).
+    #[error("passkeys are not enabled")]
+    Disabled,
     /// Anything else (a bug, an unreadable stored credential).
     #[error(transparent)]
     Port(#[from] PortError),

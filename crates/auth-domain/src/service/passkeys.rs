@@ -61,9 +61,13 @@ fn response_error(err: PasskeyError, refused: AuthError) -> AuthError {
             tracing::info!(target: "auth_trace", reason = %reason, "passkey refused");
             refused
         }
+        PasskeyError::Disabled => AuthError::MfaState(PASSKEYS_DISABLED),
         PasskeyError::Port(port) => port.into(),
     }
 }
+
+const PASSKEYS_DISABLED: &str =
+    "Passkeys are not enabled on this service (its operator sets WEBAUTHN_RP_ID and WEBAUTHN_ORIGIN).";
 
 impl<A: Adapters> AuthService<A> {
     async fn save_ceremony(
@@ -492,6 +496,7 @@ impl<A: Adapters> AuthService<A> {
                 return Ok(false);
             }
             Err(PasskeyError::Malformed(_)) => return Ok(false),
+            Err(PasskeyError::Disabled) => return Err(AuthError::MfaState(PASSKEYS_DISABLED)),
             Err(PasskeyError::Port(err)) => return Err(err.into()),
         };
         match self

@@ -107,15 +107,28 @@ pub use auth_domain::error::error_chain;
 /// The WebAuthn relying party passkeys are bound to: `WEBAUTHN_RP_ID`, `WEBAUTHN_ORIGIN`
 /// and `WEBAUTHN_RP_NAME`, by default the host and origin of `APP_URL` and
 /// `MAIL_PRODUCT_NAME`.
+///
+/// With neither `WEBAUTHN_RP_ID` nor `WEBAUTHN_ORIGIN` set, defaults that name no usable
+/// relying party (an `APP_URL` whose host is an IP address) turn passkeys off rather than
+/// stop the start: see [`crate::passkeys`].
 pub fn relying_party(
     config: &Config,
-) -> Result<auth_webauthn::WebauthnRp, auth_webauthn::RelyingPartyError> {
+) -> Result<crate::passkeys::Passkeys, auth_webauthn::RelyingPartyError> {
+    use crate::passkeys::Passkeys;
     let (rp_id, origin) = relying_party_names(config);
     let name = config
         .webauthn_rp_name
         .as_deref()
         .unwrap_or(&config.mail_product_name);
-    auth_webauthn::WebauthnRp::new(&rp_id, &origin, name)
+    match auth_webauthn::WebauthnRp::new(&rp_id, &origin, name) {
+        Ok(rp) => Ok(Passkeys::On(Box::new(rp))),
+        Err(err) if config.webauthn_rp_id.is_none() && config.webauthn_origin.is_none() => {
+            Ok(Passkeys::Off(format!(
+                "APP_URL names no WebAuthn relying party ({err}); set WEBAUTHN_RP_ID and WEBAUTHN_ORIGIN to enable them"
+            )))
+        }
+        Err(err) => Err(err),
+    }
 }
 
 /// The relying party id and origin in force (defaults from `APP_URL`).
