@@ -1,11 +1,13 @@
-//! In-process cache adapter: the access-token revocation list, the rate limiter and the
-//! lockout attempt counters, kept in hash maps behind locks.
+//! In-process cache adapter: the access-token revocation list, the rate limiter, the
+//! lockout attempt counters and short-lived values (pending second factors, WebAuthn
+//! challenges, used TOTP steps), kept in hash maps behind locks.
 //!
 //! # Single instance only
 //!
 //! The state lives in the memory of one process. Several instances of the service behind a
-//! load balancer would each see only their own revocations, rate-limit counts and failures,
-//! and a restart forgets everything (the service re-learns session revocations and users'
+//! load balancer would each see only their own revocations, rate-limit counts, failures and
+//! short-lived values (a login's second factor must then reach the instance that saw its
+//! password), and a restart forgets everything (the service re-learns session revocations and users'
 //! "not before" marks from storage through `AuthService::warm_revocations`). Use a shared cache adapter when running more than one
 //! instance.
 //!
@@ -21,8 +23,9 @@
 //!
 //! Each entry has an expiry: a rate-limit key lives until its theoretical arrival time
 //! (TAT) passes, an attempt state for [`LockoutPolicy::retention`] after its last update,
-//! a revocation until the `until` it was given. Rate limits and attempt counters judge
-//! expiry by the `now` their callers pass, and never read a clock. The revocation methods
+//! a revocation until the `until` it was given, a short-lived value until the `expires_at`
+//! it was given. Rate limits, attempt counters and short-lived values judge expiry by the
+//! `now` their callers pass, and never read a clock. The revocation methods
 //! carry no time, so the revocation list judges `until` against the system clock
 //! ([`Utc::now`]): the service's clock must therefore be the system clock (as it is in
 //! production) for revocations to be honoured for exactly as long as asked.
@@ -63,6 +66,7 @@ struct Inner {
     revocations: RwLock<RevocationTable>,
     rates: Mutex<RateTable>,
     attempts: Mutex<AttemptTable>,
+    ephemeral: Mutex<EphemeralTable>,
 }
 
 impl MemoryCache {
@@ -81,7 +85,8 @@ impl MemoryCache {
         let revocations = write(&self.inner.revocations).sweep(now);
         let rates = lock(&self.inner.rates).sweep(now);
         let attempts = lock(&self.inner.attempts).sweep(now);
-        revocations + rates + attempts
+        let ephemeral = lock(&self.inner.ephemeral).sweep(now);
+        revocations + rates + attempts + ephemeral
     }
 
     /// The number of entries stored in all tables, expired but not yet swept ones included.
@@ -89,7 +94,8 @@ impl MemoryCache {
         let revocations = read(&self.inner.revocations).len();
         let rates = lock(&self.inner.rates).len();
         let attempts = lock(&self.inner.attempts).len();
-        revocations + rates + attempts
+        let ephemeral = lock(&self.inner.ephemeral).len();
+        revocations + rates + attempts + ephemeral
     }
 
     /// Whether no entry is stored.
@@ -242,6 +248,37 @@ impl AttemptTable {
     }
 }
 
+/// A short-lived value (a claim's mark is empty, a counter its decimal digits).
+#[derive(Debug, Clone)]
+struct EphemeralEntry {
+    value: Vec<u8>,
+    expires: Timestamp,
+}
+
+#[derive(Debug, Default)]
+struct EphemeralTable {
+    entries: HashMap<String, EphemeralEntry>,
+    schedule: SweepSchedule,
+}
+
+impl EphemeralTable {
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn sweep(&mut self, now: Timestamp) -> usize {
+        let removed = retain_live(&mut self.entries, now, |e| e.expires);
+        self.schedule.reset(self.len());
+        removed
+    }
+
+    fn after_write(&mut self, now: Timestamp) {
+        if self.schedule.count() {
+            self.sweep(now);
+        }
+    }
+}
+
 /// Stores `key` until `until`, or extends a live entry to the later of both; an expired
 /// entry is replaced.
 fn extend<K: Hash + Eq>(map: &mut HashMap<K, Timestamp>, key: K, until: Timestamp, now: Timestamp) {
@@ -289,7 +326,7 @@ fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
 mod tests {
     use super::*;
     use auth_domain::policy::{LockoutPolicy, RateLimit};
-    use auth_domain::ports::{AttemptCounter, RateLimiter, RevocationList};
+    use auth_domain::ports::{AttemptCounter, EphemeralStore, RateLimiter, RevocationList};
 
     #[test]
     fn a_poisoned_lock_is_recovered_instead_of_panicking() {
@@ -300,6 +337,7 @@ mod tests {
                 write(&poisoner.inner.revocations),
                 lock(&poisoner.inner.rates),
                 lock(&poisoner.inner.attempts),
+                lock(&poisoner.inner.ephemeral),
             );
             panic!("poison every lock");
         })
@@ -330,7 +368,11 @@ mod tests {
                 .record_failure("k", &LockoutPolicy::default(), now)
                 .await;
             assert!(counted.is_ok_and(|s| s.failures == 1));
+            let put = cache
+                .put_ephemeral("k", b"v", now + TimeDelta::minutes(1), now)
+                .await;
+            assert!(put.is_ok());
         });
-        assert_eq!(cache.len(), 3);
+        assert_eq!(cache.len(), 4);
     }
 }

@@ -1,5 +1,7 @@
-//! Redis cache adapter: the access-token revocation list, the rate limiter and the lockout
-//! attempt counters, shared by every instance of the service through one Redis server
+//! Redis cache adapter: the access-token revocation list, the rate limiter, the lockout
+//! attempt counters and short-lived values (logins waiting for their second factor,
+//! WebAuthn challenges, used TOTP steps), shared by every instance of the service through
+//! one Redis server
 //! ([`RedisCache::connect`]) or one Redis Cluster ([`RedisCache::connect_cluster`]).
 //!
 //! # Keys
@@ -18,12 +20,13 @@
 //! | `{p}{rv}:epoch` | a random number, changed by an instance whose revocation write failed | never |
 //! | `{p}rl:{key}` | GCRA theoretical arrival time, unix ms | when that time is reached |
 //! | `{p}at:{key}` | hash `failures`, `last_failure`, `level`, `locked_until` (ms) | after [`auth_domain::policy::LockoutPolicy::retention`] |
+//! | `{p}ep:{key}` | `{expires_at}:{value}`: unix ms, then the value's bytes (a claim's mark: empty; a counter: its digits) | `expires_at - now` after it was written (`PX`; a counter keeps its first) |
 //!
 //! # Redis Cluster
 //!
 //! A script, and the `MGET` of a revocation check, must touch keys of one hash slot. The
-//! rate limiter and the counters touch one key each, so their keys spread over every
-//! master. The revocation keys all carry the hash tag `{rv}` and so live in *one* slot, on
+//! rate limiter, the counters and the short-lived values ([`ephemeral`]) touch one key
+//! per operation, so their keys spread over every master. The revocation keys all carry the hash tag `{rv}` and so live in *one* slot, on
 //! one master (and its replicas): the `MGET` of a check reads the token's entries together
 //! with the marker that says the list is complete, and the marker can only vouch for
 //! entries on its own server, whose loss (a restart, a failover to a lagging replica) it
@@ -36,13 +39,17 @@
 //!
 //! # Atomicity
 //!
-//! Every write is one Lua script (`EVALSHA`, loaded on first use), so Redis applies it
-//! atomically with respect to every other client: the revocation scripts ([`revocations`])
-//! keep the later expiry and the later "not before" mark; the rate limiter and the attempt
-//! counters ([`limits`], scripts in `src/lua/`) reproduce [`auth_domain::policy::gcra`] and
-//! the lockout policy's functions, all in integer milliseconds. The rate limiter and the
-//! counters judge time by the `now` they are given (truncated to the millisecond), never by
-//! the server's clock; revocation entries expire by the server's clock at their `until`.
+//! Every write is one Lua script (`EVALSHA`, loaded on first use) or one command, so Redis
+//! applies it atomically with respect to every other client: the revocation scripts
+//! ([`revocations`]) keep the later expiry and the later "not before" mark; the rate limiter
+//! and the attempt counters ([`limits`], scripts in `src/lua/`) reproduce
+//! [`auth_domain::policy::gcra`] and the lockout policy's functions, all in integer
+//! milliseconds; short-lived values ([`ephemeral`]) are set with `SET … PX`, taken with
+//! `GETDEL` (single use), and claimed or counted by a script each. The rate limiter, the
+//! counters and the short-lived values judge time by the `now` they are given (truncated to
+//! the millisecond), never by the server's clock: a short-lived value carries its
+//! `expires_at` beside it, and its TTL only lets Redis drop it; revocation entries expire by
+//! the server's clock at their `until`.
 //!
 //! # Failures
 //!

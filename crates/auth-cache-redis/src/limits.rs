@@ -21,7 +21,7 @@ const LUA_INT: &str = include_str!("lua/int.lua");
 const LUA_RETENTION: &str = include_str!("lua/retention.lua");
 
 /// A script: the integer helpers, then `body` with the retention helpers where it asks.
-fn script(body: &str) -> Script {
+pub(crate) fn script(body: &str) -> Script {
     Script::new(&format!(
         "{LUA_INT}{}",
         body.replace("--@retention", LUA_RETENTION)

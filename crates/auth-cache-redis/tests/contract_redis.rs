@@ -1,5 +1,6 @@
 //! The cache contract against Redis at `TEST_REDIS_URL` (default `redis://127.0.0.1:6379`),
-//! each case under its own key prefix, plus what is specific to Redis: TTLs on every key,
+//! each case under its own key prefix, plus what is specific to Redis: TTLs on every key
+//! (ephemeral entries included),
 //! and a quick `Unavailable` for an unreachable server.
 //!
 //! Without a reachable server the cases are skipped (said loudly on stderr); under CI
@@ -11,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use auth_cache_redis::{RedisCache, RedisOptions};
 use auth_domain::policy::{LockoutPolicy, RateLimit};
-use auth_domain::ports::{AttemptCounter, Cache as _, PortError, RateLimiter, RevocationList};
+use auth_domain::ports::{
+    AttemptCounter, Cache as _, EphemeralStore, PortError, RateLimiter, RevocationList,
+};
 use auth_domain::types::{SessionId, UserId};
 use auth_testkit::contract::Fixture;
 use chrono::{TimeDelta, Utc};
@@ -132,6 +135,76 @@ fn rate_limit_and_attempt_keys_expire() {
             pttl(&mut conn, &format!("{prefix}at:b")),
             -2,
             "a success alone creates nothing"
+        );
+    });
+}
+
+#[test]
+fn ephemeral_keys_are_prefixed_and_expire_by_their_ttl() {
+    with_cache(|fixture| async move {
+        let cache = &*fixture;
+        let prefix = cache.key_prefix().to_owned();
+        let mut conn = raw(&fixture);
+        let now = Utc::now();
+        let in_a_minute = now + TimeDelta::minutes(1);
+        assert!(
+            cache
+                .put_ephemeral("v", b"value", in_a_minute, now)
+                .await
+                .is_ok()
+        );
+        assert!(
+            cache
+                .claim_once("c", in_a_minute, now)
+                .await
+                .is_ok_and(|c| c)
+        );
+        assert!(
+            cache
+                .increment("n", in_a_minute, now)
+                .await
+                .is_ok_and(|n| n == 1)
+        );
+        for key in ["v", "c", "n"] {
+            let ttl = pttl(&mut conn, &format!("{prefix}ep:{key}"));
+            assert!(
+                ttl > 55_000 && ttl <= 60_000,
+                "{key} expires at its expires_at, PTTL {ttl}"
+            );
+        }
+        let stored: Vec<u8> = match conn.get(format!("{prefix}ep:v")) {
+            Ok(stored) => stored,
+            Err(err) => panic!("GET: {err}"),
+        };
+        let expected = format!("{}:value", in_a_minute.timestamp_millis());
+        assert_eq!(stored, expected.into_bytes(), "the expiry, then the value");
+
+        let later = now + TimeDelta::seconds(30);
+        let counted = cache
+            .increment("n", later + TimeDelta::hours(1), later)
+            .await;
+        assert!(counted.is_ok_and(|n| n == 2));
+        let ttl = pttl(&mut conn, &format!("{prefix}ep:n"));
+        assert!(
+            ttl > 55_000 && ttl <= 60_000,
+            "the first TTL is kept, PTTL {ttl}"
+        );
+
+        assert!(cache.put_ephemeral("v", b"stale", now, now).await.is_ok());
+        assert_eq!(
+            pttl(&mut conn, &format!("{prefix}ep:v")),
+            -2,
+            "a value put at its expiry deletes the key"
+        );
+
+        let short = Utc::now();
+        let soon = short + TimeDelta::milliseconds(150);
+        assert!(cache.put_ephemeral("s", b"x", soon, short).await.is_ok());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert_eq!(
+            pttl(&mut conn, &format!("{prefix}ep:s")),
+            -2,
+            "Redis drops the key at its TTL"
         );
     });
 }

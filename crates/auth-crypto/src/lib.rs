@@ -1,5 +1,6 @@
 //! Crypto adapters of the auth service: JWTs with josekit, bcrypt over a keyed pre-hash,
-//! personal-data encryption and blind indexes, OS randomness, the system clock.
+//! personal-data encryption and blind indexes, TOTP codes (RFC 6238) with totp-rs, OS
+//! randomness, the system clock.
 #![forbid(unsafe_code)]
 
 mod jwt;

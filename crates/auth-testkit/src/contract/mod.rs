@@ -325,7 +325,7 @@ macro_rules! store_contract_tests {
 }
 
 /// Expands to one `#[test]` per case of the [`Cache`](auth_domain::ports::Cache) contract
-/// (revocation list, rate limiter, attempt counter), in a module `cache_contract`; the
+/// (revocation list, rate limiter, attempt counter, short-lived values), in a module `cache_contract`; the
 /// argument is a factory as for [`store_contract_tests!`](crate::store_contract_tests).
 ///
 /// ```no_run
@@ -358,6 +358,17 @@ macro_rules! cache_contract_tests {
                 attempts::a_reservation_counts_at_once_and_a_locked_key_refuses_it,
                 attempts::of_fifty_concurrent_reservations_only_the_threshold_are_counted,
                 attempts::a_success_lifts_only_the_lock_its_own_reservation_set,
+                ephemeral::a_value_put_is_read_back_and_a_second_put_replaces_it,
+                ephemeral::a_value_is_gone_at_its_expiry,
+                ephemeral::a_value_is_taken_once,
+                ephemeral::of_eight_concurrent_takes_one_gets_the_value,
+                ephemeral::a_claim_succeeds_once_until_its_mark_expires,
+                ephemeral::of_eight_concurrent_claims_one_succeeds,
+                ephemeral::a_counter_counts_up_and_keeps_its_first_expiry,
+                ephemeral::concurrent_increments_are_all_counted,
+                ephemeral::removing_is_idempotent,
+                ephemeral::binary_values_survive,
+                ephemeral::similar_keys_are_distinct,
                 health::ping_answers,
             }
         }
