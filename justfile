@@ -70,6 +70,10 @@ bench-tls seconds="6":
 bench-data-plane seconds="6" *args="":
     python3 scripts/bench.py --data-plane --seconds {{seconds}} {{args}}
 
+# POST /auth/mfa/verify against POST /auth/login (cost 4 and 12), on SQLite and on PostgreSQL + Redis, same run (needs wrk). `just bench-mfa 6 --write` updates docs/benchmarks.md.
+bench-mfa seconds="6" *args="":
+    python3 scripts/bench.py --mfa --seconds {{seconds}} {{args}}
+
 # Whether any answer's timing tells if an account exists: register, login, forgot, resend, for existing vs absent accounts, on SQLite and PostgreSQL + Redis (build first). See docs/security.md.
 enumeration-timing samples="30" *args="":
     python3 scripts/enumeration_timing.py --samples {{samples}} {{args}}

@@ -92,6 +92,26 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"username":"bench","password":"%s"}'
 """ % PASSWORD,
+    # MFA verify: each thread takes its own share of the prepared (mfa_token, code) pairs;
+    # each pair is presented once (a token and a code are single use).
+    "mfa_verify.lua": """
+local pairs_ = {}
+local n = 0
+function setup(thread) n = n + 1; thread:set("id", n) end
+function init(args)
+  local all = {}
+  for line in io.lines(args[1]) do all[#all + 1] = line end
+  local share = math.floor(#all / tonumber(args[2]))
+  for i = 1, share do pairs_[i] = all[(id - 1) * share + i] end
+end
+function request()
+  local pair = table.remove(pairs_, 1)
+  if pair == nil then pair = "exhausted 000000" end
+  local token, code = string.match(pair, "(%S+) (%S+)")
+  return wrk.format("POST", "/auth/mfa/verify", {["Content-Type"] = "application/json"},
+    '{"mfa_token":"' .. token .. '","code":"' .. code .. '"}')
+end
+""",
     # A steady rate: each connection waits this many ms between its requests.
     "paced.lua": """
 local pause = 10
@@ -690,6 +710,123 @@ def data_plane(seconds, lua):
     return rows
 
 
+def totp_code(secret, step):
+    """RFC 6238 (SHA-1, 6 digits) at time step `step`."""
+    import hashlib
+    import hmac
+    import struct
+    digest = hmac.new(secret, struct.pack(">Q", step), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    value = struct.unpack(">I", digest[offset:offset + 4])[0] & 0x7FFFFFFF
+    return f"{value % 1_000_000:06d}"
+
+
+def base32_decode(text):
+    import base64
+    return base64.b32decode(text + "=" * (-len(text) % 8))
+
+
+def mfa_accounts(server, count):
+    """`count` verified accounts with TOTP confirmed: [(username, secret)]. Registered and
+    verified concurrently, the verification tokens read from the mail log."""
+    from concurrent.futures import ThreadPoolExecutor
+    run = f"{os.getpid()}{int(time.time()) % 100000}"
+    names = [f"mfa{run}x{i}" for i in range(count)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda n: http("POST", f"{server.base}/auth/register", {
+            "email": f"{n}@example.com", "username": n, "password": PASSWORD, "name": "Bench",
+            "surname": "Mark"}), names))
+        time.sleep(0.5)
+        tokens = set(re.findall(r"verify-email\?token=([A-Za-z0-9_-]+)", Path(server.dir, "log").read_text()))
+        list(pool.map(lambda t: http("POST", f"{server.base}/auth/verify-email", {"token": t}), tokens))
+
+        def enable(name):
+            access = http("POST", f"{server.base}/auth/login", {"username": name, "password": PASSWORD})["access_token"]
+            enrol = http("POST", f"{server.base}/users/mfa/totp", {"password": PASSWORD}, token=access)
+            secret = base32_decode(enrol["secret"])
+            # The step before the current one: the benchmark's steps stay unused.
+            step = int(time.time()) // 30 - 1
+            http("POST", f"{server.base}/users/mfa/totp/confirm", {"code": totp_code(secret, step)}, token=access)
+            return name, secret
+        return list(pool.map(enable, names))
+
+
+def mfa_cost(seconds, lua):
+    """POST /auth/mfa/verify against POST /auth/login (BCRYPT_COST 4 and 12), on SQLite and on
+    PostgreSQL + Redis: what the second step of a login costs next to the first."""
+    from concurrent.futures import ThreadPoolExecutor
+    rows = []
+    for kind in ("embedded", "postgres"):
+        server = Server(kind, alg_env("HS256", 4))
+        try:
+            server.signed_in()
+            login4 = wrk(f"{server.base}/auth/login", seconds, connections=16, script=lua["login.lua"])
+            # Each account can complete 3 logins in one 30 s step (its codes of the step before,
+            # the step itself and the step after are each accepted once); the run is placed
+            # inside one step, so every prepared pair is valid when presented.
+            accounts = mfa_accounts(server, int(os.environ.get("BENCH_MFA_ACCOUNTS", "1500")))
+            while int(time.time()) % 30 > 3:
+                time.sleep(0.2)
+            step = int(time.time()) // 30
+            with ThreadPoolExecutor(8) as pool:
+                def tokens(account):
+                    name, secret = account
+                    return [(http("POST", f"{server.base}/auth/login",
+                                  {"username": name, "password": PASSWORD})["mfa_token"], totp_code(secret, s))
+                            for s in (step - 1, step, step + 1)]
+                prepared = [pair for account in pool.map(tokens, accounts) for pair in account]
+            pair_file = Path(server.dir, "mfa_pairs")
+            pair_file.write_text("\n".join(f"{t} {c}" for t, c in prepared) + "\n")
+            if int(time.time()) // 30 != step:
+                raise SystemExit("preparing the MFA pairs took longer than one TOTP step: "
+                                 "set BENCH_MFA_ACCOUNTS lower")
+            left = 30 - int(time.time()) % 30 - 1
+            verify = wrk(f"{server.base}/auth/mfa/verify", min(seconds, max(left, 1)), connections=16,
+                         script=lua["mfa_verify.lua"], args=(pair_file, 2))
+        finally:
+            server.stop()
+        server = Server(kind, alg_env("HS256", 12))
+        try:
+            server.signed_in()
+            login12 = wrk(f"{server.base}/auth/login", max(seconds, 10), connections=8, script=lua["login.lua"],
+                          timeout=30)
+        finally:
+            server.stop()
+        row = {"kind": kind, "login4": login4, "verify": verify, "login12": login12, "pairs": len(prepared)}
+        rows.append(row)
+        log(f"[{kind}] login (cost 4) {login4['rps']:,.0f} req/s, {fmt_lat(login4)} | mfa/verify {verify['rps']:,.0f} "
+            f"req/s, {fmt_lat(verify)}, {verify['requests']} of {len(prepared)} pairs, errors {verify['errors']} | "
+            f"login (cost 12) {login12['rps']:.1f} req/s, {fmt_lat(login12)}")
+    return rows
+
+
+def mfa_table(rows):
+    lines = ["| storage | login, cost 4: req/s (p50 / p99 ms) | mfa/verify: req/s (p50 / p99 ms) | verify ÷ login (cost 4) | "
+             "login, cost 12: p50 ms | a login with TOTP at cost 12: p50 ms (login + verify) | errors |",
+             "|---|---|---|---|---|---|---|"]
+    for row in rows:
+        l4, v, l12 = row["login4"], row["verify"], row["login12"]
+        label = "SQLite, in-process cache" if row["kind"] == "embedded" else "PostgreSQL + Redis"
+        lines.append(f"| {label} | {l4['rps']:,.0f} ({l4['p50']:.2f} / {l4['p99']:.2f}) | {v['rps']:,.0f} "
+                     f"({v['p50']:.2f} / {v['p99']:.2f}) | {v['rps'] / l4['rps']:.2f} | {l12['p50']:.1f} | "
+                     f"{l12['p50'] + v['p50']:.1f} (+{100 * v['p50'] / l12['p50']:.1f} %) | "
+                     f"{l4['errors'] + v['errors'] + l12['errors']} |")
+    return lines
+
+
+def report_mfa(rows, machine, seconds, write):
+    table = mfa_table(rows)
+    log("\n" + "\n".join(table) + "\n")
+    if write:
+        today = datetime.date.today().isoformat()
+        block = [f"Machine: {machine}. Date: {today}. Command: `just bench-mfa {seconds} --write` "
+                 f"(`scripts/bench.py --mfa --seconds {seconds} --write`); HS256; wrk -t2 (login and verify -c16, "
+                 "login at cost 12 -c8); verify with TOTP codes, each (mfa_token, code) pair presented once.", "",
+                 *table]
+        write_block("<!-- mfa:start -->", "<!-- mfa:end -->", block)
+        log(f"written: {DOC.relative_to(ROOT)} (MFA)")
+
+
 def data_plane_table(rows):
     base = rows[0]
     lines = ["| connection mode | refresh req/s | vs plain | refresh p50 / p99 ms | verify-token req/s | vs plain | "
@@ -732,6 +869,8 @@ def main():
                         help="only the cost of TLS to PostgreSQL on refresh (sslmode=require vs disable)")
     parser.add_argument("--data-plane", action="store_true",
                         help="only refresh and verify-token in each production connection mode against the plain one")
+    parser.add_argument("--mfa", action="store_true",
+                        help="only POST /auth/mfa/verify against POST /auth/login, on both storages")
     parser.add_argument("--write", action="store_true",
                         help="write the results into docs/benchmarks.md and its two SVG charts")
     args = parser.parse_args()
@@ -756,6 +895,8 @@ def main():
             return tls_cost(args.seconds, lua)
         if args.data_plane:
             return report_data_plane(data_plane(args.seconds, lua), machine, args.seconds, args.write)
+        if args.mfa:
+            return report_mfa(mfa_cost(args.seconds, lua), machine, args.seconds, args.write)
         results = []
         if args.only in (None, "embedded"):
             results.append(bench_config("embedded", ["HS256", "RS256", "ES256", "EdDSA"], args.seconds, lua))
