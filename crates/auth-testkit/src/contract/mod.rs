@@ -42,7 +42,8 @@
 //!
 //! - Each call MUST give a store no other test uses at the same time, ideally empty: the
 //!   cleanup cases assert exact counts of what was deleted, and the outbox cases claim
-//!   and count every mail in the store. (Every other case creates its own uniquely named
+//!   and count every mail in the store, as do the second-factor cases to see which
+//!   changes wrote a mail. (Every other case creates its own uniquely named
 //!   users, sessions and tokens, and looks only at those.)
 //! - `None` skips the case: it passes without running, and the macro writes
 //!   `SKIPPED <case>` to stderr (past the harness's capture, so it shows in a plain
