@@ -80,6 +80,23 @@ pub fn read_attempts(raw: i32) -> Result<u32, PortError> {
     u32::try_from(raw).map_err(|_| corrupt("outbox", format!("attempts {raw}")))
 }
 
+/// A passkey's signature counter as stored (BIGINT holding a u32).
+pub fn read_sign_count(raw: i64) -> Result<u32, PortError> {
+    u32::try_from(raw).map_err(|_| corrupt("passkeys", format!("sign_count {raw}")))
+}
+
+/// A passkey's signature counter as a row matches it.
+pub fn stored_sign_count(count: u32) -> i64 {
+    i64::from(count)
+}
+
+/// A count of a user's unused recovery codes, as [`MfaRecord`] holds it.
+///
+/// [`MfaRecord`]: auth_domain::model::MfaRecord
+pub fn codes_left(n: i64) -> Result<u32, PortError> {
+    u32::try_from(n).map_err(|_| PortError::unexpected(format!("recovery code count {n}")))
+}
+
 /// When a lease of `lease` taken at `now` ends.
 pub fn lease_end(now: Timestamp, lease: chrono::TimeDelta) -> Result<Timestamp, PortError> {
     now.checked_add_signed(lease)
@@ -131,6 +148,10 @@ mod tests {
         assert!(token_hash("t", &[0; 31]).is_err());
         assert!(read_attempts(-1).is_err());
         assert!(count(-1).is_err());
+        assert!(read_sign_count(-1).is_err());
+        assert!(codes_left(-1).is_err());
+        assert!(read_sign_count(i64::from(u32::MAX) + 1).is_err());
+        assert_eq!(read_sign_count(i64::from(u32::MAX)).ok(), Some(u32::MAX));
         assert_eq!(stored_attempts(u32::MAX), None);
     }
 }

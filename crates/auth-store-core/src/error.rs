@@ -77,6 +77,21 @@ impl<D: Dialect> From<DbError<D>> for StoreError {
     }
 }
 
+/// [`StoreError::from`], except that a foreign-key violation is `NotFound`: for a write
+/// of rows that reference an account (second factors, a mail's token), the account is
+/// gone, deleted before or while the write ran; the reference decides, not a read before
+/// the write.
+pub fn account_gone<D: Dialect>(err: DbError<D>) -> StoreError {
+    if let DbError::Query(
+        DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _),
+        _,
+    ) = &err
+    {
+        return StoreError::NotFound;
+    }
+    err.into()
+}
+
 /// A query error as a [`PortError`]: `Unavailable` when the dialect calls it transient,
 /// else `Unexpected`.
 pub fn query_error<D: Dialect>(err: DieselError) -> PortError {
@@ -140,6 +155,22 @@ mod tests {
                 StoreError::Port(PortError::Unexpected(_))
             ),
             "another index is unexpected"
+        );
+        let gone: DbError<Strict> = DieselError::DatabaseError(
+            DatabaseErrorKind::ForeignKeyViolation,
+            Box::new("fk".to_owned()),
+        )
+        .into();
+        assert!(
+            matches!(account_gone(gone), StoreError::NotFound),
+            "a foreign-key violation is NotFound"
+        );
+        assert!(
+            matches!(
+                account_gone(unique("username")),
+                StoreError::Taken(Taken::Username)
+            ),
+            "account_gone keeps Taken"
         );
         let broken = DbError::<Strict>::from(DieselError::BrokenTransactionManager);
         assert!(

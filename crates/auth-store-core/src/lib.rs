@@ -7,8 +7,9 @@
 //!   server's errors mean ([`Dialect`]: which are transient, which unique index was hit).
 //! - [`columns`]: how each dialect stores ids and times ([`Columns`]), and the value
 //!   conversions every table needs (token hashes, kinds, counts, attempts).
-//! - [`rows!`]: the row types of every table and their conversions to and from the
-//!   domain's records, generated in each adapter for its backend and column types.
+//! - [`rows!`]: the row types of every table (second factors included) and their
+//!   conversions to and from the domain's records, generated in each adapter for its
+//!   backend and column types.
 //!
 //! The queries stay in the adapters: the dialects differ there (locking, `RETURNING`,
 //! aggregate filters, blocking versus async connections), and the contract tests of
@@ -19,11 +20,12 @@
 pub mod columns;
 pub mod error;
 mod mail_rows;
+mod mfa_rows;
 mod rows;
 mod span;
 
 pub use columns::Columns;
-pub use error::{DbError, Dialect, corrupt};
+pub use error::{DbError, Dialect, account_gone, corrupt};
 pub use span::db_span;
 
 /// Used by the code [`rows!`] generates.

@@ -4,7 +4,8 @@
 /// conversions to and from the domain's records, for one backend:
 ///
 /// ```ignore
-/// use crate::schema::{one_time_tokens, outbox, refresh_tokens, sessions, users};
+/// use crate::schema::{one_time_tokens, outbox, passkeys, recovery_codes, refresh_tokens};
+/// use crate::schema::{sessions, totp_authenticators, users};
 /// auth_store_core::rows! {
 ///     backend: diesel::sqlite::Sqlite,
 ///     columns: Millis,   // impl auth_store_core::Columns
@@ -15,12 +16,14 @@
 /// ```
 ///
 /// The schema's tables must be in scope under their names (`users`, `sessions`,
-/// `refresh_tokens`, `one_time_tokens`, `outbox`). The rows are `UserRow`,
+/// `refresh_tokens`, `one_time_tokens`, `outbox`, `totp_authenticators`, `recovery_codes`,
+/// `passkeys`). The rows are `UserRow`,
 /// `ProfileChangeset`, `SessionRow`, `NewRefreshToken`, `NewSession` (a session and its
 /// first refresh token), `RotationRow` (what a rotation found), `OneTimeRow`, `OutboxRow` and
 /// `OutgoingRows` (the rows one [`Outgoing`](auth_domain::model::Outgoing) writes; the
 /// adapter adds its own `insert`, blocking or async, here and on `NewSession`); plus `outgoing_rows` and
-/// `readable` (the claimed outbox rows this build can read).
+/// `readable` (the claimed outbox rows this build can read); and for second factors
+/// `TotpRow`, `RecoveryCodeRow` (`recovery_code_rows`: a new set) and `PasskeyRow`.
 ///
 /// A macro, not generic types: Diesel's derives need the table and the column types at
 /// the struct, and those differ per dialect (text ids and millisecond times in SQLite).
@@ -279,6 +282,14 @@ macro_rules! rows {
         }
 
         $crate::__mail_rows! {
+            backend: $backend,
+            columns: $cols,
+            id: $id,
+            time: $time,
+            dialect: $dialect,
+        }
+
+        $crate::__mfa_rows! {
             backend: $backend,
             columns: $cols,
             id: $id,

@@ -14,6 +14,8 @@ use diesel::result::{DatabaseErrorInformation, DatabaseErrorKind, Error as Diese
 const USERNAME_INDEX: &str = "users_username_normalized_key";
 /// The unique index on `users.email_index`.
 const EMAIL_INDEX: &str = "users_email_index_key";
+/// The unique index on `passkeys.credential_id`.
+const CREDENTIAL_INDEX: &str = "passkeys_credential_id_key";
 
 /// A failed operation of this store.
 pub(crate) type DbError = auth_store_core::DbError<Postgres>;
@@ -72,6 +74,7 @@ impl Dialect for Postgres {
         match info.constraint_name()? {
             USERNAME_INDEX => Some(Taken::Username),
             EMAIL_INDEX => Some(Taken::Email),
+            CREDENTIAL_INDEX => Some(Taken::Credential),
             _ => None,
         }
     }

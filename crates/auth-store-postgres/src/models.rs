@@ -11,7 +11,10 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use crate::schema::{one_time_tokens, outbox, refresh_tokens, sessions, users};
+use crate::schema::{
+    one_time_tokens, outbox, passkeys, recovery_codes, refresh_tokens, sessions,
+    totp_authenticators, users,
+};
 
 /// PostgreSQL's column types: the values themselves.
 pub(crate) struct Native;

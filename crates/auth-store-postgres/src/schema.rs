@@ -79,9 +79,43 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    totp_authenticators (user_id) {
+        user_id -> Uuid,
+        secret_sealed -> Bytea,
+        created_at -> Timestamptz,
+        confirmed_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    recovery_codes (user_id, code_hash) {
+        user_id -> Uuid,
+        code_hash -> Bytea,
+        created_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    passkeys (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        credential_id -> Bytea,
+        name_sealed -> Bytea,
+        credential -> Text,
+        sign_count -> BigInt,
+        created_at -> Timestamptz,
+        last_used_at -> Nullable<Timestamptz>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(one_time_tokens -> users (user_id));
+diesel::joinable!(totp_authenticators -> users (user_id));
+diesel::joinable!(recovery_codes -> users (user_id));
+diesel::joinable!(passkeys -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
@@ -89,5 +123,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     one_time_tokens,
     user_revocations,
-    outbox
+    outbox,
+    totp_authenticators,
+    recovery_codes,
+    passkeys
 );

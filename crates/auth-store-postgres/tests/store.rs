@@ -11,6 +11,8 @@
 mod common;
 #[path = "store/failures.rs"]
 mod failures;
+#[path = "store/mfa.rs"]
+mod mfa;
 #[path = "store/outbox.rs"]
 mod outbox;
 #[path = "store/pgbouncer.rs"]

@@ -27,12 +27,15 @@ impl Dialect for Sqlite {
 
     /// SQLite names the failed unique index in its message:
     /// `UNIQUE constraint failed: users.username_normalized`.
+    /// (`passkeys.credential_id` is a passkey's credential id.)
     fn taken(info: &dyn DatabaseErrorInformation) -> Option<Taken> {
         let message = info.message();
         if message.contains("users.username_normalized") {
             Some(Taken::Username)
         } else if message.contains("users.email_index") {
             Some(Taken::Email)
+        } else if message.contains("passkeys.credential_id") {
+            Some(Taken::Credential)
         } else {
             None
         }

@@ -11,7 +11,10 @@ use chrono::DateTime;
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use crate::schema::{one_time_tokens, outbox, refresh_tokens, sessions, users};
+use crate::schema::{
+    one_time_tokens, outbox, passkeys, recovery_codes, refresh_tokens, sessions,
+    totp_authenticators, users,
+};
 
 /// SQLite's column types: text ids, millisecond times.
 pub(crate) struct Millis;

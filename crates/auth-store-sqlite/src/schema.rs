@@ -79,8 +79,50 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    totp_authenticators (user_id) {
+        user_id -> Text,
+        secret_sealed -> Binary,
+        created_at -> BigInt,
+        confirmed_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    recovery_codes (user_id, code_hash) {
+        user_id -> Text,
+        code_hash -> Binary,
+        created_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    passkeys (id) {
+        id -> Text,
+        user_id -> Text,
+        credential_id -> Binary,
+        name_sealed -> Binary,
+        credential -> Text,
+        sign_count -> BigInt,
+        created_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(one_time_tokens -> users (user_id));
+diesel::joinable!(totp_authenticators -> users (user_id));
+diesel::joinable!(recovery_codes -> users (user_id));
+diesel::joinable!(passkeys -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(users, sessions, refresh_tokens, one_time_tokens);
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    sessions,
+    refresh_tokens,
+    one_time_tokens,
+    totp_authenticators,
+    recovery_codes,
+    passkeys
+);

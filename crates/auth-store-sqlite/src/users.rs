@@ -298,8 +298,9 @@ impl UserStore for SqliteStore {
         let id = id.to_string();
         let mail = outgoing_rows(mail)?;
         // One statement (in one transaction with the mail, if any): the foreign keys'
-        // ON DELETE CASCADE removes the sessions (and with them their refresh tokens) and
-        // the one-time tokens. The mail, which has no foreign key, stays.
+        // ON DELETE CASCADE removes the sessions (and with them their refresh tokens), the
+        // one-time tokens and the second factors (TOTP authenticator, recovery codes,
+        // passkeys). The mail, which has no foreign key, stays.
         let deleted = self
             .change_with_mail(
                 "delete_user",

@@ -6,10 +6,11 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use auth_domain::model::{
-    MailKind, OneTimeKind, OneTimeTokenRecord, OutboxMail, Outgoing, SessionRecord, UserRecord,
+    MailKind, OneTimeKind, OneTimeTokenRecord, OutboxMail, Outgoing, PasskeyRecord,
+    RecoveryCodeHash, SessionRecord, TotpRecord, UserRecord,
 };
 use auth_domain::types::{
-    BlindIndex, PasswordHash, Sealed, SessionId, Timestamp, TokenHash, UserId,
+    BlindIndex, PasskeyId, PasswordHash, Sealed, SessionId, Timestamp, TokenHash, UserId,
 };
 use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
@@ -223,5 +224,45 @@ pub fn link_mail(
     Outgoing {
         mail: outbox_mail(mail_kind, created_at),
         token: Some(one_time(user, token_kind, created_at + TimeDelta::hours(1))),
+    }
+}
+
+/// A pending TOTP authenticator of `user` with a fresh sealed secret, enrolled at
+/// `created_at`.
+pub fn pending_totp(user: UserId, created_at: Timestamp) -> TotpRecord {
+    TotpRecord {
+        user_id: user,
+        secret_sealed: sealed("totp-secret"),
+        created_at,
+        confirmed_at: None,
+    }
+}
+
+/// `n` fresh recovery codes (keyed hashes: arbitrary unique bytes at this level).
+pub fn recovery_codes(n: usize) -> Vec<RecoveryCodeHash> {
+    (0..n)
+        .map(|_| RecoveryCodeHash(BlindIndex(unique("recovery-code").into_bytes())))
+        .collect()
+}
+
+/// A fresh credential id, as an authenticator makes one (random bytes).
+pub fn credential_id() -> Vec<u8> {
+    let mut id = Uuid::new_v4().as_bytes().to_vec();
+    id.extend_from_slice(Uuid::new_v4().as_bytes());
+    id
+}
+
+/// A passkey of `user` (fresh id, credential id and sealed name) registered at
+/// `created_at` with signature counter `sign_count`, never used.
+pub fn passkey(user: UserId, created_at: Timestamp, sign_count: u32) -> PasskeyRecord {
+    PasskeyRecord {
+        id: PasskeyId(Uuid::now_v7()),
+        user_id: user,
+        credential_id: credential_id(),
+        name_sealed: sealed("passkey-name"),
+        credential: unique(&format!("credential:public-key:counter-{sign_count}")),
+        sign_count,
+        created_at,
+        last_used_at: None,
     }
 }

@@ -42,7 +42,8 @@
 //!
 //! - Each call MUST give a store no other test uses at the same time, ideally empty: the
 //!   cleanup cases assert exact counts of what was deleted, and the outbox cases claim
-//!   and count every mail in the store. (Every other case creates its own uniquely named
+//!   and count every mail in the store, as do the second-factor cases to see which
+//!   changes wrote a mail. (Every other case creates its own uniquely named
 //!   users, sessions and tokens, and looks only at those.)
 //! - `None` skips the case: it passes without running, and the macro writes
 //!   `SKIPPED <case>` to stderr (past the harness's capture, so it shows in a plain
@@ -318,6 +319,22 @@ macro_rules! store_contract_tests {
                 leases::a_renewed_lease_keeps_the_mail_from_other_claims_until_a_lease_after_the_renewal,
                 leases::a_renewal_extends_only_the_leases_its_claim_still_holds,
                 leases::releasing_every_lease_makes_claimed_mails_due_at_once_with_their_attempt_kept,
+                mfa::the_second_factors_of_an_unknown_or_new_user_are_empty,
+                mfa::a_pending_totp_is_stored_replaced_and_refused_once_confirmed,
+                mfa::a_totp_is_confirmed_only_with_its_pending_secret_and_replaces_the_codes,
+                mfa::deleting_a_totp_tells_a_confirmed_one_and_keeps_codes_while_a_passkey_is_left,
+                mfa::replacing_the_recovery_codes_kills_the_old_set,
+                mfa::a_recovery_code_is_used_once_and_only_by_its_user,
+                mfa::of_eight_concurrent_uses_of_one_recovery_code_one_wins,
+                mfa::a_passkey_is_stored_and_found_by_its_credential_id,
+                mfa::a_credential_registered_already_is_taken,
+                mfa::of_eight_concurrent_registrations_of_one_credential_one_wins,
+                mfa::a_passkey_use_is_recorded_only_at_the_expected_counter,
+                mfa::of_eight_concurrent_sign_ins_with_one_counter_one_is_recorded,
+                mfa::deleting_another_users_passkey_deletes_nothing,
+                mfa::deleting_a_user_deletes_its_second_factors,
+                mfa::mfa_lists_passkeys_oldest_first_and_counts_unused_codes,
+                mfa::second_factor_writes_for_a_missing_account_change_nothing,
                 health::ping_answers,
             }
         }

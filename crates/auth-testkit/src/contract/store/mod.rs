@@ -1,8 +1,8 @@
 //! The contract of [`Store`]: accounts ([`users`]), sessions ([`sessions`]), refresh-token
 //! rotation ([`rotation`]), single-use tokens ([`one_time`]), users' "not before" marks
 //! ([`revocations`]), password versions and pending registrations ([`passwords`]), the mail
-//! [`outbox`] and its [`leases`], [`cleanup`] and [`health`]. Each case takes a store no
-//! other test uses at the same time; see [`crate::contract`].
+//! [`outbox`] and its [`leases`], second factors ([`mfa`]), [`cleanup`] and [`health`].
+//! Each case takes a store no other test uses at the same time; see [`crate::contract`].
 
 use auth_domain::model::{SessionRecord, UserRecord};
 use auth_domain::ports::Store;
@@ -14,6 +14,7 @@ use super::fixtures;
 pub mod cleanup;
 pub mod health;
 pub mod leases;
+pub mod mfa;
 pub mod one_time;
 pub mod outbox;
 pub mod passwords;
