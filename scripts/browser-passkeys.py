@@ -85,6 +85,7 @@ class Cdp:
     commands written to the browser's fd 3, answers and events read from its fd 4."""
 
     def __init__(self, chromium, user_data_dir):
+        Path(user_data_dir).mkdir(parents=True, exist_ok=True)
         to_browser_r, self._to_browser = os.pipe()
         self._from_browser, from_browser_w = os.pipe()
 
