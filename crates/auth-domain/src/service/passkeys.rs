@@ -66,8 +66,7 @@ fn response_error(err: PasskeyError, refused: AuthError) -> AuthError {
     }
 }
 
-const PASSKEYS_DISABLED: &str =
-    "Passkeys are not enabled on this service (its operator sets WEBAUTHN_RP_ID and WEBAUTHN_ORIGIN).";
+const PASSKEYS_DISABLED: &str = "Passkeys are not enabled on this service (its operator sets WEBAUTHN_RP_ID and WEBAUTHN_ORIGIN).";
 
 impl<A: Adapters> AuthService<A> {
     async fn save_ceremony(
