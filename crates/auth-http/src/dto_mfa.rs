@@ -211,6 +211,21 @@ pub struct CeremonyResponse {
 
 /// `POST /users/passkeys/register/finish`.
 #[derive(Default, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "challenge_id": "Q2hhbGxlbmdlSWRDaGFsbGVuZ2VJZENoYWxsZW5nZUlk",
+    "credential": {
+        "id": "rBR1GbUkm0Gzjg34VZ-NnQkNYzbWsZx-Z-JFbMIH1Y8",
+        "rawId": "rBR1GbUkm0Gzjg34VZ-NnQkNYzbWsZx-Z-JFbMIH1Y8",
+        "type": "public-key",
+        "response": {
+            "clientDataJSON": "eyJ0eXBlIjoid2ViYXV0aG4uY3JlYXRlIn0",
+            "attestationObject": "o2NmbXRkbm9uZQ",
+            "transports": ["internal"]
+        },
+        "clientExtensionResults": {}
+    },
+    "name": "MacBook Touch ID"
+}))]
 pub struct PasskeyRegisterFinishRequest {
     /// From `register/start`.
     #[schema(value_type = String, required = true, max_length = 1024)]
@@ -240,6 +255,7 @@ pub struct PasskeyCreatedResponse {
 
 /// `POST /auth/passkey/start` (body optional).
 #[derive(Default, Deserialize, ToSchema)]
+#[schema(example = json!({}))]
 pub struct PasskeyStartRequest {
     /// The login's `mfa_token`: the passkey is its second factor. Absent: passwordless
     /// sign-in with a discoverable passkey.
@@ -250,6 +266,21 @@ pub struct PasskeyStartRequest {
 
 /// `POST /auth/passkey/finish`.
 #[derive(Default, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "challenge_id": "Q2hhbGxlbmdlSWRDaGFsbGVuZ2VJZENoYWxsZW5nZUlk",
+    "credential": {
+        "id": "rBR1GbUkm0Gzjg34VZ-NnQkNYzbWsZx-Z-JFbMIH1Y8",
+        "rawId": "rBR1GbUkm0Gzjg34VZ-NnQkNYzbWsZx-Z-JFbMIH1Y8",
+        "type": "public-key",
+        "response": {
+            "clientDataJSON": "eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0",
+            "authenticatorData": "SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ",
+            "signature": "MEUCIQDiK",
+            "userHandle": "AZOj8nwefUqbL16MHQpLbw"
+        },
+        "clientExtensionResults": {}
+    }
+}))]
 pub struct PasskeyFinishRequest {
     /// From `/auth/passkey/start`.
     #[schema(value_type = String, required = true, max_length = 1024)]
