@@ -385,17 +385,20 @@ impl<A: Adapters> AuthService<A> {
                     return Ok(false);
                 }
                 let hash = self.recovery_code_hash(user.id, &normalized);
-                let profile = self.profile_of(user)?;
-                let mail = self
-                    .notice_to_profile(MailKind::RecoveryCodeUsed, &profile)
-                    .await?;
                 let used = self
                     .ports
                     .store
-                    .use_recovery_code(user.id, &hash, self.now(), mail.as_ref())
+                    .use_recovery_code(user.id, &hash, self.now(), None)
                     .await?;
                 if used {
-                    self.queued(mail.as_ref());
+                    // The notice is written after the use, not with it: building it counts
+                    // against the one-mail-a-minute limit of its kind, which wrong codes
+                    // must not spend (they would silence the notice of a right one).
+                    let profile = self.profile_of(user)?;
+                    let mail = self
+                        .notice_to_profile(MailKind::RecoveryCodeUsed, &profile)
+                        .await?;
+                    self.enqueue(mail).await?;
                     self.publish(
                         Event::RecoveryCodeUsed { user: user.id },
                         &ClientContext::default(),

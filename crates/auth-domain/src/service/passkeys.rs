@@ -243,6 +243,12 @@ impl<A: Adapters> AuthService<A> {
         id: PasskeyId,
     ) -> Result<(), AuthError> {
         let user = self.current_user(claims.user_id).await?;
+        // An id that is not one of the caller's passkeys is refused before the notice is
+        // built: building it spends the one-mail-a-minute limit of its kind.
+        let mfa = self.ports.store.mfa(user.id).await?;
+        if !mfa.passkeys.iter().any(|p| p.id == id) {
+            return Err(AuthError::NotFound);
+        }
         let profile = self.profile_of(&user)?;
         let mail = self
             .notice_to_profile(MailKind::PasskeyRemoved, &profile)
