@@ -426,10 +426,20 @@ async fn each_recovery_code_works_once_and_the_owner_is_told() {
     let challenge = login_for_mfa(&h, None).await;
     // A wrong code first: it must not silence the notice of the right one.
     assert_err!(
-        verify(&h, &challenge.mfa_token, SecondFactor::RecoveryCode("zzzzz-zzzzz".to_owned())).await,
+        verify(
+            &h,
+            &challenge.mfa_token,
+            SecondFactor::RecoveryCode("zzzzz-zzzzz".to_owned())
+        )
+        .await,
         AuthError::InvalidMfaCode
     );
-    assert!(h.mailbox.last(ADA, MailKind::RecoveryCodeUsed).await.is_none());
+    assert!(
+        h.mailbox
+            .last(ADA, MailKind::RecoveryCodeUsed)
+            .await
+            .is_none()
+    );
     // As typed: upper case, without the dash.
     let typed = codes[0].to_uppercase().replace('-', "");
     verify(&h, &challenge.mfa_token, SecondFactor::RecoveryCode(typed))

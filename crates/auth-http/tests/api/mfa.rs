@@ -286,7 +286,14 @@ async fn removing_totp_takes_the_password_and_a_code_and_logins_are_as_before() 
 }
 
 /// Method, path, bearer token, body (`null`: none), status, problem code.
-type Case<'a> = (&'a str, &'a str, Option<&'a str>, Value, StatusCode, &'a str);
+type Case<'a> = (
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    Value,
+    StatusCode,
+    &'a str,
+);
 
 #[actix_web::test]
 async fn the_mfa_endpoints_refuse_bad_input_with_problems() -> TestResult {
