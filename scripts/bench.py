@@ -106,7 +106,8 @@ function init(args)
 end
 function request()
   local pair = table.remove(pairs_, 1)
-  if pair == nil then pair = "exhausted 000000" end
+  -- Every pair presented: this thread is done (wrk's rate counts until the threads stop).
+  if pair == nil then wrk.thread:stop(); pair = "exhausted 000000" end
   local token, code = string.match(pair, "(%S+) (%S+)")
   return wrk.format("POST", "/auth/mfa/verify", {["Content-Type"] = "application/json"},
     '{"mfa_token":"' .. token .. '","code":"' .. code .. '"}')
@@ -732,21 +733,31 @@ def mfa_accounts(server, count):
     from concurrent.futures import ThreadPoolExecutor
     run = f"{os.getpid()}{int(time.time()) % 100000}"
     names = [f"mfa{run}x{i}" for i in range(count)]
+    mailed = lambda: set(re.findall(r"verify-email\?token=([A-Za-z0-9_-]+)", Path(server.dir, "log").read_text()))
+    used = mailed()
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda n: http("POST", f"{server.base}/auth/register", {
             "email": f"{n}@example.com", "username": n, "password": PASSWORD, "name": "Bench",
             "surname": "Mark"}), names))
         time.sleep(0.5)
-        tokens = set(re.findall(r"verify-email\?token=([A-Za-z0-9_-]+)", Path(server.dir, "log").read_text()))
+        tokens = mailed() - used
         list(pool.map(lambda t: http("POST", f"{server.base}/auth/verify-email", {"token": t}), tokens))
 
         def enable(name):
             access = http("POST", f"{server.base}/auth/login", {"username": name, "password": PASSWORD})["access_token"]
             enrol = http("POST", f"{server.base}/users/mfa/totp", {"password": PASSWORD}, token=access)
             secret = base32_decode(enrol["secret"])
-            # The step before the current one: the benchmark's steps stay unused.
-            step = int(time.time()) // 30 - 1
-            http("POST", f"{server.base}/users/mfa/totp/confirm", {"code": totp_code(secret, step)}, token=access)
+            # The code of the step before the current one, or (should the step have moved on
+            # meanwhile) of the current one; the benchmark waits for later steps.
+            for offset in (-1, 0):
+                step = int(time.time()) // 30 + offset
+                try:
+                    http("POST", f"{server.base}/users/mfa/totp/confirm", {"code": totp_code(secret, step)},
+                         token=access)
+                    return name, secret
+                except SystemExit:
+                    if offset == 0:
+                        raise
             return name, secret
         return list(pool.map(enable, names))
 
@@ -764,8 +775,10 @@ def mfa_cost(seconds, lua):
             # Each account can complete 3 logins in one 30 s step (its codes of the step before,
             # the step itself and the step after are each accepted once); the run is placed
             # inside one step, so every prepared pair is valid when presented.
-            accounts = mfa_accounts(server, int(os.environ.get("BENCH_MFA_ACCOUNTS", "1500")))
-            while int(time.time()) % 30 > 3:
+            accounts = mfa_accounts(server, int(os.environ.get("BENCH_MFA_ACCOUNTS", "2500")))
+            # Two steps after the last confirmation (its step stays claimed), at a step's start.
+            ready = int(time.time()) // 30 + 2
+            while int(time.time()) // 30 < ready or int(time.time()) % 30 > 3:
                 time.sleep(0.2)
             step = int(time.time()) // 30
             with ThreadPoolExecutor(8) as pool:
@@ -788,29 +801,32 @@ def mfa_cost(seconds, lua):
         server = Server(kind, alg_env("HS256", 12))
         try:
             server.signed_in()
-            login12 = wrk(f"{server.base}/auth/login", max(seconds, 10), connections=8, script=lua["login.lua"],
-                          timeout=30)
+            # One connection: the latency of one login, without queueing for the hasher.
+            login12 = wrk(f"{server.base}/auth/login", max(seconds, 10), connections=1, threads=1,
+                          script=lua["login.lua"], timeout=30)
         finally:
             server.stop()
         row = {"kind": kind, "login4": login4, "verify": verify, "login12": login12, "pairs": len(prepared)}
         rows.append(row)
         log(f"[{kind}] login (cost 4) {login4['rps']:,.0f} req/s, {fmt_lat(login4)} | mfa/verify {verify['rps']:,.0f} "
             f"req/s, {fmt_lat(verify)}, {verify['requests']} of {len(prepared)} pairs, errors {verify['errors']} | "
-            f"login (cost 12) {login12['rps']:.1f} req/s, {fmt_lat(login12)}")
+            f"one login at cost 12: {fmt_lat(login12)}")
     return rows
 
 
 def mfa_table(rows):
-    lines = ["| storage | login, cost 4: req/s (p50 / p99 ms) | mfa/verify: req/s (p50 / p99 ms) | verify ÷ login (cost 4) | "
-             "login, cost 12: p50 ms | a login with TOTP at cost 12: p50 ms (login + verify) | errors |",
+    lines = ["| storage | login, cost 4: req/s (p50 / p99 ms) | mfa/verify: req/s (p50 / p99 ms), requests | "
+             "verify ÷ login, cost 4 | one login at cost 12: p50 ms | verify's p50 next to it | errors |",
              "|---|---|---|---|---|---|---|"]
     for row in rows:
         l4, v, l12 = row["login4"], row["verify"], row["login12"]
         label = "SQLite, in-process cache" if row["kind"] == "embedded" else "PostgreSQL + Redis"
+        # The last request of each wrk thread is the one it stopped on (no pair left).
+        errors = l4["errors"] + max(v["errors"] - 16, 0) + l12["errors"]
         lines.append(f"| {label} | {l4['rps']:,.0f} ({l4['p50']:.2f} / {l4['p99']:.2f}) | {v['rps']:,.0f} "
-                     f"({v['p50']:.2f} / {v['p99']:.2f}) | {v['rps'] / l4['rps']:.2f} | {l12['p50']:.1f} | "
-                     f"{l12['p50'] + v['p50']:.1f} (+{100 * v['p50'] / l12['p50']:.1f} %) | "
-                     f"{l4['errors'] + v['errors'] + l12['errors']} |")
+                     f"({v['p50']:.2f} / {v['p99']:.2f}), {v['requests']:,} of {row['pairs']:,} pairs | "
+                     f"{v['rps'] / l4['rps']:.2f} | {l12['p50']:.1f} | +{100 * v['p50'] / l12['p50']:.1f} % | "
+                     f"{errors} |")
     return lines
 
 
@@ -820,8 +836,9 @@ def report_mfa(rows, machine, seconds, write):
     if write:
         today = datetime.date.today().isoformat()
         block = [f"Machine: {machine}. Date: {today}. Command: `just bench-mfa {seconds} --write` "
-                 f"(`scripts/bench.py --mfa --seconds {seconds} --write`); HS256; wrk -t2 (login and verify -c16, "
-                 "login at cost 12 -c8); verify with TOTP codes, each (mfa_token, code) pair presented once.", "",
+                 f"(`scripts/bench.py --mfa --seconds {seconds} --write`); HS256; wrk -t2 -c16 (login at cost 4, "
+                 "verify), wrk -t1 -c1 (login at cost 12); verify with TOTP codes, each (mfa_token, code) pair "
+                 "presented once, the run ending when they are spent.", "",
                  *table]
         write_block("<!-- mfa:start -->", "<!-- mfa:end -->", block)
         log(f"written: {DOC.relative_to(ROOT)} (MFA)")

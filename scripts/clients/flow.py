@@ -2,8 +2,12 @@
 by openapi-python-client, used as its README shows: no casts, no dummy values. Run by
 scripts/clients.sh with the generated package on PYTHONPATH."""
 
+import base64
+import hashlib
+import hmac
 import os
 import re
+import struct
 import time
 
 from auth_service_client import AuthenticatedClient, Client
@@ -15,17 +19,30 @@ from auth_service_client.api.auth import (
     verify_email,
     verify_token,
 )
+from auth_service_client.api.mfa import (
+    confirm_totp,
+    disable_totp,
+    enrol_totp,
+    mfa_status,
+    mfa_verify,
+)
 from auth_service_client.api.system import jwks
 from auth_service_client.api.users import get_profile, list_sessions, update_profile
 from auth_service_client.models import (
     LoginRequest,
     LoginResponse,
     LogoutRequest,
+    MfaMethodName,
+    MfaRequiredResponse,
+    MfaStatusResponse,
+    MfaVerifyRequest,
+    PasswordRequest,
     Problem,
     ProblemCode,
     ProfileResponse,
     ProfileUpdateRequest,
     ProfileUpdateResponse,
+    RecoveryCodesResponse,
     RefreshRequest,
     RegisterRequest,
     RegisterResponse,
@@ -33,6 +50,9 @@ from auth_service_client.models import (
     TokenRequest,
     TokenResponse,
     TokenType,
+    TotpConfirmRequest,
+    TotpDisableRequest,
+    TotpEnrolmentResponse,
     VerifyTokenResponse,
 )
 
@@ -59,6 +79,23 @@ def mailed_token(path: str, after: int) -> str:
             return tokens[-1]
         time.sleep(0.05)
     raise SystemExit(f"python client: no {path} link in {LOG_FILE}")
+
+
+def totp(secret: str, offset: int = 0) -> str:
+    """RFC 6238: HMAC-SHA-1 over the 8-byte big-endian 30-second step, dynamic truncation, 6
+    digits. `offset` picks a step relative to now (-1: the previous one)."""
+    key = base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))
+    mac = hmac.new(key, struct.pack(">Q", int(time.time()) // 30 + offset), hashlib.sha1).digest()
+    at = mac[-1] & 0x0F
+    return f"{(int.from_bytes(mac[at:at + 4], 'big') & 0x7FFFFFFF) % 1_000_000:06d}"
+
+
+def mfa_login(client: Client, username: str, what: str) -> str:
+    asked = login.sync(client=client, body=LoginRequest(username=username, password=PASSWORD))
+    if not isinstance(asked, MfaRequiredResponse):
+        raise SystemExit(f"python client: {what}: expected mfa_required, got {asked}")
+    check(asked.mfa_required and MfaMethodName.TOTP in asked.methods, f"{what}: methods offer totp")
+    return asked.mfa_token
 
 
 def main() -> None:
@@ -141,6 +178,80 @@ def main() -> None:
         "401 invalid_token",
     )
     check(refused.headers.get("www-authenticate", "").startswith("Bearer"), "401: WWW-Authenticate")
+
+    # The authenticator app (TOTP) as a second factor, with the password, then every way through it.
+    plain = login.sync(client=client, body=LoginRequest(username=username, password=PASSWORD))
+    if not isinstance(plain, LoginResponse):
+        raise SystemExit(f"python client: login before TOTP: {plain}")
+    mfa_user = AuthenticatedClient(base_url=BASE_URL, token=plain.access_token)
+    enrolment = enrol_totp.sync(client=mfa_user, body=PasswordRequest(password=PASSWORD))
+    if not isinstance(enrolment, TotpEnrolmentResponse):
+        raise SystemExit(f"python client: enrol TOTP: {enrolment}")
+    check(re.fullmatch(r"[A-Z2-7]+=*", enrolment.secret) is not None, "enrol TOTP: a base32 secret")
+    check(enrolment.otpauth_url.startswith("otpauth://totp/"), "enrol TOTP: an otpauth:// URL")
+    # The previous step's code (one step of drift is allowed), so that the current step's code
+    # is still unused for the login below: a code works once.
+    confirmed = confirm_totp.sync(
+        client=mfa_user, body=TotpConfirmRequest(code=totp(enrolment.secret, -1))
+    )
+    if not isinstance(confirmed, RecoveryCodesResponse):
+        raise SystemExit(f"python client: confirm TOTP: {confirmed}")
+    recovery = confirmed.recovery_codes
+    check(len(recovery) == 10, f"confirm TOTP: {len(recovery)} recovery codes")
+    status = mfa_status.sync(client=mfa_user)
+    check(
+        isinstance(status, MfaStatusResponse) and status.totp and status.recovery_codes_left == 10,
+        f"mfa status: totp, 10 codes left: {status}",
+    )
+
+    by_code = mfa_verify.sync(
+        client=client,
+        body=MfaVerifyRequest(
+            mfa_token=mfa_login(client, username, "login with TOTP"), code=totp(enrolment.secret)
+        ),
+    )
+    if not isinstance(by_code, LoginResponse):
+        raise SystemExit(f"python client: verify with a TOTP code: {by_code}")
+    check(
+        by_code.token_type == TokenType.BEARER and by_code.access_token != "",
+        "verify with a TOTP code: tokens",
+    )
+    by_recovery = mfa_verify.sync_detailed(
+        client=client,
+        body=MfaVerifyRequest(
+            mfa_token=mfa_login(client, username, "login with a recovery code"),
+            recovery_code=recovery[0],
+        ),
+    )
+    check(by_recovery.status_code == 200, f"verify with a recovery code: {by_recovery.status_code}")
+    check(
+        isinstance(by_recovery.parsed, LoginResponse) and by_recovery.parsed.user.username == username,
+        "verify with a recovery code: the user",
+    )
+    reused = mfa_verify.sync_detailed(
+        client=client,
+        body=MfaVerifyRequest(
+            mfa_token=mfa_login(client, username, "login with a used recovery code"),
+            recovery_code=recovery[0],
+        ),
+    )
+    check(reused.status_code == 401, f"a used recovery code: {reused.status_code}")
+    check(
+        isinstance(reused.parsed, Problem) and reused.parsed.code == ProblemCode.INVALID_MFA_CODE,
+        f"a used recovery code: invalid_mfa_code: {reused.parsed}",
+    )
+
+    removed = disable_totp.sync_detailed(
+        client=mfa_user, body=TotpDisableRequest(password=PASSWORD, code=recovery[1])
+    )
+    check(removed.status_code == 204, f"remove TOTP: {removed.status_code}")
+    without = mfa_status.sync(client=mfa_user)
+    check(
+        isinstance(without, MfaStatusResponse) and not without.totp and without.recovery_codes_left == 0,
+        f"mfa status: no factor left: {without}",
+    )
+    plain_again = login.sync(client=client, body=LoginRequest(username=username, password=PASSWORD))
+    check(isinstance(plain_again, LoginResponse), f"login after TOTP: tokens: {plain_again}")
 
     keys = jwks.sync(client=client)
     check(keys is not None and isinstance(keys.keys, list), "jwks: keys")

@@ -1,6 +1,7 @@
 // The whole flow a web client walks, through a client generated from the served
 // /openapi.json (openapi-typescript + openapi-fetch), with no casts: if the document and the
 // service disagree, this fails to type-check or fails at run time. Run by scripts/clients.sh.
+import { createHmac } from "node:crypto";
 import { readFileSync } from "node:fs";
 import createClient from "openapi-fetch";
 import type { components, paths } from "./schema.js";
@@ -45,6 +46,34 @@ function problem(error: Problem | undefined, code: Problem["code"], status: numb
   const p = must(error, `expected a ${code} problem`);
   check(p.code === code && p.status === status, `expected ${status} ${code}, got ${p.status} ${p.code}`);
   return p;
+}
+
+// RFC 6238 with node's crypto: HMAC-SHA-1 over the 8-byte big-endian 30-second step, dynamic
+// truncation, 6 digits. `offset` picks a step relative to now (-1: the previous one).
+function base32Decode(text: string): Buffer {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = 0;
+  let value = 0;
+  const out: number[] = [];
+  for (const c of text.replace(/=+$/, "").toUpperCase()) {
+    const index = alphabet.indexOf(c);
+    if (index < 0) throw new Error(`typescript client: not base32: ${c}`);
+    value = (value << 5) | index;
+    bits += 5;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push((value >>> bits) & 0xff);
+    }
+  }
+  return Buffer.from(out);
+}
+
+function totp(secret: string, offset = 0): string {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 1000 / 30) + offset));
+  const mac = createHmac("sha1", base32Decode(secret)).update(counter).digest();
+  const at = must(mac[mac.length - 1], "an HMAC-SHA-1 digest") & 0x0f;
+  return String(mac.readUInt32BE(at) & 0x7fffffff).padStart(6, "0").slice(-6);
 }
 
 const email = `ts.${run}@example.com`;
@@ -122,6 +151,73 @@ check(
   refused.response.headers.get("www-authenticate")?.startsWith("Bearer") === true,
   "401: WWW-Authenticate",
 );
+
+// The authenticator app (TOTP) as a second factor, with the password, then every way through it.
+const plain = await client.POST("/auth/login", { body: { username, password } });
+const plainAnswer = must(plain.data, `login before TOTP: ${plain.response.status}`);
+if (!("access_token" in plainAnswer)) throw new Error("login before TOTP: a second factor was asked for");
+const mfaBearer = { Authorization: `Bearer ${plainAnswer.access_token}` };
+const enrolled = await client.POST("/users/mfa/totp", { headers: mfaBearer, body: { password } });
+const enrolment = must(enrolled.data, `enrol TOTP: ${enrolled.response.status}`);
+check(/^[A-Z2-7]+=*$/.test(enrolment.secret), "enrol TOTP: a base32 secret");
+check(enrolment.otpauth_url.startsWith("otpauth://totp/"), "enrol TOTP: an otpauth:// URL");
+// The previous step's code (one step of drift is allowed), so that the current step's code
+// is still unused for the login below: a code works once.
+const confirmed = await client.POST("/users/mfa/totp/confirm", {
+  headers: mfaBearer,
+  body: { code: totp(enrolment.secret, -1) },
+});
+const recovery = must(confirmed.data, `confirm TOTP: ${confirmed.response.status}`).recovery_codes;
+check(recovery.length === 10, `confirm TOTP: ${recovery.length} recovery codes`);
+const status = await client.GET("/users/mfa", { headers: mfaBearer });
+check(
+  status.data?.totp === true && status.data.recovery_codes_left === 10,
+  "mfa status: totp, 10 codes left",
+);
+
+async function mfaLogin(what: string): Promise<string> {
+  const asked = await client.POST("/auth/login", { body: { username, password } });
+  const answer = must(asked.data, `${what}: login: ${asked.response.status}`);
+  if (!("mfa_token" in answer)) {
+    throw new Error(`typescript client: ${what}: no second factor was asked for`);
+  }
+  check(answer.mfa_required && answer.methods.includes("totp"), `${what}: methods offer totp`);
+  check(!("access_token" in answer), `${what}: no tokens before the second factor`);
+  return answer.mfa_token;
+}
+
+const byCode = await client.POST("/auth/mfa/verify", {
+  body: { mfa_token: await mfaLogin("login with TOTP"), code: totp(enrolment.secret) },
+});
+const viaCode = must(byCode.data, `verify with a TOTP code: ${byCode.response.status}`);
+check(
+  viaCode.token_type === "Bearer" && viaCode.access_token.length > 0,
+  "verify with a TOTP code: tokens",
+);
+const recoveryCode = must(recovery[0], "a recovery code");
+const byRecovery = await client.POST("/auth/mfa/verify", {
+  body: { mfa_token: await mfaLogin("login with a recovery code"), recovery_code: recoveryCode },
+});
+check(byRecovery.response.status === 200, `verify with a recovery code: ${byRecovery.response.status}`);
+check(byRecovery.data?.user.username === username, "verify with a recovery code: the user");
+const reused = await client.POST("/auth/mfa/verify", {
+  body: { mfa_token: await mfaLogin("login with a used recovery code"), recovery_code: recoveryCode },
+});
+problem(reused.error, "invalid_mfa_code", 401);
+
+const removed = await client.DELETE("/users/mfa/totp", {
+  headers: mfaBearer,
+  body: { password, code: must(recovery[1], "a second recovery code") },
+});
+check(removed.response.status === 204, `remove TOTP: ${removed.response.status}`);
+const without = await client.GET("/users/mfa", { headers: mfaBearer });
+check(
+  without.data?.totp === false && without.data.recovery_codes_left === 0,
+  "mfa status: no factor left",
+);
+const plainAgain = await client.POST("/auth/login", { body: { username, password } });
+const againAnswer = must(plainAgain.data, `login after TOTP: ${plainAgain.response.status}`);
+check("access_token" in againAnswer, "login after TOTP: tokens without a second factor");
 
 const keys = await client.GET("/.well-known/jwks.json");
 check(Array.isArray(keys.data?.keys), "jwks: keys");

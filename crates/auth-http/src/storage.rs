@@ -115,6 +115,7 @@ macro_rules! delegate {
 delegate! {
     impl MfaStore {
         fn mfa(&self, user: UserId) -> Result<MfaRecord, PortError>;
+        fn second_factor_enabled(&self, user: UserId) -> Result<bool, PortError>;
         fn set_pending_totp(&self, totp: &TotpRecord) -> Result<(), StoreError>;
         fn confirm_totp(&self, user: UserId, secret: &Sealed, codes: &[RecoveryCodeHash], now: Timestamp, mail: Option<&Outgoing>) -> Result<(), StoreError>;
         fn delete_totp(&self, user: UserId, mail: Option<&Outgoing>) -> Result<bool, PortError>;

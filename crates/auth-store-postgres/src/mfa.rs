@@ -116,6 +116,25 @@ impl MfaStore for PgStore {
         })
     }
 
+    async fn second_factor_enabled(&self, user: UserId) -> Result<bool, PortError> {
+        Ok(self
+            .run("second_factor_enabled", move |conn| {
+                Box::pin(async move {
+                    diesel::select(
+                        diesel::dsl::exists(passkeys::table.filter(passkeys::user_id.eq(user.0)))
+                            .or(diesel::dsl::exists(
+                                totp_authenticators::table
+                                    .find(user.0)
+                                    .filter(totp_authenticators::confirmed_at.is_not_null()),
+                            )),
+                    )
+                    .get_result::<bool>(conn)
+                    .await
+                })
+            })
+            .await?)
+    }
+
     async fn set_pending_totp(&self, totp: &TotpRecord) -> Result<(), StoreError> {
         let _written = self.writing(totp.user_id);
         let row = TotpRow {

@@ -92,6 +92,24 @@ impl MfaStore for SqliteStore {
         })
     }
 
+    async fn second_factor_enabled(&self, user: UserId) -> Result<bool, PortError> {
+        let id = user.to_string();
+        Ok(self
+            .run("second_factor_enabled", move |conn| {
+                diesel::select(
+                    diesel::dsl::exists(passkeys::table.filter(passkeys::user_id.eq(&id))).or(
+                        diesel::dsl::exists(
+                            totp_authenticators::table
+                                .find(&id)
+                                .filter(totp_authenticators::confirmed_at.is_not_null()),
+                        ),
+                    ),
+                )
+                .get_result::<bool>(conn)
+            })
+            .await?)
+    }
+
     async fn set_pending_totp(&self, totp: &TotpRecord) -> Result<(), StoreError> {
         let row = TotpRow {
             confirmed_at: None,

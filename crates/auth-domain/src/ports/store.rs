@@ -348,6 +348,16 @@ pub struct CleanupReport {
 pub trait MfaStore: Send + Sync + 'static {
     /// Everything stored about the user's second factors (empty for an unknown user).
     fn mfa(&self, user: UserId) -> impl Future<Output = Result<MfaRecord, PortError>> + Send;
+    /// Whether a login of the user must give a second factor: a confirmed TOTP
+    /// authenticator or a passkey, as [`MfaRecord::required`] says of [`Self::mfa`]. Asked
+    /// at every login with the right password, so an adapter answers it with one cheap
+    /// query.
+    fn second_factor_enabled(
+        &self,
+        user: UserId,
+    ) -> impl Future<Output = Result<bool, PortError>> + Send {
+        async move { Ok(self.mfa(user).await?.required()) }
+    }
     /// Stores a pending TOTP authenticator (`confirmed_at` = `None`), replacing a pending
     /// one. `Stale`, changing nothing, if the user has a confirmed one; `NotFound` if the
     /// account is gone.

@@ -182,8 +182,8 @@ impl<A: Adapters> AuthService<A> {
         let (user, lifted) = self
             .check_password(user, password.clone(), &lock_key, trail)
             .await?;
-        let mfa = self.ports.store.mfa(user.id).await?;
-        if !mfa.required() || user.email_verified_at.is_none() {
+        let mfa_required = self.ports.store.second_factor_enabled(user.id).await?;
+        if !mfa_required || user.email_verified_at.is_none() {
             self.ports
                 .cache
                 .record_success(&lock_key, &self.policy.lockout, self.now(), lifted)
@@ -202,7 +202,8 @@ impl<A: Adapters> AuthService<A> {
                 .map_err(stale_is_invalid_credentials)?;
         }
         let device_id = device.map(|d| d.device_id);
-        if mfa.required() {
+        if mfa_required {
+            let mfa = self.ports.store.mfa(user.id).await?;
             let challenge = self.mfa_challenge(&user, &mfa, device_id, lock_key).await?;
             return Ok(LoginOutcome::MfaRequired(challenge));
         }

@@ -335,6 +335,7 @@ macro_rules! store_contract_tests {
                 mfa::deleting_a_user_deletes_its_second_factors,
                 mfa::mfa_lists_passkeys_oldest_first_and_counts_unused_codes,
                 mfa::second_factor_writes_for_a_missing_account_change_nothing,
+                mfa::second_factor_enabled_agrees_with_the_record,
                 health::ping_answers,
             }
         }

@@ -794,3 +794,58 @@ pub async fn second_factor_writes_for_a_missing_account_change_nothing<S: Store>
     assert_eq!(mfa(store, nobody).await, MfaRecord::default());
     assert_eq!(mails(store, now).await, BTreeSet::new(), "no mail");
 }
+
+/// `second_factor_enabled` says what `mfa().required()` says, in every state a login meets:
+/// nothing, a pending authenticator, a confirmed one, a passkey alone, both, and after
+/// each is removed; and `false` for an unknown user.
+pub async fn second_factor_enabled_agrees_with_the_record<S: Store>(store: &S) {
+    let now = fixtures::now();
+    let enabled = |user: UserId| async move {
+        let quick = store
+            .second_factor_enabled(user)
+            .await
+            .must("second_factor_enabled");
+        let full = mfa(store, user).await.required();
+        assert_eq!(quick, full, "second_factor_enabled vs mfa().required()");
+        quick
+    };
+    assert!(!enabled(UserId(Uuid::now_v7())).await, "unknown user");
+    let user = new_user(store).await;
+    assert!(!enabled(user.id).await, "a new account");
+    let totp = fixtures::pending_totp(user.id, now);
+    set_pending(store, &totp).await;
+    assert!(!enabled(user.id).await, "a pending authenticator");
+    store
+        .confirm_totp(
+            user.id,
+            &totp.secret_sealed,
+            &fixtures::recovery_codes(2),
+            now,
+            None,
+        )
+        .await
+        .must("confirm_totp");
+    assert!(enabled(user.id).await, "a confirmed authenticator");
+    let passkey = fixtures::passkey(user.id, now, 0);
+    store
+        .insert_passkey(&passkey, None)
+        .await
+        .must("insert_passkey");
+    assert!(enabled(user.id).await, "both");
+    store.delete_totp(user.id, None).await.must("delete_totp");
+    assert!(enabled(user.id).await, "a passkey alone");
+    store
+        .delete_passkey(user.id, passkey.id, None)
+        .await
+        .must("delete_passkey");
+    assert!(!enabled(user.id).await, "nothing left");
+    let other = new_user(store).await;
+    store
+        .insert_passkey(&fixtures::passkey(other.id, now, 0), None)
+        .await
+        .must("insert_passkey");
+    assert!(
+        !enabled(user.id).await,
+        "another account's passkey is not this one's"
+    );
+}
