@@ -126,6 +126,28 @@ async fn login_for_mfa(h: &Harness, device_token: Option<&str>) -> MfaChallenge 
     }
 }
 
+/// A password login completed with the app's current code: the session's claims.
+async fn signed_in_with_totp(h: &Harness, app: &App) -> auth_domain::model::AccessClaims {
+    let challenge = login_for_mfa(h, None).await;
+    let logged_in = verify(h, &challenge.mfa_token, SecondFactor::Totp(app.code(h, 0)))
+        .await
+        .unwrap();
+    h.service
+        .authenticate(access(&logged_in.tokens))
+        .await
+        .unwrap()
+}
+
+/// A code that is not `right`.
+fn wrong_code(right: &str) -> String {
+    if right == "123456" {
+        "654321"
+    } else {
+        "123456"
+    }
+    .to_owned()
+}
+
 async fn verify(h: &Harness, token: &str, code: SecondFactor) -> Result<LoggedIn, AuthError> {
     h.service
         .verify_mfa(token, code, &ClientContext::default())
@@ -321,19 +343,10 @@ async fn the_mfa_token_dies_after_five_wrong_codes() {
     let (app, _) = ada_with_totp(&h).await;
     let challenge = login_for_mfa(&h, None).await;
     let right = app.code(&h, 0);
-    let wrong = if right == "123456" {
-        "654321"
-    } else {
-        "123456"
-    };
+    let wrong = wrong_code(&right);
     for _ in 0..5 {
         assert_err!(
-            verify(
-                &h,
-                &challenge.mfa_token,
-                SecondFactor::Totp(wrong.to_owned())
-            )
-            .await,
+            verify(&h, &challenge.mfa_token, SecondFactor::Totp(wrong.clone())).await,
             AuthError::InvalidMfaCode
         );
     }
@@ -351,19 +364,10 @@ async fn wrong_codes_count_toward_the_lockout_and_the_owner_is_told() {
     // codes reach the threshold of 5.
     let challenge = login_for_mfa(&h, None).await;
     let right = app.code(&h, 0);
-    let wrong = if right == "123456" {
-        "654321"
-    } else {
-        "123456"
-    };
+    let wrong = wrong_code(&right);
     for _ in 0..4 {
         assert_err!(
-            verify(
-                &h,
-                &challenge.mfa_token,
-                SecondFactor::Totp(wrong.to_owned())
-            )
-            .await,
+            verify(&h, &challenge.mfa_token, SecondFactor::Totp(wrong.clone())).await,
             AuthError::InvalidMfaCode
         );
     }
@@ -396,19 +400,10 @@ async fn a_right_code_forgets_the_failures_before_it() {
     for _ in 0..3 {
         let challenge = login_for_mfa(&h, None).await;
         let right = app.code(&h, 0);
-        let wrong = if right == "123456" {
-            "654321"
-        } else {
-            "123456"
-        };
+        let wrong = wrong_code(&right);
         for _ in 0..2 {
             assert_err!(
-                verify(
-                    &h,
-                    &challenge.mfa_token,
-                    SecondFactor::Totp(wrong.to_owned())
-                )
-                .await,
+                verify(&h, &challenge.mfa_token, SecondFactor::Totp(wrong.clone())).await,
                 AuthError::InvalidMfaCode
             );
         }
@@ -488,19 +483,7 @@ async fn each_recovery_code_works_once_and_the_owner_is_told() {
 async fn renewed_recovery_codes_replace_the_old_set() {
     let h = harness(policy()).await;
     let (app, old) = ada_with_totp(&h).await;
-    let challenge = login_for_mfa(&h, None).await;
-    let logged_in = verify(
-        &h,
-        &challenge.mfa_token,
-        SecondFactor::Totp(app.code(&h, 0)),
-    )
-    .await
-    .unwrap();
-    let claims = h
-        .service
-        .authenticate(access(&logged_in.tokens))
-        .await
-        .unwrap();
+    let claims = signed_in_with_totp(&h, &app).await;
     assert_err!(
         h.service
             .renew_recovery_codes(&claims, SecretPassword("wrong-password".to_owned()))
@@ -537,19 +520,7 @@ async fn renewed_recovery_codes_replace_the_old_set() {
 async fn removing_totp_needs_the_password_and_a_code_and_logins_are_as_before() {
     let h = harness(policy()).await;
     let (app, codes) = ada_with_totp(&h).await;
-    let challenge = login_for_mfa(&h, None).await;
-    let logged_in = verify(
-        &h,
-        &challenge.mfa_token,
-        SecondFactor::Totp(app.code(&h, 0)),
-    )
-    .await
-    .unwrap();
-    let claims = h
-        .service
-        .authenticate(access(&logged_in.tokens))
-        .await
-        .unwrap();
+    let claims = signed_in_with_totp(&h, &app).await;
     h.clock.advance(TimeDelta::seconds(30));
     assert_err!(
         h.service
@@ -593,19 +564,7 @@ async fn removing_totp_needs_the_password_and_a_code_and_logins_are_as_before() 
 async fn enabling_totp_twice_is_a_conflict() {
     let h = harness(policy()).await;
     let (app, _) = ada_with_totp(&h).await;
-    let challenge = login_for_mfa(&h, None).await;
-    let logged_in = verify(
-        &h,
-        &challenge.mfa_token,
-        SecondFactor::Totp(app.code(&h, 0)),
-    )
-    .await
-    .unwrap();
-    let claims = h
-        .service
-        .authenticate(access(&logged_in.tokens))
-        .await
-        .unwrap();
+    let claims = signed_in_with_totp(&h, &app).await;
     assert_err!(
         h.service
             .enrol_totp(&claims, SecretPassword(PASSWORD.to_owned()))
