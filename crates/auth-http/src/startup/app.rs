@@ -133,7 +133,7 @@ impl Application {
         };
         let facts = &self.facts;
         format!(
-            "auth-service {version} ready in {ms} ms on http://{host}:{port}\n  storage : {storage}\n  cache   : {cache}\n  mail    : {mail}\n  secrets : {secrets}\n  tokens  : {tokens}\n  docs    : http://{shown_host}:{port}/docs  (OpenAPI at /openapi.json)",
+            "auth-service {version} ready in {ms} ms on http://{host}:{port}\n  storage : {storage}\n  cache   : {cache}\n  mail    : {mail}\n  secrets : {secrets}\n  tokens  : {tokens}\n  passkeys: {passkeys}\n  docs    : http://{shown_host}:{port}/docs  (OpenAPI at /openapi.json)",
             version = env!("CARGO_PKG_VERSION"),
             ms = self.ready_in.as_millis(),
             host = config.host,
@@ -143,6 +143,7 @@ impl Application {
             secrets = facts.secrets,
             tokens = facts.tokens,
             cache = facts.cache,
+            passkeys = facts.passkeys,
         )
     }
 

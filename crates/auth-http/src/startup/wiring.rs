@@ -100,6 +100,8 @@ pub struct Facts {
     pub cache: String,
     /// Mail line.
     pub mail: String,
+    /// Passkeys line.
+    pub passkeys: String,
 }
 
 pub use auth_domain::error::error_chain;
@@ -235,6 +237,12 @@ pub async fn build_state(
     let (cache, cache_fact) = open_cache(&config).await?;
     let (mailer, mail_fact) = open_mailer(&config, mailbox)?;
     let jwks = tokens.jwks();
+    let passkeys = relying_party(&config)?;
+    let (rp_id, origin) = relying_party_names(&config);
+    let passkeys_fact = passkeys.describe(&rp_id, &origin);
+    if let crate::passkeys::Passkeys::Off(why) = &passkeys {
+        tracing::warn!(reason = %why, "passkeys are off");
+    }
     let ports = Ports::<crate::state::ConfiguredAdapters> {
         store,
         cache,
@@ -245,7 +253,7 @@ pub async fn build_state(
         tokens,
         keys: SecretKeyring::new(keys),
         totp: auth_crypto::Rfc6238,
-        passkeys: relying_party(&config)?,
+        passkeys,
         events: crate::events::AppEvents::default(),
     };
     let service = AuthService::new(ports, policy(&config));
@@ -262,6 +270,7 @@ pub async fn build_state(
         tokens: tokens_fact,
         cache: cache_fact,
         mail: mail_fact,
+        passkeys: passkeys_fact,
     };
     let state = AppState {
         service,
@@ -370,5 +379,59 @@ pub fn token_codec(
             let codec = JwtCodec::hs256(hs256_secret, &config.jwt_issuer, &config.jwt_audience)?;
             Ok((codec, KeySource::Secret))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::passkeys::Passkeys;
+
+    fn config(vars: &[(&str, &str)]) -> Config {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_vars(map).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn the_relying_party_defaults_to_the_host_and_origin_of_app_url() {
+        let c = config(&[("APP_URL", "https://app.example.com:8443/welcome")]);
+        assert_eq!(
+            relying_party_names(&c),
+            (
+                "app.example.com".to_owned(),
+                "https://app.example.com:8443".to_owned()
+            )
+        );
+        assert!(matches!(relying_party(&c), Ok(Passkeys::On(_))));
+        let c = config(&[
+            ("APP_URL", "https://app.example.com"),
+            ("WEBAUTHN_RP_ID", "example.com"),
+        ]);
+        assert_eq!(relying_party_names(&c).0, "example.com");
+        assert!(matches!(relying_party(&c), Ok(Passkeys::On(_))));
+    }
+
+    #[test]
+    fn an_app_url_on_an_ip_address_turns_passkeys_off_unless_they_were_asked_for() {
+        let c = config(&[("APP_URL", "http://127.0.0.1:3000")]);
+        match relying_party(&c) {
+            Ok(Passkeys::Off(why)) => assert!(why.contains("WEBAUTHN_RP_ID"), "{why}"),
+            other => panic!("expected passkeys off, got {other:?}"),
+        }
+        // Asked for explicitly and unusable: the start fails, naming the variable.
+        let c = config(&[
+            ("APP_URL", "https://app.example.com"),
+            ("WEBAUTHN_RP_ID", "other.org"),
+        ]);
+        let err = relying_party(&c).err().map(|e| e.to_string());
+        assert!(
+            err.as_deref().is_some_and(|e| e.contains("WEBAUTHN_RP_ID")),
+            "{err:?}"
+        );
     }
 }

@@ -617,3 +617,34 @@ async fn two_instances_share_mfa_tokens_and_used_codes() -> TestResult {
     assert_eq!(replay.code(), "invalid_mfa_code", "{}", replay.body);
     Ok(())
 }
+
+#[actix_web::test]
+async fn passkeys_are_off_with_a_conflict_when_app_url_is_an_ip_address() -> TestResult {
+    let app = spawn_with(&[("APP_URL", "http://127.0.0.1:3000")]).await;
+    let (access, _) = app.signed_in("ip@example.com", "ipuser").await;
+    let start = app
+        .call(
+            "POST",
+            "/users/passkeys/register/start",
+            Some(&access),
+            Some(&json!({"password": PASSWORD})),
+            &[],
+        )
+        .await;
+    assert_eq!(start.status, StatusCode::CONFLICT, "{}", start.body);
+    assert!(
+        start.body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("WEBAUTHN_RP_ID")),
+        "{}",
+        start.body
+    );
+    let sign_in = app
+        .call("POST", "/auth/passkey/start", None, None, &[])
+        .await;
+    assert_eq!(sign_in.status, StatusCode::CONFLICT, "{}", sign_in.body);
+    // TOTP still works.
+    let (secret, _) = enable_totp(&app, &access).await;
+    assert_eq!(secret.len(), 20);
+    Ok(())
+}
