@@ -28,7 +28,7 @@ fn base32_decode(text: &str) -> Vec<u8> {
 }
 
 /// The code an authenticator app shows now, `offset` steps away.
-fn code(secret: &[u8], offset: i64) -> String {
+pub(crate) fn code(secret: &[u8], offset: i64) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
@@ -37,7 +37,7 @@ fn code(secret: &[u8], offset: i64) -> String {
 }
 
 /// Enrols and confirms TOTP for a signed-in user; returns the secret and recovery codes.
-async fn enable_totp(app: &TestApp, access: &str) -> (Vec<u8>, Vec<String>) {
+pub(crate) async fn enable_totp(app: &TestApp, access: &str) -> (Vec<u8>, Vec<String>) {
     let enrol = app
         .call(
             "POST",

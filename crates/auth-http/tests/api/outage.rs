@@ -120,8 +120,19 @@ async fn with_redis_down_verification_fails_closed_limits_fall_back_and_it_recov
         app.get_auth("/auth/verify-token", &access).await.status,
         StatusCode::OK
     );
+    let (mfa_access, _) = app.signed_in("mfaout@example.com", "mfaout").await;
+    let (secret, _) = crate::mfa::enable_totp(&app, &mfa_access).await;
+    let mfa_login = serde_json::json!({"username": "mfaout", "password": crate::helpers::PASSWORD});
 
     proxy.cut();
+    // A login that needs a second factor fails closed: the waiting login must be shared.
+    let waiting = app.post("/auth/login", &mfa_login).await;
+    assert_eq!(
+        waiting.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "a second factor needs the shared cache: {}",
+        waiting.body
+    );
     let verify = app.get_auth("/auth/verify-token", &access).await;
     assert_eq!(
         verify.status,
@@ -168,5 +179,14 @@ async fn with_redis_down_verification_fails_closed_limits_fall_back_and_it_recov
         recovered,
         "verification did not recover within 10 s of Redis returning"
     );
+    let waiting = app.post("/auth/login", &mfa_login).await;
+    assert_eq!(waiting.body["mfa_required"], true, "{}", waiting.body);
+    let verified = app
+        .post(
+            "/auth/mfa/verify",
+            &serde_json::json!({"mfa_token": waiting.str("mfa_token"), "code": crate::mfa::code(&secret, 0)}),
+        )
+        .await;
+    assert_eq!(verified.status, StatusCode::OK, "{}", verified.body);
     Ok(())
 }
