@@ -604,6 +604,18 @@ async fn a_password_reset_between_the_password_and_the_code_kills_the_mfa_token(
         .await,
         AuthError::InvalidToken
     );
+    // The reset does not bypass the second factor: the new password asks for it too.
+    let after = h
+        .service
+        .login(
+            login_request("ada", NEW_PASSWORD, None),
+            &ClientContext::default(),
+        )
+        .await;
+    assert!(
+        matches!(after, Ok(LoginOutcome::MfaRequired(_))),
+        "{after:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
