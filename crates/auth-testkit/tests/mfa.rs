@@ -660,3 +660,31 @@ async fn the_device_token_survives_the_second_factor() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_right_password_whose_attempt_reaches_the_threshold_is_told_of_the_lock() {
+    let h = harness(policy()).await;
+    let (_, _) = ada_with_totp(&h).await;
+    for _ in 0..4 {
+        assert_err!(
+            h.service
+                .login(
+                    login_request("ada", "not-the-password", None),
+                    &ClientContext::default(),
+                )
+                .await,
+            AuthError::InvalidCredentials
+        );
+    }
+    // The fifth attempt is right, but a second factor is due: it counts until then.
+    assert_err!(
+        h.service
+            .login(
+                login_request("ada", PASSWORD, None),
+                &ClientContext::default()
+            )
+            .await,
+        AuthError::AccountLocked { .. }
+    );
+    assert!(h.mailbox.last(ADA, MailKind::AccountLocked).await.is_some());
+}

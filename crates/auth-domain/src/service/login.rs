@@ -192,6 +192,14 @@ impl<A: Adapters> AuthService<A> {
         if user.email_verified_at.is_none() {
             return Err(AuthError::EmailNotVerified);
         }
+        if let (true, Some(until)) = (mfa_required, lifted) {
+            // The right password, but its attempt (which stays counted while a second
+            // factor is due) reached the threshold: the lock stands, and a token that
+            // could not be used before it ends would only mislead.
+            trail.locked_out = true;
+            self.mail_locked(&user).await?;
+            return Err(locked(until - self.now()));
+        }
         if self.ports.hasher.needs_rehash(&user.password_hash) {
             let new_hash = self.ports.hasher.hash(password).await?;
             // Only over the password that was checked: a reset committed meanwhile wins.
