@@ -40,6 +40,30 @@ impl RedisCache {
     fn ephemeral_key(&self, key: &str) -> String {
         self.key("ep:", key)
     }
+
+    /// Runs a read-modify-write script on the entry of `key` with `now`, `expires_at` and
+    /// the TTL between them (ms), as the claim and increment scripts take them.
+    async fn timed_script(
+        &self,
+        name: &'static str,
+        script: &'static Script,
+        key: &str,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<i64, PortError> {
+        let key = self.ephemeral_key(key);
+        let (expires, now, ttl) = times(expires_at, now);
+        self.run(name, |mut conn| async move {
+            script
+                .key(key)
+                .arg(now)
+                .arg(expires)
+                .arg(ttl)
+                .invoke_async(&mut conn)
+                .await
+        })
+        .await
+    }
 }
 
 /// `expires_at` and `now` in unix milliseconds, and the TTL between them (ms; zero or less
@@ -141,18 +165,8 @@ impl EphemeralStore for RedisCache {
         expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<bool, PortError> {
-        let key = self.ephemeral_key(key);
-        let (expires, now, ttl) = times(expires_at, now);
-        let claimed: i64 = self
-            .run("EVALSHA claim", |mut conn| async move {
-                CLAIM
-                    .key(key)
-                    .arg(now)
-                    .arg(expires)
-                    .arg(ttl)
-                    .invoke_async(&mut conn)
-                    .await
-            })
+        let claimed = self
+            .timed_script("EVALSHA claim", &CLAIM, key, expires_at, now)
             .await?;
         Ok(claimed == 1)
     }
@@ -166,18 +180,8 @@ impl EphemeralStore for RedisCache {
         expires_at: Timestamp,
         now: Timestamp,
     ) -> Result<u64, PortError> {
-        let key = self.ephemeral_key(key);
-        let (expires, now, ttl) = times(expires_at, now);
-        let count: i64 = self
-            .run("EVALSHA increment", |mut conn| async move {
-                INCREMENT
-                    .key(key)
-                    .arg(now)
-                    .arg(expires)
-                    .arg(ttl)
-                    .invoke_async(&mut conn)
-                    .await
-            })
+        let count = self
+            .timed_script("EVALSHA increment", &INCREMENT, key, expires_at, now)
             .await?;
         u64::try_from(count).map_err(|_| data(format!("counter out of range: {count}")))
     }

@@ -115,6 +115,13 @@ pub enum AuthError {
 }
 
 impl AuthError {
+    /// `validation_failed` with one message on one field.
+    pub fn invalid_field(field: &str, message: &str) -> Self {
+        let mut errors = FieldErrors::new();
+        errors.insert(field.to_owned(), vec![message.to_owned()]);
+        Self::Validation(errors)
+    }
+
     /// The stable problem code clients get for this outcome (the HTTP layer's `code`, the
     /// `reason` of events).
     pub fn code(&self) -> &'static str {

@@ -419,6 +419,7 @@ async fn each_recovery_code_works_once_and_the_owner_is_told() {
     let h = harness(policy()).await;
     let (_, codes) = ada_with_totp(&h).await;
     let challenge = login_for_mfa(&h, None).await;
+    h.events.clear();
     // A wrong code first: it must not silence the notice of the right one.
     assert_err!(
         verify(
@@ -434,6 +435,18 @@ async fn each_recovery_code_works_once_and_the_owner_is_told() {
             .last(ADA, MailKind::RecoveryCodeUsed)
             .await
             .is_none()
+    );
+    let events = h.events.all();
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::MfaFailed {
+                reason: "invalid_mfa_code",
+                user: Some(_),
+                method: Some(MfaMethod::RecoveryCode),
+            }
+        )),
+        "a refused code is reported: {events:?}"
     );
     // As typed: upper case, without the dash.
     let typed = codes[0].to_uppercase().replace('-', "");

@@ -37,6 +37,14 @@ mod tests;
 #[error("invalid relying party: {0}")]
 pub struct RelyingPartyError(pub String);
 
+/// The relying party a page at `url` belongs to by default: its host (the id) and its
+/// origin (`scheme://host[:port]`, path dropped). `None` for what is not a URL with a host.
+pub fn default_relying_party(url: &str) -> Option<(String, String)> {
+    let parsed = Url::parse(url).ok()?;
+    let host = parsed.host_str()?.trim_matches(['[', ']']).to_owned();
+    Some((host, parsed.origin().ascii_serialization()))
+}
+
 /// WebAuthn ceremonies for one relying party (id, origin and name fixed at construction).
 #[derive(Debug)]
 pub struct WebauthnRp {

@@ -725,3 +725,24 @@ fn malformed_authentication_responses_are_malformed() {
             .is_ok()
     );
 }
+
+#[test]
+fn the_default_relying_party_is_the_host_and_origin_of_a_url() {
+    use crate::default_relying_party;
+    assert_eq!(
+        default_relying_party("https://App.Example.com:8443/welcome?x=1"),
+        Some((
+            "app.example.com".to_owned(),
+            "https://app.example.com:8443".to_owned()
+        ))
+    );
+    assert_eq!(
+        default_relying_party("https://example.com:443/"),
+        Some(("example.com".to_owned(), "https://example.com".to_owned()))
+    );
+    assert_eq!(
+        default_relying_party("http://[::1]:3000"),
+        Some(("::1".to_owned(), "http://[::1]:3000".to_owned()))
+    );
+    assert_eq!(default_relying_party("not a url"), None);
+}

@@ -102,8 +102,7 @@ pub struct PasskeyView {
 
 /// Hex of a token's SHA-256: the cache key part of an `mfa_token` or a challenge id.
 pub(crate) fn token_key(token: &PlainToken) -> String {
-    let hash = token.hash();
-    hash.0.iter().map(|b| format!("{b:02x}")).collect()
+    token.hash().to_hex()
 }
 
 pub(crate) fn pending_key(token_hash: &str) -> String {

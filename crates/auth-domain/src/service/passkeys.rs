@@ -7,7 +7,7 @@
 //! only while the counter is still the one the assertion was checked against, so of two
 //! sign-ins racing with a cloned authenticator one fails.
 
-use crate::error::{AuthError, Validation};
+use crate::error::AuthError;
 use crate::events::Event;
 use crate::model::{
     AccessClaims, CeremonyPurpose, MailKind, MfaMethod, PasskeyRecord, PendingCeremony,
@@ -53,9 +53,7 @@ fn ceremony_key(challenge_hash: &str) -> String {
 fn response_error(err: PasskeyError, refused: AuthError) -> AuthError {
     match err {
         PasskeyError::Malformed(_) => {
-            let mut v = Validation::default();
-            v.add("credential", "is not a WebAuthn credential response");
-            v.finish().err().unwrap_or(refused)
+            AuthError::invalid_field("credential", "is not a WebAuthn credential response")
         }
         PasskeyError::Refused(reason) => {
             tracing::info!(target: "auth_trace", reason = %reason, "passkey refused");
@@ -164,16 +162,16 @@ impl<A: Adapters> AuthService<A> {
         let name = match name.map(str::trim) {
             None | Some("") => "Passkey".to_owned(),
             Some(name) if name.chars().count() > NAME_MAX => {
-                let mut v = Validation::default();
-                v.add("name", "must be at most 64 characters");
-                v.finish()?;
-                return Err(AuthError::Validation(Default::default()));
+                return Err(AuthError::invalid_field(
+                    "name",
+                    "must be at most 64 characters",
+                ));
             }
             Some(name) if name.chars().any(char::is_control) => {
-                let mut v = Validation::default();
-                v.add("name", "must not contain control characters");
-                v.finish()?;
-                return Err(AuthError::Validation(Default::default()));
+                return Err(AuthError::invalid_field(
+                    "name",
+                    "must not contain control characters",
+                ));
             }
             Some(name) => name.to_owned(),
         };
@@ -182,14 +180,10 @@ impl<A: Adapters> AuthService<A> {
         if ceremony.purpose != (CeremonyPurpose::Register { user: user.id }) {
             return Err(AuthError::InvalidToken);
         }
-        let refused = {
-            let mut v = Validation::default();
-            v.add(
-                "credential",
-                "was not accepted (challenge, origin or signature)",
-            );
-            v.finish().err().unwrap_or(AuthError::InvalidMfaCode)
-        };
+        let refused = AuthError::invalid_field(
+            "credential",
+            "was not accepted (challenge, origin or signature)",
+        );
         let new = self
             .ports
             .passkeys

@@ -340,9 +340,7 @@ pub async fn mfa_verify(
             } else {
                 "is required (or recovery_code)"
             };
-            let mut errors = auth_domain::FieldErrors::new();
-            errors.insert("code".to_owned(), vec![message.to_owned()]);
-            return Err(ApiError::Domain(AuthError::Validation(errors)));
+            return Err(ApiError::Domain(AuthError::invalid_field("code", message)));
         }
     };
     let logged_in = state

@@ -135,41 +135,16 @@ pub fn relying_party(
 
 /// The relying party id and origin in force (defaults from `APP_URL`).
 pub fn relying_party_names(config: &Config) -> (String, String) {
-    let origin = config
-        .webauthn_origin
-        .clone()
-        .unwrap_or_else(|| origin_of(&config.app_url));
-    let rp_id = config
-        .webauthn_rp_id
-        .clone()
-        .unwrap_or_else(|| host_of(&origin));
+    let origin = config.webauthn_origin.clone().unwrap_or_else(|| {
+        auth_webauthn::default_relying_party(&config.app_url)
+            .map_or_else(|| config.app_url.clone(), |(_, origin)| origin)
+    });
+    let rp_id = config.webauthn_rp_id.clone().unwrap_or_else(|| {
+        auth_webauthn::default_relying_party(&origin)
+            .map(|(host, _)| host)
+            .unwrap_or_default()
+    });
     (rp_id, origin)
-}
-
-/// `scheme://host[:port]` of a URL (its path dropped).
-fn origin_of(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
-            format!("{scheme}://{authority}")
-        }
-        None => url.to_owned(),
-    }
-}
-
-/// The host of a URL, without port, user info or IPv6 brackets.
-fn host_of(url: &str) -> String {
-    let origin = origin_of(url);
-    let authority = origin.split_once("://").map_or(origin.as_str(), |(_, a)| a);
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    if let Some(v6) = authority.strip_prefix('[') {
-        return v6.split(']').next().unwrap_or(v6).to_owned();
-    }
-    authority
-        .split(':')
-        .next()
-        .unwrap_or(authority)
-        .to_lowercase()
 }
 
 /// The domain's policies from the configuration.
